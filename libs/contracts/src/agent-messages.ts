@@ -1,0 +1,85 @@
+import type { FlashErrorCode } from './error-codes.js';
+import type { FlashOptions } from './flash-options.js';
+
+/** One part of a firmware as the agent needs it to flash. */
+export interface FirmwarePartRef {
+  offset: number;
+  size: number;
+  sha256: string;
+  md5: string;
+  role: string;
+  /** Path on the api to download the bytes (with the agent token). */
+  downloadPath: string;
+}
+
+/** Payload of a FLASH_RUN_JOB in an agent's run queue. */
+export interface FlashRunPayload {
+  runId: string;
+  jobId: string;
+  attempt: number;
+  deviceId: string;
+  mac: string;
+  chip: string;
+  portPath: string;
+  firmware: { id: string; sha256: string; chip: string; parts: FirmwarePartRef[] };
+  options: FlashOptions;
+  /** Device-level settings the flasher should honour. */
+  device: { resetSequence?: string | null; bestBaud?: number | null };
+}
+
+/** A log line as the agent reports it. seq is per run and strictly increasing. */
+export interface RunLogLinePayload {
+  seq: number;
+  ts: string; // ISO 8601
+  level: 'debug' | 'info' | 'warn' | 'error';
+  stage?: string;
+  text: string;
+}
+
+/** Per-region outcome of a run. */
+export interface RegionResult {
+  offset: number;
+  size: number;
+  sha256: string;
+  md5: string;
+  verifiedMd5?: string;
+  written: number;
+  skipped: number;
+}
+
+/** What an agent reports when a run ends. */
+export interface RunResultPayload {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  errorCode?: FlashErrorCode;
+  errorMessage?: string;
+  /** true when the agent gives the run back so another board (or a later attempt) can take it. */
+  requeue?: boolean;
+  baud?: number;
+  retries: number;
+  bytesWritten: number;
+  bytesSkipped: number;
+  regions: RegionResult[];
+  timings: Record<string, number>;
+}
+
+/** Events agents append to AGENT_EVENTS_STREAM. Every event carries the run's attempt so stale ones can be dropped. */
+export type AgentEvent =
+  | { type: 'run.started'; runId: string; agentId: string; at: string; portPath: string }
+  | {
+      type: 'run.progress';
+      runId: string;
+      at: string;
+      stage: string;
+      percent: number;
+      bytesDone: number;
+      bytesTotal: number;
+      baud?: number;
+      etaMs?: number;
+    }
+  | { type: 'run.log'; runId: string; lines: RunLogLinePayload[] }
+  | { type: 'run.finished'; runId: string; at: string; result: RunResultPayload };
+
+/** Messages the api publishes on an agent's control channel. */
+export type AgentControlMessage =
+  | { type: 'cancel-run'; runId: string; reason: string }
+  | { type: 'console'; deviceId: string; enabled: boolean };

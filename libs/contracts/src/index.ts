@@ -1,0 +1,4 @@
+export * from './error-codes.js';
+export * from './queues.js';
+export * from './flash-options.js';
+export * from './agent-messages.js';

@@ -1,0 +1,30 @@
+/**
+ * Names of everything the api and the agents share in Redis. BullMQ refuses
+ * ':' in queue names, so queue names use '-'; plain Redis keys use ':'.
+ */
+
+/** BullMQ queue holding the flash runs dispatched to one agent. */
+export function agentRunQueueName(agentId: string): string {
+  return `ff-runs-${agentId}`;
+}
+
+/** The BullMQ job name of a dispatched flash run. */
+export const FLASH_RUN_JOB = 'flash-run' as const;
+
+/** Redis stream the agents append their events to; the api consumes it with a consumer group. */
+export const AGENT_EVENTS_STREAM = 'ff:agent-events';
+/** Consumer group of the api replicas on AGENT_EVENTS_STREAM. */
+export const AGENT_EVENTS_GROUP = 'api';
+
+/** Pub/sub channel carrying control messages (cancel, console on/off) to one agent. */
+export function agentControlChannel(agentId: string): string {
+  return `ff:control:${agentId}`;
+}
+
+/** Pub/sub channel on which api replicas fan stored events out to each other's SSE listeners. */
+export const API_FANOUT_CHANNEL = 'ff:fanout';
+
+/** Capped Redis stream with a board's console output (serial text read between runs). */
+export function deviceConsoleStream(deviceId: string): string {
+  return `ff:console:${deviceId}`;
+}

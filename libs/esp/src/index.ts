@@ -1,0 +1,1 @@
+export type { LineSignals, Transport } from './transport.js';
