@@ -1,0 +1,1 @@
+export type { SimPortHandle } from './port.js';
