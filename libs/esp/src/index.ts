@@ -1,1 +1,3 @@
 export type { LineSignals, Transport } from './transport.js';
+/** Typed errors of the flasher and image tools (EspError, RomError, StubError). */
+export * from './errors.js';
