@@ -23,6 +23,7 @@ const base = {
     '^#esp$': '<rootDir>/libs/esp/src/index.ts',
     '^#serial$': '<rootDir>/libs/serial/src/index.ts',
     '^#sim$': '<rootDir>/libs/sim/src/index.ts',
+    '^#runtime$': '<rootDir>/libs/runtime/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   rootDir: import.meta.dirname,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import swc from '@swc/core';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const LIBS = new Set(['contracts', 'esp', 'serial', 'sim']);
+const LIBS = new Set(['contracts', 'esp', 'serial', 'sim', 'runtime']);
 
 export async function resolve(specifier, context, nextResolve) {
   if (specifier.startsWith('#') && LIBS.has(specifier.slice(1))) {

@@ -27,8 +27,13 @@ export interface MigrationPaths {
 /** Paths relative to the repository this file is part of. */
 export function defaultMigrationPaths(): MigrationPaths {
   const root = path.resolve(import.meta.dirname, '../../../..');
-  const base = fs.existsSync(path.join(root, 'prisma')) ? root : path.resolve(import.meta.dirname, '../../../../..');
-  return { schemaPath: path.join(base, 'prisma/schema.prisma'), migrationsDir: path.join(base, 'prisma/migrations') };
+  const base = fs.existsSync(path.join(root, 'prisma'))
+    ? root
+    : path.resolve(import.meta.dirname, '../../../../..');
+  return {
+    schemaPath: path.join(base, 'prisma/schema.prisma'),
+    migrationsDir: path.join(base, 'prisma/migrations'),
+  };
 }
 
 /** The state of a database's migration history against prisma/migrations. */
@@ -119,7 +124,8 @@ export class Migrator {
       .toLowerCase()
       .replace(/[^a-z0-9_]+/g, '_')
       .replace(/^_+|_+$/g, '');
-    if (!slug) throw new Error(`Migration name "${name}" has no letters or digits; use e.g. --name add_campaigns`);
+    if (!slug)
+      throw new Error(`Migration name "${name}" has no letters or digits; use e.g. --name add_campaigns`);
     const script = await this.drift();
     if (!script) return undefined;
     const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);

@@ -1,0 +1,56 @@
+/**
+ * Builds the agent: Redis first (fail fast), then the Nest application
+ * context. Used by main.ts, the demo and the tests.
+ */
+import 'reflect-metadata';
+import { ConsoleLogger, type INestApplicationContext, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Redis } from 'ioredis';
+import { ensureRedis, type RedisEndpoint } from '#runtime';
+import type { AgentConfig } from './config/agent-config.js';
+import { AgentModule } from './agent.module.js';
+
+/** A running agent. */
+export interface AgentApp {
+  context: INestApplicationContext;
+  redisEndpoint: RedisEndpoint;
+  close(): Promise<void>;
+}
+
+/** The agent's logger: JSON lines or Nest's pretty output. */
+export function createAgentLogger(format: AgentConfig['logFormat']): LoggerService {
+  return new ConsoleLogger({ json: format === 'json', prefix: 'flashfarm-agent' });
+}
+
+/** Connects to Redis and starts the agent's application context. */
+export async function createAgentApp(
+  config: AgentConfig,
+  options: { logger?: LoggerService | false } = {},
+): Promise<AgentApp> {
+  const logger = options.logger === undefined ? createAgentLogger(config.logFormat) : options.logger;
+  const log = (message: string): void => {
+    if (logger) logger.log(message, 'startup');
+  };
+  const redisEndpoint = await ensureRedis({ url: config.redis.url, dataDir: config.dataDir, log });
+  const redis = new Redis(redisEndpoint.url, { maxRetriesPerRequest: null });
+  redis.on('error', () => {}); // ioredis reconnects; run-level code reports failures where they matter
+  let context: INestApplicationContext;
+  try {
+    context = await NestFactory.createApplicationContext(AgentModule.register(config, redis), {
+      logger: logger === false ? false : logger,
+    });
+  } catch (error) {
+    redis.disconnect();
+    await redisEndpoint.close();
+    throw error;
+  }
+  log(`agent ${config.name} connected to Redis ${redisEndpoint.url}; api ${config.apiUrl}`);
+  return {
+    context,
+    redisEndpoint,
+    close: async () => {
+      await context.close();
+      await redisEndpoint.close();
+    },
+  };
+}

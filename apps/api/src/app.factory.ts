@@ -1,0 +1,72 @@
+/**
+ * Builds the api: infrastructure first (fail fast), then the Nest app with
+ * OpenAPI. Used by main.ts, the demo and the tests, so all run the same app.
+ */
+import 'reflect-metadata';
+import { ConsoleLogger, ValidationPipe, type INestApplication, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { ApiConfig } from './config/api-config.js';
+import { openInfrastructure, type Infrastructure } from './infra/infrastructure.js';
+import { AppModule } from './app.module.js';
+
+/** A running (or ready to listen) api. */
+export interface ApiApp {
+  app: INestApplication;
+  infra: Infrastructure;
+  /** Stops accepting requests, then closes connections. */
+  close(): Promise<void>;
+}
+
+/** Options for createApiApp. */
+export interface CreateApiAppOptions {
+  logger?: LoggerService | false;
+}
+
+/** The logger the api uses: JSON lines for machines, or Nest's pretty output. */
+export function createLogger(format: ApiConfig['logFormat']): LoggerService {
+  return new ConsoleLogger({ json: format === 'json', prefix: 'flashfarm-api' });
+}
+
+/** Opens the infrastructure and builds the Nest application (not yet listening). */
+export async function createApiApp(config: ApiConfig, options: CreateApiAppOptions = {}): Promise<ApiApp> {
+  const logger = options.logger === undefined ? createLogger(config.logFormat) : options.logger;
+  const log = (message: string): void => {
+    if (logger) logger.log(message, 'startup');
+  };
+  const infra = await openInfrastructure(config, log);
+  let app: NestExpressApplication;
+  try {
+    app = await NestFactory.create<NestExpressApplication>(AppModule.register(config, infra), {
+      logger: logger === false ? false : logger,
+      bodyParser: true,
+    });
+  } catch (error) {
+    await infra.close();
+    throw error;
+  }
+  app.useBodyParser('json', { limit: '1mb' });
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.enableShutdownHooks();
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('flashfarm api')
+      .setDescription(
+        'Firmware intake, flash jobs, devices, agents and live events of a flashfarm device farm.',
+      )
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/openapi.json' });
+  return {
+    app,
+    infra,
+    close: async () => {
+      await app.close();
+      await infra.close();
+    },
+  };
+}

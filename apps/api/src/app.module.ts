@@ -1,0 +1,35 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import type { ApiConfig } from './config/api-config.js';
+import type { Infrastructure } from './infra/infrastructure.js';
+import { API_CONFIG, DATABASE, PRISMA, REDIS } from './infra/tokens.js';
+import { HealthController } from './health/health.controller.js';
+import { ProblemFilter } from './common/problem.filter.js';
+
+/** Makes the configuration and the open connections injectable everywhere. */
+@Global()
+@Module({})
+class CoreModule {
+  static register(config: ApiConfig, infra: Infrastructure): DynamicModule {
+    const providers = [
+      { provide: API_CONFIG, useValue: config },
+      { provide: DATABASE, useValue: infra.database },
+      { provide: PRISMA, useValue: infra.database.prisma },
+      { provide: REDIS, useValue: infra.redis },
+    ];
+    return { module: CoreModule, providers, exports: providers.map((p) => p.provide) };
+  }
+}
+
+/** The api's root module. Feature modules are listed here. */
+@Module({})
+export class AppModule {
+  static register(config: ApiConfig, infra: Infrastructure): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [CoreModule.register(config, infra)],
+      controllers: [HealthController],
+      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
+    };
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The api's configuration: parsed once from the environment into a typed,
+ * validated object. Nothing else in the api reads process.env.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { parseEnv } from '#runtime';
+
+const port = z.coerce
+  .number({ message: 'must be a TCP port number' })
+  .int('must be a whole number')
+  .min(0, 'must be 0-65535')
+  .max(65535, 'must be 0-65535');
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'postgresql:' || url.protocol === 'postgres:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be a PostgreSQL URL such as postgresql://user:password@host:5432/flashfarm (unset it to use the embedded database)');
+
+const schema = z.object({
+  FLASHFARM_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  FLASHFARM_PORT: port.default(8080),
+  FLASHFARM_DATA_DIR: z.string().trim().min(1).default('.flashfarm'),
+  DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), postgresUrl.optional()),
+  REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().trim().optional()),
+  FLASHFARM_FIRMWARE_DIR: z.string().trim().min(1).optional(),
+  FLASHFARM_ADMIN_TOKEN: z
+    .string()
+    .trim()
+    .min(24, 'must be at least 24 characters (generate one with: openssl rand -hex 24)')
+    .optional(),
+  FLASHFARM_MAX_UPLOAD_MB: z.coerce.number().positive('must be a positive number of MiB').default(64),
+  FLASHFARM_LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be "json" or "pretty"' }).default('json'),
+  FLASHFARM_MIGRATE_ON_START: z
+    .enum(['true', 'false'], { message: 'must be "true" or "false"' })
+    .default('true')
+    .transform((v) => v === 'true'),
+});
+
+/** The api's validated configuration. */
+export interface ApiConfig {
+  http: { host: string; port: number };
+  dataDir: string;
+  database: { kind: 'postgres'; url: string } | { kind: 'embedded'; dir: string };
+  redis: { url?: string };
+  firmwareDir: string;
+  adminToken?: string;
+  maxUploadBytes: number;
+  logFormat: 'json' | 'pretty';
+  migrateOnStart: boolean;
+}
+
+/** Parses the environment; throws ConfigError naming each bad variable. */
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  const e = parseEnv(schema, env, 'api');
+  const dataDir = path.resolve(e.FLASHFARM_DATA_DIR);
+  return {
+    http: { host: e.FLASHFARM_HOST, port: e.FLASHFARM_PORT },
+    dataDir,
+    database: e.DATABASE_URL
+      ? { kind: 'postgres', url: e.DATABASE_URL }
+      : { kind: 'embedded', dir: path.join(dataDir, 'pglite') },
+    redis: { url: e.REDIS_URL },
+    firmwareDir: path.resolve(e.FLASHFARM_FIRMWARE_DIR ?? path.join(dataDir, 'firmware')),
+    adminToken: e.FLASHFARM_ADMIN_TOKEN,
+    maxUploadBytes: Math.round(e.FLASHFARM_MAX_UPLOAD_MB * 1024 * 1024),
+    logFormat: e.FLASHFARM_LOG_FORMAT,
+    migrateOnStart: e.FLASHFARM_MIGRATE_ON_START,
+  };
+}

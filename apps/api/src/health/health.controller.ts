@@ -1,0 +1,67 @@
+import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import type { Redis } from 'ioredis';
+import { DATABASE, REDIS } from '../infra/tokens.js';
+import type { Database } from '../infra/database.js';
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+interface CheckResult {
+  ok: boolean;
+  latencyMs: number;
+  error?: string;
+}
+
+/** Liveness and readiness: the database and Redis, each answered within a bounded time. */
+@ApiTags('operations')
+@Controller('health')
+export class HealthController {
+  constructor(
+    @Inject(DATABASE) private readonly database: Database,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Health of the api, its database and Redis' })
+  @ApiOkResponse({ description: 'Every dependency answered' })
+  @ApiServiceUnavailableResponse({ description: 'A dependency failed; the body says which' })
+  async health(@Res() response: Response): Promise<void> {
+    const [database, redis] = await Promise.all([
+      check(() => this.database.ping()),
+      check(async () => {
+        await this.redis.ping();
+      }),
+    ]);
+    const ok = database.ok && redis.ok;
+    response.status(ok ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE).json({
+      status: ok ? 'ok' : 'degraded',
+      checks: { database: { ...database, kind: this.database.kind }, redis },
+    });
+  }
+}
+
+async function check(probe: () => Promise<void>): Promise<CheckResult> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)),
+          CHECK_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    return { ok: true, latencyMs: Math.round(performance.now() - started) };
+  } catch (error) {
+    return {
+      ok: false,
+      latencyMs: Math.round(performance.now() - started),
+      error: error instanceof Error ? error.message : String(error),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,5 @@
+/** Injection tokens for the infrastructure objects created before Nest starts. */
+export const API_CONFIG = Symbol('API_CONFIG');
+export const DATABASE = Symbol('DATABASE');
+export const PRISMA = Symbol('PRISMA');
+export const REDIS = Symbol('REDIS');

@@ -1,0 +1,3 @@
+export { ConfigError, parseEnv } from './config-error.js';
+export { ensureRedis, freePort, pingRedis, RedisUnavailableError } from './local-redis.js';
+export type { EnsureRedisOptions, RedisEndpoint } from './local-redis.js';
