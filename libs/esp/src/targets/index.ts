@@ -1,0 +1,12 @@
+export * from './types.js';
+export * from './registry.js';
+export * from './flash-tables.js';
+export { ESP8266 } from './esp8266.js';
+export { ESP32 } from './esp32.js';
+export { ESP32S2 } from './esp32s2.js';
+export { ESP32S3 } from './esp32s3.js';
+export { ESP32C2 } from './esp32c2.js';
+export { ESP32C3 } from './esp32c3.js';
+export { ESP32C6 } from './esp32c6.js';
+export { ESP32H2 } from './esp32h2.js';
+export { ESP32P4 } from './esp32p4.js';
