@@ -24,34 +24,31 @@ function encodeMac(chip: ChipName, mac: number[]): Map<number, number> {
   const low = ((c << 24) | (d << 16) | (e << 8) | f) >>> 0;
   const high = (a << 8) | b;
   const crcBits = 0xbeef0000; // bits the decoder must ignore
-  switch (chip) {
-    case 'esp8266':
-      // OUI given explicitly through MAC3; MAC1 carries bytes 3-4, MAC0[31:24] byte 5.
-      return new Map([
-        [0x3ff00050, (f << 24) | 0x123456],
-        [0x3ff00054, (d << 8) | e],
-        [0x3ff0005c, (a << 16) | (b << 8) | c],
-      ]);
-    case 'esp32':
-      return new Map([
-        [0x3ff5a004, low],
-        [0x3ff5a008, (crcBits | high) >>> 0],
-      ]);
-    default: {
-      const base = {
-        esp32s2: 0x3f41a044,
-        esp32s3: 0x60007044,
-        esp32c3: 0x60008844,
-        esp32c2: 0x60008840,
-        esp32c6: 0x600b0844,
-        esp32h2: 0x600b0844,
-        esp32p4: 0x5012d044,
-      }[chip];
-      return new Map([
-        [base, low],
-        [base + 4, (crcBits | high) >>> 0],
-      ]);
-    }
+  if (chip === 'esp8266')
+    // OUI given explicitly through MAC3; MAC1 carries bytes 3-4, MAC0[31:24] byte 5.
+    return new Map([
+      [0x3ff00050, (f << 24) | 0x123456],
+      [0x3ff00054, (d << 8) | e],
+      [0x3ff0005c, (a << 16) | (b << 8) | c],
+    ]);
+  if (chip === 'esp32')
+    return new Map([
+      [0x3ff5a004, low],
+      [0x3ff5a008, (crcBits | high) >>> 0],
+    ]);
+  const base = {
+      esp32s2: 0x3f41a044,
+      esp32s3: 0x60007044,
+      esp32c3: 0x60008844,
+      esp32c2: 0x60008840,
+      esp32c6: 0x600b0844,
+      esp32h2: 0x600b0844,
+      esp32p4: 0x5012d044,
+    }[chip];
+    return new Map([
+      [base, low],
+      [base + 4, (crcBits | high) >>> 0],
+    ]);
   }
 }
 
