@@ -37,19 +37,18 @@ function encodeMac(chip: ChipName, mac: number[]): Map<number, number> {
       [0x3ff5a008, (crcBits | high) >>> 0],
     ]);
   const base = {
-      esp32s2: 0x3f41a044,
-      esp32s3: 0x60007044,
-      esp32c3: 0x60008844,
-      esp32c2: 0x60008840,
-      esp32c6: 0x600b0844,
-      esp32h2: 0x600b0844,
-      esp32p4: 0x5012d044,
-    }[chip];
-    return new Map([
-      [base, low],
-      [base + 4, (crcBits | high) >>> 0],
-    ]);
-  }
+    esp32s2: 0x3f41a044,
+    esp32s3: 0x60007044,
+    esp32c3: 0x60008844,
+    esp32c2: 0x60008840,
+    esp32c6: 0x600b0844,
+    esp32h2: 0x600b0844,
+    esp32p4: 0x5012d044,
+  }[chip];
+  return new Map([
+    [base, low],
+    [base + 4, (crcBits | high) >>> 0],
+  ]);
 }
 
 describe('chip targets', () => {
