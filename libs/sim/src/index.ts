@@ -1,1 +1,24 @@
 export type { SimPortHandle } from './port.js';
+/** Simulated ESP boards: ROM and stub loaders, flash, reset circuit, UART timing, faults. */
+export { SimBoard, defaultMac } from './board.js';
+export type { SimBoardInfo, SimBoardOptions, SimFaults, Wiring } from './board.js';
+export type { ChipMode } from './chip.js';
+export { CHIPS, chipNames, getChip, isChipName } from './chips/index.js';
+export type { ChipDefinition, ChipIdentity, ChipName, ResetCause } from './chips/types.js';
+export { formatMac } from './chips/types.js';
+export { SimError, SimErrorCode, SimPortBusyError, SimUnpluggedError } from './errors.js';
+export {
+  FLASH_BLOCK_BYTES,
+  FLASH_PAGE_BYTES,
+  FLASH_SECTOR_BYTES,
+  FLASH_TIMING_MS,
+  SimFlash,
+} from './flash-memory.js';
+export type { FlashDifference, SimFlashOptions } from './flash-memory.js';
+export { KNOWN_STUBS } from './stub-images.js';
+export type { KnownStub } from './stub-images.js';
+export * from './rfc2217/index.js';
+export { buildAppDescriptor, buildImage } from './image-builder.js';
+export type { AppDescriptorFields, BuildImageOptions, BuiltSegment } from './image-builder.js';
+export { parseAppDescriptor, parseImage, parsePartitionTable } from './firmware-image.js';
+export type { AppDescriptor, ImageInfo, Partition } from './firmware-image.js';

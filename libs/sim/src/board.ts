@@ -1,0 +1,608 @@
+import { createHash } from 'node:crypto';
+import { bootFromFlash } from './boot-log.js';
+import { type Cancel, Prng, SimClock } from './clock.js';
+import { SimChip } from './chip.js';
+import { getChip } from './chips/index.js';
+import {
+  type ChipDefinition,
+  type ChipIdentity,
+  type ChipName,
+  type ResetCause,
+  formatMac,
+} from './chips/types.js';
+import { SimError, SimErrorCode, SimPortBusyError, SimUnpluggedError } from './errors.js';
+import { SimFlash } from './flash-memory.js';
+import { type SimPortHandle } from './port.js';
+import { jedecCapacityCode } from './registers.js';
+import { romHandler } from './rom-loader.js';
+import { baudMismatch, dropBytes, flipBits, garble, UartDirection } from './uart.js';
+
+/**
+ * How the host's DTR/RTS reach EN and the boot strap pin.
+ * - `auto-reset`: the two-transistor circuit of DevKitC/NodeMCU boards (§3.5).
+ * - `auto-reset-swapped`: the same circuit with DTR and RTS exchanged (a common board mistake).
+ * - `usb-serial-jtag`: the chip's internal USB-Serial/JTAG peripheral (§3.7); no UART baud limits.
+ * - `none`: lines not connected; only the BOOT and EN buttons work.
+ */
+export type Wiring = 'auto-reset' | 'auto-reset-swapped' | 'usb-serial-jtag' | 'none';
+
+/** Faults that can be switched on and off while a board runs. */
+export interface SimFaults {
+  /** Flip bits (probability per bit) in both directions while the line runs faster than aboveBaud. */
+  bitErrors?: { aboveBaud: number; bitErrorRate: number } | null;
+  /** Drop each byte with this probability, both directions. */
+  dropRate?: number;
+  /** The strap pin is not wired to the auto-reset circuit: DTR cannot pull it low. */
+  io0NotWired?: boolean;
+  /** Added delay per direction in real milliseconds (a remote link). */
+  latencyMs?: number;
+  /** Programming any range containing this flash address fails. */
+  flashWriteFailAt?: number | null;
+  /** The app panics right after start-up, so the board reboots forever. */
+  bootLoop?: boolean;
+}
+
+/** Options of a simulated board. */
+export interface SimBoardOptions {
+  chip: ChipName;
+  /** Names the port (sim://name) and seeds the default MAC. Defaults to the chip name. */
+  name?: string;
+  /** Base MAC ("aa:bb:cc:dd:ee:ff"); default derived from the name with an Espressif OUI. */
+  mac?: string | Uint8Array;
+  /** 1, 2, 4, 8 or 16 MiB; default per chip. */
+  flashSizeBytes?: number;
+  /** JEDEC ID in wire order (0xC84016 = GigaDevice, 4 MiB); default GigaDevice with the right capacity. */
+  jedecId?: number;
+  /** Chip revision as major × 100 + minor. */
+  revision?: number;
+  wiring?: Wiring;
+  /** 1 = real time, 0.01 = 100× faster, 0 = instantaneous. Default 1. */
+  timeScale?: number;
+  /** Persist the flash contents in this file (loaded at construction, saved by saveFlash()/dispose()). */
+  flashFile?: string;
+  faults?: SimFaults;
+  /** Seed of the fault and garbage generator. Default derived from the name. */
+  seed?: number;
+  /** Real milliseconds from EN's release until the chip latches its straps (the RC on EN). Default 5. */
+  enRiseMs?: number;
+}
+
+/** A passive description of a board, for listings. */
+export interface SimBoardInfo {
+  name: string;
+  chip: ChipName;
+  chipDisplayName: string;
+  mac: string;
+  flashSizeBytes: number;
+  jedecId: number;
+  revision: number;
+  wiring: Wiring;
+}
+
+/** Host baud a freshly opened port starts at. */
+const DEFAULT_HOST_BAUD = 115200;
+/** Throughput of the USB-Serial/JTAG link, as a baud equivalent (≈1 MB/s, full-speed USB). */
+const USB_EQUIVALENT_BAUD = 10_000_000;
+/** Boot loops never restart faster than this (real ms), even at timeScale 0. */
+const MIN_REBOOT_REAL_MS = 20;
+/** Keep at most this much printed text. */
+const CONSOLE_LIMIT_CHARS = 1 << 20;
+const ALLOWED_FLASH_SIZES = [1, 2, 4, 8, 16].map((m) => m * 1024 * 1024);
+
+function parseMac(mac: string | Uint8Array): Uint8Array {
+  if (mac instanceof Uint8Array) {
+    if (mac.length !== 6) throw new SimError(SimErrorCode.INVALID_ARGUMENT, 'a MAC has 6 bytes');
+    return mac.slice();
+  }
+  const parts = mac.split(/[:-]/);
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
+    throw new SimError(SimErrorCode.INVALID_ARGUMENT, `invalid MAC "${mac}"`);
+  }
+  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+}
+
+/** The default MAC of a board: the chip's Espressif OUI and three bytes from a hash of its name. */
+export function defaultMac(chip: ChipName, name: string): Uint8Array {
+  const def = getChip(chip);
+  const digest = createHash('sha256').update(`${chip}:${name}`).digest();
+  return Uint8Array.of(...def.defaultOui, digest[0], digest[1], digest[2]);
+}
+
+/**
+ * One simulated ESP board: chip (ROM, stub, registers), SPI flash, the
+ * DTR/RTS reset circuit, the UART with its timing, and switchable faults.
+ * The host talks to it through openPort().
+ */
+export class SimBoard {
+  readonly name: string;
+  readonly def: ChipDefinition;
+  readonly flash: SimFlash;
+  readonly identity: ChipIdentity;
+  readonly jedecId: number;
+  readonly wiring: Wiring;
+  readonly clock: SimClock;
+
+  private readonly chip: SimChip;
+  private readonly rng: Prng;
+  private readonly enRiseMs: number;
+  private faults: Required<SimFaults>;
+  private readonly toChip: UartDirection;
+  private readonly toHost: UartDirection;
+  private port: SimPort | null = null;
+  private plugged = true;
+  private hostBaud = DEFAULT_HOST_BAUD;
+  private dtr = false;
+  private rts = false;
+  private bootButton = false;
+  private enButton = false;
+  private enLow = false;
+  private latchTimer: Cancel | null = null;
+  /** Strap value latched at the last hardware reset: software resets keep it. */
+  private latchedDownload = false;
+  /** USB-Serial/JTAG: DTR-without-RTS requested download boot for the next reset. */
+  private usbForceDownload = false;
+  private consoleText = '';
+  private readonly printListeners = new Set<(text: string) => void>();
+  private readonly errors: unknown[] = [];
+
+  constructor(options: SimBoardOptions) {
+    this.def = getChip(options.chip);
+    this.name = options.name ?? options.chip;
+    const flashSizeBytes = options.flashSizeBytes ?? this.def.defaultFlashBytes;
+    if (!ALLOWED_FLASH_SIZES.includes(flashSizeBytes)) {
+      throw new SimError(
+        SimErrorCode.INVALID_ARGUMENT,
+        `flash size must be 1, 2, 4, 8 or 16 MiB, got ${flashSizeBytes}`,
+      );
+    }
+    this.flash = new SimFlash({ sizeBytes: flashSizeBytes, file: options.flashFile });
+    this.jedecId = options.jedecId ?? 0xc84000 | jedecCapacityCode(flashSizeBytes);
+    this.identity = {
+      mac: options.mac ? parseMac(options.mac) : defaultMac(this.def.name, this.name),
+      revision: options.revision ?? this.def.defaultRevision,
+      xtalMhz: this.def.defaultXtalMhz,
+    };
+    this.wiring = options.wiring ?? 'auto-reset';
+    this.clock = new SimClock(options.timeScale ?? 1);
+    const seed = options.seed ?? createHash('sha256').update(this.name).digest().readUInt32LE(0);
+    this.rng = new Prng(seed);
+    this.enRiseMs = options.enRiseMs ?? 5;
+    this.faults = {
+      bitErrors: null,
+      dropRate: 0,
+      io0NotWired: false,
+      latencyMs: 0,
+      flashWriteFailAt: null,
+      bootLoop: false,
+      ...options.faults,
+    };
+    this.toChip = new UartDirection(this.clock, (bytes) => this.chip.receive(bytes));
+    this.toHost = new UartDirection(this.clock, (bytes) => this.port?.deliver(bytes));
+    this.chip = new SimChip(
+      this.def,
+      this.flash,
+      this.identity,
+      { flash: this.flash, jedecId: this.jedecId },
+      {
+        clock: this.clock,
+        transmit: (bytes) => this.chipTransmit(bytes),
+        printed: (text) => this.appendConsole(text),
+        flashWriteFails: (offset, length) => {
+          const at = this.faults.flashWriteFailAt;
+          return at !== null && at >= offset && at < offset + length;
+        },
+        softReset: (kind) => this.softReset(kind),
+        internalError: (err) => this.errors.push(err),
+      },
+    );
+    if (this.def.uartDevBufNoAddr !== null) {
+      const usbValue = this.def.uartDevBufNoUsbJtag ?? 0;
+      this.chip.regs.setDynamic(this.def.uartDevBufNoAddr, () =>
+        this.wiring === 'usb-serial-jtag' ? usbValue : 0,
+      );
+    }
+    this.powerOn();
+  }
+
+  /** A passive description of the board. */
+  get info(): SimBoardInfo {
+    return {
+      name: this.name,
+      chip: this.def.name,
+      chipDisplayName: this.def.displayName,
+      mac: formatMac(this.identity.mac),
+      flashSizeBytes: this.flash.sizeBytes,
+      jedecId: this.jedecId,
+      revision: this.identity.revision,
+      wiring: this.wiring,
+    };
+  }
+
+  /** Base MAC as aa:bb:cc:dd:ee:ff. */
+  get mac(): string {
+    return formatMac(this.identity.mac);
+  }
+
+  /** What the chip is doing right now. */
+  get mode(): SimChip['mode'] {
+    return this.chip.mode;
+  }
+
+  /** The chip's UART baud. */
+  get chipBaud(): number {
+    return this.chip.baud;
+  }
+
+  /** True while the board is plugged in. */
+  get isPlugged(): boolean {
+    return this.plugged;
+  }
+
+  /** True while a port handle is open. */
+  get isPortOpen(): boolean {
+    return this.port !== null;
+  }
+
+  /** Everything the chip printed (banners, boot logs) since construction or clearConsole(); protocol frames excluded. */
+  get console(): string {
+    return this.consoleText;
+  }
+
+  /** Forgets the printed text so far. */
+  clearConsole(): void {
+    this.consoleText = '';
+  }
+
+  /** Calls listener with each piece of text the chip prints. */
+  onPrint(listener: (text: string) => void): () => void {
+    this.printListeners.add(listener);
+    return () => this.printListeners.delete(listener);
+  }
+
+  /** Resolves once the console matches pattern; rejects after timeoutMs (real). */
+  waitForConsole(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const m = this.consoleText.match(pattern);
+        if (!m) return false;
+        clearTimeout(timer);
+        off();
+        resolve(m);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`console of ${this.name} did not match ${pattern} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.onPrint(() => void check());
+      check();
+    });
+  }
+
+  /** Internal errors caught while handling commands (a test asserts it stays empty). */
+  get internalErrors(): readonly unknown[] {
+    return this.errors;
+  }
+
+  /** The current fault switches. */
+  get currentFaults(): Readonly<Required<SimFaults>> {
+    return this.faults;
+  }
+
+  /** Changes fault switches; unspecified ones keep their value. */
+  setFaults(faults: SimFaults): void {
+    this.faults = { ...this.faults, ...faults };
+    this.updatePins();
+  }
+
+  /** Opens the board's serial port. Throws SimPortBusyError when already open, SimUnpluggedError when unplugged. */
+  openPort(): SimPortHandle {
+    if (!this.plugged) throw new SimUnpluggedError(this.name);
+    if (this.port) throw new SimPortBusyError(this.name);
+    this.port = new SimPort(this);
+    this.hostBaud = this.port.baudRate;
+    return this.port;
+  }
+
+  /** Presses (down = true) or releases a button. BOOT pulls the strap pin low; EN holds the chip in reset. */
+  pressButton(button: 'boot' | 'en', down: boolean): void {
+    if (button === 'boot') this.bootButton = down;
+    else this.enButton = down;
+    this.updatePins();
+  }
+
+  /** Pulls the USB cable: the chip loses power and an open port gets onDisconnect. */
+  unplug(): void {
+    if (!this.plugged) return;
+    this.plugged = false;
+    this.latchTimer?.();
+    this.latchTimer = null;
+    this.chip.halt('off');
+    this.toChip.clear();
+    this.toHost.clear();
+    const port = this.port;
+    this.port = null;
+    port?.disconnect(new SimUnpluggedError(this.name));
+    this.dtr = false;
+    this.rts = false;
+    this.flash.save();
+  }
+
+  /** Plugs the cable back in: power-on reset. */
+  plug(): void {
+    if (this.plugged) return;
+    this.plugged = true;
+    this.powerOn();
+  }
+
+  /** Saves the flash to its file, if the board has one. */
+  saveFlash(): void {
+    this.flash.save();
+  }
+
+  /** Stops all activity and timers, closes the port, saves the flash. */
+  dispose(): void {
+    this.port?.close();
+    this.latchTimer?.();
+    this.chip.halt('off');
+    this.toChip.clear();
+    this.toHost.clear();
+    this.clock.cancelAll();
+    this.flash.save();
+  }
+
+  // ---- used by SimPort ----
+
+  /** @internal */
+  hostWrite(bytes: Uint8Array): void {
+    if (!this.plugged) return;
+    let data = this.lineFaults(bytes, this.hostBaud);
+    if (this.wiring === 'usb-serial-jtag') {
+      this.toChip.send(data, USB_EQUIVALENT_BAUD, this.faults.latencyMs);
+      return;
+    }
+    // The ROM's autobaud locks onto whatever rate the host uses until CHANGE_BAUDRATE.
+    if (this.chip.mode === 'rom' && this.chip.autobaud) this.chip.baud = this.hostBaud;
+    if (baudMismatch(this.hostBaud, this.chip.baud))
+      data = garble(data, this.hostBaud, this.chip.baud, this.rng);
+    this.toChip.send(data, this.hostBaud, this.faults.latencyMs);
+  }
+
+  /** @internal */
+  hostSignals(signals: { dtr?: boolean; rts?: boolean }): void {
+    if (signals.dtr !== undefined) this.dtr = signals.dtr;
+    if (signals.rts !== undefined) this.rts = signals.rts;
+    this.updatePins();
+  }
+
+  /** @internal */
+  hostBaudChanged(baud: number): void {
+    this.hostBaud = baud;
+  }
+
+  /** @internal */
+  portClosed(port: SimPort): void {
+    if (this.port !== port) return;
+    this.port = null;
+    // Closing a tty drops both modem lines (HUPCL); with both released the chip keeps running.
+    this.dtr = false;
+    this.rts = false;
+    this.updatePins();
+  }
+
+  // ---- internals ----
+
+  private lineFaults(bytes: Uint8Array, baud: number): Uint8Array {
+    let data = dropBytes(bytes, this.faults.dropRate, this.rng);
+    const bitErrors = this.faults.bitErrors;
+    if (bitErrors && baud > bitErrors.aboveBaud) data = flipBits(data, bitErrors.bitErrorRate, this.rng);
+    return data;
+  }
+
+  private chipTransmit(bytes: Uint8Array): void {
+    // A closed port has no reader: what the chip sends meanwhile is lost.
+    if (!this.plugged || !this.port) return;
+    if (this.wiring === 'usb-serial-jtag') {
+      this.toHost.send(bytes, USB_EQUIVALENT_BAUD, this.faults.latencyMs);
+      return;
+    }
+    let data = this.lineFaults(bytes, this.chip.baud);
+    if (baudMismatch(this.chip.baud, this.hostBaud))
+      data = garble(data, this.chip.baud, this.hostBaud, this.rng);
+    this.toHost.send(data, this.chip.baud, this.faults.latencyMs);
+  }
+
+  private appendConsole(text: string): void {
+    this.consoleText += text;
+    if (this.consoleText.length > CONSOLE_LIMIT_CHARS)
+      this.consoleText = this.consoleText.slice(-CONSOLE_LIMIT_CHARS / 2);
+    for (const listener of this.printListeners) listener(text);
+  }
+
+  /** Resolves EN and the strap pin from lines, wiring, buttons and faults. */
+  private pins(): { enLow: boolean; io0Low: boolean } {
+    const { dtr, rts } = this;
+    let enLow = this.enButton;
+    let io0Low = this.bootButton;
+    const wired = !this.faults.io0NotWired;
+    switch (this.wiring) {
+      case 'auto-reset':
+        // EN low iff RTS asserted and DTR not; IO0 low iff DTR asserted and RTS not (§3.5).
+        enLow ||= rts && !dtr;
+        io0Low ||= wired && dtr && !rts;
+        break;
+      case 'auto-reset-swapped':
+        enLow ||= dtr && !rts;
+        io0Low ||= wired && rts && !dtr;
+        break;
+      case 'usb-serial-jtag':
+        // The peripheral resets the chip while RTS alone is asserted; DTR alone requests download boot.
+        enLow ||= rts && !dtr;
+        if (dtr && !rts && wired) this.usbForceDownload = true;
+        io0Low ||= this.usbForceDownload;
+        break;
+      case 'none':
+        break;
+    }
+    return { enLow, io0Low };
+  }
+
+  private updatePins(): void {
+    if (!this.plugged) return;
+    const { enLow } = this.pins();
+    if (enLow && !this.enLow) {
+      this.enLow = true;
+      this.latchTimer?.();
+      this.latchTimer = null;
+      this.chip.halt('reset');
+    } else if (!enLow && this.enLow) {
+      this.enLow = false;
+      // The capacitor on EN delays the release; the chip latches its straps when EN crosses the threshold.
+      const rise = this.wiring === 'usb-serial-jtag' ? 0 : this.enRiseMs;
+      this.latchTimer = this.clock.afterReal(rise, () => {
+        this.latchTimer = null;
+        if (this.enLow || !this.plugged) return;
+        const cause: ResetCause = this.wiring === 'usb-serial-jtag' ? 'usb-uart' : 'poweron';
+        this.hardStart(cause);
+      });
+    }
+  }
+
+  private powerOn(): void {
+    this.enLow = false;
+    this.dtr = false;
+    this.rts = false;
+    this.usbForceDownload = false;
+    const { enLow } = this.pins();
+    if (enLow) {
+      this.enLow = true;
+      this.chip.halt('reset');
+      return;
+    }
+    this.hardStart('poweron');
+  }
+
+  /** A reset that samples the strap pins. */
+  private hardStart(cause: ResetCause): void {
+    const { io0Low } = this.pins();
+    this.usbForceDownload = false;
+    this.latchedDownload = io0Low;
+    this.startChip(io0Low, cause, true);
+  }
+
+  private softReset(kind: 'reboot' | 'run-app'): void {
+    if (kind === 'reboot') this.startChip(this.latchedDownload, 'sw-cpu', true);
+    else this.startChip(false, this.chip.lastResetCause, false);
+  }
+
+  private startChip(download: boolean, cause: ResetCause, withRomBanner: boolean): void {
+    const chip = this.chip;
+    chip.halt('reset');
+    chip.lastResetCause = cause;
+    const def = this.def;
+    if (download) {
+      chip.run('rom', romHandler);
+      const lines = [...def.romBannerHead, def.resetLine(cause, def.strapDownload, true)];
+      // The ESP8266 ROM prints no "waiting for download" line.
+      if (def.name !== 'esp8266') lines.push('waiting for download');
+      chip.print((def.name === 'esp8266' ? '\r\n' : '') + lines.join('\r\n') + '\r\n');
+      return;
+    }
+    chip.runSilent('flash-boot');
+    const script = bootFromFlash({
+      def,
+      identity: this.identity,
+      flash: this.flash,
+      cause,
+      appPanics: this.faults.bootLoop,
+    });
+    const lines = withRomBanner ? script.lines : script.lines.slice(1);
+    for (const line of lines) chip.schedule(line.atMs, () => chip.print(line.text));
+    const end = script.end;
+    if (end.kind === 'reset') {
+      const generation = chip.generation;
+      const delay = Math.max(this.clock.scaled(end.atMs), MIN_REBOOT_REAL_MS);
+      const cancel = this.clock.afterReal(delay, () => {
+        if (chip.generation !== generation || !this.plugged) return;
+        // A watchdog reset samples the straps again; a software reset keeps them.
+        if (end.cause === 'rtc-wdt') this.hardStart(end.cause);
+        else this.startChip(this.latchedDownload, end.cause, true);
+      });
+      void cancel;
+    }
+  }
+}
+
+/** The port handle the host holds; see SimPortHandle. */
+class SimPort implements SimPortHandle {
+  private open = true;
+  private baud = DEFAULT_HOST_BAUD;
+  private readonly dataListeners = new Set<(bytes: Uint8Array) => void>();
+  private readonly disconnectListeners = new Set<(reason: Error) => void>();
+
+  constructor(private readonly board: SimBoard) {}
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  get baudRate(): number {
+    return this.baud;
+  }
+
+  write(bytes: Uint8Array): void {
+    this.assertOpen();
+    this.board.hostWrite(bytes.slice());
+  }
+
+  onData(listener: (bytes: Uint8Array) => void): () => void {
+    this.dataListeners.add(listener);
+    return () => this.dataListeners.delete(listener);
+  }
+
+  setSignals(signals: { dtr?: boolean; rts?: boolean }): void {
+    this.assertOpen();
+    this.board.hostSignals(signals);
+  }
+
+  setBaudRate(baudRate: number): void {
+    this.assertOpen();
+    if (!Number.isInteger(baudRate) || baudRate <= 0)
+      throw new SimError(SimErrorCode.INVALID_ARGUMENT, `invalid baud ${baudRate}`);
+    this.baud = baudRate;
+    this.board.hostBaudChanged(baudRate);
+  }
+
+  onDisconnect(listener: (reason: Error) => void): () => void {
+    this.disconnectListeners.add(listener);
+    return () => this.disconnectListeners.delete(listener);
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.board.portClosed(this);
+    this.dataListeners.clear();
+    this.disconnectListeners.clear();
+  }
+
+  /** @internal Bytes from the chip. */
+  deliver(bytes: Uint8Array): void {
+    if (!this.open) return;
+    for (const listener of [...this.dataListeners]) listener(bytes);
+  }
+
+  /** @internal The board went away. */
+  disconnect(reason: Error): void {
+    if (!this.open) return;
+    this.open = false;
+    const listeners = [...this.disconnectListeners];
+    this.dataListeners.clear();
+    this.disconnectListeners.clear();
+    for (const listener of listeners) listener(reason);
+  }
+
+  private assertOpen(): void {
+    if (!this.open) throw new SimError(SimErrorCode.PORT_CLOSED, 'port is closed');
+  }
+}

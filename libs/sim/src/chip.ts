@@ -1,0 +1,259 @@
+import { type Cancel, type SimClock } from './clock.js';
+import { type ChipDefinition, type ChipIdentity, type ResetCause } from './chips/types.js';
+import { type SimFlash } from './flash-memory.js';
+import { type BlockInflater } from './inflate.js';
+import { type Request, parseRequest } from './protocol.js';
+import { RegisterFile, type SpiFlashPart } from './registers.js';
+import { SlipDecoder } from './slip.js';
+import { STUB_STARTUP_MS, ohaiFrame } from './rom-loader.js';
+import { type KnownStub, type RamSegment, recogniseStub } from './stub-images.js';
+import { stubHandler } from './stub-loader.js';
+
+/** What the chip is doing. */
+export type ChipMode =
+  /** No power (unplugged). */
+  | 'off'
+  /** EN held low. */
+  | 'reset'
+  /** ROM serial download loader. */
+  | 'rom'
+  /** A recognised flasher stub runs from RAM. */
+  | 'stub'
+  /** Booting or running code from flash (or boot-looping on bad flash). */
+  | 'flash-boot'
+  /** Jumped into code it cannot simulate; silent until reset. */
+  | 'halted';
+
+/** The answer of a command handler: frames to send after a (real-time) delay, then a follow-up action. */
+export interface Outcome {
+  out: Uint8Array[];
+  delayMs: number;
+  afterSend?: () => void;
+}
+
+/** An open FLASH_BEGIN / FLASH_DEFL_BEGIN session. */
+export interface FlashSession {
+  compressed: boolean;
+  offset: number;
+  /** word0 of BEGIN: ROM = bytes to erase, stub = exact bytes to write. */
+  size: number;
+  numBlocks: number;
+  blockSize: number;
+  nextSeq: number;
+  /** Uncompressed bytes written so far, relative to offset. */
+  written: number;
+  inflater: BlockInflater | null;
+}
+
+/** An open MEM_BEGIN session. */
+export interface MemSession {
+  address: number;
+  size: number;
+  numBlocks: number;
+  blockSize: number;
+  nextSeq: number;
+  data: Uint8Array;
+  received: number;
+}
+
+/** Hooks from the chip to the board around it. */
+export interface ChipEnvironment {
+  clock: SimClock;
+  /** Sends bytes on the chip's TX at its current baud. */
+  transmit(bytes: Uint8Array): void;
+  /** Text the chip printed (boot log, banners), for the board's console log. */
+  printed(text: string): void;
+  /** True when programming [offset, offset+length) must fail (fault injection). */
+  flashWriteFails(offset: number, length: number): boolean;
+  /** A software reset or "run user code" request from the loader. */
+  softReset(kind: 'reboot' | 'run-app'): void;
+  /** Called for a handler bug; the chip carries on. */
+  internalError(err: unknown): void;
+}
+
+/** Handles one request in a given personality (ROM or stub). */
+export type CommandHandler = (chip: SimChip, req: Request) => Outcome | Promise<Outcome>;
+
+/** Largest frame either personality accepts: a 16 KiB data block plus headers. */
+export const MAX_FRAME_BYTES = 8 + 16 + 0x4000 + 64;
+
+/**
+ * The chip itself: its register space, its UART receive path and the
+ * sequential command processor shared by the ROM and stub personalities.
+ * The board decides when it is reset and which personality runs.
+ */
+export class SimChip {
+  mode: ChipMode = 'off';
+  /** The chip's UART baud. */
+  baud: number;
+  /** Before the first CHANGE_BAUDRATE the ROM follows the host's rate (autobaud). */
+  autobaud = true;
+  readonly regs: RegisterFile;
+  flashSession: FlashSession | null = null;
+  memSession: MemSession | null = null;
+  readonly ram: RamSegment[] = [];
+  /** Flash size the ROM believes in (SPI_SET_PARAMS; the ROM assumes 2 MiB until told). */
+  spiParamsSize = 2 * 1024 * 1024;
+  spiAttached = false;
+  stub: KnownStub | null = null;
+  /** Stub: error of an acknowledged write, reported on the next command (§1.7). */
+  stubDeferredError: number | null = null;
+  /** Stub: real time at which the flash finishes the writes already acknowledged. */
+  stubFlashIdleAt = 0;
+  /** Stub: READ_FLASH streaming state. */
+  readStream: { offset: number; length: number; packet: number; sent: number; acked: number } | null = null;
+  lastResetCause: ResetCause = 'poweron';
+
+  private readonly decoder = new SlipDecoder(MAX_FRAME_BYTES);
+  private readonly inbox: Request[] = [];
+  private busy = false;
+  private epoch = 0;
+  private readonly timers = new Set<Cancel>();
+  private handler: CommandHandler | null = null;
+
+  constructor(
+    readonly def: ChipDefinition,
+    readonly flash: SimFlash,
+    readonly identity: ChipIdentity,
+    readonly part: SpiFlashPart,
+    readonly env: ChipEnvironment,
+  ) {
+    this.baud = def.bannerBaud;
+    this.regs = new RegisterFile(def, part);
+    this.regs.setReadOnly(def.identityRegisters(identity));
+    this.regs.setReadOnly(new Map([[0x40001000, def.magic]]));
+    // The divider the ROM's autobaud would have chosen for the current rate (§4.6).
+    this.regs.setDynamic(def.uartClkdivReg, () =>
+      Math.round((identity.xtalMhz * 1e6 * def.uartClkFactor) / this.baud),
+    );
+  }
+
+  /** Generation counter: bumps at every reset so stale timers and replies are dropped. */
+  get generation(): number {
+    return this.epoch;
+  }
+
+  /** Stops everything the chip was doing (EN low, power loss). */
+  halt(mode: 'off' | 'reset'): void {
+    this.epoch++;
+    this.mode = mode;
+    this.handler = null;
+    this.inbox.length = 0;
+    this.busy = false;
+    this.decoder.reset();
+    for (const cancel of this.timers) cancel();
+    this.timers.clear();
+    this.flashSession?.inflater?.close();
+    this.flashSession = null;
+    this.memSession = null;
+    this.ram.length = 0;
+    this.stub = null;
+    this.stubDeferredError = null;
+    this.readStream = null;
+    this.spiParamsSize = 2 * 1024 * 1024;
+    this.spiAttached = false;
+    this.autobaud = true;
+    this.baud = this.def.bannerBaud;
+  }
+
+  /** Switches to a personality that answers commands. */
+  run(mode: 'rom' | 'stub', handler: CommandHandler): void {
+    this.mode = mode;
+    this.handler = handler;
+  }
+
+  /** Switches to a mode that ignores input (flash boot, halted). */
+  runSilent(mode: 'flash-boot' | 'halted'): void {
+    this.mode = mode;
+    this.handler = null;
+    this.inbox.length = 0;
+  }
+
+  /**
+   * MEM_END(0, entry): the CPU jumps to RAM. A recognised flasher stub takes
+   * over and greets with OHAI; other code cannot be simulated, so the chip
+   * goes silent until the next reset.
+   */
+  startRamCode(entry: number): void {
+    const stub = recogniseStub(this.def.name, this.ram, entry);
+    if (!stub) {
+      this.runSilent('halted');
+      return;
+    }
+    this.stub = stub;
+    this.stubFlashIdleAt = 0;
+    this.run('stub', stubHandler);
+    this.schedule(STUB_STARTUP_MS, () => this.send(ohaiFrame()));
+  }
+
+  /** Prints text on the chip's UART (boot messages). */
+  print(text: string): void {
+    this.env.printed(text);
+    this.env.transmit(Buffer.from(text, 'latin1'));
+  }
+
+  /** Sends one already SLIP-framed packet. */
+  send(frame: Uint8Array): void {
+    this.env.transmit(frame);
+  }
+
+  /** Runs fn after a simulated delay unless the chip is reset first. */
+  schedule(simMs: number, fn: () => void): void {
+    const epoch = this.epoch;
+    const cancel = this.env.clock.after(simMs, () => {
+      this.timers.delete(cancel);
+      if (epoch === this.epoch) fn();
+    });
+    this.timers.add(cancel);
+  }
+
+  /** Bytes from the UART RX pin. */
+  receive(bytes: Uint8Array): void {
+    if (!this.handler) return;
+    for (const event of this.decoder.push(bytes)) {
+      if (event.kind !== 'frame') continue;
+      if (this.readStream && this.mode === 'stub') {
+        this.onReadAck(event.data);
+        continue;
+      }
+      const req = parseRequest(event.data);
+      // Shorter than a header: the loaders ignore it as line noise.
+      if (req) this.inbox.push(req);
+    }
+    this.pump();
+  }
+
+  /** Hook the stub personality installs for READ_FLASH acknowledgements. */
+  onReadAck: (frame: Uint8Array) => void = () => undefined;
+
+  private pump(): void {
+    if (this.busy || this.inbox.length === 0 || !this.handler) return;
+    const req = this.inbox.shift()!;
+    const handler = this.handler;
+    const epoch = this.epoch;
+    this.busy = true;
+    const finish = (outcome: Outcome): void => {
+      if (epoch !== this.epoch) return;
+      const cancel = this.env.clock.afterReal(outcome.delayMs, () => {
+        this.timers.delete(cancel);
+        if (epoch !== this.epoch) return;
+        for (const frame of outcome.out) this.send(frame);
+        this.busy = false;
+        outcome.afterSend?.();
+        this.pump();
+      });
+      this.timers.add(cancel);
+    };
+    const fail = (err: unknown): void => {
+      this.env.internalError(err);
+      finish({ out: [], delayMs: 0 });
+    };
+    try {
+      const result = handler(this, req);
+      if (result instanceof Promise) result.then(finish, fail);
+      else finish(result);
+    } catch (err) {
+      fail(err);
+    }
+  }
+}
