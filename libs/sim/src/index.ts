@@ -22,3 +22,4 @@ export { buildAppDescriptor, buildImage } from './image-builder.js';
 export type { AppDescriptorFields, BuildImageOptions, BuiltSegment } from './image-builder.js';
 export { parseAppDescriptor, parseImage, parsePartitionTable } from './firmware-image.js';
 export type { AppDescriptor, ImageInfo, Partition } from './firmware-image.js';
+export * from './rfc2217/index.js';

@@ -1,0 +1,34 @@
+export { TransportError, isTransportError, type TransportErrorOptions } from './transport-error.js';
+export { ReceiveBuffer } from './receive-buffer.js';
+export { SimTransport, simPortName, type SimPortSource } from './sim-transport.js';
+export {
+  SerialPortTransport,
+  classifyOpenError,
+  type ModemControlSupport,
+  type SerialPortTransportOptions,
+} from './serial-port-transport.js';
+export {
+  Rfc2217Transport,
+  parseRfc2217Url,
+  ComPortCommand,
+  ComPortControl,
+  ComPortPurge,
+  SERVER_REPLY_OFFSET,
+  RFC2217_CONNECT_TIMEOUT_MS,
+  RFC2217_NETWORK_TIMEOUT_MS,
+  type Rfc2217TransportOptions,
+} from './rfc2217-transport.js';
+export { escapeIac, Telnet, TelnetOption, TelnetParser } from './telnet.js';
+export {
+  listSerialPorts,
+  type ListSerialPortsOptions,
+  type SerialPortInfo,
+  type SerialPortListing,
+} from './list-serial-ports.js';
+export {
+  openTransport,
+  createTransport,
+  transportKind,
+  type OpenTransportOptions,
+  type TransportKind,
+} from './open-transport.js';

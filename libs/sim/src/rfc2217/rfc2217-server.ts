@@ -1,0 +1,357 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { SimPortHandle } from '../port.js';
+import {
+  DO,
+  DONT,
+  encodeComPort,
+  encodeNegotiation,
+  doubleIac,
+  OPT_BINARY,
+  OPT_COM_PORT,
+  OPT_ECHO,
+  OPT_SGA,
+  TelnetStream,
+  type Verb,
+  WILL,
+  WONT,
+} from './telnet.js';
+
+/** COM-PORT-OPTION codes a client sends (RFC 2217 §9.2 of the reference); the server answers with code + 100. */
+export const ComPortCode = {
+  SET_BAUDRATE: 1,
+  SET_DATASIZE: 2,
+  SET_PARITY: 3,
+  SET_STOPSIZE: 4,
+  SET_CONTROL: 5,
+  NOTIFY_LINESTATE: 6,
+  NOTIFY_MODEMSTATE: 7,
+  FLOWCONTROL_SUSPEND: 8,
+  FLOWCONTROL_RESUME: 9,
+  SET_LINESTATE_MASK: 10,
+  SET_MODEMSTATE_MASK: 11,
+  PURGE_DATA: 12,
+} as const;
+
+/** What the server adds to a request code to form its answer. */
+export const SERVER_CODE_OFFSET = 100;
+
+/** SET-CONTROL values (reference §9.2). */
+const Control = {
+  REQUEST_FLOW: 0,
+  NO_FLOW: 1,
+  REQUEST_BREAK: 4,
+  BREAK_ON: 5,
+  BREAK_OFF: 6,
+  REQUEST_DTR: 7,
+  DTR_ON: 8,
+  DTR_OFF: 9,
+  REQUEST_RTS: 10,
+  RTS_ON: 11,
+  RTS_OFF: 12,
+  REQUEST_INBOUND_FLOW: 13,
+  INBOUND_NONE: 14,
+} as const;
+
+/** The simulated UART is 8N1 only; these are the values the server reports as applied. */
+const DATA_BITS = 8;
+const PARITY_NONE = 1;
+const STOP_BITS_ONE = 1;
+/** CTS/DSR/RI/CD are not wired on the boards we simulate (DevKit-style USB bridges): all inactive. */
+const MODEM_STATE_IDLE = 0x00;
+
+/** A board the server can put on the network (SimBoard fits). */
+export interface Rfc2217Board {
+  readonly name?: string;
+  /** Opens the host side of the board's UART; throws when busy or unplugged. */
+  openPort(): SimPortHandle;
+}
+
+/** Options of startRfc2217Server. */
+export interface Rfc2217ServerOptions {
+  /** Interface to bind; 127.0.0.1 unless the board should be reachable from other machines. */
+  host?: string;
+  /** TCP port; 0 picks a free one. */
+  port?: number;
+  /** Receives one line per connection event (connect, refuse, drop), for a console or a test. */
+  log?: (line: string) => void;
+}
+
+/** A running RFC 2217 server for one board. */
+export interface Rfc2217Server {
+  /** rfc2217://host:port, ready for a client. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Stops listening and drops the current client; resolves once the port is free. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves one simulated board over RFC 2217 (Telnet COM-PORT-OPTION), the way
+ * pyserial's PortManager does: DTR/RTS go to the board's reset circuit as they
+ * arrive, SET-BAUDRATE sets the host-side baud, every SET-* is acknowledged.
+ * One client at a time.
+ */
+export async function startRfc2217Server(
+  board: Rfc2217Board,
+  options: Rfc2217ServerOptions = {},
+): Promise<Rfc2217Server> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? ((): void => undefined);
+  const label = board.name ?? 'the board';
+  let active: Session | undefined;
+  const sockets = new Set<Socket>();
+
+  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    socket.on('error', () => {
+      // 'close' follows; a reset by the peer is an ordinary way for a client to leave.
+    });
+    if (active) {
+      log(`refused ${peer}: ${label} is in use by ${active.peer}`);
+      socket.end(
+        `flashfarm sim: ${label} is in use by another client (${active.peer}); only one connection at a time\r\n`,
+      );
+      return;
+    }
+    let handle: SimPortHandle;
+    try {
+      handle = board.openPort();
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      log(`refused ${peer}: ${why}`);
+      socket.end(`flashfarm sim: ${label} cannot be opened: ${why}\r\n`);
+      return;
+    }
+    log(`client ${peer} connected`);
+    const session = new Session(socket, handle, peer, (reason) => {
+      if (active === session) active = undefined;
+      log(`client ${peer} left (${reason})`);
+    });
+    active = session;
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') {
+        const inUse = new Error(
+          `port ${options.port ?? 0} on ${host} is already in use (another flashfarm sim or RFC 2217 server?); pick another port`,
+          { cause: err },
+        );
+        reject(Object.assign(inUse, { code: 'EADDRINUSE' }));
+      } else reject(err);
+    });
+    server.listen({ host, port: options.port ?? 0 }, () => resolve());
+  });
+  server.on('error', () => {
+    // After listen() succeeded the server only reports per-connection trouble, handled per socket.
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `rfc2217://${urlHost}:${port}`,
+    host,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        active?.drop('server stopped');
+        server.close(() => resolve());
+        // Refused clients that have not hung up yet would otherwise keep close() waiting.
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+type OptionState = 'off' | 'requested' | 'on';
+
+/** One client connection bound to the board's port handle. */
+class Session {
+  private readonly local = new Map<number, OptionState>();
+  private readonly remote = new Map<number, OptionState>();
+  private readonly unsubscribe: Array<() => void>;
+  private dtr = false;
+  private rts = false;
+  private suspended = false;
+  private held: Uint8Array[] = [];
+  private released = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly handle: SimPortHandle,
+    readonly peer: string,
+    private readonly onEnd: (reason: string) => void,
+  ) {
+    const stream = new TelnetStream({
+      data: (bytes) => {
+        if (this.handle.isOpen) this.handle.write(bytes);
+      },
+      negotiation: (verb, option) => this.onNegotiation(verb, option),
+      subnegotiation: (option, payload) => {
+        if (option === OPT_COM_PORT && payload.length > 0) this.onComPort(payload[0], payload.subarray(1));
+      },
+    });
+    this.unsubscribe = [
+      handle.onData((bytes) => this.toClient(bytes)),
+      // An unplugged board is a cut cable: the client sees the connection drop.
+      handle.onDisconnect(() => this.drop('board unplugged')),
+    ];
+    socket.on('data', (chunk: Buffer) => stream.push(chunk));
+    socket.on('end', () => {
+      // Release the port before our FIN reaches the client, so a reconnect right after finds it free.
+      this.release('client closed');
+      socket.end();
+    });
+    socket.on('close', () => this.release('connection closed'));
+
+    // pyserial PortManager's opening offers (reference §9.4).
+    this.local.set(OPT_ECHO, 'requested');
+    this.local.set(OPT_SGA, 'requested');
+    this.remote.set(OPT_BINARY, 'requested');
+    this.local.set(OPT_COM_PORT, 'requested');
+    socket.write(
+      Buffer.concat([
+        encodeNegotiation(WILL, OPT_ECHO),
+        encodeNegotiation(WILL, OPT_SGA),
+        encodeNegotiation(DO, OPT_BINARY),
+        encodeNegotiation(WILL, OPT_COM_PORT),
+      ]),
+    );
+  }
+
+  /** Cuts the connection (board gone, server stopping). */
+  drop(reason: string): void {
+    this.release(reason);
+    this.socket.destroy();
+  }
+
+  private release(reason: string): void {
+    if (this.released) return;
+    this.released = true;
+    for (const off of this.unsubscribe) off();
+    if (this.handle.isOpen) this.handle.close();
+    this.onEnd(reason);
+  }
+
+  private toClient(bytes: Uint8Array): void {
+    if (this.released) return;
+    if (this.suspended) {
+      this.held.push(bytes.slice());
+      return;
+    }
+    this.socket.write(doubleIac(bytes));
+  }
+
+  private onNegotiation(verb: Verb, option: number): void {
+    // DO/DONT are about what we (the server) do; WILL/WONT about what the client does.
+    const aboutUs = verb === DO || verb === DONT;
+    const table = aboutUs ? this.local : this.remote;
+    const supported =
+      option === OPT_BINARY ||
+      option === OPT_SGA ||
+      option === OPT_COM_PORT ||
+      (aboutUs && option === OPT_ECHO);
+    const yes: Verb = aboutUs ? WILL : DO;
+    const no: Verb = aboutUs ? WONT : DONT;
+    const state = table.get(option) ?? 'off';
+    if (verb === DO || verb === WILL) {
+      if (!supported) {
+        this.socket.write(encodeNegotiation(no, option));
+        return;
+      }
+      table.set(option, 'on');
+      if (state === 'off') this.socket.write(encodeNegotiation(yes, option));
+      if (aboutUs && option === OPT_COM_PORT && state !== 'on') {
+        // The client agreed to COM-PORT: tell it the modem lines, as PortManager does.
+        this.sendComPort(ComPortCode.NOTIFY_MODEMSTATE, Uint8Array.of(MODEM_STATE_IDLE));
+      }
+      return;
+    }
+    table.set(option, 'off');
+    if (state === 'on') this.socket.write(encodeNegotiation(no, option));
+  }
+
+  private onComPort(code: number, value: Uint8Array): void {
+    switch (code) {
+      case ComPortCode.SET_BAUDRATE: {
+        const requested =
+          value.length >= 4 ? new DataView(value.buffer, value.byteOffset, 4).getUint32(0, false) : 0;
+        // 0 asks for the current value without changing it.
+        if (requested > 0 && this.handle.isOpen) this.handle.setBaudRate(requested);
+        const applied = new Uint8Array(4);
+        new DataView(applied.buffer).setUint32(0, this.handle.baudRate, false);
+        this.sendComPort(code, applied);
+        return;
+      }
+      case ComPortCode.SET_DATASIZE:
+        this.sendComPort(code, Uint8Array.of(DATA_BITS));
+        return;
+      case ComPortCode.SET_PARITY:
+        this.sendComPort(code, Uint8Array.of(PARITY_NONE));
+        return;
+      case ComPortCode.SET_STOPSIZE:
+        this.sendComPort(code, Uint8Array.of(STOP_BITS_ONE));
+        return;
+      case ComPortCode.SET_CONTROL:
+        this.sendComPort(code, Uint8Array.of(this.applyControl(value[0] ?? Control.REQUEST_FLOW)));
+        return;
+      case ComPortCode.FLOWCONTROL_SUSPEND:
+        this.suspended = true;
+        return;
+      case ComPortCode.FLOWCONTROL_RESUME:
+        this.suspended = false;
+        for (const bytes of this.held.splice(0)) this.socket.write(doubleIac(bytes));
+        return;
+      case ComPortCode.SET_LINESTATE_MASK:
+      case ComPortCode.SET_MODEMSTATE_MASK:
+      case ComPortCode.PURGE_DATA:
+        // Bytes are forwarded as soon as they exist, so there is no server-side buffer to purge.
+        this.sendComPort(code, value.subarray(0, 1));
+        return;
+      case ComPortCode.NOTIFY_LINESTATE:
+        this.sendComPort(code, Uint8Array.of(0));
+        return;
+      case ComPortCode.NOTIFY_MODEMSTATE:
+        this.sendComPort(code, Uint8Array.of(MODEM_STATE_IDLE));
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Applies a SET-CONTROL value to the board; returns the value to acknowledge. */
+  private applyControl(value: number): number {
+    switch (value) {
+      case Control.DTR_ON:
+      case Control.DTR_OFF:
+        this.dtr = value === Control.DTR_ON;
+        if (this.handle.isOpen) this.handle.setSignals({ dtr: this.dtr });
+        return value;
+      case Control.RTS_ON:
+      case Control.RTS_OFF:
+        this.rts = value === Control.RTS_ON;
+        if (this.handle.isOpen) this.handle.setSignals({ rts: this.rts });
+        return value;
+      case Control.REQUEST_DTR:
+        return this.dtr ? Control.DTR_ON : Control.DTR_OFF;
+      case Control.REQUEST_RTS:
+        return this.rts ? Control.RTS_ON : Control.RTS_OFF;
+      case Control.REQUEST_BREAK:
+      case Control.BREAK_ON:
+      case Control.BREAK_OFF:
+        // The simulated UART has no break condition: it stays off.
+        return Control.BREAK_OFF;
+      case Control.REQUEST_INBOUND_FLOW:
+        return Control.INBOUND_NONE;
+      default:
+        // Flow-control requests: the simulated link never uses any.
+        return value >= Control.REQUEST_INBOUND_FLOW ? Control.INBOUND_NONE : Control.NO_FLOW;
+    }
+  }
+
+  private sendComPort(code: number, value: Uint8Array): void {
+    if (this.socket.writable) this.socket.write(encodeComPort(code + SERVER_CODE_OFFSET, value));
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The server side's Telnet layer for RFC 2217: constants, a streaming parser
+ * and encoders. (libs/sim depends on nothing but Node, so it carries its own
+ * copy rather than sharing the client's.)
+ */
+
+/** Telnet command bytes. */
+export const IAC = 0xff;
+export const DONT = 0xfe;
+export const DO = 0xfd;
+export const WONT = 0xfc;
+export const WILL = 0xfb;
+export const SB = 0xfa;
+export const SE = 0xf0;
+
+/** Telnet options an RFC 2217 session uses. */
+export const OPT_BINARY = 0x00;
+export const OPT_ECHO = 0x01;
+export const OPT_SGA = 0x03;
+export const OPT_COM_PORT = 0x2c;
+
+/** One of WILL, WONT, DO, DONT. */
+export type Verb = typeof WILL | typeof WONT | typeof DO | typeof DONT;
+
+/** Callbacks of TelnetStream, called in wire order. */
+export interface TelnetStreamEvents {
+  data(bytes: Uint8Array): void;
+  negotiation(verb: Verb, option: number): void;
+  subnegotiation(option: number, payload: Uint8Array): void;
+}
+
+/** Longest subnegotiation kept; a longer one is cut (COM-PORT values are at most 4 bytes). */
+const MAX_SB_BYTES = 1024;
+
+type State = 'data' | 'iac' | 'verb' | 'sb-option' | 'sb-data' | 'sb-iac';
+
+/** Splits client bytes into data runs, negotiations and subnegotiations, keeping state across TCP chunks. */
+export class TelnetStream {
+  private state: State = 'data';
+  private verb: Verb = WILL;
+  private sbOption = 0;
+  private sb: number[] = [];
+
+  constructor(private readonly events: TelnetStreamEvents) {}
+
+  push(chunk: Uint8Array): void {
+    const data: number[] = [];
+    const flush = (): void => {
+      if (data.length === 0) return;
+      this.events.data(Uint8Array.from(data));
+      data.length = 0;
+    };
+    for (const byte of chunk) {
+      switch (this.state) {
+        case 'data':
+          if (byte === IAC) this.state = 'iac';
+          else data.push(byte);
+          break;
+        case 'iac':
+          if (byte === IAC) {
+            data.push(IAC);
+            this.state = 'data';
+          } else if (byte === WILL || byte === WONT || byte === DO || byte === DONT) {
+            this.verb = byte;
+            this.state = 'verb';
+          } else if (byte === SB) this.state = 'sb-option';
+          else this.state = 'data'; // NOP, AYT, GA...: meaningless for a serial port
+          break;
+        case 'verb':
+          flush();
+          this.events.negotiation(this.verb, byte);
+          this.state = 'data';
+          break;
+        case 'sb-option':
+          this.sbOption = byte;
+          this.sb = [];
+          this.state = 'sb-data';
+          break;
+        case 'sb-data':
+          if (byte === IAC) this.state = 'sb-iac';
+          else if (this.sb.length < MAX_SB_BYTES) this.sb.push(byte);
+          break;
+        case 'sb-iac':
+          if (byte === IAC) {
+            if (this.sb.length < MAX_SB_BYTES) this.sb.push(IAC);
+            this.state = 'sb-data';
+          } else {
+            // IAC SE ends the block; any other command there is malformed and ends it too.
+            flush();
+            this.events.subnegotiation(this.sbOption, Uint8Array.from(this.sb));
+            this.sb = [];
+            this.state = 'data';
+          }
+          break;
+      }
+    }
+    flush();
+  }
+}
+
+/** Doubles every 0xFF of serial data. */
+export function doubleIac(data: Uint8Array): Uint8Array {
+  let extra = 0;
+  for (const byte of data) if (byte === IAC) extra++;
+  if (extra === 0) return data;
+  const out = new Uint8Array(data.length + extra);
+  let at = 0;
+  for (const byte of data) {
+    out[at++] = byte;
+    if (byte === IAC) out[at++] = IAC;
+  }
+  return out;
+}
+
+/** IAC <verb> <option>. */
+export function encodeNegotiation(verb: Verb, option: number): Uint8Array {
+  return Uint8Array.of(IAC, verb, option);
+}
+
+/** IAC SB COM-PORT <code> <value, 0xFF doubled> IAC SE. */
+export function encodeComPort(code: number, value: Uint8Array): Uint8Array {
+  const body = doubleIac(Uint8Array.from([code, ...value]));
+  return Uint8Array.from([IAC, SB, OPT_COM_PORT, ...body, IAC, SE]);
+}

@@ -1,0 +1,321 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { FlashErrorCode } from '#contracts';
+import { openTransport, parseRfc2217Url, Rfc2217Transport, TransportError } from '#serial';
+import { type SimPortHandle, startRfc2217Server, type Rfc2217Server } from '#sim';
+
+// Our RFC 2217 client against our RFC 2217 server (and against small raw
+// servers where a misbehaving peer is the point). The board records what
+// reaches it and echoes every byte back unchanged.
+
+class EchoBoard {
+  readonly signals: Array<{ dtr?: boolean; rts?: boolean }> = [];
+  readonly bauds: number[] = [];
+  readonly received: number[] = [];
+  plugged = true;
+  private drop: ((err: Error) => void) | undefined;
+  private open = false;
+
+  constructor(readonly name: string) {}
+
+  openPort(): SimPortHandle {
+    if (!this.plugged) throw new Error(`sim://${this.name} was unplugged`);
+    if (this.open) throw new Error(`sim://${this.name} is already open`);
+    this.open = true;
+    const data = new Set<(bytes: Uint8Array) => void>();
+    const gone = new Set<(err: Error) => void>();
+    let baud = 115_200;
+    const isOpen = (): boolean => this.open;
+    this.drop = (err) => {
+      this.open = false;
+      gone.forEach((listener) => listener(err));
+    };
+    return {
+      write: (bytes) => {
+        this.received.push(...bytes);
+        const copy = bytes.slice();
+        setImmediate(() => data.forEach((listener) => listener(copy)));
+      },
+      onData: (listener) => (data.add(listener), () => data.delete(listener)),
+      setSignals: (signals) => void this.signals.push({ ...signals }),
+      setBaudRate: (rate) => {
+        baud = rate;
+        this.bauds.push(rate);
+      },
+      get baudRate() {
+        return baud;
+      },
+      onDisconnect: (listener) => (gone.add(listener), () => gone.delete(listener)),
+      close: () => {
+        this.open = false;
+      },
+      get isOpen() {
+        return isOpen();
+      },
+    };
+  }
+
+  get portOpen(): boolean {
+    return this.open;
+  }
+
+  unplug(): void {
+    this.plugged = false;
+    this.drop?.(new Error(`sim://${this.name} was unplugged`));
+  }
+}
+
+/** A TCP relay that holds every chunk for delayMs in each direction: a slow link. */
+async function startDelayProxy(targetPort: number, delayMs: number): Promise<Server> {
+  const proxy = createServer((inbound) => {
+    const outbound = connect({ host: '127.0.0.1', port: targetPort });
+    inbound.setNoDelay(true);
+    outbound.setNoDelay(true);
+    const relay = (from: Socket, to: Socket): void => {
+      from.on('data', (chunk) => setTimeout(() => to.writable && to.write(chunk), delayMs));
+      from.on('close', () => setTimeout(() => to.destroy(), delayMs));
+      from.on('error', () => undefined);
+    };
+    relay(inbound, outbound);
+    relay(outbound, inbound);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return proxy;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function serve(board: EchoBoard): Promise<Rfc2217Server> {
+  const server = await startRfc2217Server(board, { port: 0 });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+function track<T extends { close(): Promise<void> }>(transport: T): T {
+  cleanups.push(() => transport.close());
+  return transport;
+}
+
+async function readExactly(
+  transport: Rfc2217Transport,
+  count: number,
+  timeoutMs = 2_000,
+): Promise<Uint8Array> {
+  const out: number[] = [];
+  while (out.length < count) out.push(...(await transport.read(timeoutMs, count - out.length)));
+  return Uint8Array.from(out);
+}
+
+async function expectCode(promise: Promise<unknown>, code: FlashErrorCode): Promise<TransportError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TransportError);
+  expect((err as TransportError).code).toBe(code);
+  return err as TransportError;
+}
+
+describe('RFC 2217 client (Rfc2217Transport)', () => {
+  it('parses rfc2217 URLs with pyserial options', () => {
+    expect(parseRfc2217Url('rfc2217://10.0.0.5:4000?ign_set_control&timeout=5')).toEqual({
+      host: '10.0.0.5',
+      port: 4000,
+      ignoreSetControlAck: true,
+      networkTimeoutMs: 5000,
+    });
+    expect(parseRfc2217Url('rfc2217://[::1]:4000/ign_set_control')).toEqual({
+      host: '::1',
+      port: 4000,
+      ignoreSetControlAck: true,
+    });
+    expect(() => parseRfc2217Url('rfc2217://host')).toThrow(/expected rfc2217/);
+    expect(() => parseRfc2217Url('rfc2217://host:4000?bogus')).toThrow(/unknown option "bogus"/);
+  });
+
+  it('opens with the requested baud and 8N1, and carries baud and DTR/RTS changes to the board', async () => {
+    const board = new EchoBoard('esp-a');
+    const { url } = await serve(board);
+    const transport = track(await openTransport(url, { baudRate: 115_200 }));
+    expect(transport.name).toBe(url);
+    expect(transport.isOpen).toBe(true);
+    expect(transport.atomicSignals).toBe(false);
+    expect(board.bauds).toEqual([115_200]);
+
+    // esptool's Classic reset step by step, with the DTR rewrite after each RTS change (reference §9.5).
+    await transport.setSignals({ dtr: false });
+    await transport.setSignals({ rts: true });
+    await transport.setSignals({ dtr: false });
+    await transport.setSignals({ dtr: true });
+    await transport.setSignals({ rts: false });
+    await transport.setSignals({ dtr: true });
+    await transport.setSignals({ dtr: false });
+    // Each change was acknowledged before setSignals resolved, so the board already has all of them.
+    expect(board.signals).toEqual([
+      { dtr: false },
+      { rts: true },
+      { dtr: false },
+      { dtr: true },
+      { rts: false },
+      { dtr: true },
+      { dtr: false },
+    ]);
+
+    await transport.setBaudRate(921_600);
+    expect(transport.baudRate).toBe(921_600);
+    expect(board.bauds).toEqual([115_200, 921_600]);
+  });
+
+  it('survives frames full of 0xFF in both directions', async () => {
+    const board = new EchoBoard('esp-ff');
+    const { url } = await serve(board);
+    const transport = track(new Rfc2217Transport(parseRfc2217Url(url)));
+    await transport.open(115_200);
+    const frame = new Uint8Array(4096);
+    for (let i = 0; i < frame.length; i++) frame[i] = i % 3 === 0 ? 0x00 : 0xff;
+    frame.fill(0xff, 1000, 2000);
+    await transport.write(frame);
+    const echoed = await readExactly(transport, frame.length);
+    expect(Buffer.from(echoed).equals(Buffer.from(frame))).toBe(true);
+    expect(Buffer.from(board.received).equals(Buffer.from(frame))).toBe(true);
+  });
+
+  it('reads with a deadline: TIMEOUT when nothing comes, maxBytes respected, flushInput discards', async () => {
+    const board = new EchoBoard('esp-t');
+    const { url } = await serve(board);
+    const transport = track(await openTransport(url, { baudRate: 115_200 }));
+    const started = performance.now();
+    await expectCode(transport.read(80), FlashErrorCode.TIMEOUT);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(75);
+
+    await transport.write(Uint8Array.of(1, 2, 3, 4, 5));
+    const first = await transport.read(1000, 2);
+    expect([...first]).toEqual([1, 2]);
+    await readExactly(transport as Rfc2217Transport, 3);
+
+    await transport.write(Uint8Array.of(9, 9, 9));
+    await transport.flushInput();
+    await expectCode(transport.read(50), FlashErrorCode.TIMEOUT);
+  });
+
+  it('measures the link RTT during negotiation and keeps it smoothed from acks', async () => {
+    const board = new EchoBoard('esp-slow');
+    const { port } = await serve(board);
+    const delayMs = 40;
+    const proxy = await startDelayProxy(port, delayMs);
+    cleanups.push(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const proxyPort = (proxy.address() as AddressInfo).port;
+    const transport = track(await openTransport(`rfc2217://127.0.0.1:${proxyPort}`, { baudRate: 115_200 }));
+    // One round trip crosses the proxy twice.
+    expect(transport.latencyMs).toBeGreaterThanOrEqual(2 * delayMs * 0.9);
+    expect(transport.latencyMs).toBeLessThan(2 * delayMs * 4);
+    const started = performance.now();
+    await transport.setSignals({ dtr: true });
+    const oneAck = performance.now() - started;
+    expect(oneAck).toBeGreaterThanOrEqual(2 * delayMs * 0.9);
+    // No polling interval on top of the round trip.
+    expect(oneAck).toBeLessThan(2 * delayMs + 40);
+  });
+
+  it('reports DEVICE_GONE and calls onDisconnect when the board is unplugged', async () => {
+    const board = new EchoBoard('esp-u');
+    const { url } = await serve(board);
+    const transport = track(await openTransport(url, { baudRate: 115_200 }));
+    const reasons: Error[] = [];
+    transport.onDisconnect((reason) => reasons.push(reason));
+    const pending = transport.read(5_000);
+    board.unplug();
+    await expectCode(pending, FlashErrorCode.DEVICE_GONE);
+    expect(reasons).toHaveLength(1);
+    expect((reasons[0] as TransportError).code).toBe(FlashErrorCode.DEVICE_GONE);
+    expect(transport.isOpen).toBe(false);
+    await expectCode(transport.write(Uint8Array.of(1)), FlashErrorCode.DEVICE_GONE);
+  });
+
+  it('releases the port on close, on error and on a refused open, so it can be reopened each time', async () => {
+    const board = new EchoBoard('esp-r');
+    const { url } = await serve(board);
+
+    // Success, then close: the server's port is free again as soon as close() resolves.
+    const first = await openTransport(url, { baudRate: 115_200 });
+    await first.close();
+    expect(board.portOpen).toBe(false);
+    await first.close(); // idempotent
+
+    // The same transport object reopens.
+    await first.open(115_200);
+    expect(board.portOpen).toBe(true);
+    // A second client is refused: PORT_BUSY naming the cause.
+    const err = await expectCode(openTransport(url, { baudRate: 115_200 }), FlashErrorCode.PORT_BUSY);
+    expect(err.message).toMatch(/in use by another client/);
+    await first.close();
+
+    // After an error (unplug while open) and replug, it opens again.
+    const second = track(await openTransport(url, { baudRate: 115_200 }));
+    board.unplug();
+    await expectCode(second.read(2_000), FlashErrorCode.DEVICE_GONE);
+    await expectCode(openTransport(url, { baudRate: 115_200 }), FlashErrorCode.PORT_NOT_FOUND);
+    board.plugged = true;
+    await second.close();
+    await second.open(115_200);
+    await second.write(Uint8Array.of(0x42));
+    expect([...(await second.read(1000))]).toEqual([0x42]);
+  });
+
+  it('says what to do when nothing listens at the address', async () => {
+    const unused = createServer();
+    await new Promise<void>((resolve) => unused.listen(0, '127.0.0.1', resolve));
+    const port = (unused.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => unused.close(() => resolve()));
+    const err = await expectCode(
+      openTransport(`rfc2217://127.0.0.1:${port}`, { baudRate: 115_200 }),
+      FlashErrorCode.PORT_NOT_FOUND,
+    );
+    expect(err.message).toMatch(/connection refused/);
+  });
+
+  it('with ign_set_control, does not wait for SET-CONTROL acks (esp_rfc2217_server never sends them)', async () => {
+    // A server that acks everything except SET-CONTROL, like esp_rfc2217_server.
+    const seen: number[][] = [];
+    const silent = createServer((socket) => {
+      socket.write(Uint8Array.of(0xff, 0xfb, 0x2c, 0xff, 0xfd, 0x2c));
+      let pending: number[] = [];
+      socket.on('data', (chunk: Buffer) => {
+        pending.push(...chunk);
+        for (;;) {
+          const start = pending.findIndex((b, i) => b === 0xff && pending[i + 1] === 0xfa);
+          const end = pending.findIndex((b, i) => i > start && b === 0xff && pending[i + 1] === 0xf0);
+          if (start < 0 || end < 0) break;
+          const body = pending.slice(start + 3, end);
+          pending = pending.slice(end + 2);
+          seen.push(body);
+          if (body[0] !== 5)
+            socket.write(Uint8Array.from([0xff, 0xfa, 0x2c, body[0] + 100, ...body.slice(1), 0xff, 0xf0]));
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    const port = (silent.address() as AddressInfo).port;
+
+    const patient = new Rfc2217Transport({ host: '127.0.0.1', port, networkTimeoutMs: 150 });
+    cleanups.push(() => patient.close());
+    const err = await expectCode(patient.open(115_200), FlashErrorCode.TIMEOUT);
+    expect(err.message).toMatch(/ign_set_control/);
+
+    seen.length = 0;
+    const transport = track(
+      await openTransport(`rfc2217://127.0.0.1:${port}?ign_set_control`, { baudRate: 115_200 }),
+    );
+    await transport.setSignals({ dtr: false, rts: true });
+    const controls = () => seen.filter((body) => body[0] === 5).map((body) => body[1]);
+    const deadline = Date.now() + 2000;
+    while (controls().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // no-flow-control at open, then DTR off and RTS on
+    expect(controls()).toEqual([1, 9, 11]);
+  });
+});
