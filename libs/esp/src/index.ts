@@ -22,3 +22,5 @@ export * from './flasher/session.js';
 export * from './flasher/regions.js';
 export * from './flasher/write.js';
 export * from './flasher/flash.js';
+/** Firmware images: parser, app descriptor, partition table, header patching, writer. */
+export * from './image/index.js';

@@ -85,6 +85,8 @@ export const ESP32: ChipTarget = {
     { name: 'EXTRAM_DATA', start: 0x3f800000, end: 0x3fc00000 },
     { name: 'RTC_DRAM', start: 0x3ff80000, end: 0x3ff82000 },
     { name: 'DRAM', start: 0x3ffae000, end: 0x40000000 },
+    // Cache memory of the PRO/APP CPUs, usable as IRAM by the bootloader while the cache is off.
+    { name: 'CACHE', start: 0x40070000, end: 0x40080000 },
     { name: 'IRAM', start: 0x40080000, end: 0x400c0000 },
     { name: 'RTC_IRAM', start: 0x400c0000, end: 0x400c2000 },
     { name: 'IROM', start: 0x400d0000, end: 0x40400000 },

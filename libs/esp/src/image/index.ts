@@ -1,0 +1,19 @@
+export * from './problems.js';
+export { sha256Hex, xorChecksum, IMAGE_CHECKSUM_SEED } from './digest.js';
+export * from './app-descriptor.js';
+export * from './parser.js';
+export * from './partition-table.js';
+export * from './patch.js';
+export {
+  buildImage,
+  buildAppImage,
+  buildBootloaderImage,
+  buildFirmwareSet,
+  codeLikePayload,
+  type SegmentSpec,
+  type BuildImageOptions,
+  type AppImageOptions,
+  type BootloaderImageOptions,
+  type FirmwarePart,
+  type FirmwareSetOptions,
+} from './writer.js';
