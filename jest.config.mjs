@@ -1,6 +1,6 @@
 // One Jest run, several tiers. Unit and protocol tests need nothing but Node;
 // integration, e2e and browser tests get a real redis-server and a real
-// PostgreSQL server from test/support/global-setup.ts.
+// PostgreSQL server from test/support/global-setup.mjs.
 const swc = [
   '@swc/jest',
   {
@@ -31,8 +31,8 @@ const base = {
 
 /** @type {import('jest').Config} */
 export default {
-  globalSetup: '<rootDir>/test/support/global-setup.ts',
-  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   rootDir: import.meta.dirname,
   testTimeout: 30_000,
   projects: [

@@ -56,7 +56,10 @@ async function main(): Promise<number> {
         const status = await migrator.status();
         const drift = await migrator.drift();
         console.log(JSON.stringify({ ...status, schemaDrift: drift !== '' }, null, 2));
-        if (drift) console.error('schema.prisma has changes without a migration: npm run db:migrate:dev -- --name <what>');
+        if (drift)
+          console.error(
+            'schema.prisma has changes without a migration: npm run db:migrate:dev -- --name <what>',
+          );
         return status.upToDate && !drift ? 0 : 1;
       }
       case 'reset': {
@@ -72,7 +75,7 @@ async function main(): Promise<number> {
         return 2;
     }
   } finally {
-    migrator.close();
+    await migrator.close();
     await pglite?.close();
   }
 }

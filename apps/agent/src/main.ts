@@ -3,18 +3,19 @@
  * on SIGINT/SIGTERM; refuses to start on invalid configuration.
  */
 import { loadAgentConfig } from './config/agent-config.js';
-import { createAgentApp, createAgentLogger } from './agent.factory.js';
+import { createAgentApp, createAgentLogger, type AgentApp } from './agent.factory.js';
 
 async function main(): Promise<void> {
   const config = loadAgentConfig();
   const logger = createAgentLogger(config.logFormat);
-  const agent = await createAgentApp(config, { logger });
+  const running: { agent?: AgentApp } = {};
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.log(`${signal}: stopping`, 'shutdown');
-    agent.close().then(
+    if (!running.agent) process.exit(0);
+    running.agent.close().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error(error instanceof Error ? error.message : String(error), undefined, 'shutdown');
@@ -22,8 +23,10 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  running.agent = await createAgentApp(config, { logger });
 }
 
 main().catch((error: unknown) => {

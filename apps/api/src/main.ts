@@ -4,24 +4,21 @@
  * message naming the variable to fix.
  */
 import { loadApiConfig } from './config/api-config.js';
-import { createApiApp, createLogger } from './app.factory.js';
+import { createApiApp, createLogger, type ApiApp } from './app.factory.js';
 
 async function main(): Promise<void> {
   const config = loadApiConfig();
   const logger = createLogger(config.logFormat);
-  const api = await createApiApp(config, { logger });
-  await api.app.listen(config.http.port, config.http.host);
-  const url = await api.app.getUrl();
-  logger.log(
-    `flashfarm api listening on ${url.replace('[::1]', 'localhost')} (OpenAPI at /api/docs)`,
-    'startup',
-  );
+  // Signals are ours from the start: a stop during start-up still runs the
+  // exit hooks (which stop a local redis-server we started).
+  const running: { api?: ApiApp } = {};
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.log(`${signal}: shutting down`, 'shutdown');
-    api.close().then(
+    if (!running.api) process.exit(0);
+    running.api.close().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error(error instanceof Error ? error.message : String(error), undefined, 'shutdown');
@@ -29,8 +26,14 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  const api = await createApiApp(config, { logger });
+  running.api = api;
+  await api.app.listen(config.http.port, config.http.host);
+  const url = (await api.app.getUrl()).replace('[::1]', 'localhost');
+  logger.log(`flashfarm api listening on ${url} (OpenAPI at /api/docs)`, 'startup');
 }
 
 main().catch((error: unknown) => {

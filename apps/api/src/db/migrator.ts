@@ -12,6 +12,7 @@ import {
   MIGRATION_LOCKFILE,
   pgliteAdapterFactory,
   postgresAdapterFactory,
+  type EngineAdapter,
   type SchemaEngine,
 } from './schema-engine.js';
 
@@ -51,17 +52,22 @@ export interface MigrationStatus {
 export class Migrator {
   private constructor(
     private readonly engine: SchemaEngine,
+    private readonly adapter: EngineAdapter,
     private readonly paths: MigrationPaths,
   ) {}
 
+  private static async open(adapter: EngineAdapter, paths: MigrationPaths): Promise<Migrator> {
+    return new Migrator(await createSchemaEngine(paths.schemaPath, adapter.factory), adapter, paths);
+  }
+
   /** A migrator for a PostgreSQL server at `url`. */
-  static async forPostgres(url: string, paths = defaultMigrationPaths()): Promise<Migrator> {
-    return new Migrator(await createSchemaEngine(paths.schemaPath, postgresAdapterFactory(url)), paths);
+  static forPostgres(url: string, paths = defaultMigrationPaths()): Promise<Migrator> {
+    return Migrator.open(postgresAdapterFactory(url), paths);
   }
 
   /** A migrator for an open PGlite database. */
-  static async forPglite(db: PGlite, paths = defaultMigrationPaths()): Promise<Migrator> {
-    return new Migrator(await createSchemaEngine(paths.schemaPath, pgliteAdapterFactory(db)), paths);
+  static forPglite(db: PGlite, paths = defaultMigrationPaths()): Promise<Migrator> {
+    return Migrator.open(pgliteAdapterFactory(db), paths);
   }
 
   /** Applies every pending migration; returns the names applied. */
@@ -142,8 +148,9 @@ export class Migrator {
     return this.deploy();
   }
 
-  /** Releases the engine. */
-  close(): void {
+  /** Releases the engine and its database connections. */
+  async close(): Promise<void> {
     this.engine.free();
+    await this.adapter.dispose();
   }
 }

@@ -47,8 +47,21 @@ function loadRuntime(): Promise<WasmModule> {
       path.dirname(require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')),
       'schema_engine_bg.wasm',
     );
+    // The engine arms 10 s timers it never clears (connection housekeeping);
+    // unref them so a finished migration does not hold the process open.
+    const imports: Record<string, unknown> = { ...(mod as unknown as Record<string, unknown>) };
+    for (const [name, fn] of Object.entries(imports)) {
+      if (name.startsWith('__wbg_setTimeout_') && typeof fn === 'function') {
+        imports[name] = (...args: unknown[]) => {
+          const timer = (fn as (...a: unknown[]) => unknown)(...args);
+          if (timer && typeof (timer as NodeJS.Timeout).unref === 'function')
+            (timer as NodeJS.Timeout).unref();
+          return timer;
+        };
+      }
+    }
     const instance = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(wasmPath)), {
-      './schema_engine_bg.js': mod as unknown as WebAssembly.ModuleImports,
+      './schema_engine_bg.js': imports as WebAssembly.ModuleImports,
     });
     const exports = instance.exports as unknown as { __wbindgen_start(): void };
     (mod as unknown as { __wbg_set_wasm(e: unknown): void }).__wbg_set_wasm(instance.exports);
@@ -129,7 +142,7 @@ function patchPgliteAdapter(adapter: SqlDriverAdapter): SqlDriverAdapter {
  * connection string wins over the database name), so the shadow database is
  * a temporary one we create and drop ourselves.
  */
-function temporaryShadowDatabase(url: string): () => Promise<SqlDriverAdapter> {
+function temporaryShadowDatabase(url: string, opened: SqlDriverAdapter[]): () => Promise<SqlDriverAdapter> {
   return async () => {
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
@@ -139,35 +152,59 @@ function temporaryShadowDatabase(url: string): () => Promise<SqlDriverAdapter> {
     shadowUrl.pathname = `/${name}`;
     const adapter = patchPgAdapter(await new PrismaPg({ connectionString: shadowUrl.toString() }).connect());
     const dispose = adapter.dispose.bind(adapter);
-    adapter.dispose = async () => {
-      await dispose();
-      await admin.query(`DROP DATABASE IF EXISTS "${name}"`);
-      await admin.end();
-    };
+    let disposed: Promise<void> | undefined;
+    adapter.dispose = () =>
+      (disposed ??= (async () => {
+        await dispose();
+        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        await admin.end();
+      })());
+    opened.push(adapter);
     return adapter;
   };
 }
 
+/** An adapter factory for the engine, and how to release the connections it opened. */
+export interface EngineAdapter {
+  factory: EngineAdapterFactory;
+  dispose(): Promise<void>;
+}
+
 /** A migration-aware adapter factory for a PostgreSQL server. */
-export function postgresAdapterFactory(url: string): EngineAdapterFactory {
+export function postgresAdapterFactory(url: string): EngineAdapter {
   const main = new PrismaPg({ connectionString: url });
-  return bindMigrationAwareSqlAdapterFactory({
-    provider: main.provider,
-    adapterName: main.adapterName,
-    connect: async () => patchPgAdapter(await main.connect()),
-    connectToShadowDb: temporaryShadowDatabase(url),
-  });
+  const opened: SqlDriverAdapter[] = [];
+  return {
+    factory: bindMigrationAwareSqlAdapterFactory({
+      provider: main.provider,
+      adapterName: main.adapterName,
+      connect: async () => {
+        const adapter = patchPgAdapter(await main.connect());
+        opened.push(adapter);
+        return adapter;
+      },
+      connectToShadowDb: temporaryShadowDatabase(url, opened),
+    }),
+    // The engine does not end the pools it was given; a lingering pool keeps the database busy (no DROP, no TEMPLATE).
+    dispose: async () => {
+      await Promise.all(opened.splice(0).map((a) => a.dispose().catch(() => undefined)));
+    },
+  };
 }
 
 /** A migration-aware adapter factory for an embedded PGlite database (the shadow is a fresh in-memory PGlite). */
-export function pgliteAdapterFactory(db: PGlite): EngineAdapterFactory {
+export function pgliteAdapterFactory(db: PGlite): EngineAdapter {
   const main = new PrismaPGlite(db);
-  return bindMigrationAwareSqlAdapterFactory({
-    provider: main.provider,
-    adapterName: main.adapterName,
-    connect: async () => patchPgliteAdapter(await main.connect()),
-    connectToShadowDb: async () => patchPgliteAdapter(await main.connectToShadowDb()),
-  });
+  return {
+    factory: bindMigrationAwareSqlAdapterFactory({
+      provider: main.provider,
+      adapterName: main.adapterName,
+      connect: async () => patchPgliteAdapter(await main.connect()),
+      connectToShadowDb: async () => patchPgliteAdapter(await main.connectToShadowDb()),
+    }),
+    // The PGlite instance belongs to the caller, who closes it.
+    dispose: async () => {},
+  };
 }
 
 /** Starts an engine over the given schema file and adapter factory. */

@@ -94,7 +94,7 @@ async function migrate(open: () => Promise<Migrator>, log: (message: string) => 
     const applied = await migrator.deploy();
     if (applied.length) log(`Applied migrations: ${applied.join(', ')}`);
   } finally {
-    migrator.close();
+    await migrator.close();
   }
 }
 

@@ -1,0 +1,51 @@
+/** Starts the real api (Nest, PostgreSQL, Redis) on a free port for a test suite. */
+import { loadApiConfig, type ApiConfig } from '../../apps/api/src/config/api-config.js';
+import { createApiApp, type ApiApp } from '../../apps/api/src/app.factory.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { createTestRedisUrl } from './redis.js';
+
+/** A listening api with its own database and Redis db. */
+export interface TestApi {
+  baseUrl: string;
+  api: ApiApp;
+  config: ApiConfig;
+  database: TestDatabase;
+  redisUrl: string;
+  close(): Promise<void>;
+}
+
+/** Options for startTestApi; env overrides any variable (defaults: a fresh database and Redis db, port 0). */
+export interface StartTestApiOptions {
+  env?: Record<string, string>;
+  /** Reuse a database (e.g. two api instances on one database). */
+  database?: TestDatabase;
+  redisUrl?: string;
+}
+
+/** Builds the api exactly as main.ts does and listens on 127.0.0.1:<free port>. */
+export async function startTestApi(options: StartTestApiOptions = {}): Promise<TestApi> {
+  const database = options.database ?? (await createTestDatabase());
+  const redisUrl = options.redisUrl ?? (await createTestRedisUrl());
+  const config = loadApiConfig({
+    DATABASE_URL: database.url,
+    REDIS_URL: redisUrl,
+    FLASHFARM_PORT: '0',
+    FLASHFARM_DATA_DIR: `/tmp/flashfarm-test-api-${database.name}`,
+    ...options.env,
+  });
+  const api = await createApiApp(config, { logger: false });
+  await api.app.listen(0, '127.0.0.1');
+  const server = api.app.getHttpServer() as import('node:http').Server;
+  const address = server.address() as { port: number };
+  return {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    api,
+    config,
+    database,
+    redisUrl,
+    close: async () => {
+      await api.close();
+      if (!options.database) await database.drop();
+    },
+  };
+}
