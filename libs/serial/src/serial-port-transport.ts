@@ -75,19 +75,23 @@ export class SerialPortTransport implements Transport {
     // Opening a tty raises DTR and RTS on Linux and macOS (both asserted: the auto-reset circuit lets the chip run).
     this.lines = { dtr: true, rts: true };
     port.on('data', (chunk: Buffer) => this.buffer.push(chunk));
-    port.on('error', () => {
-      // Errors of individual operations reach their callbacks; a lost device also emits 'close'.
-    });
-    port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
+    const lost = (why: string, cause?: Error): void => {
       if (this.port !== port) return;
       this.port = undefined;
-      const gone = deviceGone(
-        this.name,
-        err?.disconnected ? 'the device was unplugged or reset off the bus' : 'port closed',
-        err ?? undefined,
-      );
+      const gone = deviceGone(this.name, why, cause);
       this.buffer.fail(gone);
-      if (err?.disconnected) this.disconnects.fire(gone);
+      this.disconnects.fire(gone);
+      if (port.isOpen) port.close(() => undefined);
+    };
+    // A failed background read (EIO from a hung-up tty, a vanished USB device) leaves the
+    // stream nominally open but dead: treat it as the device going away.
+    port.on('error', (err: Error) => lost(`read failed (${err.message})`, err));
+    port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
+      if (err?.disconnected) lost('the device was unplugged or reset off the bus', err);
+      else if (this.port === port) {
+        this.port = undefined;
+        this.buffer.fail(deviceGone(this.name, 'port closed'));
+      }
     });
   }
 
