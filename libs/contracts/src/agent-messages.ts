@@ -49,6 +49,16 @@ export interface RegionResult {
 
 /** What an agent reports when a run ends. */
 export interface RunResultPayload {
+  /** Learned for this board: the highest baud that worked and the reset strategy that reached the loader. */
+  learned?: { bestBaud?: number; resetStrategy?: string };
+  /** Device facts read while flashing (they refresh the device record). */
+  identity?: {
+    mac: string;
+    chip: string;
+    chipRevision?: number;
+    flashJedecId?: number;
+    flashSizeBytes?: number;
+  };
   status: 'succeeded' | 'failed' | 'cancelled';
   errorCode?: FlashErrorCode;
   errorMessage?: string;
@@ -77,7 +87,8 @@ export type AgentEvent =
       etaMs?: number;
     }
   | { type: 'run.log'; runId: string; lines: RunLogLinePayload[] }
-  | { type: 'run.finished'; runId: string; at: string; result: RunResultPayload };
+  | { type: 'run.finished'; runId: string; at: string; result: RunResultPayload }
+  | { type: 'console.data'; deviceId: string; at: string; text: string };
 
 /** Messages the api publishes on an agent's control channel. */
 export type AgentControlMessage =

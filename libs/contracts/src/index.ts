@@ -2,3 +2,4 @@ export * from './error-codes.js';
 export * from './queues.js';
 export * from './flash-options.js';
 export * from './agent-messages.js';
+export * from './agent-api.js';
