@@ -65,6 +65,8 @@ export interface SimBoardOptions {
   seed?: number;
   /** Real milliseconds from EN's release until the chip latches its straps (the RC on EN). Default 5. */
   enRiseMs?: number;
+  /** Regions programmed before the first power-on (over what a flashFile holds). */
+  initialFlash?: ReadonlyArray<{ offset: number; data: Uint8Array }>;
 }
 
 /** A passive description of a board, for listings. */
@@ -84,7 +86,7 @@ const DEFAULT_HOST_BAUD = 115200;
 /** Throughput of the USB-Serial/JTAG link, as a baud equivalent (≈1 MB/s, full-speed USB). */
 const USB_EQUIVALENT_BAUD = 10_000_000;
 /** Boot loops never restart faster than this (real ms), even at timeScale 0. */
-const MIN_REBOOT_REAL_MS = 20;
+const MIN_REBOOT_REAL_MS = 100;
 /** Keep at most this much printed text. */
 const CONSOLE_LIMIT_CHARS = 1 << 20;
 const ALLOWED_FLASH_SIZES = [1, 2, 4, 8, 16].map((m) => m * 1024 * 1024);
@@ -156,6 +158,10 @@ export class SimBoard {
       );
     }
     this.flash = new SimFlash({ sizeBytes: flashSizeBytes, file: options.flashFile });
+    for (const region of options.initialFlash ?? []) {
+      this.flash.erase(region.offset, region.data.length);
+      this.flash.program(region.offset, region.data);
+    }
     this.jedecId = options.jedecId ?? 0xc84000 | jedecCapacityCode(flashSizeBytes);
     this.identity = {
       mac: options.mac ? parseMac(options.mac) : defaultMac(this.def.name, this.name),
@@ -282,6 +288,11 @@ export class SimBoard {
   /** Internal errors caught while handling commands (a test asserts it stays empty). */
   get internalErrors(): readonly unknown[] {
     return this.errors;
+  }
+
+  /** Reads a word of the chip's register space, as READ_REG would (for tests and tools). */
+  readRegister(addr: number): number {
+    return this.chip.regs.read(addr);
   }
 
   /** The current fault switches. */

@@ -126,3 +126,70 @@ export function buildImage(options: BuildImageOptions): Uint8Array {
   }
   return image;
 }
+
+/** One entry of a partition table to build. */
+export interface PartitionEntry {
+  label: string;
+  type: number;
+  subtype: number;
+  offset: number;
+  size: number;
+}
+
+/** ESP-IDF's "single factory app" layout. */
+export const SINGLE_APP_PARTITIONS: readonly PartitionEntry[] = [
+  { label: 'nvs', type: 1, subtype: 2, offset: 0x9000, size: 0x6000 },
+  { label: 'phy_init', type: 1, subtype: 1, offset: 0xf000, size: 0x1000 },
+  { label: 'factory', type: 0, subtype: 0, offset: 0x10000, size: 0x100000 },
+];
+
+/** Builds a partition table image (32-byte entries, then 0xFF). */
+export function buildPartitionTable(entries: readonly PartitionEntry[] = SINGLE_APP_PARTITIONS): Uint8Array {
+  const out = new Uint8Array(0xc00).fill(0xff);
+  const view = new DataView(out.buffer);
+  entries.forEach((e, i) => {
+    const pos = i * 32;
+    out[pos] = 0xaa;
+    out[pos + 1] = 0x50;
+    out[pos + 2] = e.type;
+    out[pos + 3] = e.subtype;
+    view.setUint32(pos + 4, e.offset, true);
+    view.setUint32(pos + 8, e.size, true);
+    out.set(fixedString(e.label, 16), pos + 12);
+    view.setUint32(pos + 28, 0, true);
+  });
+  return out;
+}
+
+/** Something with a flash that can be programmed (a SimBoard's flash). */
+export interface ProgrammableFlash {
+  erase(offset: number, length: number): void;
+  program(offset: number, data: Uint8Array): void;
+}
+
+/**
+ * Puts a bootable set on a board's flash: a built bootloader at the chip's
+ * offset, the single-app partition table at 0x8000 and an app at 0x10000 that
+ * announces `app` when it boots. Demo farms and tests start from this.
+ */
+export function installBootableApp(flash: ProgrammableFlash, chip: ChipName, app: AppDescriptorFields): void {
+  for (const { offset, data } of bootableAppImages(chip, app)) {
+    flash.erase(offset, data.length);
+    flash.program(offset, data);
+  }
+}
+
+/** A flash region's contents. */
+export interface FlashRegion {
+  offset: number;
+  data: Uint8Array;
+}
+
+/** The regions installBootableApp() writes (for SimBoardOptions.initialFlash). */
+export function bootableAppImages(chip: ChipName, app: AppDescriptorFields): FlashRegion[] {
+  return [
+    { offset: getChip(chip).bootloaderOffset, data: buildImage({ chip, codeBytes: 2048 }) },
+    { offset: 0x8000, data: buildPartitionTable() },
+    { offset: 0x10000, data: buildImage({ chip, appDescriptor: app }) },
+  ];
+}

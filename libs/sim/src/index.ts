@@ -18,8 +18,21 @@ export type { FlashDifference, SimFlashOptions } from './flash-memory.js';
 export { KNOWN_STUBS } from './stub-images.js';
 export type { KnownStub } from './stub-images.js';
 export * from './rfc2217/index.js';
-export { buildAppDescriptor, buildImage } from './image-builder.js';
-export type { AppDescriptorFields, BuildImageOptions, BuiltSegment } from './image-builder.js';
+export {
+  SINGLE_APP_PARTITIONS,
+  buildAppDescriptor,
+  buildImage,
+  bootableAppImages,
+  buildPartitionTable,
+  installBootableApp,
+} from './image-builder.js';
+export type {
+  AppDescriptorFields,
+  BuildImageOptions,
+  BuiltSegment,
+  FlashRegion,
+  PartitionEntry,
+  ProgrammableFlash,
+} from './image-builder.js';
 export { parseAppDescriptor, parseImage, parsePartitionTable } from './firmware-image.js';
 export type { AppDescriptor, ImageInfo, Partition } from './firmware-image.js';
-export * from './rfc2217/index.js';

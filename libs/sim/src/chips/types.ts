@@ -119,7 +119,7 @@ export function espRomResetLine(
     poweron: '0x1 (POWERON)',
     'rtc-wdt': '0x10 (RTCWDT_RTC_RST)',
     'sw-cpu': '0xc (RTC_SW_CPU_RST)',
-    'usb-uart': '0x15 (USB_UART_HPSYS)',
+    'usb-uart': '0x15 (USB_UART_CHIP_RESET)',
   };
   const mode = download ? downloadText : 'SPI_FAST_FLASH_BOOT';
   return `rst:${causes[cause]},boot:0x${strap.toString(16)} (${mode})`;

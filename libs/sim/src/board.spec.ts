@@ -1,0 +1,365 @@
+import { describe, expect, it } from '@jest/globals';
+import { SimBoard, type SimBoardOptions } from './board.js';
+import { SimErrorCode } from './errors.js';
+import { bootableAppImages } from './image-builder.js';
+import { HostClient, le32 } from './testing/host-client.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until cond holds or the deadline passes. */
+async function pollUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(2);
+  }
+}
+
+function board(options: Partial<SimBoardOptions> = {}): SimBoard {
+  return new SimBoard({ chip: 'esp32', timeScale: 0, ...options });
+}
+
+/** A board whose flash holds a bootable app (bootloader + partition table + app), so it runs quietly. */
+async function flashedBoard(options: Partial<SimBoardOptions> = {}): Promise<SimBoard> {
+  const b = board({
+    initialFlash: bootableAppImages(options.chip ?? 'esp32', { projectName: 'hello-sim', version: '2.0.0' }),
+    ...options,
+  });
+  // Let the power-on boot finish so later console checks see only what the test caused.
+  if (!options.faults?.bootLoop) await b.waitForConsole(/Calling app_main/, 2000);
+  return b;
+}
+
+describe('reset circuit and boot mode', () => {
+  it("esptool's Classic DTR/RTS sequence reaches the ROM loader", async () => {
+    const b = board();
+    try {
+      const host = new HostClient(b.openPort());
+      await host.classicReset();
+      await b.waitForConsole(/waiting for download/, 1000);
+      expect(b.console).toContain(
+        'rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))',
+      );
+      expect(b.mode).toBe('rom');
+      await host.enterBootloader();
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('the non-atomic pyserial variant works too, thanks to the RC delay on EN', async () => {
+    const b = board();
+    try {
+      const port = b.openPort();
+      // D0 · R1 · D0 · W100 · D1 · R0 · D1 · W50 · D0: passes through (D1,R1) for an instant.
+      port.setSignals({ dtr: false });
+      port.setSignals({ rts: true });
+      port.setSignals({ dtr: false });
+      await sleep(100);
+      port.setSignals({ dtr: true });
+      port.setSignals({ rts: false });
+      port.setSignals({ dtr: true });
+      await sleep(50);
+      port.setSignals({ dtr: false });
+      await pollUntil(() => b.mode === 'rom');
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('a reset with IO0 high (hard reset: RTS pulse only) boots the app and prints its banner', async () => {
+    const b = await flashedBoard();
+    try {
+      const port = b.openPort();
+      b.clearConsole();
+      port.setSignals({ dtr: false, rts: true });
+      await sleep(20);
+      port.setSignals({ rts: false });
+      await b.waitForConsole(/Project name:\s+hello-sim/, 2000);
+      expect(b.console).toContain('boot:0x13 (SPI_FAST_FLASH_BOOT)');
+      expect(b.console).toMatch(/App version:\s+2\.0\.0/);
+      expect(b.mode).toBe('flash-boot');
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('with DTR and RTS swapped the Classic sequence boots the app and the swapped sequence reaches the loader', async () => {
+    const b = await flashedBoard({ wiring: 'auto-reset-swapped' });
+    try {
+      const port = b.openPort();
+      b.clearConsole();
+      port.setSignals({ dtr: false, rts: true });
+      await sleep(30);
+      port.setSignals({ dtr: true, rts: false });
+      await sleep(30);
+      port.setSignals({ dtr: false, rts: false });
+      await b.waitForConsole(/boot:0x13 \(SPI_FAST_FLASH_BOOT\)[\s\S]*Calling app_main/, 1000);
+      expect(b.mode).toBe('flash-boot');
+      // Same pattern with the lines exchanged.
+      b.clearConsole();
+      port.setSignals({ rts: false, dtr: true });
+      await sleep(30);
+      port.setSignals({ rts: true, dtr: false });
+      await sleep(30);
+      port.setSignals({ dtr: false, rts: false });
+      await b.waitForConsole(/waiting for download/, 1000);
+      expect(b.mode).toBe('rom');
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('USB-Serial/JTAG: the USBJTAGSerialReset pattern forces download boot, a plain RTS pulse boots flash', async () => {
+    const b = await flashedBoard({ chip: 'esp32c3', wiring: 'usb-serial-jtag' });
+    try {
+      const port = b.openPort();
+      const steps: Array<{ dtr?: boolean; rts?: boolean } | number> = [
+        { rts: false },
+        { dtr: false },
+        30,
+        { dtr: true },
+        { rts: false },
+        30,
+        { rts: true },
+        { dtr: false },
+        { rts: true },
+        30,
+        { dtr: false },
+        { rts: false },
+      ];
+      b.clearConsole();
+      for (const step of steps) {
+        if (typeof step === 'number') await sleep(step);
+        else port.setSignals(step);
+      }
+      await b.waitForConsole(/rst:0x15 \(USB_UART_CHIP_RESET\),boot:0x5 \(DOWNLOAD\(USB\/UART0\/1\)\)/, 1000);
+      expect(b.readRegister(0x3fcdf07c)).toBe(3);
+      b.clearConsole();
+      port.setSignals({ rts: true });
+      await sleep(10);
+      port.setSignals({ rts: false });
+      await b.waitForConsole(/boot:0xc \(SPI_FAST_FLASH_BOOT\)/, 1000);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('without auto-reset only the buttons work: hold BOOT, tap EN', async () => {
+    const b = await flashedBoard({ wiring: 'none' });
+    try {
+      const port = b.openPort();
+      b.clearConsole();
+      port.setSignals({ dtr: false, rts: true });
+      await sleep(20);
+      port.setSignals({ dtr: true, rts: false });
+      await sleep(20);
+      // The lines go nowhere: nothing was reset.
+      expect(b.console).toBe('');
+      expect(b.mode).toBe('flash-boot');
+      b.pressButton('boot', true);
+      b.pressButton('en', true);
+      await sleep(5);
+      b.pressButton('en', false);
+      await b.waitForConsole(/waiting for download/, 1000);
+      b.pressButton('boot', false);
+      expect(b.mode).toBe('rom');
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('empty flash: the ROM prints invalid header repeatedly and the watchdog restarts it', async () => {
+    const b = board();
+    try {
+      b.openPort();
+      b.clearConsole();
+      b.pressButton('en', true);
+      b.pressButton('en', false);
+      await b.waitForConsole(/RTCWDT_RTC_RESET[\s\S]*invalid header: 0xffffffff/, 2000);
+      expect((b.console.match(/invalid header: 0xffffffff/g) ?? []).length).toBeGreaterThanOrEqual(8);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('the ESP8266 prints its boot messages at 74880 baud: garbage for a host at 115200', async () => {
+    const b = new SimBoard({ chip: 'esp8266', timeScale: 0 });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.classicReset();
+      await b.waitForConsole(/boot mode:\(1,7\)/, 1000);
+      await pollUntil(() => host.received.length > 0);
+      expect(host.text).not.toContain('ets Jan');
+      host.flush();
+      host.port.setBaudRate(74880);
+      b.pressButton('en', true);
+      b.pressButton('en', false);
+      await host.waitForText(/ets Jan {2}8 2013,rst cause:2, boot mode:\(3,7\)/);
+    } finally {
+      b.dispose();
+    }
+  });
+});
+
+describe('UART', () => {
+  it('after CHANGE_BAUDRATE a host left at the old rate is not understood; at the new rate it talks again', async () => {
+    const b = board();
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      const reply = await host.command(0x0f, le32(460800, 0));
+      expect(Array.from(reply.data)).toEqual([0, 0, 0, 0]);
+      await pollUntil(() => b.chipBaud === 460800);
+      host.flush();
+      // At 115200 towards a chip at 460800 the request arrives as noise: no reply at all.
+      host.send(0x0a, le32(0x40001000));
+      expect(await host.drain(50)).toEqual([]);
+      host.port.setBaudRate(460800);
+      host.flush();
+      expect((await host.command(0x0a, le32(0x40001000))).value).toBe(0x00f01d83);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('takes 10 bit-times per byte at the current baud (real time at timeScale 1)', async () => {
+    const b = board({ timeScale: 1 });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      host.port.setBaudRate(9600);
+      b.setFaults({});
+      // READ_FLASH_SLOW: 14-byte request and 76-byte reply (plus SLIP) at 9600 baud ≈ 100 ms.
+      await host.command(0x0f, le32(9600, 0));
+      const t0 = performance.now();
+      await host.command(0x0e, le32(0, 64), 0, 2000);
+      const elapsed = performance.now() - t0;
+      expect(elapsed).toBeGreaterThan(85);
+      expect(elapsed).toBeLessThan(400);
+    } finally {
+      b.dispose();
+    }
+  });
+});
+
+describe('faults', () => {
+  it('bit errors above a baud threshold corrupt traffic, below it the line is clean', async () => {
+    const b = board({ faults: { bitErrors: { aboveBaud: 460800, bitErrorRate: 0.02 } } });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      for (let i = 0; i < 5; i++) expect((await host.command(0x0a, le32(0x40001000))).value).toBe(0x00f01d83);
+      await host.command(0x0f, le32(921600, 0));
+      host.port.setBaudRate(921600);
+      await sleep(5);
+      host.flush();
+      let good = 0;
+      for (let i = 0; i < 20; i++) {
+        try {
+          if ((await host.command(0x0a, le32(0x40001000), 0, 50)).value === 0x00f01d83) good++;
+        } catch {
+          // A corrupted request or reply never matches.
+        }
+      }
+      expect(good).toBeLessThan(20);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('dropped bytes lose frames', async () => {
+    const b = board();
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      b.setFaults({ dropRate: 0.2 });
+      let good = 0;
+      for (let i = 0; i < 20; i++) {
+        try {
+          if ((await host.command(0x0a, le32(0x40001000), 0, 50)).value === 0x00f01d83) good++;
+        } catch {
+          // Lost.
+        }
+      }
+      expect(good).toBeLessThan(20);
+      b.setFaults({ dropRate: 0 });
+      host.flush();
+      expect((await host.command(0x0a, le32(0x40001000))).value).toBe(0x00f01d83);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('unplug disconnects the open port and the board vanishes; plug powers it on again', async () => {
+    const b = board();
+    try {
+      const port = b.openPort();
+      const reasons: Error[] = [];
+      port.onDisconnect((reason) => reasons.push(reason));
+      b.unplug();
+      expect(reasons).toHaveLength(1);
+      expect(port.isOpen).toBe(false);
+      expect(b.mode).toBe('off');
+      expect(() => b.openPort()).toThrow(expect.objectContaining({ code: SimErrorCode.UNPLUGGED }));
+      b.plug();
+      const again = new HostClient(b.openPort());
+      await again.enterBootloader();
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('a second open of the same port is refused with a typed busy error', () => {
+    const b = board();
+    try {
+      b.openPort();
+      expect(() => b.openPort()).toThrow(expect.objectContaining({ code: SimErrorCode.PORT_BUSY }));
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('IO0 not wired: the Classic sequence cannot reach download mode', async () => {
+    const b = board({ faults: { io0NotWired: true } });
+    try {
+      const host = new HostClient(b.openPort());
+      b.clearConsole();
+      await host.classicReset();
+      await b.waitForConsole(/boot:0x13 \(SPI_FAST_FLASH_BOOT\)/, 1000);
+      expect(b.mode).toBe('flash-boot');
+      await expect(host.enterBootloader(3)).rejects.toThrow('no SYNC reply');
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('link latency delays every reply by the configured time', async () => {
+    const b = board();
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      b.setFaults({ latencyMs: 60 });
+      const t0 = performance.now();
+      await host.command(0x0a, le32(0x40001000));
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(115);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('boot loop: the app panics and the board reboots over and over', async () => {
+    const b = await flashedBoard({ faults: { bootLoop: true } });
+    try {
+      b.openPort();
+      b.clearConsole();
+      b.pressButton('en', true);
+      b.pressButton('en', false);
+      await b.waitForConsole(/(Guru Meditation Error[\s\S]*){3}/, 3000);
+      expect(b.console).toContain('rst:0xc (SW_CPU_RESET)');
+      b.setFaults({ bootLoop: false });
+    } finally {
+      b.dispose();
+    }
+  });
+});
