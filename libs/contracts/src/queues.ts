@@ -13,6 +13,13 @@ export const FLASH_RUN_JOB = 'flash-run' as const;
 
 /** Redis stream the agents append their events to; the api consumes it with a consumer group. */
 export const AGENT_EVENTS_STREAM = 'ff:agent-events';
+
+/**
+ * The one field of every AGENT_EVENTS_STREAM entry: the AgentEvent as JSON
+ * (`XADD ff:agent-events * event '{"type":"run.log",...}'`).
+ */
+export const AGENT_EVENT_FIELD = 'event';
+
 /** Consumer group of the api replicas on AGENT_EVENTS_STREAM. */
 export const AGENT_EVENTS_GROUP = 'api';
 
