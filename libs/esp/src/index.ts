@@ -22,5 +22,8 @@ export * from './flasher/session.js';
 export * from './flasher/regions.js';
 export * from './flasher/write.js';
 export * from './flasher/flash.js';
+/** The flasher CLI (`flashfarm flash|erase|read|info`), with an injected openTransport. */
+export * from './cli/run.js';
+export * from './cli/progress.js';
 /** Firmware images: parser, app descriptor, partition table, header patching, writer. */
 export * from './image/index.js';

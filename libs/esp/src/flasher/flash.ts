@@ -313,8 +313,8 @@ class Run {
       const p = this.prepared ?? (await this.prepare());
       try {
         return await work(p);
-      } catch (err) {
-        if (!(err instanceof EspError)) throw err;
+      } catch (caught) {
+        const err = toEspError(caught);
         if (err.code === 'FRAMING') {
           if (!this.stepDown(err.message)) throw err;
         } else if (err.code === 'DEVICE_GONE' || err.code === 'TIMEOUT') {

@@ -58,13 +58,17 @@ function isBlockRetryable(err: unknown): boolean {
   return err instanceof EspError && (err.code === 'FRAMING' || err.code === 'TIMEOUT');
 }
 
-/** True for errors that restarting the range from BEGIN can fix. */
+/**
+ * True for errors that restarting the range from BEGIN can fix: the stub's
+ * deferred errors (the stream state is lost, re-sending one block cannot
+ * help) and lost replies. Plain line noise is left to the baud ladder, and
+ * flash failures are the board's.
+ */
 function isRangeRetryable(err: unknown): boolean {
   if (!(err instanceof EspError)) return false;
-  if (err.code === 'CANCELLED' || err.code === 'DEVICE_GONE' || err.code === 'FLASH_ERROR') return false;
-  if (err instanceof StubError) return err.status !== 0xc4 && err.status !== 0xc5;
-  if (err instanceof RomError) return err.error === 0x07 || err.error === 0x0b || err.error === 0x0c;
-  return err.code === 'FRAMING' || err.code === 'TIMEOUT';
+  if (err instanceof StubError) return ![0xc1, 0xc4, 0xc5].includes(err.status) && err.code !== 'FLASH_ERROR';
+  if (err instanceof RomError) return err.error === 0x0b || err.error === 0x0c;
+  return err.code === 'TIMEOUT';
 }
 
 /**

@@ -19,6 +19,12 @@ import { DEFAULT_TIMEOUT_MS, withLatency } from './timeouts.js';
 
 /** Frames read while waiting for one reply before giving up (stale SYNC replies, noise). */
 export const MAX_FRAMES_PER_REPLY = 100;
+/**
+ * After a corrupt frame, how long a valid reply may still take. A loader sends
+ * one reply per command, so a garbled frame most likely was that reply: fail
+ * fast with FRAMING instead of waiting out a long per-MB timeout.
+ */
+export const CORRUPT_REPLY_GRACE_MS = 100;
 
 /** What a command returns. */
 export interface CommandResult {
@@ -82,13 +88,29 @@ export class Connection {
 
   /** Sends one packet in a SLIP frame. */
   async writePacket(packet: Uint8Array): Promise<void> {
-    await this.transport.write(slipEncode(packet));
+    try {
+      await this.transport.write(slipEncode(packet));
+    } catch (err) {
+      if (err instanceof EspError) throw err;
+      throw new EspError(
+        `The serial link failed: ${(err as Error).message}. Check the cable and the board's power.`,
+        {
+          code: hasCode(err, 'TIMEOUT') ? 'TIMEOUT' : 'DEVICE_GONE',
+          command: packet[1],
+          cause: err,
+        },
+      );
+    }
   }
 
   /** Reads the next decoded frame, or throws TIMEOUT (FRAMING when only corrupt frames came). */
   async readFrame(timeoutMs: number, stage?: EspStage, command?: number): Promise<Uint8Array> {
-    const deadline = Date.now() + timeoutMs;
+    let deadline = Date.now() + timeoutMs;
+    const seenCorrupt = this.corruptSinceMark;
     for (;;) {
+      if (this.corruptSinceMark > seenCorrupt) {
+        deadline = Math.min(deadline, Date.now() + CORRUPT_REPLY_GRACE_MS + 2 * this.transport.latencyMs);
+      }
       const next = this.frames.shift();
       if (next) return next;
       this.checkAborted(stage);
@@ -132,8 +154,12 @@ export class Connection {
 
   /** Waits for a reply to `op` (skipping stale frames); throws on an unsupported-command reply. */
   async readReply(op: number, timeoutMs: number, stage?: EspStage): Promise<Reply> {
-    const deadline = Date.now() + timeoutMs;
+    let deadline = Date.now() + timeoutMs;
+    const seenCorrupt = this.corruptSinceMark;
     for (let i = 0; i < MAX_FRAMES_PER_REPLY; i++) {
+      if (this.corruptSinceMark > seenCorrupt) {
+        deadline = Math.min(deadline, Date.now() + CORRUPT_REPLY_GRACE_MS + 2 * this.transport.latencyMs);
+      }
       const frame = await this.readFrame(Math.max(1, deadline - Date.now()), stage, op);
       const reply = parseReply(frame);
       if (!reply) {

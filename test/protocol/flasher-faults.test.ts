@@ -1,0 +1,160 @@
+/**
+ * The flasher against simulated boards with faults switched on: it either
+ * succeeds (and says how) or fails with the right code and an actionable
+ * message, and never leaves the port open after a failure.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { EspError, flash, type FlasherEvent, type FlashRegion } from '#esp';
+import { SimTransport } from '#serial';
+import { SimBoard, type SimBoardOptions } from '#sim';
+
+const boards: SimBoard[] = [];
+const transports: SimTransport[] = [];
+
+afterEach(async () => {
+  for (const t of transports.splice(0)) await t.close();
+  for (const b of boards.splice(0)) b.dispose();
+});
+
+async function setup(
+  options: Partial<SimBoardOptions> = {},
+): Promise<{ board: SimBoard; transport: SimTransport }> {
+  const board = new SimBoard({ chip: 'esp32', name: `faults-${boards.length}`, timeScale: 0, ...options });
+  boards.push(board);
+  const transport = new SimTransport(board);
+  transports.push(transport);
+  await transport.open(115200);
+  return { board, transport };
+}
+
+/** Deterministic, moderately compressible bytes. */
+function payload(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = (x >>> 24) & (i % 64 < 32 ? 0x0f : 0xff);
+  }
+  return out;
+}
+
+function threeRegions(): FlashRegion[] {
+  return [
+    { offset: 0x1000, data: payload(0x5000, 1), name: 'bootloader' },
+    { offset: 0x8000, data: payload(0xc00, 2), name: 'partitions' },
+    { offset: 0x10000, data: payload(0x30000, 3), name: 'app' },
+  ];
+}
+
+function expectFlashHolds(board: SimBoard, regions: FlashRegion[]): void {
+  for (const r of regions) {
+    const got = board.flash.read(r.offset, r.data.length);
+    expect(createHash('md5').update(got).digest('hex')).toBe(createHash('md5').update(r.data).digest('hex'));
+  }
+}
+
+async function failure(p: Promise<unknown>): Promise<EspError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EspError);
+    return err as EspError;
+  }
+  throw new Error('expected the flash to fail');
+}
+
+describe('flasher under faults', () => {
+  it('falls back down the baud ladder when the bridge corrupts data above 460 800 baud, and says so', async () => {
+    const { board, transport } = await setup({
+      faults: { bitErrors: { aboveBaud: 460_800, bitErrorRate: 2e-4 } },
+    });
+    const logs: string[] = [];
+    const regions = threeRegions();
+    const result = await flash(transport, regions, {
+      baud: 921_600,
+      onEvent: (e: FlasherEvent) => void (e.type === 'log' && logs.push(e.text)),
+    });
+    expect(result.baud).toBe(460_800);
+    expect(result.baudFallbacks).toEqual([921_600]);
+    expect(logs.some((l) => /falling back to 460800/.test(l))).toBe(true);
+    expect(result.regions.every((r) => r.verified)).toBe(true);
+    expectFlashHolds(board, regions);
+  });
+
+  it('resumes from the last verified region after the board is unplugged mid-flash', async () => {
+    const { board, transport } = await setup({ timeScale: 0.02 });
+    const regions = threeRegions();
+    const writes: string[] = [];
+    let pulled = false;
+    const result = await flash(transport, regions, {
+      onEvent: (e) => {
+        if (e.type === 'log' && e.text.startsWith('writing ')) writes.push(e.text);
+        if (!pulled && e.type === 'progress' && e.stage === 'write' && e.region === 2 && e.percent >= 30) {
+          pulled = true;
+          board.unplug();
+          setTimeout(() => board.plug(), 200);
+        }
+      },
+    });
+    expect(pulled).toBe(true);
+    expect(result.reconnects).toBeGreaterThanOrEqual(1);
+    // The bootloader and partition table were verified before the cut: written once, not again.
+    expect(writes.filter((w) => w.startsWith('writing bootloader')).length).toBe(1);
+    expect(writes.filter((w) => w.startsWith('writing partitions')).length).toBe(1);
+    expect(writes.filter((w) => w.startsWith('writing app')).length).toBe(2);
+    expectFlashHolds(board, regions);
+  });
+
+  it('IO0 not wired: WRONG_BOOT_MODE telling to check IO0 / hold BOOT, and the port is closed', async () => {
+    const { transport } = await setup({ faults: { io0NotWired: true } });
+    const err = await failure(flash(transport, threeRegions(), { connectAttempts: 2 }));
+    expect(err.code).toBe('WRONG_BOOT_MODE');
+    expect(err.message).toMatch(/not entering download mode/);
+    expect(err.message).toMatch(/IO0/);
+    expect(err.message).toMatch(/hold BOOT/);
+    expect(transport.isOpen).toBe(false);
+  });
+
+  it('nothing answers: NO_SYNC telling to check port, power and cable', async () => {
+    const { transport } = await setup({ faults: { dropRate: 1 } });
+    const err = await failure(flash(transport, threeRegions(), { connectAttempts: 2, syncsPerAttempt: 2 }));
+    expect(err.code).toBe('NO_SYNC');
+    expect(err.message).toMatch(/Nothing answers/);
+    expect(err.message).toMatch(/power/);
+    expect(transport.isOpen).toBe(false);
+  });
+
+  it('a flash write failure ends with FLASH_ERROR from the stub, not a silent retry loop', async () => {
+    const { transport } = await setup({ faults: { flashWriteFailAt: 0x20000 } });
+    const err = await failure(flash(transport, threeRegions()));
+    expect(err.code).toBe('FLASH_ERROR');
+    expect(err.message).toMatch(/flash/i);
+    expect(err.retryable).toBe(true);
+    expect(transport.isOpen).toBe(false);
+  });
+
+  it('a flash write failure on the ROM path is the ROM error 0x08 as FLASH_ERROR', async () => {
+    const { transport } = await setup({ faults: { flashWriteFailAt: 0x8000 } });
+    const err = await failure(flash(transport, threeRegions(), { noStub: true }));
+    expect(err.code).toBe('FLASH_ERROR');
+    expect(err.detail).toMatchObject({ error: 0x08 });
+  });
+
+  it('cancellation leaves the port closed and the board reset out of download mode', async () => {
+    const { board, transport } = await setup({ timeScale: 0.02 });
+    const ac = new AbortController();
+    const err = await failure(
+      flash(transport, threeRegions(), {
+        signal: ac.signal,
+        onEvent: (e) => {
+          if (e.type === 'progress' && e.stage === 'write') ac.abort();
+        },
+      }),
+    );
+    expect(err.code).toBe('CANCELLED');
+    expect(transport.isOpen).toBe(false);
+    await board.waitForConsole(/boot:0x1[0-9a-f]/, 5000);
+    expect(board.mode).not.toBe('rom');
+  });
+});
