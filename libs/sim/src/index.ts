@@ -36,3 +36,4 @@ export type {
 } from './image-builder.js';
 export { parseAppDescriptor, parseImage, parsePartitionTable } from './firmware-image.js';
 export type { AppDescriptor, ImageInfo, Partition } from './firmware-image.js';
+export * from './cli/index.js';

@@ -1,0 +1,159 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlashErrorCode } from '#contracts';
+import { openTransport, type TransportError } from '#serial';
+import { type RunningSimBoard, runSimCli } from '#sim';
+
+// `flashfarm sim`: boards behind RFC 2217 servers, a listing, clean stop.
+
+interface Run {
+  exit: Promise<number>;
+  stdout: () => string;
+  stderr: () => string;
+  ready: Promise<RunningSimBoard[]>;
+  stop: () => Promise<number>;
+}
+
+const runs: Run[] = [];
+afterEach(async () => {
+  for (const run of runs.splice(0)) await run.stop();
+});
+
+function start(argv: string[]): Run {
+  let out = '';
+  let err = '';
+  const controller = new AbortController();
+  let markReady: (boards: RunningSimBoard[]) => void = () => undefined;
+  const ready = new Promise<RunningSimBoard[]>((resolve) => (markReady = resolve));
+  const exit = runSimCli(argv, {
+    stdout: (text) => void (out += text),
+    stderr: (text) => void (err += text),
+    signal: controller.signal,
+    onReady: markReady,
+  });
+  const run: Run = {
+    exit,
+    stdout: () => out,
+    stderr: () => err,
+    ready: Promise.race([ready, exit.then(() => Promise.reject(new Error(`exited early: ${err}`)))]),
+    stop: () => {
+      controller.abort();
+      return exit;
+    },
+  };
+  // Tests that expect an early exit never await ready.
+  run.ready.catch(() => undefined);
+  runs.push(run);
+  return run;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+describe('flashfarm sim', () => {
+  it('starts one board per chip on consecutive ports, lists them, serves them, and stops cleanly', async () => {
+    const base = await freePort();
+    const run = start([
+      '--chips',
+      'esp32,esp32s3,esp32c3',
+      '--base-port',
+      String(base),
+      '--time-scale',
+      '0.01',
+    ]);
+    const boards = await run.ready;
+    expect(boards.map(({ server }) => server.port)).toEqual([base, base + 1, base + 2]);
+    const table = run.stdout();
+    expect(table).toMatch(/^ADDRESS\s+NAME\s+CHIP\s+MAC\s+FLASH/);
+    for (const { board, server } of boards) {
+      expect(table).toContain(`${server.url}  `);
+      expect(table).toContain(board.mac);
+    }
+    expect(table).toContain('ESP32-S3');
+
+    // A board is really behind the address: DTR/RTS from a client reach its reset circuit.
+    const transport = await openTransport(boards[0].server.url, { baudRate: 115_200 });
+    boards[0].board.clearConsole();
+    await transport.setSignals({ dtr: false, rts: true }); // EN low
+    await transport.setSignals({ dtr: true, rts: false }); // EN rises with IO0 low: download mode
+    await boards[0].board.waitForConsole(/waiting for download/, 5_000);
+    await transport.close();
+
+    await expect(run.stop()).resolves.toBe(0);
+    const err = await openTransport(boards[0].server.url, { baudRate: 115_200 }).then(
+      () => undefined,
+      (e: unknown) => e as TransportError,
+    );
+    expect(err?.code).toBe(FlashErrorCode.PORT_NOT_FOUND);
+  });
+
+  it('prints JSON with --json and takes --count/--chip', async () => {
+    const run = start(['--count', '2', '--chip', 'esp32c3', '--base-port', '0', '--json']);
+    await run.ready;
+    const rows = JSON.parse(run.stdout()) as Array<{
+      url: string;
+      name: string;
+      chip: string;
+      mac: string;
+      flashSizeBytes: number;
+    }>;
+    expect(rows.map((row) => row.name)).toEqual(['esp32c3-1', 'esp32c3-2']);
+    expect(rows[0].url).toMatch(/^rfc2217:\/\/127\.0\.0\.1:\d+$/);
+    expect(rows[0].mac).not.toBe(rows[1].mac);
+    expect(rows[0].flashSizeBytes).toBeGreaterThan(0);
+  });
+
+  it('reads a YAML fleet file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flashfarm-fleet-'));
+    try {
+      const file = join(dir, 'fleet.yaml');
+      await writeFile(
+        file,
+        'basePort: 0\nboards:\n  - chip: esp32\n    name: line-a\n    flashSize: 8MB\n    mac: "24:0a:c4:12:34:56"\n  - chip: esp8266\n',
+      );
+      const run = start(['--fleet', file, '--json']);
+      const boards = await run.ready;
+      expect(boards.map(({ board }) => board.name)).toEqual(['line-a', 'esp8266-1']);
+      expect(boards[0].board.mac).toBe('24:0a:c4:12:34:56');
+      expect(boards[0].board.info.flashSizeBytes).toBe(8 * 1024 * 1024);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects an unknown chip naming the valid ones (exit 2)', async () => {
+    const run = start(['--chips', 'esp32,esp33']);
+    await expect(run.exit).resolves.toBe(2);
+    expect(run.stderr()).toMatch(/unknown chip "esp33"; valid chips: esp8266, esp32, .*esp32c6/);
+  });
+
+  it('says when a port is in use and starts nothing (exit 1)', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as AddressInfo).port;
+    try {
+      const run = start(['--count', '1', '--base-port', String(taken)]);
+      await expect(run.exit).resolves.toBe(1);
+      expect(run.stderr()).toMatch(new RegExp(`port ${taken} on 127.0.0.1 is already in use`));
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+
+  it('prints usage for --help and rejects unknown options', async () => {
+    const help = start(['--help']);
+    await expect(help.exit).resolves.toBe(0);
+    expect(help.stdout()).toMatch(/Usage: flashfarm sim/);
+    const bad = start(['--frobnicate']);
+    await expect(bad.exit).resolves.toBe(2);
+    expect(bad.stderr()).toMatch(/frobnicate/);
+  });
+});
