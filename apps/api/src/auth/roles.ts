@@ -1,0 +1,51 @@
+import { SetMetadata, applyDecorators, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import type { TokenRole } from '../db/generated/prisma/enums.js';
+
+/** A token's role. Admin may call every route; the others only routes that list them. */
+export type Role = TokenRole;
+
+/** Every role, in the order they are documented. */
+export const ALL_ROLES: readonly Role[] = ['admin', 'ci', 'operator', 'viewer', 'agent'];
+
+/** The people-facing roles that may read farm state (devices, firmware, jobs, agents). */
+export const READ_ROLES: readonly Role[] = ['admin', 'ci', 'operator', 'viewer'];
+
+export const ROLES_KEY = 'flashfarm:roles';
+export const PUBLIC_KEY = 'flashfarm:public';
+
+/** Who is calling: attached to the request by the auth guard. */
+export interface AuthPrincipal {
+  tokenId: string;
+  name: string;
+  role: Role;
+}
+
+/** The request as the guard leaves it. */
+export interface AuthenticatedRequest {
+  principal?: AuthPrincipal;
+}
+
+/**
+ * Roles allowed to call a route (or every route of a controller). Admin is always allowed.
+ * A route without @Roles or @Public is refused: nothing is open by accident.
+ */
+export const Roles = (...roles: Role[]): MethodDecorator & ClassDecorator =>
+  applyDecorators(
+    SetMetadata(ROLES_KEY, roles),
+    ApiBearerAuth(),
+    ApiExtension('x-roles', roles.includes('admin') ? roles : ['admin', ...roles]),
+    ApiUnauthorizedResponse({
+      description: 'No token, or an unknown, revoked or expired one (UNAUTHORIZED)',
+    }),
+    ApiForbiddenResponse({ description: "The token's role may not call this route (FORBIDDEN)" }),
+  );
+
+/** A route anyone may call without a token (health, docs). */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_KEY, true);
+
+/** The calling token (id, name, role); undefined only on @Public routes. */
+export const Principal = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): AuthPrincipal | undefined =>
+    context.switchToHttp().getRequest<AuthenticatedRequest>().principal,
+);
