@@ -6,10 +6,6 @@ import { API_CONFIG, DATABASE, PRISMA, REDIS } from './infra/tokens.js';
 import { HealthController } from './health/health.controller.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import { AuthModule, Public } from './auth/index.js';
-import { EventsModule } from './events/events.module.js';
-import { JobsModule } from './jobs/jobs.module.js';
-import { RunsModule } from './runs/runs.module.js';
-import { SchedulerModule } from './scheduler/scheduler.module.js';
 
 // /health must answer load balancers without a token; the guard denies routes without @Public or @Roles.
 Public()(HealthController);
@@ -35,14 +31,7 @@ export class AppModule {
   static register(config: ApiConfig, infra: Infrastructure): DynamicModule {
     return {
       module: AppModule,
-      imports: [
-        CoreModule.register(config, infra),
-        AuthModule,
-        EventsModule,
-        RunsModule,
-        SchedulerModule,
-        JobsModule,
-      ],
+      imports: [CoreModule.register(config, infra), AuthModule],
       controllers: [HealthController],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };
