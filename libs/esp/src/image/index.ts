@@ -17,3 +17,5 @@ export {
   type FirmwarePart,
   type FirmwareSetOptions,
 } from './writer.js';
+export * from './firmware-set.js';
+export * from './flasher-args.js';

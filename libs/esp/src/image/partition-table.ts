@@ -100,28 +100,24 @@ export function looksLikePartitionTable(data: Uint8Array): boolean {
   );
 }
 
-/** Parses and checks an ESP-IDF partition table binary; throws ImageError listing every problem found. */
-export function parsePartitionTable(
+/** Entries as stored, without any checks beyond the per-entry magic; for splitting merged images. */
+export function readPartitionEntries(
   data: Uint8Array,
-  options: ParsePartitionTableOptions = {},
-): PartitionTable {
-  const name = options.name ?? 'partition table';
-  const fail = (problems: ImageProblem[]): never => {
-    throw new ImageError('BAD_PARTITION_TABLE', problems.map((p) => p.message).join(' '), { problems });
-  };
-  if (!looksLikePartitionTable(data))
-    fail([
-      {
-        code: 'BAD_PARTITION_TABLE',
-        message:
-          data.length < PARTITION_ENTRY_BYTES
-            ? `${name} is ${data.length} bytes, shorter than one 32-byte entry.`
-            : `${name} does not start with the partition magic AA 50 (found ${hex(data[0], 2)} ${hex(data[1], 2)}).`,
-      },
-    ]);
+  name = 'partition table',
+): PartitionTable & { problems: ImageProblem[] } {
+  const problems: ImageProblem[] = [];
+  if (!looksLikePartitionTable(data)) {
+    problems.push({
+      code: 'BAD_PARTITION_TABLE',
+      message:
+        data.length < PARTITION_ENTRY_BYTES
+          ? `${name} is ${data.length} bytes, shorter than one 32-byte entry.`
+          : `${name} does not start with the partition magic AA 50 (found ${hex(data[0], 2)} ${hex(data[1], 2)}).`,
+    });
+    return { entries: [], length: 0, problems };
+  }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const entries: PartitionEntry[] = [];
-  const problems: ImageProblem[] = [];
   let md5: PartitionTable['md5'];
   let pos = 0;
   const limit = Math.min(data.length, PARTITION_TABLE_MAX_BYTES);
@@ -166,6 +162,18 @@ export function parsePartitionTable(
       readonly: (flags & 2) !== 0,
     });
   }
+  return { entries, md5, length: pos, problems };
+}
+
+/** Parses and checks an ESP-IDF partition table binary; throws ImageError listing every problem found. */
+export function parsePartitionTable(
+  data: Uint8Array,
+  options: ParsePartitionTableOptions = {},
+): PartitionTable {
+  const name = options.name ?? 'partition table';
+  const { entries, md5, length, problems } = readPartitionEntries(data, name);
+  if (!entries.length && problems.length)
+    throw new ImageError('BAD_PARTITION_TABLE', problems.map((p) => p.message).join(' '), { problems });
   if (entries.length === 0)
     problems.push({ code: 'BAD_PARTITION_TABLE', message: `${name} has no entries.` });
 
@@ -212,8 +220,9 @@ export function parsePartitionTable(
         message: `Partitions "${prev.label}" (${hex(prev.offset)}..${hex(prev.offset + prev.size)}) and "${cur.label}" (from ${hex(cur.offset)}) overlap.`,
       });
   }
-  if (problems.length) fail(problems);
-  return { entries, md5, length: pos };
+  if (problems.length)
+    throw new ImageError(problems[0].code, problems.map((p) => p.message).join(' '), { problems });
+  return { entries, md5, length };
 }
 
 /** One row for buildPartitionTable. */

@@ -140,7 +140,6 @@ export function codeLikePayload(bytes: number, seed = 1): Uint8Array {
   const rand = prng(seed);
   const dictionary = Array.from({ length: 48 }, () => (rand() * 0x100000000) >>> 0);
   const out = new Uint8Array(Math.ceil(bytes / 4) * 4);
-  const view = new DataView(out.buffer);
   const encoder = new TextEncoder();
   let pos = 0;
   while (pos < out.length) {
@@ -158,7 +157,11 @@ export function codeLikePayload(bytes: number, seed = 1): Uint8Array {
     if (r < 0.5) value = word;
     else if (r < 0.82) value = (word & 0xffffff00) | Math.floor(rand() * 256);
     else value = (rand() * 0x100000000) >>> 0;
-    view.setUint32(pos, value >>> 0, true);
+    // Byte stores rather than DataView: much faster inside Jest's VM contexts.
+    out[pos] = value & 0xff;
+    out[pos + 1] = (value >>> 8) & 0xff;
+    out[pos + 2] = (value >>> 16) & 0xff;
+    out[pos + 3] = value >>> 24;
     pos += 4;
   }
   return bytes === out.length ? out : out.subarray(0, bytes);

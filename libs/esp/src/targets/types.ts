@@ -54,7 +54,17 @@ export type CrystalSource =
 
 /** A named address range of the chip's memory map. */
 export interface MemoryRegion {
-  name: 'DROM' | 'IROM' | 'DRAM' | 'IRAM' | 'CACHE' | 'RTC_DRAM' | 'RTC_IRAM' | 'RTC_DATA' | 'EXTRAM_DATA' | 'PADDING';
+  name:
+    | 'DROM'
+    | 'IROM'
+    | 'DRAM'
+    | 'IRAM'
+    | 'CACHE'
+    | 'RTC_DRAM'
+    | 'RTC_IRAM'
+    | 'RTC_DATA'
+    | 'EXTRAM_DATA'
+    | 'PADDING';
   start: number;
   /** Exclusive. */
   end: number;
