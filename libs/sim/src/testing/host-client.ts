@@ -67,6 +67,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Host-side helper around one open port. */
 export class HostClient {
+  /** Length of the status field in replies: 4 for ESP32-family ROMs, 2 for the ESP8266 ROM and any stub. */
+  statusBytes = 4;
   /** Every byte received, in order. */
   readonly received: number[] = [];
   private frames: Uint8Array[] = [];
@@ -218,4 +220,41 @@ export class HostClient {
     while (replies.length < 8) replies.push(await this.nextReply(timeoutMs));
     return replies;
   }
+
+  /** Throws unless the reply's status says success. */
+  expectOk(reply: ReplyFrame): ReplyFrame {
+    const [failed, code] = statusOf(reply, this.statusBytes);
+    if (failed !== 0) throw new Error(`command 0x${reply.op.toString(16)} failed with ${failed}/${code}`);
+    return reply;
+  }
+
+  /**
+   * Uploads RAM segments with MEM_BEGIN/MEM_DATA (6144-byte blocks) and sends
+   * MEM_END(0, entry), as esptool does to start its stub. Resolves with the
+   * frame that follows the MEM_END reply (OHAI for a stub).
+   */
+  async runRamCode(
+    segments: ReadonlyArray<{ address: number; data: Uint8Array }>,
+    entry: number,
+  ): Promise<Uint8Array> {
+    const block = 0x1800;
+    for (const { address, data } of segments) {
+      const blocks = Math.ceil(data.length / block);
+      this.expectOk(await this.command(0x05, le32(data.length, blocks, block, address)));
+      for (let seq = 0; seq < blocks; seq++) {
+        const chunk = data.subarray(seq * block, (seq + 1) * block);
+        this.expectOk(
+          await this.command(0x07, concat(le32(chunk.length, seq, 0, 0), chunk), xorChecksum(chunk)),
+        );
+      }
+    }
+    this.expectOk(await this.command(0x06, le32(0, entry)));
+    return this.nextFrame(1000);
+  }
+}
+
+/** The two meaningful status bytes of a reply whose status field is `statusBytes` long (2 or 4). */
+export function statusOf(reply: ReplyFrame, statusBytes: number): [number, number] {
+  const at = reply.data.length - statusBytes;
+  return [reply.data[at] ?? -1, reply.data[at + 1] ?? -1];
 }
