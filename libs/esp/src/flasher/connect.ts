@@ -44,6 +44,12 @@ export interface ConnectOptions {
   syncsPerAttempt?: number;
   signal?: AbortSignal;
   events?: EventSink;
+  /**
+   * Bauds to SYNC at, one per attempt in turn (default: the ROM's 115 200).
+   * Without a reset a stub left running by an earlier session still listens
+   * at the data baud that session chose, so no-reset connects try both.
+   */
+  syncBauds?: number[];
 }
 
 /** A synced loader. */
@@ -65,7 +71,7 @@ export async function connect(transport: Transport, options: ConnectOptions = {}
   const attempts = options.attempts ?? Math.max(CONNECT_ATTEMPTS, strategies.length);
   const syncs = options.syncsPerAttempt ?? SYNCS_PER_ATTEMPT;
   const events = options.events;
-  if (transport.baudRate !== ROM_BAUD) await transport.setBaudRate(ROM_BAUD);
+  const bauds = options.syncBauds?.length ? options.syncBauds : [ROM_BAUD];
   let sawDownload: BannerClass | undefined;
   let sawNormal: BannerClass | undefined;
   let lastError: unknown;
@@ -73,6 +79,8 @@ export async function connect(transport: Transport, options: ConnectOptions = {}
     const strategy = strategies[attempt % strategies.length];
     const conn = new Connection(transport, { signal: options.signal });
     conn.checkAborted('reset');
+    const baud = bauds[attempt % bauds.length];
+    if (transport.baudRate !== baud) await transport.setBaudRate(baud);
     await conn.flushInput();
     events?.log('debug', 'reset', `attempt ${attempt + 1}/${attempts}: reset with ${strategy.name}`);
     await runResetSequence(transport, strategy.steps, options.signal);

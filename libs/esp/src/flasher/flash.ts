@@ -10,7 +10,8 @@ import { delay, runResetSequence } from '../reset/sequence.js';
 import { hardReset, resetStrategyFromName, type ResetStrategy, swapped } from '../reset/strategies.js';
 import { loadStubImage } from '../stub/images.js';
 import { runStub } from '../stub/upload.js';
-import { flashSizeFromJedecId, isAbsentFlashId } from '../targets/flash-tables.js';
+import { flashSizeFromJedecId, flashSizeName, isAbsentFlashId } from '../targets/flash-tables.js';
+import { type FlashParamsPatch, patchBootloaderHeader } from '../image/patch.js';
 import type { Transport } from '../transport.js';
 import { connect, ROM_BAUD } from './connect.js';
 import { type ChipInfo, detectChip } from './detect.js';
@@ -168,8 +169,10 @@ class Run {
     const strategies = strategiesFrom(options.resetStrategy);
     // After a first success, reconnects use the strategy that worked.
     const list = this.lastStrategy && !strategies ? [this.lastStrategy] : strategies;
+    const noResetOnly = list?.length === 1 && list[0].steps.length === 0;
     const connected = await connect(transport, {
       strategies: list,
+      syncBauds: noResetOnly && this.baud !== ROM_BAUD ? [ROM_BAUD, this.baud] : undefined,
       attempts:
         this.lastStrategy && !strategies
           ? Math.max(2, options.connectAttempts ?? 2)
@@ -180,7 +183,7 @@ class Run {
     });
     this.lastStrategy = connected.strategy;
     const conn = connected.conn;
-    const { target, info } = await detectChip(conn, ROM_BAUD);
+    const { target, info } = await detectChip(conn, transport.baudRate);
     if (options.expectChip && options.expectChip.toLowerCase().replace(/[-_]/g, '') !== target.name) {
       throw new EspError(`This board is an ${target.displayName}, not ${options.expectChip}.`, {
         code: 'CHIP_MISMATCH',
@@ -517,23 +520,43 @@ function prepareImages(
   });
 }
 
-/** Hook for bootloader header patching; replaced by image/patch.ts once available. */
+/**
+ * Applies --flash-mode/--flash-freq/--flash-size to the bootloader header and
+ * refreshes its SHA-256 (§7.4). Data that is not a bootloader is left alone
+ * with a warning, as esptool does.
+ */
 function patchBootloader(
   data: Uint8Array,
-  _p: Prepared,
+  p: Prepared,
   options: FlashOptions,
   events: EventSink,
 ): Uint8Array | undefined {
-  const wants = [options.flashMode, options.flashFreq, options.flashSize].some(
-    (v) => v !== undefined && v !== 'keep',
-  );
-  if (wants)
-    events.log(
-      'warn',
-      'image',
-      'bootloader header patching is not available yet; writing the image unchanged',
-    );
-  return wants ? data : undefined;
+  const keep = (v: string | undefined): boolean => v === undefined || v === 'keep';
+  if (keep(options.flashMode) && keep(options.flashFreq) && keep(options.flashSize)) return undefined;
+  if (p.info.secureDownloadMode) {
+    events.log('warn', 'image', 'security features are on: not changing the bootloader flash settings');
+    return undefined;
+  }
+  const size = options.flashSize === 'detect' ? flashSizeName(p.flashSizeBytes) : options.flashSize;
+  try {
+    const result = patchBootloaderHeader(data, p.session.target, {
+      mode: options.flashMode as FlashParamsPatch['mode'],
+      size,
+      freq: options.flashFreq,
+    });
+    if (result.changed) {
+      events.log(
+        'info',
+        'image',
+        `bootloader header set to ${[options.flashMode, options.flashFreq, size].filter((v) => !keep(v)).join(' ')}${result.sha256Updated ? ' (SHA-256 refreshed)' : ''}`,
+      );
+    }
+    return result.data;
+  } catch (err) {
+    if (err instanceof EspError && err.code === 'CANCELLED') throw err;
+    events.log('warn', 'image', `not changing flash settings: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 async function writeRegion(

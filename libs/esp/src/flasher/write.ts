@@ -126,7 +126,17 @@ async function writeOnce(
   } else {
     // The ROM erases up front; compressed BEGIN is rounded up to whole blocks (§5.4).
     let eraseSize = compressed ? Math.ceil(data.length / blockSize) * blockSize : data.length;
-    if (session.target.name === 'esp8266') eraseSize = esp8266RomEraseSize(offset, data.length);
+    if (session.target.name === 'esp8266') {
+      eraseSize = esp8266RomEraseSize(offset, data.length);
+      const sectors = Math.ceil(data.length / FLASH_SECTOR_BYTES);
+      const head = 16 - ((offset / FLASH_SECTOR_BYTES) % 16);
+      if (sectors % 2 === 1 && sectors < 2 * Math.min(head, sectors)) {
+        // No request makes this ROM erase an odd number of sectors inside one 64 KiB block (§2.5).
+        options.onRetry?.(
+          `the ESP8266 ROM also erases the sector after 0x${(offset + sectors * FLASH_SECTOR_BYTES).toString(16)} for this write; use the stub to keep it`,
+        );
+      }
+    }
     begin = session.romBeginBody(eraseSize, blocks, blockSize, offset);
     beginTimeout = timeoutForSize(data.length, ERASE_REGION_TIMEOUT_PER_MB_MS);
   }
