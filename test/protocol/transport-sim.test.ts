@@ -78,7 +78,7 @@ describe('SimTransport (in-process simulated board)', () => {
     await transport.setSignals({ dtr: false });
 
     await transport.write(SYNC_FRAME);
-    const reply = Uint8Array.from([0xc0, 0x01, 0x08, 0x04, 0x00, 0x07, 0x07, 0x12, 0x20]);
+    const reply = Buffer.from([0xc0, 0x01, 0x08, 0x04, 0x00, 0x07, 0x07, 0x12, 0x20]);
     const got = await readUntil(transport, (bytes) => bytes.includes(reply));
     expect(got.indexOf(reply)).toBeGreaterThanOrEqual(0);
   });
