@@ -5,5 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 if (!existsSync('prisma/schema.prisma')) process.exit(0);
-const result = spawnSync(process.execPath, ['node_modules/prisma/build/index.js', 'generate'], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['node_modules/prisma/build/index.js', 'generate'], {
+  stdio: 'inherit',
+});
 process.exit(result.status ?? 1);
