@@ -178,6 +178,18 @@ describe('writer round-trips through the parser', () => {
     expect(boot.warnings).toEqual([]);
   });
 
+  it('recognises ESP8266 v1 images without a chip hint, and refuses them for ESP32-family chips', () => {
+    const app = buildAppImage({ chip: 'esp8266', projectName: 'nodemcu', version: '3.0' });
+    const img = parseImage(app);
+    expect(img).toMatchObject({ chip: 'esp8266', format: 'esp8266-v1', kind: 'app', flashSize: '4MB' });
+    expect(img.extended).toBeUndefined();
+    expect(img.appDescriptor?.projectName).toBe('nodemcu');
+    expect(problemOf(() => parseImage(app, { chip: 'esp32', name: 'fw.bin' }))).toBe(
+      'CHIP_MISMATCH: fw.bin is an ESP8266 image (no extended header), but the target chip is ESP32.',
+    );
+    expect(parseImage(buildBootloaderImage({ chip: 'esp8266' })).kind).toBe('bootloader');
+  });
+
   it('keeps flash-mapped segments on their 64 KiB page offset', () => {
     for (const t of CHIP_TARGETS.filter((c) => c.name !== 'esp8266')) {
       const img = parseImage(

@@ -141,7 +141,18 @@ export function parseImage(data: Uint8Array, options: ParseImageOptions = {}): E
   const warnings: string[] = [];
   let target: ChipTarget;
   let extended: ExtendedHeader | undefined;
-  const esp8266 = expected?.name === 'esp8266' || (!expected && looksLikeEsp8266V1(view, data.length));
+  const v1Shape = looksLikeEsp8266V1(view, data.length);
+  const esp8266 = expected?.name === 'esp8266' || (!expected && v1Shape);
+  const plausibleExtended =
+    data.length >= IMAGE_HEADER_BYTES + EXTENDED_HEADER_BYTES &&
+    data[23] <= 1 &&
+    chipFromImageId(view.getUint16(12, true)) !== undefined;
+  if (expected && !esp8266 && v1Shape && !plausibleExtended)
+    throw new ImageError(
+      'CHIP_MISMATCH',
+      `${name} is an ESP8266 image (no extended header), but the target chip is ${expected.displayName}.`,
+      { detail: { imageChip: 'esp8266', expectedChip: expected.name } },
+    );
   if (esp8266) {
     target = findTarget('esp8266')!;
   } else {

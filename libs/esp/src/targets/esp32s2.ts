@@ -72,6 +72,12 @@ export const ESP32S2: ChipTarget = {
   flashFrequencies: FLASH_FREQ_STANDARD,
   iromMap: { start: 0x40080000, end: 0x40b80000 },
   dromMap: { start: 0x3f000000, end: 0x3f3f0000 },
+  usbOtgReset: {
+    forceDownloadRegister: 0x3f408128,
+    forceDownloadMask: 0x1,
+    gpioStrapRegister: 0x3f404038,
+    strapSpiBootMask: 0x8,
+  },
   memoryMap: [
     { name: 'PADDING', start: 0x00000000, end: 0x00010000 },
     { name: 'DROM', start: 0x3f000000, end: 0x3f3f0000 },

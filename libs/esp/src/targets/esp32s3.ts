@@ -63,6 +63,12 @@ export const ESP32S3: ChipTarget = {
   flashFrequencies: FLASH_FREQ_STANDARD,
   iromMap: { start: 0x42000000, end: 0x44000000 },
   dromMap: { start: 0x3c000000, end: 0x3e000000 },
+  usbOtgReset: {
+    forceDownloadRegister: 0x6000812c,
+    forceDownloadMask: 0x1,
+    gpioStrapRegister: 0x60004038,
+    strapSpiBootMask: 0x8,
+  },
   memoryMap: [
     { name: 'PADDING', start: 0x00000000, end: 0x00010000 },
     { name: 'DROM', start: 0x3c000000, end: 0x3d000000 },

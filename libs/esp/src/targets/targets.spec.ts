@@ -191,6 +191,23 @@ describe('chip targets', () => {
     expect(crystalFrequency(getTarget('esp32'), { clkdiv: 300, baud: 115200 }).suspicious).toBe(true);
   });
 
+  it('carries the USB-Serial/JTAG watchdog facts for the chips that have it', () => {
+    const wdt = (name: ChipName) => getTarget(name).usbJtagWatchdog;
+    expect(wdt('esp32s3')).toMatchObject({
+      rtcWdtKey: 0x50d83aa1,
+      swdKey: 0x8f1d312a,
+      swdAutoFeed: 0x80000000,
+    });
+    expect(wdt('esp32c3')).toMatchObject({ rtcWdtWriteProtect: 0x600080a8, swdConfig: 0x600080ac });
+    expect(wdt('esp32c6')).toMatchObject({ swdKey: 0x50d83aa1, swdAutoFeed: 1 << 18 });
+    expect(wdt('esp32h2')).toMatchObject({ rtcWdtWriteProtect: 0x600b1c1c, swdKey: 0x50d83aa1 });
+    expect(wdt('esp32')).toBeUndefined();
+    expect(wdt('esp32s2')).toBeUndefined();
+    expect(getTarget('esp32s3').usbOtgReset?.forceDownloadRegister).toBe(0x6000812c);
+    expect(getTarget('esp32s3').uartDateRegister).toBe(0x60000080);
+    expect(getTarget('esp32c6').uartDateRegister).toBe(0x6000007c);
+  });
+
   it('maps JEDEC ids and names flash sizes', () => {
     expect(flashSizeFromJedecId(0x1640ef)).toBe(4 * 1024 * 1024); // Winbond W25Q32
     expect(flashSizeFromJedecId(0x18ba20)).toBe(16 * 1024 * 1024);

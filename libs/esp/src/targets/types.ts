@@ -46,6 +46,16 @@ export interface UsbJtagWatchdog {
   swdAutoFeed: number;
 }
 
+/** Facts for leaving download mode over the ROM's USB-OTG console (S2/S3). */
+export interface UsbOtgReset {
+  /** RTC_CNTL_OPTION1: the ROM's sticky "force download boot" bit; clear it before a hard reset. */
+  forceDownloadRegister: number;
+  forceDownloadMask: number;
+  /** GPIO_STRAP: a clear SPI-boot bit means the board was strapped into download mode by GPIO0. */
+  gpioStrapRegister: number;
+  strapSpiBootMask: number;
+}
+
 /** How the crystal frequency is known. */
 export type CrystalSource =
   | { kind: 'fixed'; mhz: number }
@@ -125,4 +135,5 @@ export interface ChipTarget {
   dromMap: { start: number; end: number };
   memoryMap: readonly MemoryRegion[];
   usbJtagWatchdog?: UsbJtagWatchdog;
+  usbOtgReset?: UsbOtgReset;
 }
