@@ -17,6 +17,8 @@ interface Pty {
   output(): Buffer;
   /** Sends bytes towards our side. */
   send(text: string): void;
+  /** Ends the far side: the pty hangs up and its device node goes away. */
+  hangUp(): void;
 }
 
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -38,6 +40,7 @@ async function openPty(): Promise<Pty> {
     path,
     output: () => all().subarray(banner),
     send: (text) => void child.stdin.write(text),
+    hangUp: () => void child.kill('SIGKILL'),
   };
 }
 
@@ -140,6 +143,25 @@ describe('SerialPortTransport (node-serialport)', () => {
     expect(got.length).toBeGreaterThan(0);
     await transport.flushInput();
     await expect(codeOf(transport.read(60))).resolves.toBe(FlashErrorCode.TIMEOUT);
+  });
+
+  it('reports DEVICE_GONE and calls onDisconnect when the device hangs up, and releases the port', async () => {
+    const pty = await openPty();
+    const transport = transportFor(pty.path);
+    await transport.open(115_200);
+    const reasons: Error[] = [];
+    transport.onDisconnect((reason) => reasons.push(reason));
+    pty.send('x');
+    expect(Buffer.from(await transport.read(2_000)).toString()).toBe('x');
+    pty.hangUp();
+    // node-serialport may not notice a pty hang-up at all; the read deadline is where we look.
+    const started = Date.now();
+    await expect(codeOf(transport.read(300))).resolves.toBe(FlashErrorCode.DEVICE_GONE);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(reasons).toHaveLength(1);
+    expect(transport.isOpen).toBe(false);
+    await expect(codeOf(transport.write(Uint8Array.of(1)))).resolves.toBe(FlashErrorCode.DEVICE_GONE);
+    await transport.close();
   });
 
   it('openTransport picks node-serialport for device paths and releases the port when opening fails', async () => {

@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import type { BindingInterface } from '@serialport/bindings-cpp';
 import type { SerialPortStream } from '@serialport/stream';
 import { FlashErrorCode } from '#contracts';
 import type { LineSignals, Transport } from '#esp';
 import { DisconnectListeners } from './disconnect-listeners.js';
 import { ReceiveBuffer } from './receive-buffer.js';
-import { deviceGone, TransportError } from './transport-error.js';
+import { deviceGone, isTransportError, TransportError } from './transport-error.js';
 
 /** Whether the port can drive DTR/RTS: unknown until the first attempt; pseudo-terminals cannot. */
 export type ModemControlSupport = 'unknown' | 'supported' | 'unsupported';
@@ -34,6 +35,8 @@ export class SerialPortTransport implements Transport {
   private lines: Required<LineSignals> = { dtr: true, rts: true };
   private baud = 115_200;
   private warned = false;
+  /** Declares the open port lost (set while open). */
+  private lostPort: ((why: string) => void) | undefined;
 
   constructor(private readonly options: SerialPortTransportOptions) {
     this.name = options.path;
@@ -76,6 +79,7 @@ export class SerialPortTransport implements Transport {
     this.lines = { dtr: true, rts: true };
     port.on('data', (chunk: Buffer) => this.buffer.push(chunk));
     const lost = (why: string, cause?: Error): void => {
+      this.lostPort = undefined;
       if (this.port !== port) return;
       this.port = undefined;
       const gone = deviceGone(this.name, why, cause);
@@ -83,6 +87,7 @@ export class SerialPortTransport implements Transport {
       this.disconnects.fire(gone);
       if (port.isOpen) port.close(() => undefined);
     };
+    this.lostPort = lost;
     // A failed background read (EIO from a hung-up tty, a vanished USB device) leaves the
     // stream nominally open but dead: treat it as the device going away.
     port.on('error', (err: Error) => lost(`read failed (${err.message})`, err));
@@ -99,6 +104,7 @@ export class SerialPortTransport implements Transport {
     const port = this.port;
     if (!port) return;
     this.port = undefined;
+    this.lostPort = undefined;
     this.buffer.fail(deviceGone(this.name, 'port closed'));
     if (!port.isOpen) return;
     await new Promise<void>((resolve) => {
@@ -116,8 +122,23 @@ export class SerialPortTransport implements Transport {
     });
   }
 
-  read(timeoutMs: number, maxBytes?: number): Promise<Uint8Array> {
-    return this.buffer.read(timeoutMs, maxBytes);
+  async read(timeoutMs: number, maxBytes?: number): Promise<Uint8Array> {
+    try {
+      return await this.buffer.read(timeoutMs, maxBytes);
+    } catch (err) {
+      // A hung-up tty (pty master gone, some USB drivers) can leave node-serialport reading EOF
+      // forever instead of reporting a disconnect; the vanished device node tells the truth.
+      if (
+        isTransportError(err, FlashErrorCode.TIMEOUT) &&
+        this.port &&
+        this.name.startsWith('/') &&
+        !existsSync(this.name)
+      ) {
+        this.lostPort?.('the device node disappeared (unplugged or hung up)');
+        throw deviceGone(this.name, 'the device node disappeared (unplugged or hung up)', err);
+      }
+      throw err;
+    }
   }
 
   async flushInput(): Promise<void> {
