@@ -6,6 +6,11 @@ import { API_CONFIG, DATABASE, PRISMA, REDIS } from './infra/tokens.js';
 import { HealthController } from './health/health.controller.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import { AuthModule, Public } from './auth/index.js';
+import { FirmwareModule } from './firmware/firmware.module.js';
+import { EventsModule } from './events/events.module.js';
+import { JobsModule } from './jobs/jobs.module.js';
+import { RunsModule } from './runs/runs.module.js';
+import { SchedulerModule } from './scheduler/scheduler.module.js';
 
 // /health must answer load balancers without a token; the guard denies routes without @Public or @Roles.
 Public()(HealthController);
@@ -31,7 +36,15 @@ export class AppModule {
   static register(config: ApiConfig, infra: Infrastructure): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.register(config, infra), AuthModule],
+      imports: [
+        CoreModule.register(config, infra),
+        AuthModule,
+        FirmwareModule,
+        EventsModule,
+        RunsModule,
+        SchedulerModule,
+        JobsModule,
+      ],
       controllers: [HealthController],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
     };

@@ -38,6 +38,14 @@ const schema = z.object({
     .optional(),
   FLASHFARM_MAX_UPLOAD_MB: z.coerce.number().positive('must be a positive number of MiB').default(64),
   FLASHFARM_LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be "json" or "pretty"' }).default('json'),
+  FLASHFARM_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50, 'must be at least 50 ms').default(1000),
+  FLASHFARM_RUN_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be 1 or more').max(20).default(3),
+  FLASHFARM_QUARANTINE_AFTER_FAILURES: z.coerce.number().int().min(1, 'must be 1 or more').default(3),
+  FLASHFARM_AGENT_DEAD_AFTER_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
+  FLASHFARM_PINNED_REQUEUE_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
+  FLASHFARM_CANCEL_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  FLASHFARM_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
+  FLASHFARM_SSE_HEARTBEAT_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(15_000),
   FLASHFARM_MIGRATE_ON_START: z
     .enum(['true', 'false'], { message: 'must be "true" or "false"' })
     .default('true')
@@ -55,6 +63,28 @@ export interface ApiConfig {
   maxUploadBytes: number;
   logFormat: 'json' | 'pretty';
   migrateOnStart: boolean;
+  /** Binding runs to boards, recovery and retries. */
+  scheduler: {
+    /** Safety-net scheduling pass period (passes also run on every relevant change). */
+    intervalMs: number;
+    /** Attempts per slot (first try included) before the slot fails for good. */
+    maxAttempts: number;
+    /** Consecutive failed runs after which a board is quarantined. */
+    quarantineAfterFailures: number;
+    /** An agent silent for this long is dead: its runs are failed and re-queued. */
+    agentDeadAfterMs: number;
+    /** How long a re-queued run of a pinned-device job waits for its absent board. */
+    pinnedRequeueWaitMs: number;
+    /** How long a cancelled in-flight run waits for the agent's confirmation. */
+    cancelGraceMs: number;
+  };
+  /** Agent event intake and live streams. */
+  events: {
+    /** Pending stream entries idle this long (a dead replica's) are claimed by another replica. */
+    claimIdleMs: number;
+    /** Comment lines on idle Server-Sent Event streams. */
+    sseHeartbeatMs: number;
+  };
 }
 
 /** Parses the environment; throws ConfigError naming each bad variable. */
@@ -73,5 +103,17 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     maxUploadBytes: Math.round(e.FLASHFARM_MAX_UPLOAD_MB * 1024 * 1024),
     logFormat: e.FLASHFARM_LOG_FORMAT,
     migrateOnStart: e.FLASHFARM_MIGRATE_ON_START,
+    scheduler: {
+      intervalMs: e.FLASHFARM_SCHEDULER_INTERVAL_MS,
+      maxAttempts: e.FLASHFARM_RUN_MAX_ATTEMPTS,
+      quarantineAfterFailures: e.FLASHFARM_QUARANTINE_AFTER_FAILURES,
+      agentDeadAfterMs: e.FLASHFARM_AGENT_DEAD_AFTER_MS,
+      pinnedRequeueWaitMs: e.FLASHFARM_PINNED_REQUEUE_WAIT_MS,
+      cancelGraceMs: e.FLASHFARM_CANCEL_GRACE_MS,
+    },
+    events: {
+      claimIdleMs: e.FLASHFARM_EVENTS_CLAIM_IDLE_MS,
+      sseHeartbeatMs: e.FLASHFARM_SSE_HEARTBEAT_MS,
+    },
   };
 }

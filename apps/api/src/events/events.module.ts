@@ -1,0 +1,11 @@
+import { Global, Module } from '@nestjs/common';
+import { LiveEvents } from './live-events.js';
+import { LiveStreamsService } from './live-streams.service.js';
+
+/** The replicas' fan-out channel and the SSE streams built on it (global: runs, jobs and the scheduler all publish). */
+@Global()
+@Module({
+  providers: [LiveEvents, LiveStreamsService],
+  exports: [LiveEvents, LiveStreamsService],
+})
+export class EventsModule {}

@@ -1,0 +1,115 @@
+/**
+ * Fan-out of stored run and job changes to every api replica's SSE listeners.
+ * Every replica publishes on API_FANOUT_CHANNEL and receives its own messages
+ * back through Redis, so listeners see one order whichever replica stored the change.
+ */
+import { EventEmitter } from 'node:events';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { API_FANOUT_CHANNEL } from '#contracts';
+import { REDIS } from '../infra/tokens.js';
+
+/** A run as live listeners see it (the same shape as GET /runs/:id's summary). */
+export interface RunSnapshot {
+  id: string;
+  jobId: string;
+  slot: number;
+  attempt: number;
+  status: string;
+  stage: string | null;
+  progress: number;
+  deviceId: string | null;
+  agentId: string | null;
+  portPath: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  baud: number | null;
+  queuedAt: string;
+  dispatchedAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** A stored log line, with its row id (the job stream's resume cursor). */
+export interface LiveLogLine {
+  id: string;
+  seq: number;
+  ts: string;
+  level: string;
+  stage: string | null;
+  text: string;
+}
+
+/** What travels on the fan-out channel. */
+export type LiveMessage =
+  | { kind: 'run'; jobId: string; runId: string; run: RunSnapshot }
+  | {
+      kind: 'progress';
+      jobId: string;
+      runId: string;
+      stage: string;
+      percent: number;
+      bytesDone: number;
+      bytesTotal: number;
+      baud?: number;
+      etaMs?: number;
+    }
+  | { kind: 'log'; jobId: string; runId: string; lines: LiveLogLine[] }
+  | {
+      kind: 'job';
+      jobId: string;
+      job: { id: string; status: string; startedAt: string | null; finishedAt: string | null };
+    }
+  /** Something changed that may let a waiting run be bound: every replica runs a scheduling pass. */
+  | { kind: 'schedule' };
+
+/** Publishes to and listens on the replicas' fan-out channel. */
+@Injectable()
+export class LiveEvents implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('live-events');
+  private readonly emitter = new EventEmitter();
+  private subscriber?: Redis;
+
+  constructor(@Inject(REDIS) private readonly redis: Redis) {
+    // One listener per open SSE stream: hundreds are normal.
+    this.emitter.setMaxListeners(0);
+  }
+
+  async onModuleInit(): Promise<void> {
+    const subscriber = this.redis.duplicate();
+    subscriber.on('error', () => {}); // ioredis reconnects; /health reports Redis
+    subscriber.on('message', (channel: string, text: string) => {
+      if (channel !== API_FANOUT_CHANNEL) return;
+      let message: LiveMessage;
+      try {
+        message = JSON.parse(text) as LiveMessage;
+      } catch {
+        this.logger.warn(`dropping a malformed fan-out message: ${text.slice(0, 120)}`);
+        return;
+      }
+      this.emitter.emit('message', message);
+    });
+    await subscriber.subscribe(API_FANOUT_CHANNEL);
+    this.subscriber = subscriber;
+  }
+
+  onApplicationShutdown(): void {
+    this.subscriber?.disconnect();
+    this.emitter.removeAllListeners();
+  }
+
+  /** Sends a message to every replica (this one included). Failures are logged: the database already holds the change. */
+  async publish(message: LiveMessage): Promise<void> {
+    try {
+      await this.redis.publish(API_FANOUT_CHANNEL, JSON.stringify(message));
+    } catch (error) {
+      this.logger.warn(`fan-out publish failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** Calls listener for every message; returns the unsubscribe function. */
+  subscribe(listener: (message: LiveMessage) => void): () => void {
+    this.emitter.on('message', listener);
+    return () => this.emitter.off('message', listener);
+  }
+}

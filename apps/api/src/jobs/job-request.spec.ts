@@ -1,0 +1,56 @@
+import { describe, expect, it } from '@jest/globals';
+import { canonicalJson, parseCreateJobRequest } from './job-request.js';
+
+const firmwareId = '0190f5c2-7a1e-7c3d-8e4f-123456789abc';
+
+describe('POST /jobs body', () => {
+  it('fills option defaults and normalises the selector', () => {
+    const parsed = parseCreateJobRequest(
+      { firmwareId, target: { selector: { chip: 'ESP32', tags: ['b', 'a', 'b'] }, count: 2 } },
+      undefined,
+    );
+    expect(parsed).toEqual({
+      ok: true,
+      request: {
+        firmwareId,
+        target: { kind: 'selector', selector: { chip: 'esp32', tags: ['a', 'b'] }, count: 2 },
+        options: { verify: true, eraseAll: false, skipUnchanged: false },
+        priority: 0,
+        idempotencyKey: undefined,
+      },
+    });
+  });
+
+  it('takes the idempotency key from the header and refuses a different one in the body', () => {
+    const body = { firmwareId, target: { device: 'aa:bb:cc:dd:ee:ff' } };
+    const ok = parseCreateJobRequest(body, ' k1 ');
+    expect(ok.ok && ok.request.idempotencyKey).toBe('k1');
+    const bad = parseCreateJobRequest({ ...body, idempotencyKey: 'k2' }, 'k1');
+    expect(bad).toEqual({ ok: false, problems: [{ field: 'idempotencyKey', message: expect.any(String) }] });
+  });
+
+  it('lists every problem with its field', () => {
+    const parsed = parseCreateJobRequest(
+      {
+        firmwareId: 'x',
+        target: { selector: {}, count: 1 },
+        options: { baud: 1, bootCheck: { pattern: '[', timeoutMs: 5 } },
+      },
+      undefined,
+    );
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok)
+      expect(parsed.problems.map((p) => p.field).sort()).toEqual([
+        'firmwareId',
+        'options.baud',
+        'options.bootCheck.pattern',
+        'options.bootCheck.timeoutMs',
+      ]);
+  });
+
+  it('compares requests independent of key order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, 2], c: undefined } })).toBe(
+      canonicalJson({ a: { d: [1, 2] }, b: 1 }),
+    );
+  });
+});

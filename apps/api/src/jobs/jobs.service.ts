@@ -1,0 +1,365 @@
+/** Creating, listing, reading and cancelling jobs. */
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ApiErrorCode, FlashErrorCode, type DeviceSelector } from '#contracts';
+import { ApiError } from '../common/api-error.js';
+import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
+import type { Job, JobStatus, Run } from '../db/generated/prisma/client.js';
+import { PRISMA } from '../infra/tokens.js';
+import { LiveEvents } from '../events/live-events.js';
+import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
+import { iso, runSnapshot } from '../runs/run-snapshot.js';
+import { Dispatcher } from '../scheduler/dispatcher.js';
+import { canonicalJson, normaliseSelector, type CreateJobRequest } from './job-request.js';
+import { isTerminalJob, latestAttempts } from './job-status.js';
+
+const MAC_RE = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Largest page of GET /jobs. */
+export const MAX_PAGE_SIZE = 200;
+
+/** Filters and page of GET /jobs. */
+export interface ListJobsQuery {
+  status?: JobStatus;
+  firmwareId?: string;
+  requestedBy?: string;
+  limit: number;
+  offset: number;
+}
+
+/** The outcome of POST /jobs: a new job (201) or the one an idempotency key already created (200). */
+export interface CreateJobResult {
+  created: boolean;
+  job: JobView;
+}
+
+/** A job as clients see it. */
+export type JobView = ReturnType<typeof jobView>;
+
+@Injectable()
+export class JobsService {
+  private readonly logger = new Logger('jobs');
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    private readonly runs: RunLifecycleService,
+    private readonly dispatcher: Dispatcher,
+    private readonly live: LiveEvents,
+  ) {}
+
+  /** Validates the target against the database and creates the job with one queued run per slot. */
+  async create(request: CreateJobRequest, requestedBy: string): Promise<CreateJobResult> {
+    const firmware = await this.prisma.firmware.findUnique({
+      where: { id: request.firmwareId },
+      select: { id: true, chip: true },
+    });
+    if (!firmware) throw ApiError.notFound('Firmware', request.firmwareId);
+
+    let targetDeviceId: string | null = null;
+    let selector: DeviceSelector = {};
+    let slots: number;
+    const target = request.target;
+    switch (target.kind) {
+      case 'device': {
+        const key = target.device.trim();
+        const device = MAC_RE.test(key)
+          ? await this.prisma.device.findUnique({ where: { mac: key.toLowerCase().replace(/-/g, ':') } })
+          : UUID_RE.test(key)
+            ? await this.prisma.device.findUnique({ where: { id: key } })
+            : null;
+        if (!device) throw ApiError.notFound('Device', key);
+        if (device.chip !== firmware.chip)
+          throw new ApiError(
+            422,
+            FlashErrorCode.CHIP_MISMATCH,
+            `Device ${device.mac} is an ${device.chip}; firmware ${firmware.id} is built for ${firmware.chip}.`,
+          );
+        targetDeviceId = device.id;
+        slots = 1;
+        break;
+      }
+      case 'selector':
+      case 'all': {
+        if (target.selector.chip && target.selector.chip !== firmware.chip)
+          throw new ApiError(
+            422,
+            FlashErrorCode.CHIP_MISMATCH,
+            `The selector asks for ${target.selector.chip} boards but firmware ${firmware.id} is built for ${firmware.chip}.`,
+          );
+        // The firmware decides the chip: a selector without one still only ever matches boards of that chip.
+        selector = normaliseSelector({ ...target.selector, chip: firmware.chip });
+        if (target.kind === 'selector') slots = target.count;
+        else {
+          slots = await this.prisma.device.count({
+            where: {
+              chip: firmware.chip,
+              state: { in: ['idle', 'busy'] },
+              ...(selector.pool ? { pool: selector.pool } : {}),
+              ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
+            },
+          });
+          if (slots === 0)
+            throw new ApiError(
+              422,
+              ApiErrorCode.VALIDATION_FAILED,
+              `No device matches ${describeSelector(selector)}: "all" targets the matching boards that are online now.`,
+              [{ field: 'target.all', message: 'no device matches' }],
+            );
+        }
+        break;
+      }
+    }
+
+    const data = {
+      firmwareId: firmware.id,
+      targetKind: target.kind,
+      targetDeviceId,
+      selector: selector as Prisma.InputJsonValue,
+      count: slots,
+      options: request.options as unknown as Prisma.InputJsonValue,
+      priority: request.priority,
+    };
+
+    if (request.idempotencyKey) {
+      const existing = await this.prisma.job.findUnique({
+        where: { idempotencyKey: request.idempotencyKey },
+      });
+      if (existing) return { created: false, job: await this.replay(existing, data) };
+    }
+
+    let job: Job;
+    try {
+      job = await this.prisma.$transaction(async (tx) => {
+        const created = await tx.job.create({
+          data: { ...data, requestedBy, idempotencyKey: request.idempotencyKey ?? null },
+        });
+        await tx.run.createMany({
+          data: Array.from({ length: slots }, (_, slot) => ({ jobId: created.id, slot, attempt: 1 })),
+        });
+        return created;
+      });
+    } catch (error) {
+      // Two requests with one key at once: the loser answers with the winner's job.
+      if (
+        request.idempotencyKey &&
+        error instanceof Prisma.PrismaClientKnownRequestError &&
+        error.code === 'P2002'
+      ) {
+        const existing = await this.prisma.job.findUnique({
+          where: { idempotencyKey: request.idempotencyKey },
+        });
+        if (existing) return { created: false, job: await this.replay(existing, data) };
+      }
+      throw error;
+    }
+    this.logger.log(`job ${job.id} by ${requestedBy}: ${slots} slot(s) of firmware ${firmware.id}`);
+    await this.live.publish({ kind: 'schedule' });
+    return { created: true, job: await this.get(job.id) };
+  }
+
+  /** The job an idempotency key created, or 409 when the same key came with another request. */
+  private async replay(
+    existing: Job,
+    data: {
+      firmwareId: string;
+      targetKind: string;
+      targetDeviceId: string | null;
+      selector: unknown;
+      count: number;
+      options: unknown;
+      priority: number;
+    },
+  ): Promise<JobView> {
+    const stored = {
+      firmwareId: existing.firmwareId,
+      targetKind: existing.targetKind,
+      targetDeviceId: existing.targetDeviceId,
+      selector: existing.selector,
+      // "all" counts the matching boards at creation; a replay later may count differently and is still the same request.
+      count: existing.targetKind === 'all' ? 0 : existing.count,
+      options: existing.options,
+      priority: existing.priority,
+    };
+    const requested = { ...data, count: data.targetKind === 'all' ? 0 : data.count };
+    if (canonicalJson(stored) !== canonicalJson(requested))
+      throw new ApiError(
+        409,
+        ApiErrorCode.IDEMPOTENCY_CONFLICT,
+        `Idempotency key "${existing.idempotencyKey}" was already used for job ${existing.id} with a different request.`,
+      );
+    return this.get(existing.id);
+  }
+
+  /** GET /jobs: newest first. */
+  async list(
+    query: ListJobsQuery,
+  ): Promise<{ items: JobView[]; total: number; limit: number; offset: number }> {
+    const where: Prisma.JobWhereInput = {
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.firmwareId ? { firmwareId: query.firmwareId } : {}),
+      ...(query.requestedBy ? { requestedBy: query.requestedBy } : {}),
+    };
+    const [jobs, total] = await Promise.all([
+      this.prisma.job.findMany({
+        where,
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: query.limit,
+        skip: query.offset,
+        include: { runs: true },
+      }),
+      this.prisma.job.count({ where }),
+    ]);
+    return {
+      items: jobs.map((j) => jobView(j, j.runs, new Map())),
+      total,
+      limit: query.limit,
+      offset: query.offset,
+    };
+  }
+
+  /** GET /jobs/:id: the job with each slot's latest attempt and its attempt history. */
+  async get(id: string): Promise<JobView> {
+    if (!UUID_RE.test(id)) throw ApiError.notFound('Job', id);
+    const job = await this.prisma.job.findUnique({ where: { id }, include: { runs: true } });
+    if (!job) throw ApiError.notFound('Job', id);
+    const deviceIds = [...new Set(job.runs.map((r) => r.deviceId).filter((d): d is string => d !== null))];
+    const devices = new Map(
+      (
+        await this.prisma.device.findMany({
+          where: { id: { in: deviceIds } },
+          select: { id: true, mac: true, chip: true, label: true },
+        })
+      ).map((d) => [d.id, d]),
+    );
+    return jobView(job, job.runs, devices);
+  }
+
+  /**
+   * POST /jobs/:id/cancel: waiting runs end now; runs on a board get a cancel
+   * message and end when the agent confirms (or after the grace time).
+   */
+  async cancel(id: string, reason: string): Promise<JobView> {
+    if (!UUID_RE.test(id)) throw ApiError.notFound('Job', id);
+    const outcome = await this.prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM "Job" WHERE id = ${id}::uuid FOR UPDATE`;
+      const job = await tx.job.findUnique({ where: { id } });
+      if (!job) throw ApiError.notFound('Job', id);
+      if (isTerminalJob(job.status))
+        throw new ApiError(
+          409,
+          ApiErrorCode.JOB_NOT_CANCELLABLE,
+          `Job ${id} has already ${job.status}; there is nothing to cancel.`,
+        );
+      const now = new Date();
+      await tx.run.updateMany({
+        where: { jobId: id, status: 'queued' },
+        data: { status: 'cancelled', finishedAt: now, errorCode: 'CANCELLED', errorMessage: reason },
+      });
+      const updated = await tx.job.update({
+        where: { id },
+        data: { status: 'cancelled', cancelReason: reason, finishedAt: now },
+      });
+      const inFlight = await tx.run.findMany({
+        where: { jobId: id, status: { in: ['dispatched', 'running'] } },
+        select: { id: true, agentId: true, status: true },
+      });
+      const runs = await tx.run.findMany({ where: { jobId: id } });
+      return { job: updated, inFlight, runs };
+    });
+    for (const run of outcome.runs)
+      if (run.status === 'cancelled')
+        await this.live.publish({ kind: 'run', jobId: id, runId: run.id, run: runSnapshot(run) });
+    await this.live.publish({
+      kind: 'job',
+      jobId: id,
+      job: {
+        id,
+        status: 'cancelled',
+        startedAt: iso(outcome.job.startedAt),
+        finishedAt: iso(outcome.job.finishedAt),
+      },
+    });
+    for (const run of outcome.inFlight) {
+      if (!run.agentId) continue;
+      // Not picked up yet: take it off the queue and end it here; otherwise the agent aborts and confirms.
+      if (
+        run.status === 'dispatched' &&
+        (await this.dispatcher.withdraw(run.agentId, run.id).catch(() => false))
+      ) {
+        await this.runs.finishRun(run.id, {
+          status: 'cancelled',
+          errorCode: 'CANCELLED',
+          errorMessage: reason,
+        });
+        continue;
+      }
+      await this.dispatcher.control(run.agentId, { type: 'cancel-run', runId: run.id, reason });
+    }
+    return this.get(id);
+  }
+}
+
+function describeSelector(selector: DeviceSelector): string {
+  const parts = [`chip ${selector.chip}`];
+  if (selector.pool) parts.push(`pool ${selector.pool}`);
+  if (selector.tags?.length) parts.push(`tags ${selector.tags.join(', ')}`);
+  return parts.join(', ');
+}
+
+type DeviceSummary = { id: string; mac: string; chip: string; label: string | null };
+
+function runView(run: Run, devices: Map<string, DeviceSummary>) {
+  return {
+    ...runSnapshot(run),
+    device: run.deviceId ? (devices.get(run.deviceId) ?? { id: run.deviceId }) : null,
+    retries: run.retries,
+    bytesWritten: run.bytesWritten,
+    bytesSkipped: run.bytesSkipped,
+    timings: run.timings,
+    lastLogSeq: run.lastLogSeq,
+  };
+}
+
+/** A job with its slots (latest attempt first-class, earlier attempts as history). */
+export function jobView(job: Job, runs: Run[], devices: Map<string, DeviceSummary>) {
+  const slots = latestAttempts(runs).map((latest) => ({
+    slot: latest.slot,
+    attempts: latest.attempt,
+    latest: runView(latest, devices),
+    history: runs
+      .filter((r) => r.slot === latest.slot)
+      .sort((a, b) => a.attempt - b.attempt)
+      .map((r) => ({
+        runId: r.id,
+        attempt: r.attempt,
+        status: r.status,
+        deviceId: r.deviceId,
+        errorCode: r.errorCode,
+        errorMessage: r.errorMessage,
+        startedAt: iso(r.startedAt),
+        finishedAt: iso(r.finishedAt),
+      })),
+  }));
+  const counts: Record<string, number> = {};
+  for (const s of slots) counts[s.latest.status] = (counts[s.latest.status] ?? 0) + 1;
+  return {
+    id: job.id,
+    status: job.status,
+    firmwareId: job.firmwareId,
+    target:
+      job.targetKind === 'device'
+        ? { device: job.targetDeviceId }
+        : job.targetKind === 'selector'
+          ? { selector: job.selector, count: job.count }
+          : { all: job.selector },
+    options: job.options,
+    priority: job.priority,
+    requestedBy: job.requestedBy,
+    idempotencyKey: job.idempotencyKey,
+    cancelReason: job.cancelReason,
+    createdAt: job.createdAt.toISOString(),
+    startedAt: iso(job.startedAt),
+    finishedAt: iso(job.finishedAt),
+    slotCounts: counts,
+    slots,
+  };
+}

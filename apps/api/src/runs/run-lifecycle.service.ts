@@ -1,0 +1,349 @@
+/**
+ * Every change of a run's state after it was bound: started, progress, log
+ * lines, finished. Finishing releases the board, counts its failures (and
+ * quarantines it), decides whether the slot gets another attempt, and
+ * re-derives the job's status, all in one transaction.
+ */
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  FLASH_ERROR_REMEDY,
+  FlashErrorCode,
+  type AgentEvent,
+  type RunLogLinePayload,
+  type RunResultPayload,
+} from '#contracts';
+import type { ApiConfig } from '../config/api-config.js';
+import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
+import type { JobStatus, LogLevel, RunStatus } from '../db/generated/prisma/enums.js';
+import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import { LiveEvents } from '../events/live-events.js';
+import { deriveJobStatus } from '../jobs/job-status.js';
+import { iso, runSnapshot } from './run-snapshot.js';
+
+/** Progress is written to the database at most this often per run; listeners get every update. */
+export const PROGRESS_WRITE_INTERVAL_MS = 500;
+
+/** Failure codes that say nothing about the board itself, so they do not count towards quarantine. */
+const NOT_THE_BOARDS_FAULT = new Set<string>([
+  FlashErrorCode.CANCELLED,
+  FlashErrorCode.INFRASTRUCTURE,
+  FlashErrorCode.BAD_IMAGE,
+  FlashErrorCode.CHIP_MISMATCH,
+  FlashErrorCode.INVALID_ARGUMENT,
+  FlashErrorCode.DEVICE_GONE,
+  FlashErrorCode.PORT_NOT_FOUND,
+]);
+
+const LIVE_STATUSES: RunStatus[] = ['queued', 'dispatched', 'running'];
+const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'warn', 'error']);
+
+/** How a run ended, from the agent's report or from the api's own recovery. */
+export interface RunOutcome {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  errorCode?: string;
+  errorMessage?: string;
+  /** Give the slot another attempt (when attempts remain and the job is not cancelled). */
+  requeue?: boolean;
+  /** The agent's full result, when the agent reported. */
+  result?: RunResultPayload;
+  at?: Date;
+  /** Never give the slot another attempt (e.g. a pinned board that did not come back). */
+  final?: boolean;
+}
+
+/** What finishRun did. */
+export interface FinishResult {
+  finished: boolean;
+  nextAttemptRunId?: string;
+}
+
+@Injectable()
+export class RunLifecycleService {
+  private readonly logger = new Logger('runs');
+  private readonly progressWrittenAt = new Map<string, number>();
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly live: LiveEvents,
+  ) {}
+
+  /** run.started: the agent opened the port. Dropped unless the run is dispatched. */
+  async markStarted(event: Extract<AgentEvent, { type: 'run.started' }>): Promise<void> {
+    const at = parseDate(event.at);
+    const updated = await this.prisma.run.updateMany({
+      where: { id: event.runId, status: 'dispatched' },
+      data: { status: 'running', startedAt: at, portPath: event.portPath },
+    });
+    if (updated.count === 0) return;
+    const run = await this.prisma.run.findUnique({ where: { id: event.runId } });
+    if (run) await this.live.publish({ kind: 'run', jobId: run.jobId, runId: run.id, run: runSnapshot(run) });
+  }
+
+  /** run.progress: every update goes to listeners, the database gets at most two a second. */
+  async recordProgress(event: Extract<AgentEvent, { type: 'run.progress' }>): Promise<void> {
+    const run = await this.prisma.run.findUnique({
+      where: { id: event.runId },
+      select: { id: true, jobId: true, status: true },
+    });
+    if (!run || (run.status !== 'running' && run.status !== 'dispatched')) return;
+    const now = Date.now();
+    const last = this.progressWrittenAt.get(run.id) ?? 0;
+    if (now - last >= PROGRESS_WRITE_INTERVAL_MS || event.percent >= 100) {
+      this.progressWrittenAt.set(run.id, now);
+      await this.prisma.run.updateMany({
+        where: { id: run.id, status: { in: ['running', 'dispatched'] } },
+        data: { stage: event.stage, progress: clampPercent(event.percent), baud: event.baud ?? undefined },
+      });
+    }
+    await this.live.publish({
+      kind: 'progress',
+      jobId: run.jobId,
+      runId: run.id,
+      stage: event.stage,
+      percent: clampPercent(event.percent),
+      bytesDone: event.bytesDone,
+      bytesTotal: event.bytesTotal,
+      baud: event.baud,
+      etaMs: event.etaMs,
+    });
+  }
+
+  /**
+   * run.log: lines are stored once each ((runId, seq) is unique, so a
+   * redelivered event stores nothing twice), also after the run ended — a line
+   * the agent sent is never thrown away.
+   */
+  async appendLogs(runId: string, lines: RunLogLinePayload[]): Promise<void> {
+    const run = await this.prisma.run.findUnique({ where: { id: runId }, select: { id: true, jobId: true } });
+    if (!run || lines.length === 0) return;
+    const rows = lines
+      .filter((l) => Number.isInteger(l.seq) && l.seq > 0)
+      .map((l) => ({
+        runId,
+        seq: l.seq,
+        ts: parseDate(l.ts),
+        level: LOG_LEVELS.has(l.level) ? l.level : ('info' as const),
+        stage: l.stage ?? null,
+        text: String(l.text ?? ''),
+      }));
+    if (rows.length === 0) return;
+    const inserted = await this.prisma.$transaction(async (tx) => {
+      const created = await tx.runLogLine.createManyAndReturn({
+        data: rows,
+        skipDuplicates: true,
+        select: { id: true, seq: true, ts: true, level: true, stage: true, text: true },
+      });
+      const maxSeq = Math.max(...rows.map((r) => r.seq));
+      await tx.$executeRaw`UPDATE "Run" SET "lastLogSeq" = GREATEST("lastLogSeq", ${maxSeq}) WHERE id = ${runId}::uuid`;
+      return created;
+    });
+    if (inserted.length === 0) return;
+    inserted.sort((a, b) => a.seq - b.seq);
+    await this.live.publish({
+      kind: 'log',
+      jobId: run.jobId,
+      runId,
+      lines: inserted.map((l) => ({
+        id: l.id.toString(),
+        seq: l.seq,
+        ts: l.ts.toISOString(),
+        level: l.level,
+        stage: l.stage,
+        text: l.text,
+      })),
+    });
+  }
+
+  /** run.finished from the agent. Dropped when the run already ended. */
+  async finishFromAgent(event: Extract<AgentEvent, { type: 'run.finished' }>): Promise<FinishResult> {
+    const r = event.result;
+    return this.finishRun(event.runId, {
+      status: r.status,
+      errorCode:
+        r.status === 'succeeded'
+          ? undefined
+          : (r.errorCode ?? (r.status === 'cancelled' ? 'CANCELLED' : 'INTERNAL')),
+      errorMessage: r.errorMessage,
+      requeue: r.requeue,
+      result: r,
+      at: parseDate(event.at),
+    });
+  }
+
+  /**
+   * Ends a run that has not ended yet; a no-op (finished: false) otherwise, so
+   * the agent's report and the api's recovery can race safely.
+   */
+  async finishRun(runId: string, outcome: RunOutcome): Promise<FinishResult> {
+    const at = outcome.at ?? new Date();
+    const head = await this.prisma.run.findUnique({ where: { id: runId }, select: { jobId: true } });
+    if (!head) return { finished: false };
+    const done = await this.prisma.$transaction(async (tx) => {
+      // One finisher per job at a time: two slots ending together must not both derive a stale job status.
+      await tx.$queryRaw`SELECT id FROM "Job" WHERE id = ${head.jobId}::uuid FOR UPDATE`;
+      const run = await tx.run.findUnique({ where: { id: runId }, include: { job: true } });
+      if (!run || !LIVE_STATUSES.includes(run.status)) return undefined;
+      const result = outcome.result;
+      await tx.run.update({
+        where: { id: runId },
+        data: {
+          status: outcome.status,
+          finishedAt: at,
+          errorCode: outcome.status === 'succeeded' ? null : (outcome.errorCode ?? null),
+          errorMessage: outcome.status === 'succeeded' ? null : (outcome.errorMessage ?? null),
+          ...(outcome.status === 'succeeded' ? { progress: 100 } : {}),
+          ...(result
+            ? {
+                baud: result.baud ?? undefined,
+                retries: result.retries ?? 0,
+                bytesWritten: result.bytesWritten ?? 0,
+                bytesSkipped: result.bytesSkipped ?? 0,
+                regions: (result.regions ?? []) as unknown as Prisma.InputJsonValue,
+                timings: result.timings ?? {},
+              }
+            : {}),
+        },
+      });
+      if (run.deviceId) await this.releaseDevice(tx, run.deviceId, runId, outcome, at);
+
+      let nextAttemptRunId: string | undefined;
+      if (this.shouldRetry(run.attempt, run.job.status, run.job.targetKind, outcome)) {
+        const next = await tx.run.create({
+          data: { jobId: run.jobId, slot: run.slot, attempt: run.attempt + 1, status: 'queued' },
+        });
+        nextAttemptRunId = next.id;
+      }
+      const job = await this.refreshJobStatus(tx, run.jobId);
+      const changed = await tx.run.findMany({
+        where: { id: { in: nextAttemptRunId ? [runId, nextAttemptRunId] : [runId] } },
+      });
+      return { changed, job, nextAttemptRunId };
+    });
+    if (!done) return { finished: false };
+    this.progressWrittenAt.delete(runId);
+    for (const run of done.changed)
+      await this.live.publish({ kind: 'run', jobId: run.jobId, runId: run.id, run: runSnapshot(run) });
+    if (done.job) await this.live.publish({ kind: 'job', jobId: done.job.id, job: done.job });
+    await this.live.publish({ kind: 'schedule' });
+    return { finished: true, nextAttemptRunId: done.nextAttemptRunId };
+  }
+
+  /**
+   * Re-derives a job's status from its runs (inside the caller's transaction,
+   * which must hold the job's row lock). Returns the job when it changed.
+   */
+  async refreshJobStatus(
+    tx: Prisma.TransactionClient,
+    jobId: string,
+  ): Promise<
+    { id: string; status: JobStatus; startedAt: string | null; finishedAt: string | null } | undefined
+  > {
+    const job = await tx.job.findUnique({ where: { id: jobId } });
+    if (!job) return undefined;
+    const runs = await tx.run.findMany({
+      where: { jobId },
+      select: { slot: true, attempt: true, status: true },
+    });
+    const status = deriveJobStatus(job.status, runs);
+    if (status === job.status) return undefined;
+    const now = new Date();
+    const terminal = status === 'succeeded' || status === 'failed' || status === 'cancelled';
+    const updated = await tx.job.update({
+      where: { id: jobId },
+      data: {
+        status,
+        startedAt: job.startedAt ?? (status !== 'queued' ? now : null),
+        finishedAt: terminal ? (job.finishedAt ?? now) : null,
+      },
+    });
+    return {
+      id: updated.id,
+      status: updated.status,
+      startedAt: iso(updated.startedAt),
+      finishedAt: iso(updated.finishedAt),
+    };
+  }
+
+  private shouldRetry(
+    attempt: number,
+    jobStatus: JobStatus,
+    targetKind: string,
+    outcome: RunOutcome,
+  ): boolean {
+    if (outcome.status !== 'failed' || outcome.final || jobStatus === 'cancelled') return false;
+    if (attempt >= this.config.scheduler.maxAttempts) return false;
+    if (outcome.requeue) return true;
+    const remedy = outcome.errorCode ? FLASH_ERROR_REMEDY[outcome.errorCode as FlashErrorCode] : undefined;
+    // A lost board can be replaced; a suspect board only when another board may take the slot.
+    return remedy === 'rebind' || (remedy === 'quarantine' && targetKind !== 'device');
+  }
+
+  private async releaseDevice(
+    tx: Prisma.TransactionClient,
+    deviceId: string,
+    runId: string,
+    outcome: RunOutcome,
+    at: Date,
+  ): Promise<void> {
+    const device = await tx.device.findUnique({ where: { id: deviceId } });
+    if (!device) return;
+    const learned = outcome.result?.learned;
+    const identity = outcome.result?.identity;
+    const countsAgainstBoard =
+      outcome.status === 'failed' && !NOT_THE_BOARDS_FAULT.has(outcome.errorCode ?? '');
+    const failures =
+      outcome.status === 'succeeded'
+        ? 0
+        : countsAgainstBoard
+          ? device.consecutiveFailures + 1
+          : device.consecutiveFailures;
+    const quarantine =
+      countsAgainstBoard &&
+      failures >= this.config.scheduler.quarantineAfterFailures &&
+      device.state !== 'quarantined';
+    const holdsThisRun = device.currentRunId === runId;
+    const state = quarantine
+      ? ('quarantined' as const)
+      : holdsThisRun && device.state === 'busy'
+        ? ('idle' as const)
+        : device.state;
+    await tx.device.update({
+      where: { id: deviceId },
+      data: {
+        ...(holdsThisRun ? { currentRunId: null } : {}),
+        state,
+        consecutiveFailures: failures,
+        lastRunStatus: outcome.status,
+        lastRunAt: at,
+        ...(quarantine
+          ? {
+              quarantinedAt: at,
+              quarantineReason: `${failures} consecutive failed runs; last: ${outcome.errorCode ?? 'failed'}${outcome.errorMessage ? ` (${outcome.errorMessage})` : ''}`,
+            }
+          : {}),
+        ...(learned?.bestBaud ? { bestBaud: learned.bestBaud } : {}),
+        // An operator's reset sequence wins; a learned strategy only fills an automatic one.
+        ...(learned?.resetStrategy && !device.resetSequence ? { resetSequence: learned.resetStrategy } : {}),
+        ...(identity && identity.mac === device.mac
+          ? {
+              chipRevision: identity.chipRevision ?? undefined,
+              flashJedecId: identity.flashJedecId ?? undefined,
+              flashSizeBytes: identity.flashSizeBytes ?? undefined,
+            }
+          : {}),
+      },
+    });
+    if (quarantine)
+      this.logger.warn(`device ${device.mac} quarantined after ${failures} consecutive failed runs`);
+  }
+}
+
+function parseDate(text: string | undefined): Date {
+  const date = text ? new Date(text) : new Date();
+  return Number.isNaN(date.getTime()) ? new Date() : date;
+}
+
+function clampPercent(percent: number): number {
+  return Number.isFinite(percent) ? Math.min(100, Math.max(0, percent)) : 0;
+}

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { RunsModule } from '../runs/runs.module.js';
+import { Dispatcher } from './dispatcher.js';
+import { SchedulerService } from './scheduler.service.js';
+
+/** Binding runs to boards, dispatch to agent queues, recovery of lost runs. */
+@Module({
+  imports: [RunsModule],
+  providers: [Dispatcher, SchedulerService],
+  exports: [Dispatcher, SchedulerService],
+})
+export class SchedulerModule {}

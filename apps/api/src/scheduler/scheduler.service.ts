@@ -1,0 +1,443 @@
+/**
+ * Binds waiting runs to idle eligible boards and hands them to the agents,
+ * and recovers runs whose agent or board vanished.
+ *
+ * Exclusivity does not depend on this process being alone: a bind is one
+ * transaction of two conditional updates (the board idle → busy with
+ * currentRunId = run, unique; the run queued → dispatched), so two replicas
+ * racing for one board or one run leave exactly one winner.
+ */
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import {
+  DEFAULT_FLASH_OPTIONS,
+  firmwarePartPath,
+  type DeviceSelector,
+  type FirmwarePartRef,
+  type FlashOptions,
+  type FlashRunPayload,
+} from '#contracts';
+import type { ApiConfig } from '../config/api-config.js';
+import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
+import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import { LiveEvents } from '../events/live-events.js';
+import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
+import { runSnapshot } from '../runs/run-snapshot.js';
+import { Dispatcher } from './dispatcher.js';
+
+/** Waiting runs considered per pass (highest priority, oldest first). */
+const WAITING_RUNS_PER_PASS = 500;
+/** A dispatched run not started after this long has its queue entry checked (and re-added if lost). */
+const DISPATCH_RECHECK_MS = 10_000;
+/** Boards tried for one run in one pass before it waits for the next pass. */
+const BIND_TRIES_PER_RUN = 3;
+
+class BindLost extends Error {}
+
+interface CandidateDevice {
+  id: string;
+  mac: string;
+  chip: string;
+  pool: string | null;
+  tags: string[];
+  resetSequence: string | null;
+  bestBaud: number | null;
+  agentId: string;
+  portPath: string;
+}
+
+@Injectable()
+export class SchedulerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('scheduler');
+  private timer?: NodeJS.Timeout;
+  private unsubscribe?: () => void;
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly runs: RunLifecycleService,
+    private readonly dispatcher: Dispatcher,
+    private readonly live: LiveEvents,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.unsubscribe = this.live.subscribe((message) => {
+      if (message.kind === 'schedule') this.trigger();
+    });
+    // The database poll is the safety net: it binds and recovers even when no event arrived.
+    this.timer = setInterval(() => this.trigger(), this.config.scheduler.intervalMs);
+    this.trigger();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.unsubscribe?.();
+    await this.running;
+  }
+
+  /** Asks for a scheduling pass; passes never overlap, and requests during a pass coalesce into one more. */
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.pass();
+      } catch (error) {
+        if (this.stopped) return;
+        this.logger.error(
+          `scheduling pass failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+        );
+        return; // the next tick retries
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** One pass: recovery first (it frees boards and queues new attempts), then binding. */
+  async pass(): Promise<void> {
+    const now = new Date();
+    await this.recoverDeadAgents(now);
+    await this.recoverGoneDevices();
+    await this.expireCancelledRuns(now);
+    await this.expirePinnedWaits(now);
+    await this.recheckDispatched(now);
+    await this.bindWaiting(now);
+  }
+
+  private agentCutoff(now: Date): Date {
+    return new Date(now.getTime() - this.config.scheduler.agentDeadAfterMs);
+  }
+
+  private liveAttachment(now: Date): Prisma.AttachmentWhereInput {
+    return { detachedAt: null, agent: { status: 'online', lastHeartbeatAt: { gt: this.agentCutoff(now) } } };
+  }
+
+  /** Runs held by an agent that went offline or stopped heartbeating: failed (INFRASTRUCTURE) and re-queued. */
+  private async recoverDeadAgents(now: Date): Promise<void> {
+    const lost = await this.prisma.run.findMany({
+      where: {
+        status: { in: ['dispatched', 'running'] },
+        agent: { OR: [{ status: 'offline' }, { lastHeartbeatAt: { lt: this.agentCutoff(now) } }] },
+      },
+      select: { id: true, agent: { select: { name: true } } },
+    });
+    for (const run of lost) {
+      const result = await this.runs.finishRun(run.id, {
+        status: 'failed',
+        errorCode: 'INFRASTRUCTURE',
+        errorMessage: `agent ${run.agent?.name ?? '?'} stopped answering while holding the run`,
+        requeue: true,
+      });
+      if (result.finished) this.logger.warn(`run ${run.id}: agent ${run.agent?.name} is gone; re-queued`);
+    }
+  }
+
+  /** Runs whose board was unplugged (no current attachment, or marked offline): failed (DEVICE_GONE) and re-queued. */
+  private async recoverGoneDevices(): Promise<void> {
+    const lost = await this.prisma.run.findMany({
+      where: {
+        status: { in: ['dispatched', 'running'] },
+        device: { OR: [{ state: 'offline' }, { attachments: { none: { detachedAt: null } } }] },
+      },
+      select: { id: true, device: { select: { mac: true } } },
+    });
+    for (const run of lost) {
+      const result = await this.runs.finishRun(run.id, {
+        status: 'failed',
+        errorCode: 'DEVICE_GONE',
+        errorMessage: `board ${run.device?.mac ?? '?'} disappeared during the run`,
+        requeue: true,
+      });
+      if (result.finished) this.logger.warn(`run ${run.id}: board ${run.device?.mac} is gone; re-queued`);
+    }
+  }
+
+  /** In-flight runs of cancelled jobs whose agent never confirmed the cancel. */
+  private async expireCancelledRuns(now: Date): Promise<void> {
+    const stale = await this.prisma.run.findMany({
+      where: {
+        status: { in: ['dispatched', 'running'] },
+        job: {
+          status: 'cancelled',
+          finishedAt: { lt: new Date(now.getTime() - this.config.scheduler.cancelGraceMs) },
+        },
+      },
+      select: { id: true },
+    });
+    for (const run of stale)
+      await this.runs.finishRun(run.id, {
+        status: 'cancelled',
+        errorCode: 'CANCELLED',
+        errorMessage: `cancelled; the agent did not confirm within ${this.config.scheduler.cancelGraceMs} ms`,
+      });
+  }
+
+  /** A re-queued run of a pinned-device job waits a bounded time for its board, then fails for good. */
+  private async expirePinnedWaits(now: Date): Promise<void> {
+    const waiting = await this.prisma.run.findMany({
+      where: {
+        status: 'queued',
+        attempt: { gt: 1 },
+        queuedAt: { lt: new Date(now.getTime() - this.config.scheduler.pinnedRequeueWaitMs) },
+        job: { targetKind: 'device' },
+      },
+      select: { id: true, job: { select: { targetDeviceId: true } } },
+    });
+    for (const run of waiting) {
+      const deviceId = run.job.targetDeviceId;
+      const present = deviceId
+        ? await this.prisma.device.count({
+            where: {
+              id: deviceId,
+              state: { not: 'offline' },
+              attachments: { some: this.liveAttachment(now) },
+            },
+          })
+        : 0;
+      if (present) continue;
+      await this.runs.finishRun(run.id, {
+        status: 'failed',
+        errorCode: 'DEVICE_GONE',
+        errorMessage: `the pinned board did not come back within ${this.config.scheduler.pinnedRequeueWaitMs} ms`,
+        final: true,
+      });
+    }
+  }
+
+  /** A bind whose queue entry was lost (the process died between commit and add) is re-added. */
+  private async recheckDispatched(now: Date): Promise<void> {
+    const stale = await this.prisma.run.findMany({
+      where: { status: 'dispatched', dispatchedAt: { lt: new Date(now.getTime() - DISPATCH_RECHECK_MS) } },
+      select: { id: true, agentId: true },
+      take: 100,
+    });
+    for (const run of stale) {
+      if (!run.agentId || (await this.dispatcher.isQueued(run.agentId, run.id))) continue;
+      const payload = await this.payloadFor(run.id);
+      if (!payload) continue;
+      this.logger.warn(`run ${run.id} was bound but not on its agent's queue; dispatching again`);
+      await this.dispatcher.dispatch(run.agentId, payload);
+    }
+  }
+
+  private async bindWaiting(now: Date): Promise<void> {
+    const waiting = await this.prisma.run.findMany({
+      where: { status: 'queued', job: { status: { in: ['queued', 'running'] } } },
+      select: {
+        id: true,
+        jobId: true,
+        slot: true,
+        job: {
+          select: {
+            targetKind: true,
+            targetDeviceId: true,
+            selector: true,
+            firmware: { select: { chip: true } },
+          },
+        },
+      },
+      orderBy: [
+        { job: { priority: 'desc' } },
+        { job: { createdAt: 'asc' } },
+        { jobId: 'asc' },
+        { slot: 'asc' },
+      ],
+      take: WAITING_RUNS_PER_PASS,
+    });
+    if (waiting.length === 0) return;
+    const free = await this.freeDevices(now);
+    if (free.length === 0) return;
+
+    // A board serves one slot of a job: a second slot of the same job must land on another board.
+    const jobIds = [...new Set(waiting.map((r) => r.jobId))];
+    const used = new Map<string, Map<string, number>>();
+    for (const r of await this.prisma.run.findMany({
+      where: {
+        jobId: { in: jobIds },
+        deviceId: { not: null },
+        status: { in: ['dispatched', 'running', 'succeeded'] },
+      },
+      select: { jobId: true, slot: true, deviceId: true },
+    })) {
+      let byDevice = used.get(r.jobId);
+      if (!byDevice) used.set(r.jobId, (byDevice = new Map<string, number>()));
+      byDevice.set(r.deviceId!, r.slot);
+    }
+
+    for (const run of waiting) {
+      if (free.length === 0) break;
+      const selector = (run.job.selector ?? {}) as DeviceSelector;
+      const usedByJob = used.get(run.jobId);
+      let tries = 0;
+      for (let i = 0; i < free.length && tries < BIND_TRIES_PER_RUN;) {
+        const device = free[i];
+        const slotOnDevice = usedByJob?.get(device.id);
+        const eligible =
+          device.chip === run.job.firmware.chip &&
+          (run.job.targetKind === 'device'
+            ? device.id === run.job.targetDeviceId
+            : matchesSelector(device, selector)) &&
+          (slotOnDevice === undefined || slotOnDevice === run.slot);
+        if (!eligible) {
+          i++;
+          continue;
+        }
+        tries++;
+        free.splice(i, 1);
+        if (await this.bind(run.id, device)) {
+          let byDevice = used.get(run.jobId);
+          if (!byDevice) used.set(run.jobId, (byDevice = new Map<string, number>()));
+          byDevice.set(device.id, run.slot);
+          await this.afterBind(run.id, run.jobId, device);
+          break;
+        }
+      }
+    }
+  }
+
+  private async freeDevices(now: Date): Promise<CandidateDevice[]> {
+    const live = this.liveAttachment(now);
+    const devices = await this.prisma.device.findMany({
+      where: { state: 'idle', currentRunId: null, attachments: { some: live } },
+      select: {
+        id: true,
+        mac: true,
+        chip: true,
+        pool: true,
+        tags: true,
+        resetSequence: true,
+        bestBaud: true,
+        attachments: {
+          where: live,
+          orderBy: { lastSeenAt: 'desc' },
+          take: 1,
+          select: { agentId: true, portPath: true },
+        },
+      },
+      orderBy: [{ lastRunAt: { sort: 'asc', nulls: 'first' } }, { id: 'asc' }],
+    });
+    return devices.flatMap((d) =>
+      d.attachments[0]
+        ? [{ ...d, agentId: d.attachments[0].agentId, portPath: d.attachments[0].portPath }]
+        : [],
+    );
+  }
+
+  /** The conditional bind; false when another replica or run got there first. */
+  private async bind(runId: string, device: CandidateDevice): Promise<boolean> {
+    try {
+      await this.prisma.$transaction(async (tx) => {
+        const d = await tx.device.updateMany({
+          where: { id: device.id, state: 'idle', currentRunId: null },
+          data: { state: 'busy', currentRunId: runId },
+        });
+        if (d.count !== 1) throw new BindLost();
+        const r = await tx.run.updateMany({
+          where: { id: runId, status: 'queued' },
+          data: {
+            status: 'dispatched',
+            deviceId: device.id,
+            agentId: device.agentId,
+            portPath: device.portPath,
+            dispatchedAt: new Date(),
+          },
+        });
+        if (r.count !== 1) throw new BindLost();
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof BindLost) return false;
+      // The unique currentRunId refuses a second board for a run another replica is binding right now.
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') return false;
+      throw error;
+    }
+  }
+
+  private async afterBind(runId: string, jobId: string, device: CandidateDevice): Promise<void> {
+    const now = new Date();
+    const started = await this.prisma.job.updateMany({
+      where: { id: jobId, status: 'queued' },
+      data: { status: 'running', startedAt: now },
+    });
+    const payload = await this.payloadFor(runId);
+    if (payload) {
+      try {
+        await this.dispatcher.dispatch(device.agentId, payload);
+      } catch (error) {
+        // The bind stands; recheckDispatched adds the entry once Redis answers again.
+        this.logger.error(
+          `run ${runId}: could not add to the agent queue: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+    const run = await this.prisma.run.findUnique({ where: { id: runId } });
+    if (run) await this.live.publish({ kind: 'run', jobId, runId, run: runSnapshot(run) });
+    if (started.count > 0)
+      await this.live.publish({
+        kind: 'job',
+        jobId,
+        job: { id: jobId, status: 'running', startedAt: now.toISOString(), finishedAt: null },
+      });
+  }
+
+  /** The FlashRunPayload of a bound run, from the database. */
+  async payloadFor(runId: string): Promise<FlashRunPayload | undefined> {
+    const run = await this.prisma.run.findUnique({
+      where: { id: runId },
+      include: {
+        device: true,
+        job: { include: { firmware: { include: { parts: { orderBy: { offset: 'asc' } } } } } },
+      },
+    });
+    if (!run || !run.device || !run.portPath) return undefined;
+    const firmware = run.job.firmware;
+    const parts: FirmwarePartRef[] = firmware.parts.map((p) => ({
+      offset: p.offset,
+      size: p.size,
+      sha256: p.sha256,
+      md5: p.md5,
+      role: p.role,
+      downloadPath: firmwarePartPath(firmware.id, p.sha256),
+    }));
+    return {
+      runId: run.id,
+      jobId: run.jobId,
+      attempt: run.attempt,
+      deviceId: run.device.id,
+      mac: run.device.mac,
+      chip: run.device.chip,
+      portPath: run.portPath,
+      firmware: { id: firmware.id, sha256: firmware.sha256, chip: firmware.chip, parts },
+      options: { ...DEFAULT_FLASH_OPTIONS, ...(run.job.options as Partial<FlashOptions>) },
+      device: { resetSequence: run.device.resetSequence, bestBaud: run.device.bestBaud },
+    };
+  }
+}
+
+/** Pool equal, every requested tag present (the chip is checked against the firmware separately). */
+export function matchesSelector(
+  device: { chip: string; pool: string | null; tags: string[] },
+  selector: DeviceSelector,
+): boolean {
+  if (selector.chip && selector.chip !== device.chip) return false;
+  if (selector.pool && selector.pool !== device.pool) return false;
+  return (selector.tags ?? []).every((t) => device.tags.includes(t));
+}

@@ -1,0 +1,317 @@
+/**
+ * TEST DRIVER FOR THE API TIER — not a stand-in for anything that runs in
+ * production. A scripted agent that speaks the api's contracts for real: it
+ * registers and heartbeats over HTTP with an agent token, reports boards,
+ * consumes its BullMQ run queue, listens on its control channel, and appends
+ * run events to AGENT_EVENTS_STREAM on real Redis. Api-level tests use it to
+ * drive the scheduler and the event intake; the real agent (apps/agent) has
+ * its own end-to-end tests against simulated boards.
+ */
+import crypto from 'node:crypto';
+import { Worker, type Job } from 'bullmq';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import {
+  AGENT_EVENTS_STREAM,
+  AGENT_EVENT_FIELD,
+  FLASH_RUN_JOB,
+  agentControlChannel,
+  agentRunQueueName,
+  type AgentControlMessage,
+  type AgentEvent,
+  type AgentHeartbeatResponse,
+  type FlashRunPayload,
+  type RegisterAgentResponse,
+  type ReportDevicesResponse,
+  type RunResultPayload,
+} from '#contracts';
+
+/** A board the fake agent claims to hold. */
+export interface FakeBoard {
+  mac: string;
+  chip: string;
+  portPath: string;
+}
+
+/** What a run script can do: the same events a real agent sends. */
+export interface FakeRunContext {
+  payload: FlashRunPayload;
+  /** Aborted when the api cancels the run (control channel or heartbeat answer). */
+  signal: AbortSignal;
+  started(): Promise<void>;
+  log(text: string, level?: 'debug' | 'info' | 'warn' | 'error', stage?: string): Promise<void>;
+  progress(percent: number, stage?: string): Promise<void>;
+  finish(result?: Partial<RunResultPayload>): Promise<void>;
+  /** Waits, or rejects when the run is cancelled. */
+  sleep(ms: number): Promise<void>;
+}
+
+/** A run script; the default starts, logs three lines, reports progress, waits runDelayMs and succeeds. */
+export type FakeRunScript = (run: FakeRunContext) => Promise<void>;
+
+/** Options for FakeAgent. */
+export interface FakeAgentOptions {
+  baseUrl: string;
+  /** A token of role agent. */
+  token: string;
+  redisUrl: string;
+  name: string;
+  boards: FakeBoard[];
+  maxParallel?: number;
+  heartbeatMs?: number;
+  /** Delay of the default script (a number, or a function for random delays). */
+  runDelayMs?: number | (() => number);
+  script?: FakeRunScript;
+}
+
+/** When the agent received a run from its queue. */
+export interface ReceivedRun {
+  runId: string;
+  payload: FlashRunPayload;
+  receivedAt: number;
+}
+
+/** The scripted agent. */
+export class FakeAgent {
+  agentId = '';
+  /** Device ids by MAC, as the api answered the device report. */
+  readonly deviceIds = new Map<string, string>();
+  readonly received: ReceivedRun[] = [];
+  readonly cancelRequests: string[] = [];
+  private readonly redis: Redis;
+  private subscriber?: Redis;
+  private worker?: Worker;
+  private heartbeat?: NodeJS.Timeout;
+  private readonly running = new Map<string, AbortController>();
+  private readonly seqs = new Map<string, number>();
+  private heartbeatsPaused = false;
+  private closed = false;
+
+  constructor(private readonly options: FakeAgentOptions) {
+    this.redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  }
+
+  /** Registers, reports its boards, then starts heartbeats, the control subscription and the queue worker. */
+  async start(): Promise<this> {
+    const registered = await this.http<RegisterAgentResponse>('POST', '/agents/register', {
+      name: this.options.name,
+      hostname: `${this.options.name}.test`,
+      version: 'test-driver',
+      maxParallel: this.options.maxParallel ?? this.options.boards.length,
+    });
+    this.agentId = registered.agentId;
+    await this.reportBoards(this.options.boards, [], true);
+    this.subscriber = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });
+    this.subscriber.on('message', (_channel: string, text: string) => {
+      const message = JSON.parse(text) as AgentControlMessage;
+      if (message.type === 'cancel-run') {
+        this.cancelRequests.push(message.runId);
+        this.running.get(message.runId)?.abort();
+      }
+    });
+    await this.subscriber.subscribe(agentControlChannel(this.agentId));
+    const beat = this.options.heartbeatMs ?? 200;
+    this.heartbeat = setInterval(() => void this.sendHeartbeat().catch(() => {}), beat);
+    this.worker = new Worker(
+      agentRunQueueName(this.agentId),
+      (job: Job<FlashRunPayload>) => this.process(job),
+      {
+        connection: new Redis(this.options.redisUrl, { maxRetriesPerRequest: null }),
+        concurrency: this.options.maxParallel ?? Math.max(1, this.options.boards.length),
+      },
+    );
+    this.worker.on('error', () => {});
+    await this.worker.waitUntilReady();
+    return this;
+  }
+
+  /** POST /agents/:id/devices. */
+  async reportBoards(present: FakeBoard[], gone: string[], complete: boolean): Promise<void> {
+    const answer = await this.http<ReportDevicesResponse>('POST', `/agents/${this.agentId}/devices`, {
+      present: present.map((b) => ({
+        identity: { mac: b.mac, chip: b.chip },
+        attachment: { portPath: b.portPath },
+      })),
+      gone,
+      complete,
+    });
+    for (const d of answer.devices) this.deviceIds.set(d.mac, d.deviceId);
+  }
+
+  /** Stops heartbeats (the api should consider this agent dead after its timeout). */
+  pauseHeartbeats(): void {
+    this.heartbeatsPaused = true;
+  }
+
+  /** Appends one raw event to the agents' stream. */
+  async emit(event: AgentEvent): Promise<void> {
+    await this.redis.xadd(AGENT_EVENTS_STREAM, '*', AGENT_EVENT_FIELD, JSON.stringify(event));
+  }
+
+  /** Stops everything; runs in flight are abandoned (as if the process died). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    for (const controller of this.running.values()) controller.abort();
+    await this.worker?.close(true).catch(() => {});
+    this.subscriber?.disconnect();
+    this.redis.disconnect();
+  }
+
+  private async sendHeartbeat(): Promise<void> {
+    if (this.heartbeatsPaused || !this.agentId) return;
+    const answer = await this.http<AgentHeartbeatResponse>('POST', `/agents/${this.agentId}/heartbeat`, {
+      status: 'online',
+      runningRunIds: [...this.running.keys()],
+    });
+    for (const runId of answer.cancelRunIds ?? []) this.running.get(runId)?.abort();
+  }
+
+  private async process(job: Job<FlashRunPayload>): Promise<void> {
+    if (job.name !== FLASH_RUN_JOB) throw new Error(`unexpected job ${job.name}`);
+    const payload = job.data;
+    this.received.push({ runId: payload.runId, payload, receivedAt: Date.now() });
+    const controller = new AbortController();
+    this.running.set(payload.runId, controller);
+    let finished = false;
+    const context: FakeRunContext = {
+      payload,
+      signal: controller.signal,
+      started: () =>
+        this.emit({
+          type: 'run.started',
+          runId: payload.runId,
+          agentId: this.agentId,
+          at: new Date().toISOString(),
+          portPath: payload.portPath,
+        }),
+      log: (text, level = 'info', stage) => {
+        const seq = (this.seqs.get(payload.runId) ?? 0) + 1;
+        this.seqs.set(payload.runId, seq);
+        return this.emit({
+          type: 'run.log',
+          runId: payload.runId,
+          lines: [{ seq, ts: new Date().toISOString(), level, stage, text }],
+        });
+      },
+      progress: (percent, stage = 'write') =>
+        this.emit({
+          type: 'run.progress',
+          runId: payload.runId,
+          at: new Date().toISOString(),
+          stage,
+          percent,
+          bytesDone: percent * 10,
+          bytesTotal: 1000,
+        }),
+      finish: async (result = {}) => {
+        finished = true;
+        await this.emit({
+          type: 'run.finished',
+          runId: payload.runId,
+          at: new Date().toISOString(),
+          result: {
+            status: 'succeeded',
+            retries: 0,
+            bytesWritten: 1000,
+            bytesSkipped: 0,
+            regions: [],
+            timings: { total: 1 },
+            ...result,
+          },
+        });
+      },
+      sleep: (ms) =>
+        new Promise<void>((resolve, reject) => {
+          if (controller.signal.aborted) return reject(new Error('cancelled'));
+          const timer = setTimeout(resolve, ms);
+          controller.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(new Error('cancelled'));
+          });
+        }),
+    };
+    try {
+      await (this.options.script ?? this.defaultScript)(context);
+    } catch (error) {
+      if (controller.signal.aborted && !finished && !this.closed)
+        await context.finish({
+          status: 'cancelled',
+          errorCode: 'CANCELLED',
+          errorMessage: 'cancelled by the api',
+        });
+      else if (!controller.signal.aborted) throw error;
+    } finally {
+      this.running.delete(payload.runId);
+    }
+  }
+
+  private readonly defaultScript: FakeRunScript = async (run) => {
+    await run.started();
+    await run.log('connecting', 'info', 'connect');
+    await run.progress(50);
+    await run.log('writing', 'info', 'write');
+    const delay = this.options.runDelayMs;
+    await run.sleep(typeof delay === 'function' ? delay() : (delay ?? 20));
+    await run.log('verified', 'info', 'verify');
+    await run.finish();
+  };
+
+  private async http<T>(method: string, path: string, body: unknown): Promise<T> {
+    const response = await fetch(`${this.options.baseUrl}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+}
+
+/** A bearer token stored the way the api stores them (SHA-256 of the secret); returns the secret. */
+export async function seedToken(
+  databaseUrl: string,
+  role: 'admin' | 'ci' | 'operator' | 'viewer' | 'agent',
+  name: string,
+): Promise<string> {
+  const secret = `ff_test_${role}_${crypto.randomBytes(16).toString('hex')}`;
+  const hash = crypto.createHash('sha256').update(secret, 'utf8').digest('hex');
+  await sql(
+    databaseUrl,
+    `INSERT INTO "ApiToken" (id, name, role, "tokenHash", prefix) VALUES ($1, $2, $3, $4, $5)`,
+    [crypto.randomUUID(), name, role, hash, secret.slice(0, 10)],
+  );
+  return secret;
+}
+
+/** A firmware record with one app part (the bytes are not needed by api-level tests of scheduling). */
+export async function seedFirmware(databaseUrl: string, chip: string): Promise<string> {
+  const id = crypto.randomUUID();
+  const sha = crypto.randomBytes(32).toString('hex');
+  await sql(
+    databaseUrl,
+    `INSERT INTO "Firmware" (id, sha256, name, chip, kind, "totalBytes") VALUES ($1, $2, $3, $4, 'merged', 4096)`,
+    [id, sha, `test-${chip}`, chip],
+  );
+  await sql(
+    databaseUrl,
+    `INSERT INTO "FirmwarePart" (id, "firmwareId", "offset", size, sha256, md5, role, "fileName") VALUES ($1, $2, 0, 4096, $3, $4, 'merged', 'merged.bin')`,
+    [crypto.randomUUID(), id, crypto.randomBytes(32).toString('hex'), crypto.randomBytes(16).toString('hex')],
+  );
+  return id;
+}
+
+/** Runs one statement on the test database (fixtures the api has no endpoint for in this tier, e.g. pools and tags). */
+export async function sql(
+  databaseUrl: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return await client.query(text, values);
+  } finally {
+    await client.end();
+  }
+}
