@@ -4,6 +4,7 @@ import { splitMergedImage, validateFirmwareSet, type FirmwareSetResult } from '.
 import { buildPartitionTable } from './partition-table.js';
 import { buildAppImage, buildBootloaderImage, buildFirmwareSet, type FirmwarePart } from './writer.js';
 import { md5Hex, sha256Hex } from './digest.js';
+import { ImageError } from './problems.js';
 
 const fixture = (name: string) =>
   new Uint8Array(readFileSync(new URL(`../../../../test/fixtures/${name}`, import.meta.url)));
@@ -228,5 +229,34 @@ describe('splitMergedImage', () => {
         ]),
       ),
     ).toThrow(/no partition table/);
+  });
+});
+
+describe('robustness', () => {
+  it('never throws anything but ImageError on corrupted merged images, and always explains a rejection', () => {
+    const merged = merge(
+      buildFirmwareSet({ chip: 'esp32s3', projectName: 'fuzz', version: '1', payloadBytes: 2048 }),
+    );
+    let seed = 99;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const hot = [
+      0, 1, 2, 3, 12, 23, 0x8000, 0x8001, 0x8004, 0x8008, 0x8020, 0x80a0, 0x10000, 0x10001, 0x10018,
+    ];
+    for (let round = 0; round < 150; round++) {
+      const bad = merged.slice();
+      for (let k = 0; k < 1 + rand(3); k++) bad[hot[rand(hot.length)] + rand(4)] = rand(256);
+      let parts: FirmwarePart[];
+      try {
+        parts = splitMergedImage(bad);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ImageError);
+        continue;
+      }
+      const result = validateFirmwareSet(parts);
+      if (!result.ok) expect(result.problems.length).toBeGreaterThan(0);
+    }
   });
 });

@@ -226,3 +226,33 @@ describe('writer round-trips through the parser', () => {
     );
   });
 });
+
+describe('parser robustness', () => {
+  it('throws only ImageError on randomly corrupted and truncated images', () => {
+    const sources = [
+      fixture('bootloader_esp32c3.bin'),
+      fixture('bootloader_esp32.bin'),
+      buildAppImage({ chip: 'esp8266', projectName: 'p', version: '1' }),
+    ];
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    let rejected = 0;
+    for (let round = 0; round < 300; round++) {
+      const source = sources[round % sources.length];
+      const bad = source.slice(0, rand(4) === 0 ? rand(source.length) : source.length);
+      // Corrupt the header area most of the time: that is where the parser makes decisions.
+      for (let k = 0, n = 1 + rand(4); k < n && bad.length > 0; k++)
+        bad[rand(4) === 0 ? rand(bad.length) : rand(Math.min(64, bad.length))] = rand(256);
+      try {
+        parseImage(bad);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ImageError);
+        rejected++;
+      }
+    }
+    expect(rejected).toBeGreaterThan(100);
+  });
+});
