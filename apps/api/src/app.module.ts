@@ -6,6 +6,7 @@ import { API_CONFIG, DATABASE, PRISMA, REDIS } from './infra/tokens.js';
 import { HealthController } from './health/health.controller.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import { AuthModule, Public } from './auth/index.js';
+import { FirmwareModule } from './firmware/firmware.module.js';
 import { EventsModule } from './events/events.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { RunsModule } from './runs/runs.module.js';
@@ -38,6 +39,7 @@ export class AppModule {
       imports: [
         CoreModule.register(config, infra),
         AuthModule,
+        FirmwareModule,
         EventsModule,
         RunsModule,
         SchedulerModule,

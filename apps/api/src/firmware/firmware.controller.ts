@@ -1,0 +1,148 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Res,
+  UploadedFiles,
+  UseInterceptors,
+} from '@nestjs/common';
+import { AnyFilesInterceptor } from '@nestjs/platform-express';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
+import { FirmwareDto, FirmwarePageDto, ListFirmwareQuery, UploadFirmwareDto } from './firmware.dto.js';
+import { FirmwareService, type FirmwareView, type UploadedFile } from './firmware.service.js';
+import { UploadLimitInterceptor } from './upload-limit.interceptor.js';
+
+const UPLOAD_DESCRIPTION = `Upload firmware as multipart/form-data, in one of three forms:
+
+1. **Merged image**: \`file\` = the output of \`esptool merge-bin\` (bootloader, partition table and app in one file). It is split along its partition table.
+2. **Set of parts**: several \`files\` plus \`parts\`, a JSON list placing each file by name:
+   \`[{"offset":"0x1000","file":"bootloader.bin"},{"offset":"0x8000","file":"partition-table.bin"},{"offset":"0x10000","file":"app.bin"}]\`.
+   A single raw part can also be sent as \`file\` with \`offset\`.
+3. **ESP-IDF build bundle**: \`file\` (or \`bundle\`) = a .zip or .tar.gz holding \`flasher_args.json\` and the files it names (e.g. \`cd build && zip -r ../bundle.zip flasher_args.json bootloader partition_table *.bin\`).
+
+Optional fields: \`name\`, \`version\`, \`chip\` (the expected chip).
+
+Every part is validated (image magic and segments, one chip, app descriptor, partition table and app partition sizes, 4 KiB alignment, overlaps, size limit). A refused upload answers 400 VALIDATION_FAILED (form), 413 PAYLOAD_TOO_LARGE or 422 FIRMWARE_INVALID, with \`details\` listing each problem and its code; nothing is stored. The same parts at the same offsets give the same firmware: 200 with the existing record instead of 201.`;
+
+/** Firmware intake, listing, download and deletion. */
+@ApiTags('firmware')
+@Controller('firmware')
+export class FirmwareController {
+  constructor(private readonly firmware: FirmwareService) {}
+
+  @Post()
+  @Roles('admin', 'ci', 'operator')
+  @UseInterceptors(UploadLimitInterceptor, AnyFilesInterceptor())
+  @ApiOperation({
+    summary: 'Upload firmware (merged image, parts, or ESP-IDF bundle)',
+    description: UPLOAD_DESCRIPTION,
+  })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({
+    schema: {
+      type: 'object',
+      properties: {
+        file: {
+          type: 'string',
+          format: 'binary',
+          description: 'Merged image, one part (with offset) or a bundle',
+        },
+        bundle: { type: 'string', format: 'binary', description: '.zip or .tar.gz ESP-IDF bundle' },
+        files: {
+          type: 'array',
+          items: { type: 'string', format: 'binary' },
+          description: 'Parts, placed by "parts"',
+        },
+        parts: { type: 'string', description: 'JSON list of {"offset","file"} for "files"' },
+        offset: { type: 'string', description: 'Offset of a single raw part in "file"' },
+        name: { type: 'string' },
+        version: { type: 'string' },
+        chip: { type: 'string', description: 'Expected chip' },
+      },
+    },
+  })
+  @ApiCreatedResponse({ type: FirmwareDto, description: 'Stored' })
+  @ApiOkResponse({ type: FirmwareDto, description: 'The same firmware was already stored' })
+  async upload(
+    @UploadedFiles() files: UploadedFile[] | undefined,
+    @Body() body: UploadFirmwareDto,
+    @Principal() principal: AuthPrincipal,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<FirmwareView> {
+    const result = await this.firmware.upload(files ?? [], body, principal.name);
+    response.status(result.created ? 201 : 200);
+    return result.firmware;
+  }
+
+  @Get()
+  @Roles(...READ_ROLES)
+  @ApiOperation({ summary: 'List firmware, newest first' })
+  @ApiOkResponse({ type: FirmwarePageDto })
+  list(@Query() query: ListFirmwareQuery) {
+    return this.firmware.list({ ...query, limit: query.limit ?? 50, offset: query.offset ?? 0 });
+  }
+
+  @Get(':id')
+  @Roles(...READ_ROLES)
+  @ApiOperation({ summary: 'One firmware with its parts, app descriptor and validation summary' })
+  @ApiOkResponse({ type: FirmwareDto })
+  get(@Param('id') id: string): Promise<FirmwareView> {
+    return this.firmware.get(id);
+  }
+
+  @Get(':id/parts/:sha256')
+  @Roles('agent', ...READ_ROLES)
+  @ApiOperation({ summary: 'The bytes of one part (agents download here); ETag is the SHA-256' })
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({ description: 'The part bytes' })
+  async part(
+    @Param('id') id: string,
+    @Param('sha256') sha256: string,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res() response: Response,
+  ): Promise<void> {
+    const part = await this.firmware.openPart(id, sha256);
+    const etag = `"${sha256}"`;
+    response.setHeader('ETag', etag);
+    response.setHeader('Cache-Control', 'private, max-age=31536000, immutable');
+    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === sha256)) {
+      part.stream.destroy();
+      response.status(304).end();
+      return;
+    }
+    response.setHeader('Content-Type', 'application/octet-stream');
+    response.setHeader('Content-Length', String(part.size));
+    response.setHeader(
+      'Content-Disposition',
+      `attachment; filename="${part.fileName.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+    );
+    part.stream.on('error', () => response.destroy());
+    part.stream.pipe(response);
+  }
+
+  @Delete(':id')
+  @Roles('admin', 'operator')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a firmware no job references (409 FIRMWARE_IN_USE otherwise)' })
+  @ApiNoContentResponse({ description: 'Deleted, with part files no other firmware uses' })
+  delete(@Param('id') id: string): Promise<void> {
+    return this.firmware.delete(id);
+  }
+}
