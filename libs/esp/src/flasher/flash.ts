@@ -3,7 +3,7 @@
  * verify, reset. Retries blocks, falls back down the baud ladder on line
  * errors, and resumes after a lost link from the first unverified region.
  */
-import { EspError, type EspStage } from '../errors.js';
+import { EspError, type EspStage, RomError, StubError } from '../errors.js';
 import { Op, u32le, writeRegBody } from '../protocol/commands.js';
 import { hasCode } from '../protocol/connection.js';
 import { delay, runResetSequence } from '../reset/sequence.js';
@@ -207,6 +207,10 @@ class Run {
       `${info.description}, ${info.features.join(', ')}, crystal ${info.crystalMhz} MHz, MAC ${info.mac}`,
     );
     const session = new LoaderSession(conn, target);
+    if (!conn.isStub && !options.noStub && !info.secureDownloadMode && session.canChangeBaud) {
+      // Raise the baud on the ROM first: the stub keeps the ROM's UART settings, so its upload runs fast too.
+      await this.raiseBaud(session);
+    }
     if (!conn.isStub && !options.noStub) {
       if (info.secureDownloadMode) {
         events.log('warn', 'stub', 'Secure Download Mode is on: staying on the ROM loader');
@@ -313,12 +317,12 @@ class Run {
    */
   async withRecovery<T>(work: (p: Prepared) => Promise<T>): Promise<T> {
     for (;;) {
-      const p = this.prepared ?? (await this.prepare());
       try {
+        const p = this.prepared ?? (await this.prepare());
         return await work(p);
       } catch (caught) {
         const err = toEspError(caught);
-        if (err.code === 'FRAMING') {
+        if (err.code === 'FRAMING' || (this.transport.baudRate > ROM_BAUD && isLineGarble(err))) {
           if (!this.stepDown(err.message)) throw err;
         } else if (err.code === 'DEVICE_GONE' || err.code === 'TIMEOUT') {
           if (this.reconnects >= MAX_RECONNECTS) throw err;
@@ -385,6 +389,16 @@ class Run {
   get session(): LoaderSession | undefined {
     return this.prepared?.session;
   }
+}
+
+/**
+ * Loader complaints that, above the ROM baud, mean the request arrived
+ * damaged: malformed message, bad length, bad checksum, unknown command.
+ */
+function isLineGarble(err: EspError): boolean {
+  if (err instanceof RomError) return [0x04, 0x05, 0x07].includes(err.error);
+  if (err instanceof StubError) return [0xc0, 0xc1, 0xc3, 0xc7].includes(err.status);
+  return false;
 }
 
 /** ESP32 ROM: the baud it is asked for is skewed by its crystal calibration (§4.6). */
