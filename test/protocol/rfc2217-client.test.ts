@@ -265,6 +265,37 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
     expect([...(await second.read(1000))]).toEqual([0x42]);
   });
 
+  it('cancels an open in flight on close() and releases the port; a read pending at close() is CANCELLED', async () => {
+    const board = new EchoBoard('esp-c');
+    const { port } = await serve(board);
+    const proxy = await startDelayProxy(port, 30);
+    cleanups.push(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const url = `rfc2217://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const transport = track(new Rfc2217Transport(parseRfc2217Url(url)));
+
+    const opening = transport.open(115_200);
+    // Wait until the server holds the board, i.e. the open is mid-negotiation.
+    const deadline = Date.now() + 2_000;
+    while (!board.portOpen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(board.portOpen).toBe(true);
+    await transport.close();
+    await expectCode(opening, FlashErrorCode.CANCELLED);
+    expect(transport.isOpen).toBe(false);
+    // The relay in between hides when the server let go; wait for the board's port to be free.
+    const freed = Date.now() + 2_000;
+    while (board.portOpen && Date.now() < freed) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(board.portOpen).toBe(false);
+
+    // Directly (no relay): a read pending at close() is CANCELLED, and the port reopens at once.
+    const direct = track(new Rfc2217Transport({ host: '127.0.0.1', port }));
+    await direct.open(115_200);
+    const pending = direct.read(5_000);
+    await direct.close();
+    await expectCode(pending, FlashErrorCode.CANCELLED);
+    await direct.open(115_200);
+    expect(direct.isOpen).toBe(true);
+  });
+
   it('says what to do when nothing listens at the address', async () => {
     const unused = createServer();
     await new Promise<void>((resolve) => unused.listen(0, '127.0.0.1', resolve));

@@ -119,6 +119,22 @@ describe('SerialPortTransport (node-serialport)', () => {
     expect(second.isOpen).toBe(true);
   });
 
+  it('cancels an open in flight on close(), and the port can be opened again', async () => {
+    const pty = await openPty();
+    const transport = transportFor(pty.path);
+    const opening = transport.open(115_200);
+    await transport.close();
+    await expect(codeOf(opening)).resolves.toBe(FlashErrorCode.CANCELLED);
+    expect(transport.isOpen).toBe(false);
+    const next = transportFor(pty.path);
+    await next.open(115_200); // the lock was given back
+    const pending = next.read(5_000);
+    await next.close();
+    await expect(codeOf(pending)).resolves.toBe(FlashErrorCode.CANCELLED);
+    await transport.open(115_200);
+    expect(transport.isOpen).toBe(true);
+  });
+
   it('treats missing modem control (pty) as a capability with one warning, not a crash', async () => {
     const pty = await openPty();
     const warnings: string[] = [];

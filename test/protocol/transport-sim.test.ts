@@ -106,7 +106,9 @@ describe('SimTransport (in-process simulated board)', () => {
     const other = new SimTransport(board);
     transports.push(other);
     await expect(codeOf(other.open(115_200))).resolves.toBe(FlashErrorCode.PORT_BUSY);
+    const pending = transport.read(5_000);
     await transport.close();
+    await expect(codeOf(pending)).resolves.toBe(FlashErrorCode.CANCELLED);
     await transport.close(); // idempotent
     expect(board.isPortOpen).toBe(false);
     await other.open(115_200);

@@ -12,7 +12,7 @@ import {
   TelnetOption,
   TelnetParser,
 } from './telnet.js';
-import { deviceGone, TransportError } from './transport-error.js';
+import { deviceGone, portClosed, TransportError } from './transport-error.js';
 
 /** RFC 2217 COM-PORT-OPTION sub-commands sent by a client; the server answers with code + 100. */
 export const ComPortCommand = {
@@ -157,6 +157,12 @@ export class Rfc2217Transport implements Transport {
   private purgesInFlight = 0;
   private preamble: number[] = [];
   private connectionLost: ((err: Error) => void) | undefined;
+  /** The open() in flight, which close() cancels. */
+  private opening: Promise<void> | undefined;
+  /** Bumped by close(): an open() of an older generation gives up. */
+  private generation = 0;
+  /** The socket of an open() still connecting. */
+  private connecting: Socket | undefined;
 
   constructor(options: Rfc2217TransportOptions) {
     this.options = {
@@ -184,11 +190,21 @@ export class Rfc2217Transport implements Transport {
   }
 
   async open(baudRate: number): Promise<void> {
-    if (this.socket) {
+    if (this.socket || this.opening) {
       throw new TransportError(FlashErrorCode.PORT_BUSY, `${this.name} is already open in this transport`, {
         port: this.name,
       });
     }
+    const attempt = this.openSocket(baudRate, ++this.generation);
+    this.opening = attempt;
+    try {
+      await attempt;
+    } finally {
+      this.opening = undefined;
+    }
+  }
+
+  private async openSocket(baudRate: number, generation: number): Promise<void> {
     this.closing = false;
     this.buffer.reset();
     this.disconnects.rearm();
@@ -197,40 +213,48 @@ export class Rfc2217Transport implements Transport {
     this.purgesInFlight = 0;
     this.smoothedRttMs = undefined;
     const socket = await this.connectSocket();
+    if (generation !== this.generation) {
+      socket.destroy();
+      throw this.cancelled();
+    }
     this.socket = socket;
     try {
       await this.negotiate(socket);
       await this.configure(baudRate);
+      if (generation !== this.generation) throw this.cancelled();
       this.opened = true;
     } catch (err) {
       this.socket = undefined;
       this.rejectPending(deviceGone(this.name, 'open failed'));
-      socket.destroy();
+      await endGracefully(socket);
       throw err;
     }
   }
 
+  private cancelled(): TransportError {
+    return new TransportError(FlashErrorCode.CANCELLED, `${this.name}: open cancelled by close()`, {
+      port: this.name,
+    });
+  }
+
   async close(): Promise<void> {
+    const opening = this.opening;
+    if (opening) {
+      // Cancel the open in flight and wait until it has let go of the connection.
+      this.generation++;
+      this.connecting?.destroy();
+      const err = this.cancelled();
+      this.connectionLost?.(err);
+      this.rejectPending(err);
+      await opening.catch(() => undefined);
+    }
     const socket = this.socket;
     if (!socket) return;
     this.closing = true;
     this.opened = false;
-    this.rejectPending(deviceGone(this.name, 'port closed'));
-    this.buffer.fail(deviceGone(this.name, 'port closed'));
-    if (socket.destroyed) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        socket.destroy();
-        resolve();
-      }, CLOSE_GRACE_MS);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      // A half-close lets the server see the end, release the port and close its side; waiting
-      // for that means a reopen right after close() finds the server free again.
-      socket.end();
-    });
+    this.rejectPending(portClosed(this.name));
+    this.buffer.fail(portClosed(this.name));
+    await endGracefully(socket);
   }
 
   async write(data: Uint8Array): Promise<void> {
@@ -283,6 +307,13 @@ export class Rfc2217Transport implements Transport {
     const { host, port, connectTimeoutMs } = this.options;
     return new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host, port, noDelay: true });
+      this.connecting = socket;
+      socket.once('close', () => {
+        // Destroyed by close() before the connection was up (after an error this is a no-op).
+        clearTimeout(timer);
+        this.connecting = undefined;
+        reject(this.cancelled());
+      });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(
@@ -295,7 +326,9 @@ export class Rfc2217Transport implements Transport {
       }, connectTimeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
+        this.connecting = undefined;
         socket.removeAllListeners('error');
+        socket.removeAllListeners('close');
         socket.setNoDelay(true);
         this.attach(socket);
         resolve(socket);
@@ -556,6 +589,26 @@ export class Rfc2217Transport implements Transport {
       });
     });
   }
+}
+
+/**
+ * Half-closes and waits for the server's side to close too. The server releases the port
+ * before it closes, so a reopen right after this finds it free; a silent server gets
+ * CLOSE_GRACE_MS before the socket is dropped.
+ */
+function endGracefully(socket: Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, CLOSE_GRACE_MS);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.end();
+  });
 }
 
 function encodeBaud(baudRate: number): Uint8Array {

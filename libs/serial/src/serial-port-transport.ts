@@ -5,7 +5,7 @@ import { FlashErrorCode } from '#contracts';
 import type { LineSignals, Transport } from '#esp';
 import { DisconnectListeners } from './disconnect-listeners.js';
 import { ReceiveBuffer } from './receive-buffer.js';
-import { deviceGone, isTransportError, TransportError } from './transport-error.js';
+import { deviceGone, isTransportError, portClosed, TransportError } from './transport-error.js';
 
 /** Whether the port can drive DTR/RTS: unknown until the first attempt; pseudo-terminals cannot. */
 export type ModemControlSupport = 'unknown' | 'supported' | 'unsupported';
@@ -35,6 +35,10 @@ export class SerialPortTransport implements Transport {
   private lines: Required<LineSignals> = { dtr: true, rts: true };
   private baud = 115_200;
   private warned = false;
+  /** The open() in flight, which close() cancels. */
+  private opening: Promise<void> | undefined;
+  /** Bumped by close(): an open() of an older generation gives the port back. */
+  private generation = 0;
   /** Declares the open port lost (set while open). */
   private lostPort: ((why: string) => void) | undefined;
 
@@ -52,11 +56,21 @@ export class SerialPortTransport implements Transport {
   }
 
   async open(baudRate: number): Promise<void> {
-    if (this.port) {
+    if (this.port || this.opening) {
       throw new TransportError(FlashErrorCode.PORT_BUSY, `${this.name} is already open in this transport`, {
         port: this.name,
       });
     }
+    const attempt = this.openPort(baudRate, ++this.generation);
+    this.opening = attempt;
+    try {
+      await attempt;
+    } finally {
+      this.opening = undefined;
+    }
+  }
+
+  private async openPort(baudRate: number, generation: number): Promise<void> {
     const [{ SerialPortStream }, binding] = await Promise.all([
       import('@serialport/stream'),
       this.resolveBinding(),
@@ -73,6 +87,13 @@ export class SerialPortTransport implements Transport {
     await new Promise<void>((resolve, reject) => {
       port.open((err) => (err ? reject(classifyOpenError(this.name, err)) : resolve()));
     });
+    if (generation !== this.generation) {
+      // close() was called while the OS was opening the port: give it straight back.
+      await new Promise<void>((resolve) => port.close(() => resolve()));
+      throw new TransportError(FlashErrorCode.CANCELLED, `${this.name}: open cancelled by close()`, {
+        port: this.name,
+      });
+    }
     this.port = port;
     this.baud = baudRate;
     // Opening a tty raises DTR and RTS on Linux and macOS (both asserted: the auto-reset circuit lets the chip run).
@@ -92,20 +113,25 @@ export class SerialPortTransport implements Transport {
     // stream nominally open but dead: treat it as the device going away.
     port.on('error', (err: Error) => lost(`read failed (${err.message})`, err));
     port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
-      if (err?.disconnected) lost('the device was unplugged or reset off the bus', err);
-      else if (this.port === port) {
-        this.port = undefined;
-        this.buffer.fail(deviceGone(this.name, 'port closed'));
-      }
+      lost(
+        err?.disconnected ? 'the device was unplugged or reset off the bus' : 'the port was closed under us',
+        err ?? undefined,
+      );
     });
   }
 
   async close(): Promise<void> {
+    const opening = this.opening;
+    if (opening) {
+      this.generation++;
+      // The open in flight sees the new generation and releases the port before it settles.
+      await opening.catch(() => undefined);
+    }
     const port = this.port;
     if (!port) return;
     this.port = undefined;
     this.lostPort = undefined;
-    this.buffer.fail(deviceGone(this.name, 'port closed'));
+    this.buffer.fail(portClosed(this.name));
     if (!port.isOpen) return;
     await new Promise<void>((resolve) => {
       // A close error still leaves the descriptor released by the binding; nothing more can be done.

@@ -3,7 +3,7 @@ import type { LineSignals, Transport } from '#esp';
 import type { SimPortHandle } from '#sim';
 import { DisconnectListeners } from './disconnect-listeners.js';
 import { ReceiveBuffer } from './receive-buffer.js';
-import { deviceGone, TransportError } from './transport-error.js';
+import { deviceGone, portClosed, TransportError } from './transport-error.js';
 
 /** Anything that hands out the host side of a simulated UART (a SimBoard does). */
 export interface SimPortSource {
@@ -78,7 +78,7 @@ export class SimTransport implements Transport {
     if (!handle) return Promise.resolve();
     this.detach();
     if (handle.isOpen) handle.close();
-    this.buffer.fail(deviceGone(this.name, 'port closed'));
+    this.buffer.fail(portClosed(this.name));
     return Promise.resolve();
   }
 

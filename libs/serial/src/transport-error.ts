@@ -29,3 +29,8 @@ export function isTransportError(err: unknown, code?: FlashErrorCode): err is Tr
 export function deviceGone(port: string, reason: string, cause?: unknown): TransportError {
   return new TransportError(FlashErrorCode.DEVICE_GONE, `${port}: ${reason}`, { port, cause });
 }
+
+/** What reads pending at close(), and reads after it, get: the caller closed the port; nothing broke. */
+export function portClosed(port: string): TransportError {
+  return new TransportError(FlashErrorCode.CANCELLED, `${port}: port closed`, { port });
+}
