@@ -21,7 +21,7 @@ Starts simulated ESP boards, each behind its own RFC 2217 server, until Ctrl-C.
   --chips <list>        comma-separated chips, one board each (e.g. esp32,esp32s3,esp32c3)
   --chip <name>         chip for --count boards (default esp32)
   --count <n>           number of boards of --chip
-  --fleet <file>        JSON or YAML fleet file (see libs/serial/README.md)
+  --fleet <file>        JSON or YAML fleet file (see libs/sim/src/cli/README.md)
   --base-port <port>    first TCP port; boards take consecutive ports (default ${DEFAULT_SIM_BASE_PORT}; 0 = any free)
   --host <address>      interface to listen on (default 127.0.0.1)
   --time-scale <x>      1 = real time (default), 0.01 = 100x faster
