@@ -7,6 +7,7 @@ import { HealthController } from './health/health.controller.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import { AuthModule, Public } from './auth/index.js';
 import { FirmwareModule } from './firmware/firmware.module.js';
+import { AgentsModule } from './agents/index.js';
 import { EventsModule } from './events/events.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { RunsModule } from './runs/runs.module.js';
@@ -40,6 +41,7 @@ export class AppModule {
         CoreModule.register(config, infra),
         AuthModule,
         FirmwareModule,
+        AgentsModule,
         EventsModule,
         RunsModule,
         SchedulerModule,

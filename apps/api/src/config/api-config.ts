@@ -46,6 +46,11 @@ const schema = z.object({
   FLASHFARM_CANCEL_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   FLASHFARM_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
   FLASHFARM_SSE_HEARTBEAT_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(15_000),
+  FLASHFARM_AGENT_HEARTBEAT_MS: z.coerce.number().int().min(50, 'must be at least 50 ms').default(5_000),
+  FLASHFARM_METRICS_PUBLIC: z
+    .enum(['true', 'false'], { message: 'must be "true" or "false"' })
+    .default('false')
+    .transform((v) => v === 'true'),
   FLASHFARM_MIGRATE_ON_START: z
     .enum(['true', 'false'], { message: 'must be "true" or "false"' })
     .default('true')
@@ -63,6 +68,10 @@ export interface ApiConfig {
   maxUploadBytes: number;
   logFormat: 'json' | 'pretty';
   migrateOnStart: boolean;
+  /** Agents heartbeat this often; one missing 3 heartbeats in a row is marked offline. */
+  agents: { heartbeatMs: number };
+  /** Serve /metrics without a token (for a Prometheus inside a trusted network). */
+  metricsPublic: boolean;
   /** Binding runs to boards, recovery and retries. */
   scheduler: {
     /** Safety-net scheduling pass period (passes also run on every relevant change). */
@@ -103,6 +112,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     maxUploadBytes: Math.round(e.FLASHFARM_MAX_UPLOAD_MB * 1024 * 1024),
     logFormat: e.FLASHFARM_LOG_FORMAT,
     migrateOnStart: e.FLASHFARM_MIGRATE_ON_START,
+    agents: { heartbeatMs: e.FLASHFARM_AGENT_HEARTBEAT_MS },
+    metricsPublic: e.FLASHFARM_METRICS_PUBLIC,
     scheduler: {
       intervalMs: e.FLASHFARM_SCHEDULER_INTERVAL_MS,
       maxAttempts: e.FLASHFARM_RUN_MAX_ATTEMPTS,
