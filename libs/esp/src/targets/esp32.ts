@@ -68,7 +68,7 @@ export const ESP32: ChipTarget = {
     if ([2, 4, 5, 6].includes(pkg)) features.push('Embedded Flash');
     if (pkg === 6) features.push('Embedded PSRAM');
     return {
-      mac: this.decodeMac(read),
+      mac: macFromWords(read, EFUSE_WORD(1)),
       revision: revision(major, minor),
       packageVersion: pkg,
       description: `${name} (revision v${major}.${minor})`,

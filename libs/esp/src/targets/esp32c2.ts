@@ -34,7 +34,7 @@ export const ESP32C2: ChipTarget = {
     const minor = bits(word1, 19, 16);
     const pkg = bits(word1, 24, 22);
     return {
-      mac: this.decodeMac(read),
+      mac: macFromWords(read, WORD(0)),
       revision: revision(major, minor),
       packageVersion: pkg,
       description: `${pkg <= 1 ? 'ESP32-C2' : 'unknown ESP32-C2'} (revision v${major}.${minor})`,

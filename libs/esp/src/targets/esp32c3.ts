@@ -48,7 +48,7 @@ export const ESP32C3: ChipTarget = {
     const flash = EMBEDDED_FLASH[bits(word3, 29, 27)];
     if (flash) features.push(flash);
     return {
-      mac: this.decodeMac(read),
+      mac: macFromWords(read, WORD(0)),
       revision: revision(major, minor),
       packageVersion: pkg,
       description: `${pkg === 0 ? 'ESP32-C3' : 'unknown ESP32-C3'} (revision v${major}.${minor})`,

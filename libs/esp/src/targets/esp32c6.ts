@@ -41,7 +41,7 @@ export const ESP32C6: ChipTarget = {
     const features = ['WiFi 6', 'BT 5', 'IEEE802.15.4'];
     if (bits(read(WORD(4)), 2, 0) !== 0) features.push('Embedded Flash');
     return {
-      mac: this.decodeMac(read),
+      mac: macFromWords(read, WORD(0)),
       revision: revision(major, minor),
       packageVersion: pkg,
       description: `${name} (revision v${major}.${minor})`,

@@ -36,7 +36,7 @@ export const ESP32H2: ChipTarget = {
     const minor = bits(word3, 20, 18);
     const pkg = bits(read(WORD(4)), 2, 0);
     return {
-      mac: this.decodeMac(read),
+      mac: macFromWords(read, WORD(0)),
       revision: revision(major, minor),
       packageVersion: pkg,
       description: `${pkg === 0 ? 'ESP32-H2' : 'unknown ESP32-H2'} (revision v${major}.${minor})`,

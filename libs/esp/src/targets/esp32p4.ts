@@ -35,7 +35,7 @@ export const ESP32P4: ChipTarget = {
     const minor = bits(word2, 3, 0);
     const major = (bits(word2, 23, 23) << 2) | bits(word2, 5, 4);
     return {
-      mac: this.decodeMac(read),
+      mac: macFromWords(read, WORD(0)),
       revision: revision(major, minor),
       packageVersion: bits(word2, 22, 20),
       description: `ESP32-P4 (revision v${major}.${minor})`,

@@ -52,7 +52,7 @@ export const ESP32S2: ChipTarget = {
     if (psramCap === 1) features.push('Embedded PSRAM 2MB');
     else if (psramCap === 2) features.push('Embedded PSRAM 4MB');
     return {
-      mac: this.decodeMac(read),
+      mac: macFromWords(read, WORD(0)),
       revision: revision(major, minor),
       packageVersion: pkg,
       description: `${name} (revision v${major}.${minor})`,

@@ -43,7 +43,7 @@ export const ESP32S3: ChipTarget = {
       minor = 0;
     }
     return {
-      mac: this.decodeMac(read),
+      mac: macFromWords(read, WORD(0)),
       revision: revision(major, minor),
       packageVersion: bits(word3, 23, 21),
       description: `ESP32-S3 (revision v${major}.${minor})`,

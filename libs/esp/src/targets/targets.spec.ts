@@ -180,6 +180,15 @@ describe('chip targets', () => {
     expect(s2id.description).toBe('ESP32-S2FH2 (revision v1.1)');
   });
 
+  it('decoders do not depend on being called as methods', () => {
+    for (const t of CHIP_TARGETS) {
+      const { decodeIdentity } = t;
+      const regs = new Map(t.identityRegisters.map((a) => [a, 0] as [number, number]));
+      if (t.name === 'esp8266') regs.set(0x3ff0005c, 0x5ccf7f);
+      expect(decodeIdentity(registerReader(regs)).mac).toHaveLength(6);
+    }
+  });
+
   it('refuses to decode from registers that were not read', () => {
     expect(() => describeChip('esp32c3', registerReader(new Map()))).toThrow(/was not read/);
   });
