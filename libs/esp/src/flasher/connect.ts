@@ -16,6 +16,8 @@ import type { EventSink } from './events.js';
 export const CONNECT_ATTEMPTS = 8;
 /** SYNCs after each reset. */
 export const SYNCS_PER_ATTEMPT = 5;
+/** SYNCs after which an attempt that heard nothing, or a normal-boot banner, moves to the next strategy. */
+export const SYNCS_BEFORE_GIVING_UP_ON_RESET = 2;
 /** Pause between failed SYNCs. */
 export const SYNC_RETRY_PAUSE_MS = 50;
 /** The baud every ROM listens at after reset. */
@@ -84,7 +86,15 @@ export async function connect(transport: Transport, options: ConnectOptions = {}
     await conn.flushInput();
     events?.log('debug', 'reset', `attempt ${attempt + 1}/${attempts}: reset with ${strategy.name}`);
     await runResetSequence(transport, strategy.steps, options.signal);
+    let seenText = '';
     for (let s = 0; s < syncs; s++) {
+      if (s === SYNCS_BEFORE_GIVING_UP_ON_RESET) {
+        // Silence after a reset means the reset did nothing (other wiring), a normal-boot
+        // banner means this strategy missed download mode: more SYNCs cannot help.
+        seenText += conn.takeText();
+        const early = classifyBanner(seenText);
+        if (conn.bytesReceived === 0 || (early && !early.download)) break;
+      }
       try {
         const values = await conn.sync(SYNC_TIMEOUT_MS);
         const stubRunning = values.every((v) => v === 0);
@@ -102,7 +112,7 @@ export async function connect(transport: Transport, options: ConnectOptions = {}
         await delay(SYNC_RETRY_PAUSE_MS, options.signal);
       }
     }
-    const text = conn.takeText();
+    const text = seenText + conn.takeText();
     const banner = classifyBanner(text);
     if (banner?.download) sawDownload = banner;
     else if (banner) sawNormal = banner;

@@ -55,6 +55,8 @@ export class Connection {
   isStub = false;
   /** Frames dropped as corrupt or unparsable since creation (line-quality figure). */
   corruptFrames = 0;
+  /** Bytes received since creation, frames and text alike. */
+  bytesReceived = 0;
   private readonly decoder = new SlipDecoder();
   private readonly frames: Uint8Array[] = [];
   private text = '';
@@ -229,6 +231,7 @@ export class Connection {
 
   /** Feeds raw bytes to the decoder (also used by readers that bypass command()). */
   pushBytes(bytes: Uint8Array): void {
+    this.bytesReceived += bytes.length;
     for (const ev of this.decoder.push(bytes)) {
       if (ev.kind === 'frame') this.frames.push(ev.data);
       else if (ev.kind === 'text') {

@@ -72,19 +72,19 @@ describe('strategies', () => {
     expect(() => resetStrategyFromName('bogus')).toThrow(/Unknown reset strategy/);
   });
 
-  it('tries UnixTight only when signals are atomic, and the swapped wiring last', () => {
+  it('tries UnixTight only when signals are atomic, and the swapped wiring after each delay', () => {
     expect(defaultConnectStrategies(false).map((s) => s.name)).toEqual([
       'classic-50',
-      'classic-550',
       'swapped-classic-50',
+      'classic-550',
       'swapped-classic-550',
     ]);
     expect(defaultConnectStrategies(true).map((s) => s.name)).toEqual([
       'classic-50',
       'unix-tight-50',
+      'swapped-classic-50',
       'classic-550',
       'unix-tight-550',
-      'swapped-classic-50',
       'swapped-classic-550',
     ]);
   });

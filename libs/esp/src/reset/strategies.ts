@@ -171,8 +171,9 @@ export function defaultConnectStrategies(atomicSignals: boolean): ResetStrategy[
   for (const d of [RESET_DELAY_SHORT_MS, RESET_DELAY_LONG_MS]) {
     list.push(classicReset(d));
     if (atomicSignals) list.push(unixTightReset(d));
+    // The swapped wiring early: on a normally wired board it resets nothing and costs two short SYNCs.
+    list.push(swapped(classicReset(d)));
   }
-  list.push(swapped(classicReset(RESET_DELAY_SHORT_MS)), swapped(classicReset(RESET_DELAY_LONG_MS)));
   return list;
 }
 

@@ -1,0 +1,157 @@
+/**
+ * Connecting to boards wired in different ways, and the checks that refuse an
+ * image before any flash is touched.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import {
+  buildFirmwareSet,
+  chipInfo,
+  EspError,
+  flash,
+  hardReset,
+  type LineSignals,
+  md5Hex,
+  runResetSequence,
+  swapped,
+  type Transport,
+} from '#esp';
+import { SimTransport } from '#serial';
+import { SimBoard, type SimBoardOptions } from '#sim';
+
+const boards: SimBoard[] = [];
+const transports: Transport[] = [];
+afterEach(async () => {
+  for (const t of transports.splice(0)) await t.close();
+  for (const b of boards.splice(0)) b.dispose();
+});
+
+async function setup(
+  options: Partial<SimBoardOptions> = {},
+): Promise<{ board: SimBoard; transport: SimTransport }> {
+  const board = new SimBoard({ chip: 'esp32', name: `connect-${boards.length}`, timeScale: 0, ...options });
+  boards.push(board);
+  const transport = new SimTransport(board);
+  transports.push(transport);
+  await transport.open(115200);
+  return { board, transport };
+}
+
+async function failure(p: Promise<unknown>): Promise<EspError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EspError);
+    return err as EspError;
+  }
+  throw new Error('expected a failure');
+}
+
+/** A transport whose TX wire is cut after the reset: the chip reaches download mode but never hears SYNC. */
+class DeadTxTransport extends SimTransport {
+  override write(data: Uint8Array): Promise<void> {
+    void data;
+    return Promise.resolve();
+  }
+  override setSignals(signals: LineSignals): Promise<void> {
+    return super.setSignals(signals);
+  }
+}
+
+describe('connect', () => {
+  it('finds the swapped-line strategy for a board wired RTS→IO0, DTR→EN, and reports it', async () => {
+    const { board, transport } = await setup({ wiring: 'auto-reset-swapped' });
+    const info = await chipInfo(transport, { connectAttempts: 8, after: 'no-reset' });
+    expect(info.chip).toBe('esp32');
+    expect(info.mac).toBe(board.mac);
+    expect(info.resetStrategy).toMatch(/^swapped-/);
+    // The stored strategy works first time on the next connect.
+    const again = await chipInfo(transport, {
+      resetStrategy: info.resetStrategy,
+      connectAttempts: 1,
+      after: 'no-reset',
+    });
+    expect(again.resetStrategy).toBe(info.resetStrategy);
+    // And the matching swapped hard reset boots the board.
+    await runResetSequence(transport, swapped(hardReset()).steps);
+    await board.waitForConsole(/boot:0x13/, 2000);
+  });
+
+  it('reaches download mode through the USB-Serial/JTAG peripheral', async () => {
+    const { board, transport } = await setup({ chip: 'esp32c3', wiring: 'usb-serial-jtag' });
+    const info = await chipInfo(transport, { after: 'no-reset' });
+    expect(info.chip).toBe('esp32c3');
+    expect(info.mac).toBe(board.mac);
+  });
+
+  it('takes a custom D/R/W sequence', async () => {
+    const { transport } = await setup();
+    const info = await chipInfo(transport, {
+      resetStrategy: 'D0|R1|W100|D1|R0|W50|D0',
+      connectAttempts: 1,
+      after: 'no-reset',
+    });
+    expect(info.resetStrategy).toBe('custom:D0|R1|W100|D1|R0|W50|D0');
+  });
+
+  it('download mode seen but SYNC unanswered: NO_SYNC naming the TX path', async () => {
+    const board = new SimBoard({ chip: 'esp32', name: 'dead-tx', timeScale: 0 });
+    boards.push(board);
+    const transport = new DeadTxTransport(board);
+    transports.push(transport);
+    await transport.open(115200);
+    const err = await failure(chipInfo(transport, { connectAttempts: 2, syncsPerAttempt: 2 }));
+    expect(err.code).toBe('NO_SYNC');
+    expect(err.message).toMatch(/TX path/);
+    expect(err.detail).toMatchObject({ reason: 'tx-path-down' });
+  });
+});
+
+describe('refusing an image before touching flash', () => {
+  it('an image built for another chip: CHIP_MISMATCH, flash untouched', async () => {
+    const { board, transport } = await setup();
+    const parts = buildFirmwareSet({ chip: 'esp32s3', projectName: 'wrong', version: '1.0.0' });
+    const err = await failure(
+      flash(
+        transport,
+        parts.map((p) => ({ ...p, offset: p.offset === 0 ? 0x1000 : p.offset })),
+      ),
+    );
+    expect(err.code).toBe('CHIP_MISMATCH');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toMatch(/ESP32/);
+    expect(board.flash.read(0x1000, 0x1000).every((b) => b === 0xff)).toBe(true);
+  });
+
+  it('an image needing a newer chip revision: CHIP_MISMATCH naming both revisions', async () => {
+    const { transport } = await setup({ revision: 100 });
+    const parts = buildFirmwareSet({ chip: 'esp32', projectName: 'newer', version: '1.0.0' });
+    const app = parts[2].data.slice();
+    new DataView(app.buffer).setUint16(15, 300, true); // min_rev_full = v3.0
+    const err = await failure(flash(transport, [parts[0], parts[1], { ...parts[2], data: app }]));
+    expect(err.code).toBe('CHIP_MISMATCH');
+    expect(err.message).toMatch(/v3\.0 or newer/);
+    expect(err.message).toMatch(/v1\.0/);
+  });
+
+  it('data past the end of the flash: IMAGE_TOO_BIG', async () => {
+    const { board, transport } = await setup({ flashSizeBytes: 1024 * 1024 });
+    const err = await failure(
+      flash(transport, [{ offset: 0xf0000, data: new Uint8Array(0x20000).fill(1), name: 'big.bin' }]),
+    );
+    expect(err.code).toBe('IMAGE_TOO_BIG');
+    expect(err.message).toMatch(/big\.bin/);
+    expect(md5Hex(board.flash.read(0xf0000, 0x10000))).toBe(md5Hex(new Uint8Array(0x10000).fill(0xff)));
+  });
+
+  it('overlapping regions are refused before the port is used', async () => {
+    const { transport } = await setup();
+    const err = await failure(
+      flash(transport, [
+        { offset: 0x10000, data: new Uint8Array(0x2000) },
+        { offset: 0x11000, data: new Uint8Array(0x1000) },
+      ]),
+    );
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toMatch(/overlap/);
+  });
+});
