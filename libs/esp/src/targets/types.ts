@@ -124,8 +124,8 @@ export interface ChipTarget {
   macRegisters: readonly number[];
   /** Registers to read for decodeIdentity (includes macRegisters). */
   identityRegisters: readonly number[];
-  decodeMac(read: RegisterReader): Uint8Array;
-  decodeIdentity(read: RegisterReader): ChipIdentity;
+  decodeMac: (read: RegisterReader) => Uint8Array;
+  decodeIdentity: (read: RegisterReader) => ChipIdentity;
   /** Flash size name -> header code (high nibble of byte 3). */
   flashSizes: Readonly<Record<string, number>>;
   /** Flash frequency name -> header code (low nibble of byte 3). */
