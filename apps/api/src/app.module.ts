@@ -8,6 +8,7 @@ import { ProblemFilter } from './common/problem.filter.js';
 import { AuthModule, Public } from './auth/index.js';
 import { FirmwareModule } from './firmware/firmware.module.js';
 import { AgentsModule } from './agents/index.js';
+import { DevicesModule } from './devices/devices.module.js';
 import { EventsModule } from './events/events.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { RunsModule } from './runs/runs.module.js';
@@ -42,6 +43,7 @@ export class AppModule {
         AuthModule,
         FirmwareModule,
         AgentsModule,
+        DevicesModule,
         EventsModule,
         RunsModule,
         SchedulerModule,

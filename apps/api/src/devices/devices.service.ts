@@ -1,0 +1,307 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ApiErrorCode } from '#contracts';
+import { EspError, findTarget, formatResetSequence, parseResetSequence } from '#esp';
+import { ApiError } from '../common/api-error.js';
+import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
+import { PRISMA } from '../infra/tokens.js';
+import type { ListDevicesQuery, UpdateDeviceDto } from './devices.dto.js';
+import { canonicalMac } from './mac.js';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const ATTACHMENT_INCLUDE = {
+  where: { detachedAt: null },
+  take: 1,
+  orderBy: { firstSeenAt: 'desc' as const },
+  include: { agent: { select: { id: true, name: true, hostname: true, status: true } } },
+};
+
+type DeviceWithAttachment = Prisma.DeviceGetPayload<{ include: { attachments: typeof ATTACHMENT_INCLUDE } }>;
+
+/** Devices: search, detail, history, settings, quarantine. */
+@Injectable()
+export class DevicesService {
+  constructor(@Inject(PRISMA) private readonly prisma: PrismaClient) {}
+
+  /** The device for an id or a MAC in any common spelling; 404 otherwise. */
+  async resolve(
+    idOrMac: string,
+  ): Promise<{ id: string; mac: string; state: string; currentRunId: string | null }> {
+    const key = idOrMac.trim();
+    const mac = canonicalMac(key);
+    const where = UUID_RE.test(key) ? { id: key } : mac ? { mac } : undefined;
+    if (!where)
+      throw new ApiError(
+        404,
+        ApiErrorCode.NOT_FOUND,
+        `"${key}" is neither a device id nor a MAC address (aa:bb:cc:dd:ee:ff).`,
+      );
+    const device = await this.prisma.device.findUnique({
+      where,
+      select: { id: true, mac: true, state: true, currentRunId: true },
+    });
+    if (!device) throw ApiError.notFound('Device', mac ?? key);
+    return device;
+  }
+
+  /** A filtered, sorted page of devices with the total count. */
+  async list(query: ListDevicesQuery) {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const and: Prisma.DeviceWhereInput[] = [];
+    if (query.chip) and.push({ chip: findTarget(query.chip)?.name ?? query.chip.toLowerCase() });
+    if (query.pool) and.push({ pool: query.pool });
+    if (query.tag?.length) and.push({ tags: { hasEvery: query.tag } });
+    if (query.state?.length) and.push({ state: { in: query.state } });
+    if (query.agent) {
+      const agent = UUID_RE.test(query.agent) ? { id: query.agent } : { name: query.agent };
+      and.push({ attachments: { some: { detachedAt: null, agent } } });
+    }
+    if (query.search) {
+      const text = query.search.trim();
+      // "AA-BB-CC" or "aabbcc" find aa:bb:cc: compare without separators as well.
+      const hex = text.replace(/[:.-]/g, '').toLowerCase();
+      const or: Prisma.DeviceWhereInput[] = [
+        { mac: { contains: text.toLowerCase().replace(/-/g, ':') } },
+        { label: { contains: text, mode: 'insensitive' } },
+      ];
+      if (/^[0-9a-f]{2,12}$/.test(hex) && hex.length % 2 === 0)
+        or.push({ mac: { contains: hex.match(/../g)!.join(':') } });
+      and.push({ OR: or });
+    }
+    const where: Prisma.DeviceWhereInput = and.length ? { AND: and } : {};
+    const sort = query.sort ?? 'mac';
+    const field = sort.replace(/^-/, '') as keyof Prisma.DeviceOrderByWithRelationInput;
+    const direction: Prisma.SortOrder = sort.startsWith('-') ? 'desc' : 'asc';
+    // Nullable columns sort their nulls last either way, so "-lastRunAt" starts with the latest run.
+    const nullable = field === 'label' || field === 'pool' || field === 'lastRunAt';
+    const orderBy = [
+      (nullable
+        ? { [field]: { sort: direction, nulls: 'last' } }
+        : { [field]: direction }) as Prisma.DeviceOrderByWithRelationInput,
+      { id: 'asc' as const },
+    ];
+    const [rows, total] = await Promise.all([
+      this.prisma.device.findMany({
+        where,
+        orderBy,
+        skip: offset,
+        take: limit,
+        include: { attachments: ATTACHMENT_INCLUDE },
+      }),
+      this.prisma.device.count({ where }),
+    ]);
+    return { items: rows.map((d) => this.view(d)), total, limit, offset };
+  }
+
+  /** One device: identity, settings, current attachment and run counts. */
+  async get(idOrMac: string) {
+    const { id } = await this.resolve(idOrMac);
+    const [device, counts, attachments] = await Promise.all([
+      this.prisma.device.findUniqueOrThrow({ where: { id }, include: { attachments: ATTACHMENT_INCLUDE } }),
+      this.prisma.run.groupBy({ by: ['status'], where: { deviceId: id }, _count: true }),
+      this.prisma.attachment.count({ where: { deviceId: id } }),
+    ]);
+    const byStatus = Object.fromEntries(counts.map((c) => [c.status, c._count]));
+    return {
+      ...this.view(device),
+      notes: device.notes,
+      chipRevision: device.chipRevision,
+      chipDescription: device.chipDescription,
+      features: device.features,
+      crystalMhz: device.crystalMhz,
+      flashJedecId: device.flashJedecId,
+      flashSizeBytes: device.flashSizeBytes,
+      resetSequence: device.resetSequence,
+      bestBaud: device.bestBaud,
+      consecutiveFailures: device.consecutiveFailures,
+      quarantineReason: device.quarantineReason,
+      quarantinedAt: device.quarantinedAt,
+      currentRunId: device.currentRunId,
+      createdAt: device.createdAt,
+      counts: {
+        runs: counts.reduce((n, c) => n + c._count, 0),
+        succeeded: byStatus.succeeded ?? 0,
+        failed: byStatus.failed ?? 0,
+        cancelled: byStatus.cancelled ?? 0,
+        attachments,
+      },
+    };
+  }
+
+  private view(d: DeviceWithAttachment) {
+    const a = d.attachments[0];
+    return {
+      id: d.id,
+      mac: d.mac,
+      chip: d.chip,
+      state: d.state,
+      pool: d.pool,
+      tags: d.tags,
+      label: d.label,
+      flashSizeBytes: d.flashSizeBytes,
+      lastRunStatus: d.lastRunStatus,
+      lastRunAt: d.lastRunAt,
+      lastSeenAt: d.lastSeenAt,
+      attachment: a
+        ? {
+            agentId: a.agent.id,
+            agentName: a.agent.name,
+            hostname: a.agent.hostname,
+            agentStatus: a.agent.status,
+            portPath: a.portPath,
+            usbVid: a.usbVid,
+            usbPid: a.usbPid,
+            usbSerial: a.usbSerial,
+            location: a.location,
+            bridge: a.bridge,
+            since: a.firstSeenAt,
+            lastSeenAt: a.lastSeenAt,
+          }
+        : null,
+    };
+  }
+
+  /** The board's runs, newest first. */
+  async runs(idOrMac: string, page: { limit: number; offset: number }) {
+    const { id } = await this.resolve(idOrMac);
+    const [rows, total] = await Promise.all([
+      this.prisma.run.findMany({
+        where: { deviceId: id },
+        orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+        skip: page.offset,
+        take: page.limit,
+        include: {
+          job: {
+            select: {
+              id: true,
+              requestedBy: true,
+              firmware: { select: { id: true, name: true, version: true } },
+            },
+          },
+          agent: { select: { name: true } },
+        },
+      }),
+      this.prisma.run.count({ where: { deviceId: id } }),
+    ]);
+    return {
+      items: rows.map((r) => ({
+        id: r.id,
+        jobId: r.jobId,
+        slot: r.slot,
+        attempt: r.attempt,
+        status: r.status,
+        stage: r.stage,
+        errorCode: r.errorCode,
+        errorMessage: r.errorMessage,
+        baud: r.baud,
+        bytesWritten: r.bytesWritten,
+        agentName: r.agent?.name ?? null,
+        portPath: r.portPath,
+        firmware: r.job.firmware,
+        requestedBy: r.job.requestedBy,
+        queuedAt: r.queuedAt,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+      })),
+      total,
+      limit: page.limit,
+      offset: page.offset,
+    };
+  }
+
+  /** Where the board has been: one row per (agent, port) stay, newest first. */
+  async attachments(idOrMac: string, page: { limit: number; offset: number }) {
+    const { id } = await this.resolve(idOrMac);
+    const [rows, total] = await Promise.all([
+      this.prisma.attachment.findMany({
+        where: { deviceId: id },
+        orderBy: [{ firstSeenAt: 'desc' }, { id: 'desc' }],
+        skip: page.offset,
+        take: page.limit,
+        include: { agent: { select: { id: true, name: true, hostname: true } } },
+      }),
+      this.prisma.attachment.count({ where: { deviceId: id } }),
+    ]);
+    return {
+      items: rows.map((a) => ({
+        id: a.id,
+        agentId: a.agent.id,
+        agentName: a.agent.name,
+        hostname: a.agent.hostname,
+        portPath: a.portPath,
+        usbVid: a.usbVid,
+        usbPid: a.usbPid,
+        usbSerial: a.usbSerial,
+        location: a.location,
+        bridge: a.bridge,
+        firstSeenAt: a.firstSeenAt,
+        lastSeenAt: a.lastSeenAt,
+        detachedAt: a.detachedAt,
+        current: a.detachedAt === null,
+      })),
+      total,
+      limit: page.limit,
+      offset: page.offset,
+    };
+  }
+
+  /** Changes pool, tags, label, notes or reset sequence. */
+  async update(idOrMac: string, body: UpdateDeviceDto) {
+    const { id } = await this.resolve(idOrMac);
+    const data: Prisma.DeviceUpdateInput = {};
+    if (body.pool !== undefined) data.pool = body.pool;
+    if (body.tags !== undefined) data.tags = [...new Set(body.tags)];
+    if (body.label !== undefined) data.label = body.label;
+    if (body.notes !== undefined) data.notes = body.notes;
+    if (body.resetSequence !== undefined) {
+      if (body.resetSequence === null || body.resetSequence.trim() === '') data.resetSequence = null;
+      else {
+        try {
+          data.resetSequence = formatResetSequence(parseResetSequence(body.resetSequence.trim()));
+        } catch (error) {
+          if (!(error instanceof EspError)) throw error;
+          throw ApiError.validation(error.message, [{ field: 'resetSequence', message: error.message }]);
+        }
+      }
+    }
+    await this.prisma.device.update({ where: { id }, data });
+    return this.get(id);
+  }
+
+  /** Takes a board out of service; refused while it is flashing. */
+  async quarantine(idOrMac: string, reason: string) {
+    const device = await this.resolve(idOrMac);
+    const now = new Date();
+    const { count } = await this.prisma.device.updateMany({
+      where: { id: device.id, state: { not: 'busy' } },
+      data: { state: 'quarantined', quarantineReason: reason.trim(), quarantinedAt: now },
+    });
+    if (count === 0)
+      throw new ApiError(
+        409,
+        ApiErrorCode.CONFLICT,
+        `Device ${device.mac} is flashing run ${device.currentRunId ?? '(unknown)'}; cancel the job or quarantine it when the run ends.`,
+      );
+    return this.get(device.id);
+  }
+
+  /** Returns a quarantined board to service (idle where it is attached to an online agent, else offline). */
+  async release(idOrMac: string) {
+    const device = await this.resolve(idOrMac);
+    if (device.state !== 'quarantined') return this.get(device.id);
+    const attached = await this.prisma.attachment.count({
+      where: { deviceId: device.id, detachedAt: null, agent: { status: { not: 'offline' } } },
+    });
+    await this.prisma.device.updateMany({
+      where: { id: device.id, state: 'quarantined' },
+      data: {
+        state: attached ? 'idle' : 'offline',
+        quarantineReason: null,
+        quarantinedAt: null,
+        consecutiveFailures: 0,
+      },
+    });
+    return this.get(device.id);
+  }
+}
