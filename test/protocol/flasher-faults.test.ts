@@ -82,6 +82,25 @@ describe('flasher under faults', () => {
     expectFlashHolds(board, regions);
   });
 
+  it('absorbs occasional bit errors with block retries, without leaving the requested baud', async () => {
+    const { board, transport } = await setup({
+      seed: 7,
+      faults: { bitErrors: { aboveBaud: 115_200, bitErrorRate: 3e-6 } },
+    });
+    const regions = threeRegions();
+    const retries: string[] = [];
+    const result = await flash(transport, regions, {
+      baud: 921_600,
+      onEvent: (e: FlasherEvent) =>
+        void (e.type === 'log' && /^re-sending block|^restarting/.test(e.text) && retries.push(e.text)),
+    });
+    expect(result.retries).toBeGreaterThan(0);
+    expect(result.retries).toBe(retries.length);
+    expect(result.baud).toBe(921_600);
+    expect(result.regions.every((r) => r.verified)).toBe(true);
+    expectFlashHolds(board, regions);
+  });
+
   it('resumes from the last verified region after the board is unplugged mid-flash', async () => {
     const { board, transport } = await setup({ timeScale: 0.02 });
     const regions = threeRegions();

@@ -207,6 +207,7 @@ class Run {
       `${info.description}, ${info.features.join(', ')}, crystal ${info.crystalMhz} MHz, MAC ${info.mac}`,
     );
     const session = new LoaderSession(conn, target);
+    if (!conn.isStub && !info.secureDownloadMode) await disableUsbJtagWatchdogs(session, events);
     if (!conn.isStub && !options.noStub && !info.secureDownloadMode && session.canChangeBaud) {
       // Raise the baud on the ROM first: the stub keeps the ROM's UART settings, so its upload runs fast too.
       await this.raiseBaud(session);
@@ -389,6 +390,31 @@ class Run {
   get session(): LoaderSession | undefined {
     return this.prepared?.session;
   }
+}
+
+/**
+ * Over the internal USB-Serial/JTAG the RTC and super watchdogs stay armed in
+ * download mode and would reset the chip mid-flash (§3.7): disarm them when
+ * the ROM says it talks over that peripheral.
+ */
+async function disableUsbJtagWatchdogs(session: LoaderSession, events: EventSink): Promise<void> {
+  const { uartDevBufNo, usbJtagWatchdog: wdt } = session.target;
+  if (uartDevBufNo?.usbJtagSerial === undefined || !wdt) return;
+  const console = await session.readReg(uartDevBufNo.address, 'detect');
+  if (console !== uartDevBufNo.usbJtagSerial) return;
+  await session.writeReg([
+    { addr: wdt.rtcWdtWriteProtect, value: wdt.rtcWdtKey },
+    { addr: wdt.rtcWdtConfig0, value: 0 },
+    { addr: wdt.rtcWdtWriteProtect, value: 0 },
+    { addr: wdt.swdWriteProtect, value: wdt.swdKey },
+    { addr: wdt.swdConfig, value: wdt.swdAutoFeed, mask: wdt.swdAutoFeed },
+    { addr: wdt.swdWriteProtect, value: 0 },
+  ]);
+  events.log(
+    'info',
+    'attach',
+    'USB-Serial/JTAG console: RTC watchdog disabled and super watchdog set to auto-feed',
+  );
 }
 
 /**
