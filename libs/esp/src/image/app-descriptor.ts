@@ -108,3 +108,54 @@ export function encodeAppDescriptor(fields: AppDescriptorFields): Uint8Array {
   out[OFF_MMU_PAGE_SIZE] = fields.mmuPageSizeLog2 ?? 16;
   return out;
 }
+
+/** esp_bootloader_desc_t.magic_byte (ESP-IDF 5.2+ bootloaders). */
+export const BOOTLOADER_DESC_MAGIC_BYTE = 0x50;
+/** sizeof(esp_bootloader_desc_t). */
+export const BOOTLOADER_DESC_SIZE = 80;
+
+/** What ESP-IDF 5.2+ puts at the start of a bootloader's first DRAM segment. */
+export interface BootloaderDescriptor {
+  /** Bootloader version (CONFIG_BOOTLOADER_PROJECT_VER). */
+  version: number;
+  /** Byte 3: secure_version in newer IDF, reserved (0) before. */
+  secureVersion: number;
+  idfVersion: string;
+  dateTime: string;
+}
+
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+/**
+ * Reads an esp_bootloader_desc_t from the start of `bytes`, or undefined when there is none. A single
+ * magic byte is weak evidence, so the text fields must also look like text.
+ */
+export function parseBootloaderDescriptor(bytes: Uint8Array): BootloaderDescriptor | undefined {
+  if (bytes.length < BOOTLOADER_DESC_SIZE || bytes[0] !== BOOTLOADER_DESC_MAGIC_BYTE) return undefined;
+  const idf = bytes.subarray(8, 40);
+  const date = bytes.subarray(40, 64);
+  if (idf.indexOf(0) <= 0 || date.indexOf(0) === -1) return undefined;
+  const idfVersion = cString(bytes, 8, 32);
+  const dateTime = cString(bytes, 40, 24);
+  if (!PRINTABLE.test(idfVersion) || !PRINTABLE.test(dateTime)) return undefined;
+  return {
+    version: new DataView(bytes.buffer, bytes.byteOffset + 4, 4).getUint32(0, true),
+    secureVersion: bytes[3],
+    idfVersion,
+    dateTime,
+  };
+}
+
+/** Builds the 80 bytes of an esp_bootloader_desc_t. */
+export function encodeBootloaderDescriptor(fields: {
+  version?: number;
+  idfVersion?: string;
+  dateTime?: string;
+}): Uint8Array {
+  const out = new Uint8Array(BOOTLOADER_DESC_SIZE);
+  out[0] = BOOTLOADER_DESC_MAGIC_BYTE;
+  new DataView(out.buffer).setUint32(4, fields.version ?? 1, true);
+  putString(out, 8, 32, fields.idfVersion ?? 'v5.3.1', 'IDF version');
+  putString(out, 40, 24, fields.dateTime ?? 'Jan  1 2026 12:00:00', 'date and time');
+  return out;
+}

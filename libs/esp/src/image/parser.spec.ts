@@ -200,6 +200,18 @@ describe('writer round-trips through the parser', () => {
     }
   });
 
+  it('describes built bootloaders with an esp_bootloader_desc_t; the older fixtures have none', () => {
+    const boot = parseImage(buildBootloaderImage({ chip: 'esp32c6', idfVersion: 'v5.4' }));
+    expect(boot.bootloaderDescriptor).toEqual({
+      version: 1,
+      secureVersion: 0,
+      idfVersion: 'v5.4',
+      dateTime: 'Jan  1 2026 12:00:00',
+    });
+    expect(parseImage(fixture('bootloader_esp32c3.bin')).bootloaderDescriptor).toBeUndefined();
+    expect(parseImage(fixture('bootloader_esp32.bin')).bootloaderDescriptor).toBeUndefined();
+  });
+
   it('is deterministic for a seed and grows with the payload', () => {
     const a = buildAppImage({
       chip: 'esp32s3',

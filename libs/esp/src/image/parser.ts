@@ -6,7 +6,13 @@ import {
   type FlashModeName,
 } from '../targets/flash-tables.js';
 import type { ChipName, ChipTarget, MemoryRegion } from '../targets/types.js';
-import { hasAppDescriptor, parseAppDescriptor, type AppDescriptor } from './app-descriptor.js';
+import {
+  hasAppDescriptor,
+  parseAppDescriptor,
+  parseBootloaderDescriptor,
+  type AppDescriptor,
+  type BootloaderDescriptor,
+} from './app-descriptor.js';
 import { sha256, toHex, xorChecksum } from './digest.js';
 import { hex, ImageError } from './problems.js';
 
@@ -78,6 +84,8 @@ export interface EspImage {
   trailingBytes: number;
   kind: ImageKind;
   appDescriptor?: AppDescriptor;
+  /** ESP-IDF 5.2+ bootloaders describe themselves at the start of their first DRAM segment. */
+  bootloaderDescriptor?: BootloaderDescriptor;
   /** Non-fatal oddities (unknown flash mode, segment outside the memory map, ...). */
   warnings: string[];
 }
@@ -288,6 +296,11 @@ export function parseImage(data: Uint8Array, options: ParseImageOptions = {}): E
         ? 'bootloader'
         : 'unknown';
 
+  const firstDram = kind === 'bootloader' ? segments.find((s) => s.region === 'DRAM') : undefined;
+  const bootloaderDescriptor = firstDram
+    ? parseBootloaderDescriptor(data.subarray(firstDram.dataOffset, firstDram.dataOffset + firstDram.length))
+    : undefined;
+
   return {
     format: extended ? 'esp32' : 'esp8266-v1',
     chip: target.name,
@@ -307,6 +320,7 @@ export function parseImage(data: Uint8Array, options: ParseImageOptions = {}): E
     trailingBytes: data.length - length,
     kind,
     appDescriptor,
+    bootloaderDescriptor,
     warnings,
   };
 }

@@ -1,7 +1,7 @@
 import { findTarget } from '../targets/registry.js';
 import { FLASH_MODES, flashSizeBytes, type FlashModeName } from '../targets/flash-tables.js';
 import type { ChipName, ChipTarget, MemoryRegion } from '../targets/types.js';
-import { encodeAppDescriptor, APP_DESC_SIZE } from './app-descriptor.js';
+import { encodeAppDescriptor, encodeBootloaderDescriptor, APP_DESC_SIZE } from './app-descriptor.js';
 import { sha256, xorChecksum } from './digest.js';
 import {
   EXTENDED_HEADER_BYTES,
@@ -262,6 +262,8 @@ export interface BootloaderImageOptions {
   flashMode?: FlashModeName;
   flashSize?: string;
   flashFreq?: string;
+  /** IDF version for the esp_bootloader_desc_t; default v5.3.1. */
+  idfVersion?: string;
   /** Code bytes; default 12 KiB, about the size of a real ESP-IDF bootloader. */
   payloadBytes?: number;
   seed?: number;
@@ -275,6 +277,7 @@ export function buildBootloaderImage(options: BootloaderImageOptions): Uint8Arra
   const iram = ramRegion(target, 'IRAM');
   const code = codeLikePayload(options.payloadBytes ?? 12 * 1024, seed);
   const data = codeLikePayload(2048, seed + 1);
+  data.set(encodeBootloaderDescriptor({ idfVersion: options.idfVersion }));
   // Load high in RAM, away from where the app will go, as the real bootloader does.
   const dataAddress = Math.max(dram.start, dram.end - 0x20000);
   const codeAddress = iram === dram ? dram.end - 0x10000 : Math.max(iram.start, iram.end - 0x10000);
