@@ -9,6 +9,7 @@ import { AuthModule, Public } from './auth/index.js';
 import { FirmwareModule } from './firmware/firmware.module.js';
 import { AgentsModule } from './agents/index.js';
 import { DevicesModule } from './devices/devices.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { EventsModule } from './events/events.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { RunsModule } from './runs/runs.module.js';
@@ -44,6 +45,7 @@ export class AppModule {
         FirmwareModule,
         AgentsModule,
         DevicesModule,
+        MetricsModule,
         EventsModule,
         RunsModule,
         SchedulerModule,

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Reflector } from '@nestjs/core';
 import type { ExecutionContext } from '@nestjs/common';
 import { ApiError } from '../common/api-error.js';
+import type { ApiConfig } from '../config/api-config.js';
 import { AuthGuard } from './auth.guard.js';
 import { Public, Roles, type AuthPrincipal } from './roles.js';
 import type { TokensService } from './tokens.service.js';
@@ -35,7 +36,7 @@ const tokens = {
           : 'unknown',
     ),
 } as unknown as TokensService;
-const guard = new AuthGuard(new Reflector(), tokens);
+const guard = new AuthGuard(new Reflector(), tokens, {} as ApiConfig);
 
 async function refusal(promise: Promise<boolean>): Promise<ApiError> {
   try {

@@ -1,9 +1,11 @@
-import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { ApiErrorCode } from '#contracts';
 import { ApiError } from '../common/api-error.js';
-import { PUBLIC_KEY, ROLES_KEY, type AuthenticatedRequest, type Role } from './roles.js';
+import type { ApiConfig } from '../config/api-config.js';
+import { API_CONFIG } from '../infra/tokens.js';
+import { PUBLIC_KEY, PUBLIC_WHEN_KEY, ROLES_KEY, type AuthenticatedRequest, type Role } from './roles.js';
 import { TokensService } from './tokens.service.js';
 
 const BEARER_RE = /^Bearer\s+(\S+)\s*$/i;
@@ -24,12 +26,18 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly tokens: TokensService,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean | undefined>(PUBLIC_KEY, targets)) return true;
+    const publicWhen = this.reflector.getAllAndOverride<((c: ApiConfig) => boolean) | undefined>(
+      PUBLIC_WHEN_KEY,
+      targets,
+    );
+    if (publicWhen?.(this.config)) return true;
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     const http = context.switchToHttp();
     const request = http.getRequest<Request & AuthenticatedRequest>();

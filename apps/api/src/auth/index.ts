@@ -4,6 +4,7 @@ export {
   READ_ROLES,
   Principal,
   Public,
+  PublicWhen,
   Roles,
   type AuthPrincipal,
   type AuthenticatedRequest,

@@ -1,5 +1,6 @@
 import { SetMetadata, applyDecorators, createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import type { ApiConfig } from '../config/api-config.js';
 import type { TokenRole } from '../db/generated/prisma/enums.js';
 
 /** A token's role. Admin may call every route; the others only routes that list them. */
@@ -13,6 +14,7 @@ export const READ_ROLES: readonly Role[] = ['admin', 'ci', 'operator', 'viewer']
 
 export const ROLES_KEY = 'flashfarm:roles';
 export const PUBLIC_KEY = 'flashfarm:public';
+export const PUBLIC_WHEN_KEY = 'flashfarm:public-when';
 
 /** Who is calling: attached to the request by the auth guard. */
 export interface AuthPrincipal {
@@ -43,6 +45,13 @@ export const Roles = (...roles: Role[]): MethodDecorator & ClassDecorator =>
 
 /** A route anyone may call without a token (health, docs). */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_KEY, true);
+
+/**
+ * A route that is public when the configuration says so (e.g. /metrics with
+ * FLASHFARM_METRICS_PUBLIC=true); otherwise its @Roles apply.
+ */
+export const PublicWhen = (predicate: (config: ApiConfig) => boolean): MethodDecorator & ClassDecorator =>
+  SetMetadata(PUBLIC_WHEN_KEY, predicate);
 
 /** The calling token (id, name, role); undefined only on @Public routes. */
 export const Principal = createParamDecorator(
