@@ -516,6 +516,13 @@ describe('refused uploads', () => {
       'PAYLOAD_TOO_LARGE',
     );
     expect(p.message).toMatch(/FLASHFARM_MAX_UPLOAD_MB/);
+    // Far over the limit: refused on Content-Length, before the body is buffered.
+    const early = await expectRefused(
+      upload([{ field: 'file', name: 'huger.bin', data: new Uint8Array(3 * 1024 * 1024) }]),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
+    expect(early.message).toMatch(/1\.0 MiB limit/);
   });
 
   it('form mistakes get VALIDATION_FAILED naming the field', async () => {

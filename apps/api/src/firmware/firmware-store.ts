@@ -11,6 +11,8 @@ import path from 'node:path';
 
 const TMP_DIR = '.incoming';
 const SHA256_RE = /^[0-9a-f]{64}$/;
+/** A temporary file this old belongs to no upload in progress (uploads take seconds). */
+const STALE_INCOMING_MS = 60 * 60 * 1000;
 
 /** Parts written to temporary files, waiting for commit or discard. */
 export interface StagedParts {
@@ -78,6 +80,22 @@ export class FirmwareStore {
       },
       discard,
     };
+  }
+
+  /** Removes temporary files older than STALE_INCOMING_MS (an upload cut short by a crash). */
+  async clearStaleIncoming(now = Date.now()): Promise<void> {
+    const dir = path.join(this.root, TMP_DIR);
+    let names: string[];
+    try {
+      names = await fsp.readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const file = path.join(dir, name);
+      const stat = await fsp.stat(file).catch(() => undefined);
+      if (stat && now - stat.mtimeMs > STALE_INCOMING_MS) await fsp.rm(file, { force: true });
+    }
   }
 
   /** Deletes a part's bytes (missing files are fine). */

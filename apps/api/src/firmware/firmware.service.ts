@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type fs from 'node:fs';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import {
   findTarget,
   ImageError,
@@ -106,7 +106,7 @@ const hexOffset = (n: number) => `0x${n.toString(16)}`;
 
 /** Firmware intake (validation, content-addressed storage, dedupe), listing, download and deletion. */
 @Injectable()
-export class FirmwareService {
+export class FirmwareService implements OnModuleInit {
   readonly store: FirmwareStore;
 
   constructor(
@@ -114,6 +114,11 @@ export class FirmwareService {
     @Inject(API_CONFIG) private readonly config: ApiConfig,
   ) {
     this.store = new FirmwareStore(config.firmwareDir);
+  }
+
+  /** Clears temporary files an earlier process left behind when it died mid-upload. */
+  async onModuleInit(): Promise<void> {
+    await this.store.clearStaleIncoming();
   }
 
   /** Validates and stores an upload; `created` is false when the same firmware already existed. */
@@ -158,10 +163,10 @@ export class FirmwareService {
     if (!result.ok) throw this.invalid(result.problems);
     const summary = result.summary;
 
-    const parts = summary.parts.map((p, i) => ({
+    const parts = summary.parts.map((p) => ({
       ...p,
       data: input.parts.find((x) => x.offset === p.offset)!.data,
-      role: this.roleOf(p, summary, i),
+      role: this.roleOf(p, summary),
     }));
     const setSha = crypto
       .createHash('sha256')
@@ -251,11 +256,7 @@ export class FirmwareService {
     );
   }
 
-  private roleOf(
-    part: FirmwareSetSummary['parts'][number],
-    summary: FirmwareSetSummary,
-    _index: number,
-  ): PartRole {
+  private roleOf(part: FirmwareSetSummary['parts'][number], summary: FirmwareSetSummary): PartRole {
     switch (part.role) {
       case 'bootloader':
         return 'bootloader';
