@@ -21,7 +21,9 @@ export * from './flasher/detect.js';
 export * from './flasher/session.js';
 export * from './flasher/regions.js';
 export * from './flasher/write.js';
+export * from './flasher/run.js';
 export * from './flasher/flash.js';
+export * from './flasher/operations.js';
 /** The flasher CLI (`flashfarm flash|erase|read|info`), with an injected openTransport. */
 export * from './cli/run.js';
 export * from './cli/progress.js';

@@ -6,14 +6,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { FlashErrorCode } from '#contracts';
 import { EspError } from '../errors.js';
-import {
-  type AfterAction,
-  chipInfo,
-  eraseFlash,
-  flash,
-  readFlash,
-  type SessionOptions,
-} from '../flasher/flash.js';
+import { flash } from '../flasher/flash.js';
+import { chipInfo, eraseFlash, readFlash } from '../flasher/operations.js';
+import type { AfterAction, SessionOptions } from '../flasher/run.js';
 import type { FlashRegion } from '../flasher/regions.js';
 import { resetStrategyFromName } from '../reset/strategies.js';
 import type { Transport } from '../transport.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { EspError } from '../errors.js';
 import { classifyBanner } from './connect.js';
-import { baudLadderFrom } from './flash.js';
+import { baudLadderFrom } from './run.js';
 import { imageHeaderFacts, mergeRanges, padTo4, splitRange, validateRegions } from './regions.js';
 import { esp8266RomEraseSize } from './session.js';
 
