@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { SimBoard, type SimBoardOptions } from './board.js';
 import { SimErrorCode } from './errors.js';
@@ -358,6 +361,83 @@ describe('faults', () => {
       await b.waitForConsole(/(Guru Meditation Error[\s\S]*){3}/, 3000);
       expect(b.console).toContain('rst:0xc (SW_CPU_RESET)');
       b.setFaults({ bootLoop: false });
+    } finally {
+      b.dispose();
+    }
+  });
+});
+
+describe('board options and flash', () => {
+  it('refuses unknown chips, bad sizes, MACs and revisions with typed errors', () => {
+    const invalid = expect.objectContaining({ code: SimErrorCode.INVALID_ARGUMENT }) as unknown as Error;
+    expect(() => new SimBoard({ chip: 'esp32p4' as 'esp32', timeScale: 0 })).toThrow(invalid);
+    expect(() => board({ flashSizeBytes: 3 * 1024 * 1024 })).toThrow(invalid);
+    expect(() => board({ mac: '12:34' })).toThrow(invalid);
+    expect(() => board({ revision: 117 })).toThrow(invalid);
+    expect(() => board({ timeScale: -1 })).toThrow(invalid);
+  });
+
+  it('derives a stable Espressif MAC from the name', () => {
+    const a = board({ name: 'rack1-slot3' });
+    const b = board({ name: 'rack1-slot3' });
+    const c = board({ name: 'rack1-slot4' });
+    try {
+      expect(a.mac).toBe(b.mac);
+      expect(a.mac).not.toBe(c.mac);
+      expect(a.mac.startsWith('24:0a:c4:')).toBe(true);
+      const d = new SimBoard({ chip: 'esp8266', name: 'x', timeScale: 0 });
+      d.dispose();
+      expect(d.mac.startsWith('18:fe:34:')).toBe(true);
+    } finally {
+      for (const x of [a, b, c]) x.dispose();
+    }
+  });
+
+  it('keeps flash across resets and, with a flashFile, across board instances', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'simboard-'));
+    try {
+      const file = join(dir, 'esp32.bin');
+      const first = board({ flashFile: file });
+      first.flash.program(0x3000, Uint8Array.of(0x12, 0x34));
+      first.pressButton('en', true);
+      first.pressButton('en', false);
+      await pollUntil(() => first.mode === 'flash-boot');
+      expect(Array.from(first.flash.read(0x3000, 2))).toEqual([0x12, 0x34]);
+      first.dispose();
+      const second = board({ flashFile: file });
+      expect(Array.from(second.flash.read(0x3000, 2))).toEqual([0x12, 0x34]);
+      second.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ROM erase takes datasheet time: 1 MiB in 64 KiB blocks ≈ 16 × 150 ms (here at timeScale 0.1)', async () => {
+    const b = board({ timeScale: 0.1 });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      const t0 = performance.now();
+      await host.command(0x02, le32(0x100000, 1024, 0x400, 0x100000, 0), 0, 2000);
+      const elapsed = performance.now() - t0;
+      expect(elapsed).toBeGreaterThan(16 * 150 * 0.1 * 0.9);
+      expect(elapsed).toBeLessThan(16 * 150 * 0.1 * 3);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('reports mode changes', async () => {
+    const b = board();
+    try {
+      const modes: string[] = [];
+      b.onModeChange((m) => modes.push(m));
+      const host = new HostClient(b.openPort());
+      await host.classicReset();
+      await pollUntil(() => b.mode === 'rom');
+      expect(modes).toEqual(expect.arrayContaining(['reset', 'rom']));
+      b.unplug();
+      expect(modes[modes.length - 1]).toBe('off');
     } finally {
       b.dispose();
     }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { bootFromFlash } from './boot-log.js';
 import { type Cancel, Prng, SimClock } from './clock.js';
-import { SimChip } from './chip.js';
-import { getChip } from './chips/index.js';
+import { type ChipMode, SimChip } from './chip.js';
+import { getChip, isChipName } from './chips/index.js';
 import {
   type ChipDefinition,
   type ChipIdentity,
@@ -145,9 +145,22 @@ export class SimBoard {
   private usbForceDownload = false;
   private consoleText = '';
   private readonly printListeners = new Set<(text: string) => void>();
+  private readonly modeListeners = new Set<(mode: ChipMode) => void>();
   private readonly errors: unknown[] = [];
 
   constructor(options: SimBoardOptions) {
+    if (!isChipName(options.chip))
+      throw new SimError(SimErrorCode.INVALID_ARGUMENT, `unknown chip "${String(options.chip)}"`);
+    const timeScale = options.timeScale ?? 1;
+    if (!(timeScale >= 0) || !Number.isFinite(timeScale))
+      throw new SimError(SimErrorCode.INVALID_ARGUMENT, `timeScale must be ≥ 0, got ${timeScale}`);
+    const revision = options.revision ?? getChip(options.chip).defaultRevision;
+    if (!Number.isInteger(revision) || revision < 0 || revision > 399 || revision % 100 > 15) {
+      throw new SimError(
+        SimErrorCode.INVALID_ARGUMENT,
+        `revision must be major × 100 + minor (minor ≤ 15), got ${revision}`,
+      );
+    }
     this.def = getChip(options.chip);
     this.name = options.name ?? options.chip;
     const flashSizeBytes = options.flashSizeBytes ?? this.def.defaultFlashBytes;
@@ -165,11 +178,11 @@ export class SimBoard {
     this.jedecId = options.jedecId ?? 0xc84000 | jedecCapacityCode(flashSizeBytes);
     this.identity = {
       mac: options.mac ? parseMac(options.mac) : defaultMac(this.def.name, this.name),
-      revision: options.revision ?? this.def.defaultRevision,
+      revision,
       xtalMhz: this.def.defaultXtalMhz,
     };
     this.wiring = options.wiring ?? 'auto-reset';
-    this.clock = new SimClock(options.timeScale ?? 1);
+    this.clock = new SimClock(timeScale);
     const seed = options.seed ?? createHash('sha256').update(this.name).digest().readUInt32LE(0);
     this.rng = new Prng(seed);
     this.enRiseMs = options.enRiseMs ?? 5;
@@ -199,6 +212,9 @@ export class SimBoard {
         },
         softReset: (kind) => this.softReset(kind),
         internalError: (err) => this.errors.push(err),
+        modeChanged: (mode) => {
+          for (const listener of [...this.modeListeners]) listener(mode);
+        },
       },
     );
     if (this.def.uartDevBufNoAddr !== null) {
@@ -230,7 +246,7 @@ export class SimBoard {
   }
 
   /** What the chip is doing right now. */
-  get mode(): SimChip['mode'] {
+  get mode(): ChipMode {
     return this.chip.mode;
   }
 
@@ -263,6 +279,12 @@ export class SimBoard {
   onPrint(listener: (text: string) => void): () => void {
     this.printListeners.add(listener);
     return () => this.printListeners.delete(listener);
+  }
+
+  /** Calls listener whenever the chip's mode changes (reset, ROM loader, stub, flash boot, halted, off). */
+  onModeChange(listener: (mode: ChipMode) => void): () => void {
+    this.modeListeners.add(listener);
+    return () => this.modeListeners.delete(listener);
   }
 
   /** Resolves once the console matches pattern; rejects after timeoutMs (real). */
@@ -533,7 +555,8 @@ export class SimBoard {
     if (end.kind === 'reset') {
       const generation = chip.generation;
       const delay = Math.max(this.clock.scaled(end.atMs), MIN_REBOOT_REAL_MS);
-      const cancel = this.clock.afterReal(delay, () => {
+      // A boot loop never ends by itself: it must not keep the Node process alive on its own.
+      const cancel = this.clock.afterReal(delay, { unref: true }, () => {
         if (chip.generation !== generation || !this.plugged) return;
         // A watchdog reset samples the straps again; a software reset keeps them.
         if (end.cause === 'rtc-wdt') this.hardStart(end.cause);

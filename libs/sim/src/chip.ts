@@ -67,6 +67,8 @@ export interface ChipEnvironment {
   flashWriteFails(offset: number, length: number): boolean;
   /** A software reset or "run user code" request from the loader. */
   softReset(kind: 'reboot' | 'run-app'): void;
+  /** The chip's mode changed. */
+  modeChanged(mode: ChipMode): void;
   /** Called for a handler bug; the chip carries on. */
   internalError(err: unknown): void;
 }
@@ -83,7 +85,7 @@ export const MAX_FRAME_BYTES = 8 + 16 + 0x4000 + 64;
  * The board decides when it is reset and which personality runs.
  */
 export class SimChip {
-  mode: ChipMode = 'off';
+  private currentMode: ChipMode = 'off';
   /** The chip's UART baud. */
   baud: number;
   /** Before the first CHANGE_BAUDRATE the ROM follows the host's rate (autobaud). */
@@ -126,6 +128,17 @@ export class SimChip {
     this.regs.setDynamic(def.uartClkdivReg, () =>
       Math.round((identity.xtalMhz * 1e6 * def.uartClkFactor) / this.baud),
     );
+  }
+
+  /** What the chip is doing; every change is reported to the board. */
+  get mode(): ChipMode {
+    return this.currentMode;
+  }
+
+  set mode(mode: ChipMode) {
+    if (mode === this.currentMode) return;
+    this.currentMode = mode;
+    this.env.modeChanged(mode);
   }
 
   /** Generation counter: bumps at every reset so stale timers and replies are dropped. */

@@ -30,14 +30,19 @@ export class SimClock {
     return this.afterReal(this.scaled(simMs), fn);
   }
 
-  /** Runs fn after a real duration (electrical effects that race the host's own real-time sleeps). */
-  afterReal(realMs: number, fn: () => void): Cancel {
+  /**
+   * Runs fn after a real duration (electrical effects that race the host's
+   * own real-time sleeps). With `unref`, the timer does not keep Node alive.
+   */
+  afterReal(realMs: number, optionsOrFn: { unref: boolean } | (() => void), maybeFn?: () => void): Cancel {
+    const fn = typeof optionsOrFn === 'function' ? optionsOrFn : maybeFn!;
+    const unref = typeof optionsOrFn === 'function' ? false : optionsOrFn.unref;
     let cancel: Cancel;
     const run = (): void => {
       this.pending.delete(cancel);
       fn();
     };
-    if (realMs < 0.5) {
+    if (realMs < 0.5 && !unref) {
       const handle = setImmediate(run);
       cancel = () => {
         clearImmediate(handle);
@@ -45,6 +50,7 @@ export class SimClock {
       };
     } else {
       const handle = setTimeout(run, realMs);
+      if (unref) handle.unref();
       cancel = () => {
         clearTimeout(handle);
         this.pending.delete(cancel);
