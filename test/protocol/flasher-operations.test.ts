@@ -92,6 +92,30 @@ describe('re-flashing', () => {
   });
 });
 
+describe('events', () => {
+  it('reports write progress per region up to 100 % with baud and an ETA, and timestamped log lines', async () => {
+    const { transport } = await setup();
+    const parts = firmware();
+    const events: FlasherEvent[] = [];
+    await flash(transport, parts, { baud: 460_800, onEvent: (e) => void events.push(e) });
+    const progress = events.filter((e) => e.type === 'progress' && e.stage === 'write');
+    for (let region = 0; region < parts.length; region++) {
+      const mine = progress.filter((e) => e.type === 'progress' && e.region === region);
+      expect(mine.length).toBeGreaterThan(0);
+      const done = mine.map((e) => (e.type === 'progress' ? e.bytesDone : -1));
+      expect([...done].sort((a, b) => a - b)).toEqual(done);
+      expect(mine[mine.length - 1]).toMatchObject({
+        percent: 100,
+        bytesDone: parts[region]!.data.length,
+        baud: 460_800,
+      });
+    }
+    expect(progress.some((e) => e.type === 'progress' && e.etaMs !== undefined)).toBe(true);
+    const logs = events.filter((e) => e.type === 'log');
+    expect(logs.every((e) => e.type === 'log' && e.atMs >= 0 && e.stage.length > 0)).toBe(true);
+  });
+});
+
 describe('ROM loader only (noStub)', () => {
   it('ESP32 ROM: compressed write, ASCII MD5 verify, no stub', async () => {
     const { board, transport } = await setup();

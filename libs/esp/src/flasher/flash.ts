@@ -191,6 +191,9 @@ function patchBootloader(
   }
 }
 
+/** Writes of one region (the first included) before a digest mismatch is final. */
+export const REGION_WRITE_ATTEMPTS = 2;
+
 async function writeRegion(
   session: LoaderSession,
   region: FlashRegion,
@@ -226,21 +229,35 @@ async function writeRegion(
       );
     }
   }
-  const total = ranges.reduce((n, [s, e]) => n + e - s, 0);
-  let before = 0;
-  events.log('info', 'write', `writing ${label} (${total} bytes)`);
-  for (const [s, e] of ranges) {
-    await writeRange(session, region.offset + s, region.data.subarray(s, e), {
-      compress: options.compress ?? true,
-      deflateLevel: options.deflateLevel,
-      stats,
-      signal: options.signal,
-      onProgress: (d) => events.progress('write', before + d, total, run.baud, index),
-      onRetry: (text) => events.log('warn', 'write', text),
-    });
-    before += e - s;
+  let total = 0;
+  let verified = false;
+  for (let attempt = 1; ; attempt++) {
+    total = ranges.reduce((n, [s, e]) => n + e - s, 0);
+    let before = 0;
+    events.log('info', 'write', `writing ${label} (${total} bytes)`);
+    for (const [s, e] of ranges) {
+      await writeRange(session, region.offset + s, region.data.subarray(s, e), {
+        compress: options.compress ?? true,
+        deflateLevel: options.deflateLevel,
+        stats,
+        signal: options.signal,
+        onProgress: (d) => events.progress('write', before + d, total, run.baud, index),
+        onRetry: (text) => events.log('warn', 'write', text),
+      });
+      before += e - s;
+    }
+    try {
+      verified = await verifyRegion(session, region, md5, options, events, label);
+      break;
+    } catch (err) {
+      // One full rewrite after a digest mismatch; a second mismatch is the board's fault.
+      if (!(err instanceof EspError) || err.code !== 'DIGEST_MISMATCH' || attempt >= REGION_WRITE_ATTEMPTS)
+        throw err;
+      stats.retries++;
+      events.log('warn', 'verify', `${err.message} Rewriting the whole region once.`);
+      ranges = [[0, size]];
+    }
   }
-  const verified = await verifyRegion(session, region, md5, options, events, label);
   return { ...base, status: total === size ? 'written' : 'partial', bytesWritten: total, verified };
 }
 
