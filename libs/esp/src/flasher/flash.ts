@@ -230,7 +230,7 @@ async function writeRegion(
     }
   }
   let total = 0;
-  let verified = false;
+  let verified: boolean;
   for (let attempt = 1; ; attempt++) {
     total = ranges.reduce((n, [s, e]) => n + e - s, 0);
     let before = 0;
