@@ -351,6 +351,53 @@ describe('faults', () => {
     }
   });
 
+  it('missed SYNCs: the first ones after reset go unanswered, a retrying host still gets through', async () => {
+    const b = board({ faults: { missedSyncs: 2 } });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.classicReset();
+      await pollUntil(() => b.mode === 'rom');
+      await sleep(5);
+      host.flush();
+      await expect(host.sync(60)).rejects.toThrow();
+      await expect(host.sync(60)).rejects.toThrow();
+      expect(await host.sync(500)).toHaveLength(8);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('RX dead: the download banner arrives but nothing the host sends reaches the chip', async () => {
+    const b = board({ faults: { rxDead: true } });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.classicReset();
+      await host.waitForText(/waiting for download/);
+      await expect(host.enterBootloader(2)).rejects.toThrow('no SYNC reply');
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('flash not answering: RDID reads 0xFFFFFF', async () => {
+    const b = board({ faults: { flashDead: true } });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      const spi = b.def.spi;
+      const write = (addr: number, value: number): Promise<unknown> =>
+        host.command(0x09, le32(addr, value >>> 0, 0xffffffff, 0));
+      await write(spi.base + spi.misoDlen!, 23);
+      await write(spi.base + spi.usr, (1 << 31) | (1 << 28));
+      await write(spi.base + spi.usr2, (7 << 28) | 0x9f);
+      await write(spi.base + spi.w0, 0);
+      await write(spi.base, 1 << 18);
+      expect((await host.command(0x0a, le32(spi.base + spi.w0))).value & 0xffffff).toBe(0xffffff);
+    } finally {
+      b.dispose();
+    }
+  });
+
   it('boot loop: the app panics and the board reboots over and over', async () => {
     const b = await flashedBoard({ faults: { bootLoop: true } });
     try {

@@ -13,7 +13,7 @@ import {
 import { SimError, SimErrorCode, SimPortBusyError, SimUnpluggedError } from './errors.js';
 import { SimFlash } from './flash-memory.js';
 import { type SimPortHandle } from './port.js';
-import { jedecCapacityCode } from './registers.js';
+import { type SpiFlashPart, jedecCapacityCode } from './registers.js';
 import { romHandler } from './rom-loader.js';
 import { baudMismatch, dropBytes, flipBits, garble, UartDirection } from './uart.js';
 
@@ -40,6 +40,12 @@ export interface SimFaults {
   flashWriteFailAt?: number | null;
   /** The app panics right after start-up, so the board reboots forever. */
   bootLoop?: boolean;
+  /** The ROM ignores this many SYNCs after each reset (autobaud warm-up, §8 row 3). */
+  missedSyncs?: number;
+  /** Nothing from the host reaches the chip (broken TX wire: banner seen, no sync, §8 row 2). */
+  rxDead?: boolean;
+  /** The SPI flash does not answer: RDID reads 0xFFFFFF and SFDP fails (§8 row 15). */
+  flashDead?: boolean;
 }
 
 /** Options of a simulated board. */
@@ -125,6 +131,7 @@ export class SimBoard {
   readonly clock: SimClock;
 
   private readonly chip: SimChip;
+  private readonly part: SpiFlashPart;
   private readonly rng: Prng;
   private readonly enRiseMs: number;
   private faults: Required<SimFaults>;
@@ -193,30 +200,28 @@ export class SimBoard {
       latencyMs: 0,
       flashWriteFailAt: null,
       bootLoop: false,
+      missedSyncs: 0,
+      rxDead: false,
+      flashDead: false,
       ...options.faults,
     };
+    this.part = { flash: this.flash, jedecId: this.jedecId, dead: this.faults.flashDead };
     this.toChip = new UartDirection(this.clock, (bytes) => this.chip.receive(bytes));
     this.toHost = new UartDirection(this.clock, (bytes) => this.port?.deliver(bytes));
-    this.chip = new SimChip(
-      this.def,
-      this.flash,
-      this.identity,
-      { flash: this.flash, jedecId: this.jedecId },
-      {
-        clock: this.clock,
-        transmit: (bytes) => this.chipTransmit(bytes),
-        printed: (text) => this.appendConsole(text),
-        flashWriteFails: (offset, length) => {
-          const at = this.faults.flashWriteFailAt;
-          return at !== null && at >= offset && at < offset + length;
-        },
-        softReset: (kind) => this.softReset(kind),
-        internalError: (err) => this.errors.push(err),
-        modeChanged: (mode) => {
-          for (const listener of [...this.modeListeners]) listener(mode);
-        },
+    this.chip = new SimChip(this.def, this.flash, this.identity, this.part, {
+      clock: this.clock,
+      transmit: (bytes) => this.chipTransmit(bytes),
+      printed: (text) => this.appendConsole(text),
+      flashWriteFails: (offset, length) => {
+        const at = this.faults.flashWriteFailAt;
+        return at !== null && at >= offset && at < offset + length;
       },
-    );
+      softReset: (kind) => this.softReset(kind),
+      internalError: (err) => this.errors.push(err),
+      modeChanged: (mode) => {
+        for (const listener of [...this.modeListeners]) listener(mode);
+      },
+    });
     if (this.def.uartDevBufNoAddr !== null) {
       const usbValue = this.def.uartDevBufNoUsbJtag ?? 0;
       this.chip.regs.setDynamic(this.def.uartDevBufNoAddr, () =>
@@ -325,6 +330,7 @@ export class SimBoard {
   /** Changes fault switches; unspecified ones keep their value. */
   setFaults(faults: SimFaults): void {
     this.faults = { ...this.faults, ...faults };
+    this.part.dead = this.faults.flashDead;
     this.updatePins();
   }
 
@@ -388,7 +394,7 @@ export class SimBoard {
 
   /** @internal */
   hostWrite(bytes: Uint8Array): void {
-    if (!this.plugged) return;
+    if (!this.plugged || this.faults.rxDead) return;
     let data = this.lineFaults(bytes, this.hostBaud);
     if (this.wiring === 'usb-serial-jtag') {
       this.toChip.send(data, USB_EQUIVALENT_BAUD, this.faults.latencyMs);
@@ -535,6 +541,7 @@ export class SimBoard {
     const def = this.def;
     if (download) {
       chip.run('rom', romHandler);
+      chip.syncsToIgnore = this.faults.missedSyncs;
       const lines = [...def.romBannerHead, def.resetLine(cause, def.strapDownload, true)];
       // The ESP8266 ROM prints no "waiting for download" line.
       if (def.name !== 'esp8266') lines.push('waiting for download');

@@ -102,6 +102,8 @@ export class SimChip {
   stubDeferredError: number | null = null;
   /** Stub: real time at which the flash finishes the writes already acknowledged. */
   stubFlashIdleAt = 0;
+  /** SYNCs the ROM will still miss after this reset (fault injection). */
+  syncsToIgnore = 0;
   /** Stub: READ_FLASH streaming state. */
   readStream: { offset: number; length: number; packet: number; sent: number; acked: number } | null = null;
   lastResetCause: ResetCause = 'poweron';

@@ -150,6 +150,10 @@ export function romHandler(chip: SimChip, req: Request): Outcome | Promise<Outco
   if (req.size !== body.length) return fail(chip, op, RomError.INVALID_FORMAT);
   switch (op) {
     case Op.SYNC: {
+      if (chip.syncsToIgnore > 0) {
+        chip.syncsToIgnore--;
+        return { out: [], delayMs: 0 };
+      }
       if (body.length !== SYNC_BODY.length || !body.every((b, i) => b === SYNC_BODY[i]))
         return fail(chip, op, RomError.INVALID_FORMAT);
       const one = answer(chip, op, { value: ROM_SYNC_VALUE });
