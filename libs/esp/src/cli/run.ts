@@ -201,7 +201,7 @@ function sessionOptions(
   const attempts = flagValue(args, 'connect-attempts');
   return {
     baud,
-    noStub: args.flags.has('no-stub'),
+    noStub: args.flags.has('no-stub') ? true : undefined,
     resetStrategy: reset,
     after: after as AfterAction | undefined,
     expectChip: flagValue(args, 'chip'),

@@ -5,15 +5,20 @@ import { ROM_BAUD } from './connect.js';
 import type { ChipInfo } from './detect.js';
 import { runSession, type SessionOptions } from './run.js';
 
-/** Connects and identifies the board (chip, revision, MAC, crystal, flash); then runs `after` (default hard-reset). */
+/** Connects and identifies the board (chip, revision, MAC, crystal, flash) on the ROM loader (no stub unless noStub is false); then runs `after` (default hard-reset). */
 export async function chipInfo(
   transport: Transport,
   options: SessionOptions = {},
 ): Promise<ChipInfo & { resetStrategy: string; usedStub: boolean }> {
-  return runSession(transport, { ...options, baud: options.baud ?? ROM_BAUD }, 'hard-reset', async (run) => {
-    const p = await run.withRecovery((q) => Promise.resolve(q));
-    return { ...p.info, resetStrategy: run.strategyName, usedStub: p.session.isStub };
-  });
+  return runSession(
+    transport,
+    { ...options, baud: options.baud ?? ROM_BAUD, noStub: options.noStub ?? true },
+    'hard-reset',
+    async (run) => {
+      const p = await run.withRecovery((q) => Promise.resolve(q));
+      return { ...p.info, resetStrategy: run.strategyName, usedStub: p.session.isStub };
+    },
+  );
 }
 
 /** Reads flash (to back a board up): stub streaming with MD5 check, or ROM READ_FLASH_SLOW. */
