@@ -127,4 +127,25 @@ describe('esptool-js (unmodified) against the simulator', () => {
       }
     });
   }
+
+  it.each(['esp8266', 'esp32c6'] as const)('also flashes %s (stub, compressed, verified)', async (chip) => {
+    const board = new SimBoard({ chip, name: `ejs-${chip}`, timeScale: 0.01 });
+    try {
+      const image = buildImage({
+        chip,
+        appDescriptor: { projectName: 'x', version: '1' },
+        codeBytes: 50_000,
+      });
+      const result = await runEsptoolJsFlash({
+        port: new WebSerialAdapter({ openHandle: () => board.openPort() }),
+        baudrate: 460800,
+        files: [{ address: 0x0, data: image }],
+      });
+      expect([result.chipName, result.mac, result.isStub]).toEqual([board.def.displayName, board.mac, true]);
+      expect(result.log).toMatch(/Hash of data verified/);
+      expect(board.flash.compare(0, padTo4(image))).toEqual([]);
+    } finally {
+      board.dispose();
+    }
+  });
 });
