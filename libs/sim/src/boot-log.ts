@@ -226,8 +226,7 @@ function appStart(ctx: BootContext, lines: BootLine[], t: number, desc: AppDescr
   log.push(idf('I', t + 10, 'main_task', 'Calling app_main()'));
   lines.push({ atMs: t, text: log.join(NL) + NL });
   if (ctx.appPanics) {
-    const core = ctx.def.name === 'esp32' || ctx.def.name === 'esp32s3' ? 'Core  0' : 'Core  0';
-    const panic = `Guru Meditation Error: ${core} panic'ed (LoadProhibited). Exception was unhandled.${NL}${NL}Rebooting...${NL}`;
+    const panic = `Guru Meditation Error: Core  0 panic'ed (LoadProhibited). Exception was unhandled.${NL}${NL}Rebooting...${NL}`;
     lines.push({ atMs: t + 50, text: panic });
     return { lines, end: { kind: 'reset', atMs: t + 60, cause: 'sw-cpu' }, app: desc };
   }

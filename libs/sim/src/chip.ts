@@ -102,6 +102,8 @@ export class SimChip {
   stubDeferredError: number | null = null;
   /** Stub: real time at which the flash finishes the writes already acknowledged. */
   stubFlashIdleAt = 0;
+  /** Opcode of the ROM's last reply since reset (0 = none yet). */
+  romLastReplyOp = 0;
   /** SYNCs the ROM will still miss after this reset (fault injection). */
   syncsToIgnore = 0;
   /** Stub: READ_FLASH streaming state. */
@@ -165,6 +167,7 @@ export class SimChip {
     this.stub = null;
     this.stubDeferredError = null;
     this.readStream = null;
+    this.romLastReplyOp = 0;
     this.spiParamsSize = 2 * 1024 * 1024;
     this.spiAttached = false;
     this.autobaud = true;

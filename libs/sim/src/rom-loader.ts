@@ -31,9 +31,6 @@ function status(chip: SimChip, error: number): Uint8Array {
   return out;
 }
 
-/** The ROM's last reply opcode: its response header is reused, so an unknown command echoes the previous one (§11.1). */
-const lastReplyOp = new WeakMap<SimChip, number>();
-
 function answer(
   chip: SimChip,
   op: number,
@@ -45,7 +42,7 @@ function answer(
     afterSend?: () => void;
   } = {},
 ): Outcome {
-  lastReplyOp.set(chip, op);
+  chip.romLastReplyOp = op;
   const frame = encodeReply(
     op,
     options.value ?? 0,
@@ -68,7 +65,8 @@ function fail(chip: SimChip, op: number, error: number, simMs = 0): Outcome {
  * several times. esptool and esptool-js turn it into UnsupportedCommandError.
  */
 function unsupported(chip: SimChip): Outcome {
-  const op = lastReplyOp.get(chip) ?? 0;
+  // The ROM reuses its response header: an unknown command goes out under the previous reply's opcode (§11.1).
+  const op = chip.romLastReplyOp;
   const frame = encodeReply(op, 0, new Uint8Array(0), status(chip, RomError.INVALID_FORMAT));
   return {
     out: new Array<Uint8Array>(ROM_UNSUPPORTED_REPLY_COPIES).fill(frame),
