@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -147,6 +148,30 @@ describe('flashfarm sim', () => {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
   });
+
+  it('as a process, stops cleanly on SIGINT and SIGTERM (exit 0, ports released)', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const port = await freePort();
+      const bin = new URL('../../bin/flashfarm.js', import.meta.url).pathname;
+      const child = spawn(process.execPath, [bin, 'sim', '--count', '1', '--base-port', String(port)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const deadline = Date.now() + 15_000;
+      while (!output.includes('Ctrl-C') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(output).toContain(`rfc2217://127.0.0.1:${port}`);
+      child.kill(signal);
+      await expect(exited).resolves.toBe(0);
+      const err = await openTransport(`rfc2217://127.0.0.1:${port}`, { baudRate: 115_200 }).then(
+        () => undefined,
+        (e: unknown) => e as TransportError,
+      );
+      expect(err?.message).toMatch(/connection refused/);
+    }
+  }, 40_000);
 
   it('prints usage for --help and rejects unknown options', async () => {
     const help = start(['--help']);

@@ -87,6 +87,9 @@ export async function runSimCli(argv: string[], io: SimCliIo = {}): Promise<numb
     return SimCliExit.OK;
   }
 
+  // Listening before anything starts: a Ctrl-C during start-up, or right after the
+  // listing appears, still stops everything cleanly.
+  const stopped = waitForStop(io.signal);
   const running: RunningSimBoard[] = [];
   const stopAll = async (): Promise<void> => {
     for (const { board, server } of running.splice(0).reverse()) {
@@ -119,6 +122,7 @@ export async function runSimCli(argv: string[], io: SimCliIo = {}): Promise<numb
     }
   } catch (error) {
     await stopAll();
+    stopped.dispose();
     err(`flashfarm sim: ${(error as Error).message}\n`);
     return error instanceof UsageError ? SimCliExit.USAGE : SimCliExit.RUNTIME_ERROR;
   }
@@ -134,7 +138,7 @@ export async function runSimCli(argv: string[], io: SimCliIo = {}): Promise<numb
   else out(`${formatTable(rows)}\nPress Ctrl-C to stop.\n`);
   io.onReady?.([...running]);
 
-  await waitForStop(io.signal);
+  await stopped.promise;
   await stopAll();
   return SimCliExit.OK;
 }
@@ -335,19 +339,28 @@ function formatTable(
     .join('\n');
 }
 
-function waitForStop(signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve) => {
+function waitForStop(signal: AbortSignal | undefined): { promise: Promise<void>; dispose: () => void } {
+  let dispose: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => {
     if (signal) {
       if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
+      else {
+        const onAbort = (): void => resolve();
+        signal.addEventListener('abort', onAbort, { once: true });
+        dispose = () => signal.removeEventListener('abort', onAbort);
+      }
       return;
     }
     const stop = (): void => {
+      dispose();
+      resolve();
+    };
+    dispose = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      resolve();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  return { promise, dispose };
 }
