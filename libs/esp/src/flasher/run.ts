@@ -84,7 +84,10 @@ export class Run {
   baud: number;
   readonly ladder: number[];
   readonly fallbacks: number[] = [];
+  /** Reconnects of any cause (reported in results). */
   reconnects = 0;
+  /** Reconnects after a lost link or timeouts, bounded by MAX_RECONNECTS. */
+  private linkLosses = 0;
   private verifiedInfo: ChipInfo | undefined;
 
   constructor(
@@ -264,7 +267,8 @@ export class Run {
         if (err.code === 'FRAMING' || (this.transport.baudRate > ROM_BAUD && isLineGarble(err))) {
           if (!this.stepDown(err.message)) throw err;
         } else if (err.code === 'DEVICE_GONE' || err.code === 'TIMEOUT') {
-          if (this.reconnects >= MAX_RECONNECTS) throw err;
+          if (this.linkLosses >= MAX_RECONNECTS) throw err;
+          this.linkLosses++;
           this.events.log(
             'warn',
             err.stage ?? 'write',
