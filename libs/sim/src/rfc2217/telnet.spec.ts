@@ -1,0 +1,29 @@
+import { describe, expect, it } from '@jest/globals';
+import { DO, doubleIac, encodeComPort, OPT_COM_PORT, TelnetStream } from './telnet.js';
+
+describe('server Telnet layer', () => {
+  it('splits data, negotiations and subnegotiations across chunks, un-doubling 0xFF', () => {
+    const events: unknown[] = [];
+    const stream = new TelnetStream({
+      data: (bytes) => events.push(['data', [...bytes]]),
+      negotiation: (verb, option) => events.push(['neg', verb, option]),
+      subnegotiation: (option, payload) => events.push(['sb', option, [...payload]]),
+    });
+    stream.push(Uint8Array.of(0x10, 0xff, 0xff, 0xff));
+    stream.push(Uint8Array.of(0xfd, 0x2c, 0xff, 0xfa, 0x2c, 0x05, 0xff, 0xff));
+    stream.push(Uint8Array.of(0xff, 0xf0, 0x20));
+    expect(events).toEqual([
+      ['data', [0x10, 0xff]],
+      ['neg', DO, OPT_COM_PORT],
+      ['sb', OPT_COM_PORT, [0x05, 0xff]],
+      ['data', [0x20]],
+    ]);
+  });
+
+  it('doubles 0xFF in data and in COM-PORT values', () => {
+    expect([...doubleIac(Uint8Array.of(0xff, 1))]).toEqual([0xff, 0xff, 1]);
+    expect([...encodeComPort(101, Uint8Array.of(0, 0, 0xff, 0xff))]).toEqual([
+      0xff, 0xfa, 0x2c, 101, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0,
+    ]);
+  });
+});
