@@ -145,6 +145,8 @@ export interface EsptoolJsFlashOptions {
   flashFreq?: '40m' | '26m' | '20m' | '80m' | 'keep';
   flashSize?: 'keep' | 'detect' | '1MB' | '2MB' | '4MB' | '8MB' | '16MB';
   compress?: boolean;
+  /** After writing, read this range back through the stub's READ_FLASH. */
+  readBack?: { address: number; size: number };
 }
 
 /** What an esptool-js session reported. */
@@ -156,6 +158,8 @@ export interface EsptoolJsResult {
   isStub: boolean;
   /** Everything esptool-js printed. */
   log: string;
+  /** The range asked for with `readBack`, as esptool-js read it. */
+  readBack?: Uint8Array;
 }
 
 /**
@@ -191,7 +195,10 @@ export async function runEsptoolJsFlash(options: EsptoolJsFlashOptions): Promise
       compress: options.compress ?? true,
       calculateMD5Hash: (image: Uint8Array) => createHash('md5').update(image).digest('hex'),
     });
-    return { description, chipName: loader.chip.CHIP_NAME, mac, isStub: loader.IS_STUB, log };
+    const readBack = options.readBack
+      ? await loader.readFlash(options.readBack.address, options.readBack.size)
+      : undefined;
+    return { description, chipName: loader.chip.CHIP_NAME, mac, isStub: loader.IS_STUB, log, readBack };
   } finally {
     await transport.disconnect();
   }
