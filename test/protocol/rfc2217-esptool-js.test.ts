@@ -104,54 +104,67 @@ describe('esptool-js through the RFC 2217 server', () => {
     jest.restoreAllMocks();
   });
 
-  it('connects with its default reset, loads the stub, writes bootloader + partitions + app at 921600 and verifies', async () => {
-    const board = new SimBoard({ chip: 'esp32', name: 'rfc-esp32', timeScale: 0.01 });
-    const server = await startRfc2217Server(board, { port: 0 });
-    const transport = await openTransport(server.url, { baudRate: 115_200 });
-    const bridge = new TransportPort(transport);
-    try {
-      const port = new WebSerialAdapter({ openHandle: () => bridge.openHandle() });
-      const bootloader = fixture('bootloader_esp32.bin');
-      const partitions = fixture('partitions_singleapp.bin');
-      const application = buildImage({
-        chip: 'esp32',
-        appDescriptor: { projectName: 'rfc2217-blink', version: 'v0.9.0' },
-        codeBytes: 120_000,
-      });
-      const result = await runEsptoolJsFlash({
-        port,
-        baudrate: 921_600,
-        // DIO / 80 MHz / 4 MB makes esptool-js patch bytes 2 and 3 of the bootloader header.
-        flashMode: 'dio',
-        flashFreq: '80m',
-        flashSize: '4MB',
-        files: [
-          { address: 0x1000, data: bootloader },
-          { address: 0x8000, data: partitions },
-          { address: 0x10000, data: application },
-        ],
-      });
+  const cases = [
+    { chip: 'esp32', bootloaderOffset: 0x1000, bootloader: 'bootloader_esp32.bin' },
+    { chip: 'esp32c3', bootloaderOffset: 0x0, bootloader: 'bootloader_esp32c3.bin' },
+  ] as const;
 
-      expect(bridge.errors).toEqual([]);
-      expect(result.chipName).toBe(board.def.displayName);
-      expect(result.mac).toBe(board.mac);
-      expect(result.isStub).toBe(true);
-      expect(result.log).toMatch(/Hash of data verified/);
-      // The baud change went over the wire: the server set the board's host side, the stub switched the chip.
-      expect(transport.baudRate).toBe(921_600);
-      expect(board.chipBaud).toBe(921_600);
+  for (const c of cases) {
+    it(`${c.chip}: default reset, stub, bootloader + partitions + app compressed at 921600, verified, then boots the app`, async () => {
+      const board = new SimBoard({ chip: c.chip, name: `rfc-${c.chip}`, timeScale: 0.01 });
+      const server = await startRfc2217Server(board, { port: 0 });
+      const transport = await openTransport(server.url, { baudRate: 115_200 });
+      const bridge = new TransportPort(transport);
+      try {
+        const port = new WebSerialAdapter({ openHandle: () => bridge.openHandle() });
+        const bootloader = fixture(c.bootloader);
+        const partitions = fixture('partitions_singleapp.bin');
+        const application = buildImage({
+          chip: c.chip,
+          appDescriptor: { projectName: `rfc2217-${c.chip}`, version: 'v0.9.0' },
+          codeBytes: 120_000,
+        });
+        const result = await runEsptoolJsFlash({
+          port,
+          baudrate: 921_600,
+          // DIO / 80 MHz / 4 MB makes esptool-js patch bytes 2 and 3 of the bootloader header.
+          flashMode: 'dio',
+          flashFreq: '80m',
+          flashSize: '4MB',
+          files: [
+            { address: c.bootloaderOffset, data: bootloader },
+            { address: 0x8000, data: partitions },
+            { address: 0x10000, data: application },
+          ],
+        });
 
-      const expectedBoot = padTo4(bootloader);
-      expectedBoot[2] = 0x02; // DIO
-      expectedBoot[3] = 0x2f; // 4 MB | 80 MHz
-      expect(board.flash.compare(0x1000, expectedBoot)).toEqual([]);
-      expect(board.flash.compare(0x8000, partitions)).toEqual([]);
-      expect(board.flash.compare(0x10000, padTo4(application))).toEqual([]);
-      expect(board.internalErrors).toEqual([]);
-    } finally {
-      await bridge.stop();
-      await server.close();
-      board.dispose();
-    }
-  });
+        expect(bridge.errors).toEqual([]);
+        expect(result.chipName).toBe(board.def.displayName);
+        expect(result.mac).toBe(board.mac);
+        expect(result.isStub).toBe(true);
+        expect(result.log).toMatch(/Hash of data verified/);
+        // The baud change went over the wire: the server set the board's host side, the stub switched the chip.
+        expect(transport.baudRate).toBe(921_600);
+        expect(board.chipBaud).toBe(921_600);
+
+        const expectedBoot = padTo4(bootloader);
+        expectedBoot[2] = 0x02; // DIO
+        expectedBoot[3] = 0x2f; // 4 MB | 80 MHz
+        expect(board.flash.compare(c.bootloaderOffset, expectedBoot)).toEqual([]);
+        expect(board.flash.compare(0x8000, partitions)).toEqual([]);
+        expect(board.flash.compare(0x10000, padTo4(application))).toEqual([]);
+        expect(board.internalErrors).toEqual([]);
+
+        // A reset pulse on RTS through the server (IO0 left high) boots what was written.
+        board.clearConsole();
+        await transport.setSignals({ dtr: false, rts: true }); // EN low
+        await transport.setSignals({ rts: false }); // EN rises, IO0 high: flash boot
+        await board.waitForConsole(new RegExp(`Project name:\\s+rfc2217-${c.chip}`), 5_000);
+      } finally {
+        await bridge.stop();
+        await server.close();
+        board.dispose();
+      }
+    });
+  }
 });
