@@ -1,10 +1,12 @@
 /** Uploads and starts the flasher stub (reference §5.1). */
-import { EspError } from '../errors.js';
+import { EspError, RomError } from '../errors.js';
 import { dataCommandBody, Op, OHAI, beginBody, u32le } from '../protocol/commands.js';
 import type { Connection } from '../protocol/connection.js';
 import { MEM_END_ROM_TIMEOUT_MS, STUB_START_TIMEOUT_MS, withLatency } from '../protocol/timeouts.js';
 import type { StubImage } from './images.js';
 
+/** Tries per MEM_DATA block (the first send included). */
+export const MEM_BLOCK_ATTEMPTS = 3;
 /** MEM_DATA payload per block. */
 export const ESP_RAM_BLOCK_BYTES = 0x1800;
 
@@ -17,7 +19,19 @@ async function uploadSegment(conn: Connection, data: Uint8Array, address: number
     // The last block is short and not padded.
     const chunk = data.subarray(seq * ESP_RAM_BLOCK_BYTES, (seq + 1) * ESP_RAM_BLOCK_BYTES);
     const { body, checksum } = dataCommandBody(chunk, seq);
-    await conn.command(Op.MEM_DATA, body, { checksum, stage: 'stub' });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await conn.command(Op.MEM_DATA, body, { checksum, stage: 'stub' });
+        break;
+      } catch (err) {
+        // A damaged block is refused (checksum or format) or its reply is lost: send it again.
+        const lineError =
+          (err instanceof RomError && (err.error === 0x05 || err.error === 0x07)) ||
+          (err instanceof EspError && (err.code === 'FRAMING' || err.code === 'TIMEOUT'));
+        if (!lineError || attempt >= MEM_BLOCK_ATTEMPTS) throw err;
+        await conn.flushInput();
+      }
+    }
   }
 }
 
