@@ -99,6 +99,12 @@ export class Run {
     this.ladder = baudLadderFrom(this.baud);
   }
 
+  /** The reset strategy of the last successful connect, if any. */
+  get connectedStrategy(): ResetStrategy | undefined {
+    return this.lastStrategy;
+  }
+
+  /** Name of that strategy, or "none". */
   get strategyName(): string {
     return this.lastStrategy?.name ?? 'none';
   }
@@ -398,7 +404,7 @@ export async function runSession<T>(
     const e = toEspError(err);
     run.events.log(e.code === 'CANCELLED' ? 'warn' : 'error', e.stage ?? 'write', e.message);
     try {
-      if (transport.isOpen) await runResetSequence(transport, hardResetFor(undefined).steps);
+      if (transport.isOpen) await runResetSequence(transport, hardResetFor(run.connectedStrategy).steps);
     } catch {
       // The port may be gone; closing below is what matters.
     }
@@ -407,6 +413,7 @@ export async function runSession<T>(
   }
 }
 
+/** Turns anything thrown (transport errors with a code, plain errors) into an EspError. */
 export function toEspError(err: unknown): EspError {
   if (err instanceof EspError) return err;
   if (
