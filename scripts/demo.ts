@@ -1,61 +1,314 @@
-// `npm run demo`: a local farm on the embedded default, with no set-up: the
-// api (embedded PostgreSQL via PGlite, a local redis-server) and an agent in
-// one process. Ctrl-C stops everything.
+// `npm run demo`: a whole farm on one machine with no set-up and no hardware.
+// The api (embedded PostgreSQL via PGlite, a local redis-server), an agent,
+// and eight simulated boards of mixed chips, each behind its own RFC 2217
+// server and given to the agent as a static rfc2217:// port, so every byte
+// takes the production path (agent → RFC 2217 → board). It creates an admin
+// token and an agent token, uploads a sample firmware built by our own image
+// writer, flashes every ESP32 board, and prints the dashboard URL and token.
+// Ctrl-C stops everything. startDemoFarm() is the same farm for the tests.
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadApiConfig } from '../apps/api/src/config/api-config.js';
-import { createApiApp, createLogger } from '../apps/api/src/app.factory.js';
+import { createApiApp, createLogger, type ApiApp } from '../apps/api/src/app.factory.js';
+import { generateTokenSecret } from '../apps/api/src/auth/index.js';
 import { loadAgentConfig } from '../apps/agent/src/config/agent-config.js';
-import { createAgentApp, createAgentLogger } from '../apps/agent/src/agent.factory.js';
+import { createAgentApp, createAgentLogger, type AgentApp } from '../apps/agent/src/agent.factory.js';
+import { FarmClient } from '../apps/cli/src/commands/client.js';
+import { firmwareForm } from '../apps/cli/src/commands/firmware-input.js';
+import type { FirmwareView, JobView, Page, DeviceView } from '../apps/cli/src/commands/api-types.js';
+import { buildFirmwareSet } from '#esp';
+import { bootableAppImages, SimBoard, startRfc2217Server, type ChipName, type Rfc2217Server } from '#sim';
+
+/** One simulated board of the demo. */
+export interface DemoBoardSpec {
+  chip: ChipName;
+  name: string;
+  pool?: string;
+  tags?: string[];
+}
+
+/** The demo's boards: mixed chips, two pools. */
+export const DEMO_BOARDS: readonly DemoBoardSpec[] = [
+  { chip: 'esp32', name: 'demo-esp32-1', pool: 'line-1', tags: ['usb-c'] },
+  { chip: 'esp32', name: 'demo-esp32-2', pool: 'line-1', tags: ['usb-c'] },
+  { chip: 'esp32', name: 'demo-esp32-3', pool: 'line-1' },
+  { chip: 'esp32s3', name: 'demo-esp32s3-1', pool: 'line-1', tags: ['usb-c'] },
+  { chip: 'esp32s3', name: 'demo-esp32s3-2', pool: 'lab' },
+  { chip: 'esp32c3', name: 'demo-esp32c3-1', pool: 'lab' },
+  { chip: 'esp32c3', name: 'demo-esp32c3-2', pool: 'lab' },
+  { chip: 'esp8266', name: 'demo-esp8266-1', pool: 'lab' },
+];
+
+/** A running board and its RFC 2217 server. */
+export interface DemoBoard {
+  spec: DemoBoardSpec;
+  board: SimBoard;
+  server: Rfc2217Server;
+}
+
+/** Options of startDemoFarm. */
+export interface DemoFarmOptions {
+  /** Environment for the api and the agent (DATABASE_URL, REDIS_URL, FLASHFARM_DATA_DIR, FLASHFARM_PORT...). */
+  env?: Record<string, string | undefined>;
+  boards?: readonly DemoBoardSpec[];
+  /** Simulator time scale (1 = real time). */
+  timeScale?: number;
+  /** Progress lines for the console; default silent. */
+  log?: (line: string) => void;
+  /** Nest loggers on (the demo) or off (tests). */
+  verbose?: boolean;
+  /** How long to wait for the agent to report every board. */
+  devicesTimeoutMs?: number;
+}
+
+/** A running demo farm. */
+export interface DemoFarm {
+  url: string;
+  adminToken: string;
+  agentToken: string;
+  client: FarmClient;
+  api: ApiApp;
+  agent: AgentApp;
+  boards: DemoBoard[];
+  /** Devices the agent reported within the deadline. */
+  devices: DeviceView[];
+  /** Builds (with our image writer) and uploads a bootable firmware for a chip. */
+  uploadFirmware(chip: ChipName, version?: string): Promise<FirmwareView>;
+  /** Starts one more board and returns its rfc2217:// URL (not known to the agent unless given to it). */
+  addBoard(spec: DemoBoardSpec): Promise<DemoBoard>;
+  stop(): Promise<void>;
+}
+
+/** The demo firmware's app prints this when it starts; the sample job's boot check waits for it. */
+export const DEMO_BOOT_PATTERN = 'Calling app_main\\(\\)';
+
+async function startBoard(spec: DemoBoardSpec, timeScale: number): Promise<DemoBoard> {
+  const board = new SimBoard({
+    chip: spec.chip,
+    name: spec.name,
+    timeScale,
+    // Boards arrive with a factory app, as modules from a vendor do.
+    initialFlash: bootableAppImages(spec.chip, { projectName: 'factory-test', version: '0.9.0' }),
+  });
+  const server = await startRfc2217Server(board, { port: 0 });
+  return { spec, board, server };
+}
+
+async function pollFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts the api, the boards and the agent; creates tokens; labels the boards' pools and tags. */
+export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<DemoFarm> {
+  const log = options.log ?? (() => undefined);
+  const specs = options.boards ?? DEMO_BOARDS;
+  const timeScale = options.timeScale ?? 1;
+  const adminToken = options.env?.FLASHFARM_ADMIN_TOKEN ?? generateTokenSecret();
+  const env: Record<string, string | undefined> = {
+    FLASHFARM_LOG_FORMAT: 'pretty',
+    ...process.env,
+    ...options.env,
+    FLASHFARM_ADMIN_TOKEN: adminToken,
+  };
+  const apiConfig = loadApiConfig(env);
+  const api = await createApiApp(apiConfig, {
+    logger: options.verbose ? createLogger(apiConfig.logFormat) : false,
+  });
+  const cleanups: Array<() => Promise<void>> = [() => api.close()];
+  const stop = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  };
+  try {
+    await api.app.listen(apiConfig.http.port, apiConfig.http.host);
+    const url = (await api.app.getUrl()).replace('[::1]', 'localhost');
+    log(`api listening at ${url}`);
+    const client = new FarmClient({ url, token: adminToken });
+
+    const boards: DemoBoard[] = [];
+    cleanups.push(async () => {
+      for (const b of boards.splice(0)) {
+        await b.server.close();
+        b.board.dispose();
+      }
+    });
+    for (const spec of specs) boards.push(await startBoard(spec, timeScale));
+    log(
+      `${boards.length} simulated boards: ${boards.map((b) => `${b.spec.chip}@${b.server.port}`).join(' ')}`,
+    );
+
+    const agentToken = await client.request<{ secret: string }>('POST', '/tokens', {
+      body: { json: { name: 'demo-agent', role: 'agent' } },
+    });
+    const agentConfig = loadAgentConfig({
+      ...env,
+      FLASHFARM_URL: url,
+      REDIS_URL: api.infra.redisEndpoint.url,
+      FLASHFARM_AGENT_TOKEN: agentToken.secret,
+      FLASHFARM_AGENT_NAME: env.FLASHFARM_AGENT_NAME ?? 'demo-agent',
+      FLASHFARM_AGENT_PORTS: boards.map((b) => b.server.url).join(','),
+      // Only the simulated boards: a real board on this machine stays untouched.
+      FLASHFARM_AGENT_DISCOVERY: 'false',
+      FLASHFARM_AGENT_HEARTBEAT_MS: env.FLASHFARM_AGENT_HEARTBEAT_MS ?? '1000',
+    });
+    const agent = await createAgentApp(agentConfig, {
+      logger: options.verbose ? createAgentLogger(agentConfig.logFormat) : false,
+    });
+    cleanups.push(() => agent.close());
+    log(`agent ${agentConfig.name} started with ${boards.length} rfc2217:// ports`);
+
+    const macs = new Set(boards.map((b) => b.board.mac));
+    const devices =
+      (await pollFor(async () => {
+        const page = await client.request<Page<DeviceView>>('GET', '/devices', { query: { limit: 500 } });
+        const ours = page.items.filter((d) => macs.has(d.mac) && d.state !== 'offline');
+        return ours.length === macs.size ? ours : undefined;
+      }, options.devicesTimeoutMs ?? 30_000)) ??
+      (await client.request<Page<DeviceView>>('GET', '/devices', { query: { limit: 500 } })).items.filter(
+        (d) => macs.has(d.mac),
+      );
+    for (const b of boards) {
+      const device = devices.find((d) => d.mac === b.board.mac);
+      if (!device || (!b.spec.pool && !b.spec.tags)) continue;
+      await client.request('PATCH', `/devices/${device.id}`, {
+        body: { json: { pool: b.spec.pool ?? null, tags: b.spec.tags ?? [], label: b.spec.name } },
+      });
+    }
+    log(`${devices.length} of ${boards.length} boards reported by the agent`);
+
+    return {
+      url,
+      adminToken,
+      agentToken: agentToken.secret,
+      client,
+      api,
+      agent,
+      boards,
+      devices,
+      uploadFirmware: async (chip, version = '1.0.0') => {
+        const parts = buildFirmwareSet({ chip, projectName: 'flashfarm-demo', version });
+        const form = firmwareForm(
+          {
+            parts: parts.map((p) => ({
+              offset: p.offset,
+              fileName: p.name ?? `part-${p.offset}.bin`,
+              data: p.data,
+            })),
+            describe: '',
+          },
+          { name: `flashfarm-demo-${chip}`, version, chip },
+        );
+        return client.request<FirmwareView>('POST', '/firmware', { body: { form } });
+      },
+      addBoard: async (spec) => {
+        const board = await startBoard(spec, timeScale);
+        boards.push(board);
+        return board;
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Creates the sample job (every ESP32 board) and waits for its end; returns the final job or undefined on timeout. */
+export async function runSampleJob(
+  farm: DemoFarm,
+  options: { timeoutMs?: number; log?: (line: string) => void } = {},
+): Promise<JobView | undefined> {
+  const log = options.log ?? (() => undefined);
+  const fw = await farm.uploadFirmware('esp32');
+  log(
+    `sample firmware ${fw.id}: ${fw.name} ${fw.version ?? ''} (${fw.chip}, sha256 ${fw.sha256.slice(0, 12)})`,
+  );
+  const job = await farm.client.request<JobView>('POST', '/jobs', {
+    body: {
+      json: {
+        firmwareId: fw.id,
+        target: { all: { chip: 'esp32' } },
+        options: { bootCheck: { pattern: DEMO_BOOT_PATTERN, timeoutMs: 10_000 } },
+      },
+    },
+  });
+  log(`sample job ${job.id}: flashing ${job.slots.length} ESP32 board(s)...`);
+  return pollFor(async () => {
+    const current = await farm.client.request<JobView>('GET', `/jobs/${job.id}`);
+    return ['succeeded', 'failed', 'cancelled'].includes(current.status) ? current : undefined;
+  }, options.timeoutMs ?? 60_000);
+}
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const env = { FLASHFARM_LOG_FORMAT: 'pretty', ...process.env };
-  const apiConfig = loadApiConfig(env);
-  const api = await createApiApp(apiConfig, { logger: createLogger(apiConfig.logFormat) });
-  await api.app.listen(apiConfig.http.port, apiConfig.http.host);
-  const url = (await api.app.getUrl()).replace('[::1]', 'localhost');
-
-  const agentConfig = loadAgentConfig({ ...env, FLASHFARM_URL: url, REDIS_URL: api.infra.redisEndpoint.url });
-  const agent = await createAgentApp(agentConfig, { logger: createAgentLogger(agentConfig.logFormat) });
-
-  const health = (await (await fetch(`${url}/health`)).json()) as { status: string };
-  process.stdout.write(
-    [
-      '',
-      `flashfarm demo: farm ready in ${((Date.now() - started) / 1000).toFixed(1)} s (health: ${health.status})`,
-      `  api        ${url}`,
-      `  health     ${url}/health`,
-      `  OpenAPI    ${url}/api/docs`,
-      `  database   embedded PGlite in ${apiConfig.dataDir}/pglite`,
-      `  redis      ${api.infra.redisEndpoint.url}`,
-      `  agent      ${agentConfig.name}`,
-      'Press Ctrl-C to stop.',
-      '',
-    ].join('\n'),
-  );
+  const out = (line: string) => void process.stdout.write(`${line}\n`);
+  const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  const dataDir = process.env.FLASHFARM_DATA_DIR ?? '.flashfarm';
+  fs.mkdirSync(dataDir, { recursive: true });
+  out('flashfarm demo: starting the api (embedded PostgreSQL, local Redis), an agent and 8 simulated boards');
+  const farm = await startDemoFarm({
+    log: (l) => out(`  ${l}`),
+    verbose: process.env.FLASHFARM_DEMO_VERBOSE === 'true',
+  });
 
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write('\nStopping the demo farm...\n');
-    agent
-      .close()
-      .then(() => api.close())
-      .then(
-        () => process.exit(0),
-        (error: unknown) => {
-          process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-          process.exit(1);
-        },
-      );
+    out('\nStopping the demo farm (agent, boards, api, redis)...');
+    farm.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+
+  let sample = 'not run: the agent reported no ESP32 board';
+  if (farm.devices.some((d) => d.chip === 'esp32')) {
+    const job = await runSampleJob(farm, { log: (l) => out(`  ${l}`) });
+    if (!job) sample = 'still running after 60 s (does the agent flash yet?)';
+    else {
+      const rows = job.slots.map(
+        (s) =>
+          `    ${s.latest.device?.mac ?? '-'}  ${s.latest.status}${s.latest.errorCode ? `  ${s.latest.errorCode}: ${s.latest.errorMessage ?? ''}` : ''}`,
+      );
+      sample = `${job.status} at ${elapsed()} (${Object.entries(job.slotCounts)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')})\n${rows.join('\n')}`;
+    }
+  }
+  if (stopping) return;
+  const tokenFile = path.join(dataDir, 'demo-admin-token');
+  fs.writeFileSync(tokenFile, `${farm.adminToken}\n`, { mode: 0o600 });
+  out(
+    [
+      '',
+      `  sample job  ${sample}`,
+      `  dashboard   ${farm.url}/`,
+      `  admin token ${farm.adminToken}   (also in ${tokenFile})`,
+      `  OpenAPI     ${farm.url}/api/docs`,
+      `  CLI         FLASHFARM_URL=${farm.url} FLASHFARM_TOKEN=$(cat ${tokenFile}) npx flashfarm devices`,
+      '',
+      `farm ready in ${elapsed()}. Press Ctrl-C to stop.`,
+    ].join('\n'),
+  );
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `flashfarm demo failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
-  );
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(
+      `flashfarm demo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  });
+}

@@ -14,6 +14,7 @@ import { EventsModule } from './events/events.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { RunsModule } from './runs/runs.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
+import { DashboardModule } from './dashboard/dashboard.module.js';
 
 // /health must answer load balancers without a token; the guard denies routes without @Public or @Roles.
 Public()(HealthController);
@@ -50,6 +51,7 @@ export class AppModule {
         RunsModule,
         SchedulerModule,
         JobsModule,
+        DashboardModule,
       ],
       controllers: [HealthController],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],

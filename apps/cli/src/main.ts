@@ -6,6 +6,7 @@
 import { runFlasherCli } from '#esp';
 import { openTransport } from '#serial';
 import { runSimCli } from '#sim';
+import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -37,6 +38,12 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     summary: 'identify a board: chip, revision, MAC, flash',
   },
   sim: { run: (argv) => runSimCli(argv), summary: 'run simulated boards behind RFC 2217 servers' },
+  ...Object.fromEntries(
+    Object.entries(FARM_COMMANDS).map(([name, c]) => [
+      name,
+      { run: (argv: string[]) => runFarmCommand(name, argv, interruptSignal()), summary: c.summary },
+    ]),
+  ),
 };
 
 function usage(): string {

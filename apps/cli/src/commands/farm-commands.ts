@@ -1,0 +1,232 @@
+/** `flashfarm devices | jobs | logs | cancel | token`: the farm seen from a terminal. */
+import { clientFrom, parseCommandArgs, runCommand, table, type CommandIo } from './context.js';
+import { FarmCliError, FarmExitCode } from './exit-codes.js';
+import type { DeviceView, JobView, Page, RunSnapshotView } from './api-types.js';
+
+const CONNECTION_HELP = '  --url, --token   the farm (default FLASHFARM_URL, FLASHFARM_TOKEN)\n';
+
+function helpOr(values: { help?: boolean }, io: CommandIo, usage: string): boolean {
+  if (values.help) io.stdout(usage);
+  return values.help === true;
+}
+
+const DEVICES_USAGE = `Usage: flashfarm devices [--chip C] [--pool P] [--tag T] [--state S] [--search TEXT] [--limit N] [--offset N] [--json]\n${CONNECTION_HELP}`;
+
+/** Lists devices. */
+export function runDevices(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand(io, async () => {
+    const { values } = parseCommandArgs(
+      argv,
+      {
+        chip: { type: 'string' },
+        pool: { type: 'string' },
+        tag: { type: 'string' },
+        state: { type: 'string' },
+        search: { type: 'string' },
+        limit: { type: 'string' },
+        offset: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      false,
+    );
+    if (helpOr(values, io, DEVICES_USAGE)) return FarmExitCode.OK;
+    const client = clientFrom(values, io);
+    const page = await client.request<Page<DeviceView>>('GET', '/devices', {
+      query: {
+        chip: values.chip,
+        pool: values.pool,
+        tag: values.tag,
+        state: values.state,
+        search: values.search,
+        limit: values.limit ?? 100,
+        offset: values.offset,
+      },
+    });
+    if (values.json) {
+      io.stdout(`${JSON.stringify(page, null, 2)}\n`);
+      return FarmExitCode.OK;
+    }
+    io.stdout(
+      table(
+        ['MAC', 'CHIP', 'STATE', 'POOL', 'TAGS', 'PORT', 'LAST RUN'],
+        page.items.map((d) => [
+          d.mac,
+          d.chip,
+          d.state,
+          d.pool ?? '-',
+          d.tags.join(',') || '-',
+          d.attachment?.portPath ?? '-',
+          d.lastRunStatus ?? '-',
+        ]),
+      ),
+    );
+    io.stdout(`${page.items.length} of ${page.total} device(s)\n`);
+    return FarmExitCode.OK;
+  });
+}
+
+const JOBS_USAGE = `Usage: flashfarm jobs [JOB] [--status S] [--limit N] [--offset N] [--json]\n${CONNECTION_HELP}`;
+
+/** Lists jobs, or shows one. */
+export function runJobs(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand(io, async () => {
+    const { values, positionals } = parseCommandArgs(argv, {
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      offset: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (helpOr(values, io, JOBS_USAGE)) return FarmExitCode.OK;
+    const client = clientFrom(values, io);
+    if (positionals[0]) {
+      const job = await client.request<JobView>('GET', `/jobs/${encodeURIComponent(positionals[0])}`);
+      if (values.json) io.stdout(`${JSON.stringify(job, null, 2)}\n`);
+      else
+        io.stdout(
+          `Job ${job.id} ${job.status} (by ${job.requestedBy}, ${job.createdAt})\n` +
+            table(
+              ['SLOT', 'RUN', 'BOARD', 'STATUS', 'STAGE', 'ERROR'],
+              job.slots.map((s) => [
+                String(s.slot),
+                s.latest.id,
+                s.latest.device?.mac ?? '-',
+                s.latest.status,
+                s.latest.stage ?? '-',
+                s.latest.errorCode ?? '',
+              ]),
+            ),
+        );
+      return FarmExitCode.OK;
+    }
+    const page = await client.request<Page<JobView>>('GET', '/jobs', {
+      query: { status: values.status, limit: values.limit ?? 20, offset: values.offset },
+    });
+    if (values.json) io.stdout(`${JSON.stringify(page, null, 2)}\n`);
+    else
+      io.stdout(
+        table(
+          ['JOB', 'STATUS', 'BOARDS', 'BY', 'CREATED'],
+          page.items.map((j) => [
+            j.id,
+            j.status,
+            Object.entries(j.slotCounts)
+              .map(([k, v]) => `${v} ${k}`)
+              .join(', '),
+            j.requestedBy,
+            j.createdAt,
+          ]),
+        ),
+      );
+    return FarmExitCode.OK;
+  });
+}
+
+const LOGS_USAGE = `Usage: flashfarm logs RUN [--follow]\n  --follow   keep streaming until the run ends\n${CONNECTION_HELP}`;
+
+/** Prints a run's log; --follow streams it live until the run ends. */
+export function runLogs(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand(io, async () => {
+    const { values, positionals } = parseCommandArgs(argv, { follow: { type: 'boolean', short: 'f' } });
+    if (helpOr(values, io, LOGS_USAGE)) return FarmExitCode.OK;
+    const runId = positionals[0];
+    if (!runId) throw new FarmCliError(FarmExitCode.USAGE, `logs needs a run id.\n${LOGS_USAGE}`);
+    const client = clientFrom(values, io);
+    if (!values.follow) {
+      io.stdout(
+        await client.request<string>('GET', `/runs/${encodeURIComponent(runId)}/log`, { text: true }),
+      );
+      return FarmExitCode.OK;
+    }
+    let last: RunSnapshotView | undefined;
+    await client.stream(
+      `/runs/${encodeURIComponent(runId)}/events`,
+      (event) => {
+        const data = JSON.parse(event.data) as Record<string, unknown>;
+        if (event.event === 'log')
+          io.stdout(
+            `${String(data.ts)} ${String(data.level).toUpperCase().padEnd(5)} ${String(data.text)}\n`,
+          );
+        else if (event.event === 'run') last = data as unknown as RunSnapshotView;
+      },
+      io.signal,
+    );
+    if (last) io.stderr(`run ${last.id} ${last.status}${last.errorCode ? ` ${last.errorCode}` : ''}\n`);
+    return last && last.status !== 'succeeded' ? FarmExitCode.FLASH_FAILED : FarmExitCode.OK;
+  });
+}
+
+const CANCEL_USAGE = `Usage: flashfarm cancel JOB [--reason TEXT]\n${CONNECTION_HELP}`;
+
+/** Cancels a job. */
+export function runCancel(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand(io, async () => {
+    const { values, positionals } = parseCommandArgs(argv, { reason: { type: 'string' } });
+    if (helpOr(values, io, CANCEL_USAGE)) return FarmExitCode.OK;
+    if (!positionals[0])
+      throw new FarmCliError(FarmExitCode.USAGE, `cancel needs a job id.\n${CANCEL_USAGE}`);
+    const client = clientFrom(values, io);
+    const job = await client.request<JobView>('POST', `/jobs/${encodeURIComponent(positionals[0])}/cancel`, {
+      body: { json: values.reason ? { reason: values.reason } : {} },
+    });
+    io.stdout(`Job ${job.id} ${job.status}\n`);
+    return FarmExitCode.OK;
+  });
+}
+
+const TOKEN_USAGE = `Usage: flashfarm token create --name NAME --role admin|ci|operator|viewer|agent [--expires-days N] [--json]
+
+With FLASHFARM_TOKEN (or --token) set to an admin token, the token is created through the api
+(POST /tokens at FLASHFARM_URL). Without one, it is written straight into the api's database
+(DATABASE_URL or the embedded one), for the first tokens of a farm: "flashfarm token list|revoke" too.
+`;
+
+/** `token create` through the api when an admin token is at hand; otherwise the database-side token CLI. */
+export function runToken(argv: string[], io: CommandIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  const viaApi = sub === 'create' && (io.env.FLASHFARM_TOKEN || rest.includes('--token'));
+  if (!viaApi) {
+    if (sub === '--help' || sub === '-h') {
+      io.stdout(TOKEN_USAGE);
+      return Promise.resolve(FarmExitCode.OK);
+    }
+    // Loaded on demand: it brings the api's database layer, which no other client command needs.
+    return import('../../../api/src/cli/token-cli.js').then(({ runTokenCli }) =>
+      runTokenCli(argv, { env: io.env, stdout: io.stdout, stderr: io.stderr }),
+    );
+  }
+  return runCommand(io, async () => {
+    const { values } = parseCommandArgs(
+      rest,
+      {
+        name: { type: 'string' },
+        role: { type: 'string' },
+        'expires-days': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      false,
+    );
+    if (helpOr(values, io, TOKEN_USAGE)) return FarmExitCode.OK;
+    if (!values.name || !values.role)
+      throw new FarmCliError(FarmExitCode.USAGE, `token create needs --name and --role.\n${TOKEN_USAGE}`);
+    const client = clientFrom(values, io);
+    const created = await client.request<{ id: string; name: string; role: string; secret: string }>(
+      'POST',
+      '/tokens',
+      {
+        body: {
+          json: {
+            name: values.name,
+            role: values.role,
+            ...(values['expires-days'] ? { expiresInDays: Number(values['expires-days']) } : {}),
+          },
+        },
+      },
+    );
+    if (values.json) io.stdout(`${JSON.stringify(created, null, 2)}\n`);
+    else {
+      io.stderr(`Created token "${created.name}" (${created.role}); the secret is shown only once:\n`);
+      io.stdout(`${created.secret}\n`);
+    }
+    return FarmExitCode.OK;
+  });
+}

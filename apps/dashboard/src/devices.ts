@@ -1,0 +1,332 @@
+/** Devices: the searchable table, and one board's page (identity, where it has been, what it was flashed with). */
+import { api, withQuery } from './api.js';
+import { ago, badge, bytes, facts, h, mount, pager, table, when } from './dom.js';
+import type { ViewContext } from './main.js';
+
+interface Attachment {
+  agentName?: string;
+  hostname?: string;
+  agentStatus?: string;
+  portPath: string;
+  usbVid?: number | null;
+  usbPid?: number | null;
+  usbSerial?: string | null;
+  bridge?: string | null;
+  since?: string;
+  lastSeenAt?: string;
+}
+
+interface Device {
+  id: string;
+  mac: string;
+  chip: string;
+  state: string;
+  pool: string | null;
+  tags: string[];
+  label: string | null;
+  flashSizeBytes?: number | null;
+  lastRunStatus?: string | null;
+  lastRunAt?: string | null;
+  lastSeenAt?: string;
+  attachment?: Attachment | null;
+}
+
+interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+const CHIPS = [
+  'esp8266',
+  'esp32',
+  'esp32s2',
+  'esp32s3',
+  'esp32c2',
+  'esp32c3',
+  'esp32c5',
+  'esp32c6',
+  'esp32h2',
+  'esp32p4',
+];
+const STATES = ['idle', 'busy', 'offline', 'quarantined'];
+const PAGE_SIZE = 50;
+
+function select(name: string, label: string, options: string[], value: string | null): HTMLSelectElement {
+  return h(
+    'select',
+    { name, 'aria-label': label },
+    h('option', { value: '' }, `${label}: any`),
+    ...options.map((o) => h('option', { value: o, selected: o === value }, o)),
+  );
+}
+
+/** #/devices */
+export async function devicesView(ctx: ViewContext): Promise<void> {
+  const q = ctx.query;
+  const sort = q.get('sort') ?? 'mac';
+  const query = {
+    chip: q.get('chip'),
+    state: q.get('state'),
+    pool: q.get('pool'),
+    tag: q.get('tag'),
+    search: q.get('search'),
+    sort,
+    limit: PAGE_SIZE,
+    offset: Number(q.get('offset') ?? 0),
+  };
+  const started = performance.now();
+  const page = await api<Page<Device>>(withQuery('/devices', query), { signal: ctx.signal });
+  const elapsed = performance.now() - started;
+
+  const search = h('input', {
+    type: 'search',
+    name: 'search',
+    placeholder: 'MAC or label',
+    value: q.get('search') ?? '',
+    'aria-label': 'Search MAC or label',
+  });
+  const pool = h('input', {
+    type: 'text',
+    name: 'pool',
+    placeholder: 'pool',
+    value: q.get('pool') ?? '',
+    'aria-label': 'Pool',
+  });
+  const chip = select('chip', 'Chip', CHIPS, q.get('chip'));
+  const state = select('state', 'State', STATES, q.get('state'));
+  const form = h(
+    'form',
+    { class: 'filters', id: 'device-filters' },
+    search,
+    chip,
+    state,
+    pool,
+    h('button', { type: 'submit' }, 'Filter'),
+  );
+  const apply = () =>
+    ctx.setQuery({
+      search: search.value.trim(),
+      chip: chip.value,
+      state: state.value,
+      pool: pool.value.trim(),
+      offset: undefined,
+    });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    apply();
+  });
+  chip.addEventListener('change', apply);
+  state.addEventListener('change', apply);
+
+  const sortHeader = (field: string, label: string) =>
+    h(
+      'a',
+      {
+        href: '#',
+        class: 'sort',
+        onclick: (e: Event) => {
+          e.preventDefault();
+          ctx.setQuery({ sort: sort === field ? `-${field}` : field, offset: undefined });
+        },
+      },
+      label,
+      sort === field ? ' ▲' : sort === `-${field}` ? ' ▼' : '',
+    );
+  const rows = page.items.map((d) => [
+    h('a', { href: `#/devices/${d.id}`, class: 'mono' }, d.mac),
+    d.label ?? '',
+    d.chip,
+    badge(d.state),
+    d.pool ?? '-',
+    d.tags.length ? d.tags.map((t) => h('span', { class: 'tag' }, t)) : '-',
+    d.attachment
+      ? h('span', { class: 'mono small' }, `${d.attachment.agentName ?? ''} ${d.attachment.portPath}`)
+      : '-',
+    d.lastRunStatus ? badge(d.lastRunStatus) : '-',
+    ago(d.lastRunAt ?? null),
+  ]);
+  const t = table(
+    ['MAC', 'Label', 'Chip', 'State', 'Pool', 'Tags', 'Port', 'Last result', 'Last flash'],
+    rows,
+    {
+      class: 'grid',
+      id: 'devices-table',
+    },
+  );
+  const headCells = t.tHead!.rows[0].cells;
+  mount(headCells[0], sortHeader('mac', 'MAC'));
+  mount(headCells[2], sortHeader('chip', 'Chip'));
+  mount(headCells[3], sortHeader('state', 'State'));
+  mount(headCells[8], sortHeader('lastRunAt', 'Last flash'));
+  mount(
+    ctx.root,
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, 'Devices'),
+      h(
+        'span',
+        { class: 'muted', id: 'devices-total' },
+        `${page.total} device(s) · ${elapsed.toFixed(0)} ms`,
+      ),
+    ),
+    form,
+    page.items.length ? t : h('p', { class: 'empty' }, 'No device matches.'),
+    pager(page, (offset) => ctx.setQuery({ offset })),
+  );
+}
+
+interface DeviceDetail extends Device {
+  chipRevision?: number | null;
+  chipDescription?: string | null;
+  features?: string[];
+  crystalMhz?: number | null;
+  flashJedecId?: number | null;
+  notes?: string | null;
+  quarantineReason?: string | null;
+  resetSequence?: string | null;
+  bestBaud?: number | null;
+  consecutiveFailures?: number;
+  currentRunId?: string | null;
+  counts?: { runs: number; succeeded: number; failed: number; cancelled: number; attachments: number };
+}
+
+interface DeviceRun {
+  id: string;
+  jobId: string;
+  attempt: number;
+  status: string;
+  stage: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  baud: number | null;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  job?: { firmware?: { name: string; version: string | null } };
+  agent?: { name: string } | null;
+  firmware?: { name: string; version: string | null };
+  portPath?: string | null;
+}
+
+interface AttachmentRow extends Attachment {
+  id: string;
+  agent?: { name: string; hostname: string };
+  firstSeenAt: string;
+  detachedAt: string | null;
+}
+
+/** #/devices/:id */
+export async function deviceView(ctx: ViewContext): Promise<void> {
+  const id = ctx.params[0];
+  const runsOffset = Number(ctx.query.get('runs') ?? 0);
+  const attOffset = Number(ctx.query.get('att') ?? 0);
+  const [d, runs, atts] = await Promise.all([
+    api<DeviceDetail>(`/devices/${encodeURIComponent(id)}`, { signal: ctx.signal }),
+    api<Page<DeviceRun>>(
+      withQuery(`/devices/${encodeURIComponent(id)}/runs`, { limit: 20, offset: runsOffset }),
+      { signal: ctx.signal },
+    ),
+    api<Page<AttachmentRow>>(
+      withQuery(`/devices/${encodeURIComponent(id)}/attachments`, { limit: 10, offset: attOffset }),
+      {
+        signal: ctx.signal,
+      },
+    ),
+  ]);
+  const rev = d.chipRevision ?? null;
+  const identity = facts([
+    ['MAC', h('span', { class: 'mono' }, d.mac)],
+    [
+      'Chip',
+      `${d.chipDescription ?? d.chip}${rev !== null ? ` (rev v${Math.floor(rev / 100)}.${rev % 100})` : ''}`,
+    ],
+    ['Features', d.features?.join(', ') || '-'],
+    [
+      'Flash',
+      `${bytes(d.flashSizeBytes)}${d.flashJedecId ? ` · JEDEC 0x${d.flashJedecId.toString(16)}` : ''}`,
+    ],
+    ['State', [badge(d.state), d.quarantineReason ? ` ${d.quarantineReason}` : '']],
+    ['Pool / tags', `${d.pool ?? '-'} / ${d.tags.join(', ') || '-'}`],
+    ['Label', d.label ?? '-'],
+    ['Best baud', d.bestBaud ? String(d.bestBaud) : '-'],
+    ['Runs', d.counts ? `${d.counts.runs} (${d.counts.succeeded} ok, ${d.counts.failed} failed)` : '-'],
+    [
+      'Now',
+      d.attachment
+        ? `${d.attachment.agentName ?? ''} ${d.attachment.portPath} (since ${when(d.attachment.since)})`
+        : 'not attached',
+    ],
+  ]);
+  const runRows = runs.items.map((r) => [
+    h('a', { href: `#/runs/${r.id}`, class: 'mono' }, r.id.slice(0, 8)),
+    badge(r.status),
+    r.job?.firmware ? `${r.job.firmware.name} ${r.job.firmware.version ?? ''}` : (r.firmware?.name ?? '-'),
+    r.errorCode ?? '',
+    r.baud ? String(r.baud) : '-',
+    when(r.queuedAt),
+    h('a', { href: `#/jobs/${r.jobId}` }, 'job'),
+  ]);
+  const attRows = atts.items.map((a) => [
+    a.agent?.name ?? a.agentName ?? '-',
+    h('span', { class: 'mono small' }, a.portPath),
+    a.bridge ?? '-',
+    a.usbSerial ?? '-',
+    when(a.firstSeenAt),
+    a.detachedAt ? when(a.detachedAt) : h('strong', {}, 'current'),
+  ]);
+  mount(
+    ctx.root,
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, `Device ${d.label ?? d.mac}`),
+      h('a', { href: '#/devices' }, '← all devices'),
+    ),
+    h(
+      'div',
+      { class: 'columns' },
+      h('section', { class: 'card' }, h('h2', {}, 'Identity'), identity),
+      consolePanel(d),
+    ),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, `Run history (${runs.total})`),
+      runs.items.length
+        ? table(['Run', 'Status', 'Firmware', 'Error', 'Baud', 'Queued', ''], runRows, {
+            class: 'grid',
+            id: 'device-runs',
+          })
+        : h('p', { class: 'empty' }, 'Never flashed by the farm.'),
+      pager(runs, (o) => ctx.setQuery({ runs: o })),
+    ),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, `Attachment history (${atts.total})`),
+      table(['Agent', 'Port', 'Bridge', 'USB serial', 'First seen', 'Detached'], attRows, { class: 'grid' }),
+      pager(atts, (o) => ctx.setQuery({ att: o })),
+    ),
+  );
+}
+
+/** The board's console: the api has no console stream yet, so say what is available instead. */
+function consolePanel(d: DeviceDetail): HTMLElement {
+  return h(
+    'section',
+    { class: 'card', id: 'console-panel' },
+    h('h2', {}, 'Live console'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Live console streaming is not available from this api yet (agents publish console data, but no api route relays it). ',
+      "Each run's log below includes the boot output the agent captured during its boot check.",
+    ),
+    d.currentRunId
+      ? h('p', {}, 'Flashing now: ', h('a', { href: `#/runs/${d.currentRunId}` }, 'follow the run live'))
+      : null,
+  );
+}

@@ -1,0 +1,392 @@
+/** Jobs: the list, one job with live per-board progress, and the "new job" form. */
+import { api, ApiRequestError, follow, withQuery } from './api.js';
+import { ago, badge, duration, errorBox, h, mount, pager, table } from './dom.js';
+import type { ViewContext } from './main.js';
+
+interface RunSnapshot {
+  id: string;
+  slot: number;
+  attempt: number;
+  status: string;
+  stage: string | null;
+  progress: number;
+  deviceId: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  baud: number | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+interface Job {
+  id: string;
+  status: string;
+  firmwareId: string;
+  target: unknown;
+  requestedBy: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  cancelReason: string | null;
+  slotCounts: Record<string, number>;
+  slots: Array<{
+    slot: number;
+    attempts: number;
+    latest: RunSnapshot & {
+      device: { id: string; mac?: string; chip?: string; label?: string | null } | null;
+    };
+  }>;
+}
+
+interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+function counts(job: Job): string {
+  return Object.entries(job.slotCounts)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
+}
+
+function describeTarget(target: unknown): string {
+  const t = target as {
+    device?: string;
+    selector?: Record<string, unknown>;
+    count?: number;
+    all?: Record<string, unknown>;
+  };
+  const sel = (s: Record<string, unknown> | undefined) =>
+    Object.entries(s ?? {})
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
+      .join(', ');
+  if (t.device) return `device ${t.device}`;
+  if (t.all) return `all of ${sel(t.all)}`;
+  return `${t.count ?? 1} × ${sel(t.selector)}`;
+}
+
+/** #/jobs */
+export async function jobsView(ctx: ViewContext): Promise<void> {
+  const status = ctx.query.get('status');
+  const page = await api<Page<Job>>(
+    withQuery('/jobs', { status, limit: 25, offset: Number(ctx.query.get('offset') ?? 0) }),
+    {
+      signal: ctx.signal,
+    },
+  );
+  const filter = h(
+    'select',
+    { name: 'status', 'aria-label': 'Status' },
+    h('option', { value: '' }, 'Status: any'),
+    ...STATUSES.map((s) => h('option', { value: s, selected: s === status }, s)),
+  );
+  filter.addEventListener('change', () => ctx.setQuery({ status: filter.value, offset: undefined }));
+  mount(
+    ctx.root,
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, 'Jobs'),
+      h('a', { href: '#/jobs/new', class: 'button primary' }, 'New job'),
+    ),
+    h('div', { class: 'filters' }, filter),
+    page.items.length
+      ? table(
+          ['Job', 'Status', 'Target', 'Boards', 'By', 'Created', 'Duration'],
+          page.items.map((j) => [
+            h('a', { href: `#/jobs/${j.id}`, class: 'mono' }, j.id.slice(0, 8)),
+            badge(j.status),
+            describeTarget(j.target),
+            counts(j),
+            j.requestedBy,
+            ago(j.createdAt),
+            duration(j.startedAt, j.finishedAt),
+          ]),
+          { class: 'grid', id: 'jobs-table' },
+        )
+      : h('p', { class: 'empty' }, 'No job yet.'),
+    pager(page, (offset) => ctx.setQuery({ offset })),
+  );
+}
+
+/** #/jobs/:id: one row per board with a live progress bar. */
+export async function jobView(ctx: ViewContext): Promise<void> {
+  const id = ctx.params[0];
+  let job = await api<Job>(`/jobs/${encodeURIComponent(id)}`, { signal: ctx.signal });
+  const statusBox = h('span', { id: 'job-status' }, badge(job.status));
+  const countsBox = h('span', { class: 'muted', id: 'job-counts' }, counts(job));
+  const rowsBox = h('tbody', {});
+  const rows = new Map<
+    string,
+    {
+      bar: HTMLElement;
+      label: HTMLElement;
+      status: HTMLElement;
+      stage: HTMLElement;
+      error: HTMLElement;
+      row: HTMLElement;
+    }
+  >();
+  const devices = new Map<string, { mac?: string; chip?: string; label?: string | null }>();
+  for (const s of job.slots) if (s.latest.device) devices.set(s.latest.device.id, s.latest.device);
+
+  const drawRun = (run: RunSnapshot) => {
+    let row = rows.get(`${run.slot}`);
+    if (!row) {
+      const bar = h('span', { class: 'bar-fill' });
+      const label = h('span', { class: 'bar-label' });
+      row = {
+        bar,
+        label,
+        status: h('td', {}),
+        stage: h('td', {}),
+        error: h('td', { class: 'error-text' }),
+        row: h('tr', { 'data-slot': run.slot }),
+      };
+      rows.set(`${run.slot}`, row);
+      rowsBox.append(row.row);
+    }
+    const device = run.deviceId ? devices.get(run.deviceId) : undefined;
+    const pct = run.status === 'succeeded' ? 100 : Math.max(0, Math.min(100, run.progress));
+    row.bar.style.width = `${pct}%`;
+    row.bar.className = `bar-fill bar-${run.status}`;
+    row.label.textContent = `${pct.toFixed(0)}%`;
+    mount(row.status, badge(run.status));
+    row.stage.textContent = run.stage ?? '-';
+    row.error.textContent = run.errorCode ? `${run.errorCode}: ${run.errorMessage ?? ''}` : '';
+    mount(
+      row.row,
+      h('td', {}, String(run.slot)),
+      h(
+        'td',
+        {},
+        run.deviceId
+          ? h(
+              'a',
+              { href: `#/devices/${run.deviceId}`, class: 'mono' },
+              device?.mac ?? run.deviceId.slice(0, 8),
+            )
+          : h('span', { class: 'muted' }, 'waiting for a board'),
+      ),
+      row.status,
+      row.stage,
+      h(
+        'td',
+        { class: 'progress-cell' },
+        h(
+          'span',
+          { class: 'bar wide', role: 'progressbar', 'aria-valuenow': pct.toFixed(0) },
+          row.bar,
+          row.label,
+        ),
+      ),
+      h('td', {}, run.attempt > 1 ? `#${run.attempt}` : ''),
+      row.error,
+      h('td', {}, h('a', { href: `#/runs/${run.id}`, class: 'run-link' }, 'log')),
+    );
+  };
+  for (const s of job.slots) drawRun(s.latest);
+
+  const cancel = h('button', { type: 'button', class: 'danger', id: 'cancel-job' }, 'Cancel job');
+  cancel.hidden = ['succeeded', 'failed', 'cancelled'].includes(job.status);
+  cancel.addEventListener('click', () => {
+    cancel.disabled = true;
+    api(`/jobs/${job.id}/cancel`, { method: 'POST', body: { reason: 'cancelled from the dashboard' } }).catch(
+      (e: unknown) => {
+        cancel.disabled = false;
+        ctx.root.prepend(errorBox(e));
+      },
+    );
+  });
+  mount(
+    ctx.root,
+    h('div', { class: 'page-head' }, h('h1', {}, `Job ${job.id.slice(0, 8)}`), statusBox, countsBox, cancel),
+    h(
+      'p',
+      { class: 'muted' },
+      `${describeTarget(job.target)} · firmware ${job.firmwareId.slice(0, 8)} · by ${job.requestedBy} · ${ago(job.createdAt)}`,
+    ),
+    h(
+      'table',
+      { class: 'grid', id: 'job-runs' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['Slot', 'Board', 'Status', 'Stage', 'Progress', 'Attempt', 'Error', ''].map((c) =>
+            h('th', {}, c),
+          ),
+        ),
+      ),
+      rowsBox,
+    ),
+  );
+
+  const refresh = async () => {
+    job = await api<Job>(`/jobs/${encodeURIComponent(id)}`, { signal: ctx.signal });
+    for (const s of job.slots) {
+      if (s.latest.device) devices.set(s.latest.device.id, s.latest.device);
+      drawRun(s.latest);
+    }
+    mount(statusBox, badge(job.status));
+    countsBox.textContent = counts(job);
+    cancel.hidden = ['succeeded', 'failed', 'cancelled'].includes(job.status);
+  };
+  await follow(
+    `/jobs/${encodeURIComponent(id)}/events`,
+    (e) => {
+      if (e.event === 'run') {
+        const run = e.data as RunSnapshot;
+        if (run.deviceId && !devices.has(run.deviceId)) void refresh().catch(() => undefined);
+        drawRun(run);
+      } else if (e.event === 'progress') {
+        const p = e.data as { runId: string; percent: number; stage: string };
+        const slot = job.slots.find((s) => s.latest.id === p.runId);
+        const row = slot ? rows.get(`${slot.slot}`) : undefined;
+        if (row) {
+          row.bar.style.width = `${p.percent}%`;
+          row.label.textContent = `${Math.round(p.percent)}%`;
+          row.stage.textContent = p.stage;
+        }
+      } else if (e.event === 'job') {
+        mount(statusBox, badge((e.data as { status: string }).status));
+      } else if (e.event === 'end') {
+        void refresh().catch(() => undefined);
+      }
+    },
+    ctx.signal,
+  );
+  if (!ctx.signal.aborted) await refresh();
+}
+
+interface Firmware {
+  id: string;
+  name: string;
+  version: string | null;
+  chip: string;
+  createdAt: string;
+}
+
+/** #/jobs/new: pick a firmware, a selector and a count. */
+export async function newJobView(ctx: ViewContext): Promise<void> {
+  const firmware = await api<Page<Firmware>>('/firmware?limit=100', { signal: ctx.signal });
+  if (!firmware.items.length) {
+    mount(
+      ctx.root,
+      h('h1', {}, 'New job'),
+      h(
+        'p',
+        { class: 'empty' },
+        'No firmware uploaded yet: upload one with `flashfarm submit` or POST /firmware.',
+      ),
+    );
+    return;
+  }
+  const fw = h(
+    'select',
+    { name: 'firmware', id: 'job-firmware', required: true },
+    ...firmware.items.map((f) =>
+      h('option', { value: f.id }, `${f.name} ${f.version ?? ''} · ${f.chip} · ${f.id.slice(0, 8)}`),
+    ),
+  );
+  const kind = h(
+    'select',
+    { name: 'kind', id: 'job-kind' },
+    h('option', { value: 'count' }, 'N boards matching'),
+    h('option', { value: 'all' }, 'every matching board online now'),
+    h('option', { value: 'device' }, 'one device (MAC or id)'),
+  );
+  const count = h('input', { type: 'number', name: 'count', id: 'job-count', min: 1, max: 1000, value: 1 });
+  const pool = h('input', { type: 'text', name: 'pool', id: 'job-pool', placeholder: 'any pool' });
+  const tags = h('input', { type: 'text', name: 'tags', id: 'job-tags', placeholder: 'tag1, tag2' });
+  const device = h('input', {
+    type: 'text',
+    name: 'device',
+    id: 'job-device',
+    placeholder: 'aa:bb:cc:dd:ee:ff',
+  });
+  const bootCheck = h('input', {
+    type: 'text',
+    name: 'bootCheck',
+    id: 'job-boot-check',
+    placeholder: 'e.g. app_main\\(\\)',
+  });
+  const verify = h('input', { type: 'checkbox', name: 'verify', checked: true });
+  const eraseAll = h('input', { type: 'checkbox', name: 'eraseAll' });
+  const message = h('div', {});
+  const chipNote = h('span', { class: 'muted' });
+  const row = (label: string, input: HTMLElement, note?: HTMLElement) =>
+    h('div', { class: 'form-row' }, h('label', {}, label), input, note ?? null);
+  const deviceRow = row('Device', device);
+  const countRow = row('Count', count);
+  const selectorRows = [row('Pool', pool), row('Tags', tags)];
+  const sync = () => {
+    const f = firmware.items.find((x) => x.id === fw.value);
+    chipNote.textContent = f ? `boards of chip ${f.chip} only (the firmware decides the chip)` : '';
+    deviceRow.hidden = kind.value !== 'device';
+    countRow.hidden = kind.value !== 'count';
+    for (const r of selectorRows) r.hidden = kind.value === 'device';
+  };
+  fw.addEventListener('change', sync);
+  kind.addEventListener('change', sync);
+  const form = h(
+    'form',
+    { class: 'card form', id: 'new-job-form' },
+    row('Firmware', fw, chipNote),
+    row('Target', kind),
+    countRow,
+    ...selectorRows,
+    deviceRow,
+    row('Boot check (regex)', bootCheck),
+    h(
+      'div',
+      { class: 'form-row' },
+      h('label', {}, 'Options'),
+      h('label', { class: 'inline' }, verify, ' verify'),
+      h('label', { class: 'inline' }, eraseAll, ' erase all first'),
+    ),
+    h(
+      'div',
+      { class: 'form-row' },
+      h('span', {}),
+      h('button', { type: 'submit', class: 'primary' }, 'Start job'),
+    ),
+    message,
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const selector: Record<string, unknown> = {};
+    if (pool.value.trim()) selector.pool = pool.value.trim();
+    const tagList = tags.value
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+    if (tagList.length) selector.tags = tagList;
+    const target =
+      kind.value === 'device'
+        ? { device: device.value.trim() }
+        : kind.value === 'all'
+          ? { all: selector }
+          : { selector, count: Number(count.value) };
+    const options: Record<string, unknown> = { verify: verify.checked, eraseAll: eraseAll.checked };
+    if (bootCheck.value.trim()) options.bootCheck = { pattern: bootCheck.value.trim(), timeoutMs: 10_000 };
+    api<Job>('/jobs', { method: 'POST', body: { firmwareId: fw.value, target, options } })
+      .then((job) => {
+        location.hash = `#/jobs/${job.id}`;
+      })
+      .catch((error: unknown) =>
+        mount(
+          message,
+          errorBox(error instanceof ApiRequestError ? `${error.code}: ${error.message}` : error),
+        ),
+      );
+  });
+  sync();
+  mount(ctx.root, h('div', { class: 'page-head' }, h('h1', {}, 'New job')), form);
+}
