@@ -563,13 +563,12 @@ export class SimBoard {
       const generation = chip.generation;
       const delay = Math.max(this.clock.scaled(end.atMs), MIN_REBOOT_REAL_MS);
       // A boot loop never ends by itself: it must not keep the Node process alive on its own.
-      const cancel = this.clock.afterReal(delay, { unref: true }, () => {
+      this.clock.afterReal(delay, { unref: true }, () => {
         if (chip.generation !== generation || !this.plugged) return;
         // A watchdog reset samples the straps again; a software reset keeps them.
         if (end.cause === 'rtc-wdt') this.hardStart(end.cause);
         else this.startChip(this.latchedDownload, end.cause, true);
       });
-      void cancel;
     }
   }
 }
