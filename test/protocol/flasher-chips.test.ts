@@ -1,24 +1,41 @@
 /**
- * Every simulated chip, in-process: identified correctly, flashed with
- * bootloader + partition table + app, verified, and the app boots after the
- * hard reset (its banner appears on the port).
+ * Every simulated chip, in-process and over RFC 2217: identified correctly,
+ * flashed with bootloader + partition table + app, verified, and the app
+ * boots after the hard reset (its banner appears on the port).
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { buildFirmwareSet, flash, hardReset, md5Hex, runResetSequence } from '#esp';
-import { SimTransport } from '#serial';
-import { SimBoard } from '#sim';
+import { buildFirmwareSet, flash, hardReset, md5Hex, runResetSequence, type Transport } from '#esp';
+import { Rfc2217Transport, SimTransport } from '#serial';
+import { SimBoard, startRfc2217Server } from '#sim';
 
 const CHIPS = ['esp8266', 'esp32', 'esp32s2', 'esp32s3', 'esp32c3', 'esp32c6'] as const;
 
 let board: SimBoard | undefined;
-let transport: SimTransport | undefined;
+let transport: Transport | undefined;
+let stopServer: (() => Promise<void>) | undefined;
 afterEach(async () => {
   await transport?.close();
+  await stopServer?.();
+  stopServer = undefined;
   board?.dispose();
 });
 
+/** Opens the board in-process or through the simulator's RFC 2217 server. */
+async function connectTo(b: SimBoard, via: 'in-process' | 'rfc2217'): Promise<Transport> {
+  if (via === 'in-process') {
+    const t = new SimTransport(b);
+    await t.open(115200);
+    return t;
+  }
+  const server = await startRfc2217Server(b, { port: 0 });
+  stopServer = () => server.close();
+  const t = new Rfc2217Transport({ host: server.host, port: server.port });
+  await t.open(115200);
+  return t;
+}
+
 /** Reads what the port receives until `pattern` matches, with a deadline. */
-async function readUntil(t: SimTransport, pattern: RegExp, timeoutMs: number): Promise<string> {
+async function readUntil(t: Transport, pattern: RegExp, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let text = '';
   while (!pattern.test(text)) {
@@ -34,11 +51,12 @@ async function readUntil(t: SimTransport, pattern: RegExp, timeoutMs: number): P
   return text;
 }
 
-describe.each(CHIPS)('%s', (chip) => {
+describe.each(
+  CHIPS.flatMap((chip) => (['in-process', 'rfc2217'] as const).map((via) => [chip, via] as const)),
+)('%s %s', (chip, via) => {
   it('is identified, flashed with three parts, verified, and boots the app', async () => {
     board = new SimBoard({ chip, name: `chips-${chip}`, timeScale: 0 });
-    transport = new SimTransport(board);
-    await transport.open(115200);
+    transport = await connectTo(board, via);
     const parts = buildFirmwareSet({
       chip,
       projectName: `blink-${chip}`,
