@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { FlashErrorCode } from '#contracts';
 import { openTransport, parseRfc2217Url, Rfc2217Transport, TransportError } from '#serial';
-import { type SimPortHandle, startRfc2217Server, type Rfc2217Server } from '#sim';
+import { SimBoard, type SimPortHandle, startRfc2217Server, type Rfc2217Server } from '#sim';
 
 // Our RFC 2217 client against our RFC 2217 server (and against small raw
 // servers where a misbehaving peer is the point). The board records what
@@ -218,6 +218,36 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
     expect(oneAck).toBeGreaterThanOrEqual(2 * delayMs * 0.9);
     // No polling interval on top of the round trip.
     expect(oneAck).toBeLessThan(2 * delayMs + 40);
+  });
+
+  it('sends both lines of one setSignals in a burst, so a reset over a slow link still reaches download mode', async () => {
+    // EN latches the straps 5 ms after it rises; the link adds 25 ms each way.
+    const board = new SimBoard({ chip: 'esp32', name: 'slow-reset', timeScale: 0.01, enRiseMs: 5 });
+    cleanups.push(() => board.dispose());
+    const server = await startRfc2217Server(board, { port: 0 });
+    cleanups.push(() => server.close());
+    const proxy = await startDelayProxy(server.port, 25);
+    cleanups.push(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const transport = track(
+      await openTransport(`rfc2217://127.0.0.1:${(proxy.address() as AddressInfo).port}`, {
+        baudRate: 115_200,
+      }),
+    );
+
+    // One line per call: (D1,R1) lasts a round trip, EN rises with IO0 high, the chip boots
+    // from flash: the failure of esptool issue #383 (reference §8 row 8).
+    board.clearConsole();
+    await transport.setSignals({ dtr: false, rts: true });
+    await transport.setSignals({ dtr: true });
+    await transport.setSignals({ rts: false });
+    await board.waitForConsole(/rst:0x1 \(POWERON_RESET\),boot:0x1[0-9a-f]/, 5_000);
+    expect(board.console).not.toContain('waiting for download');
+
+    // Both lines in one call: applied back to back at the server, the loader is reached.
+    board.clearConsole();
+    await transport.setSignals({ dtr: false, rts: true });
+    await transport.setSignals({ dtr: true, rts: false });
+    await board.waitForConsole(/waiting for download/, 5_000);
   });
 
   it('reports DEVICE_GONE and calls onDisconnect when the board is unplugged', async () => {

@@ -280,12 +280,17 @@ export class Rfc2217Transport implements Transport {
 
   async setSignals(signals: LineSignals): Promise<void> {
     this.requireOpen();
+    // Both requests leave in one burst and are acknowledged together: the server applies them
+    // microseconds apart, so the in-between line state (e.g. DTR and RTS both asserted, which
+    // releases EN while IO0 is still high) does not last a network round trip.
+    const changes: Array<Promise<void>> = [];
     if (signals.dtr !== undefined) {
-      await this.setControl(signals.dtr ? ComPortControl.DTR_ON : ComPortControl.DTR_OFF, 'DTR');
+      changes.push(this.setControl(signals.dtr ? ComPortControl.DTR_ON : ComPortControl.DTR_OFF, 'DTR'));
     }
     if (signals.rts !== undefined) {
-      await this.setControl(signals.rts ? ComPortControl.RTS_ON : ComPortControl.RTS_OFF, 'RTS');
+      changes.push(this.setControl(signals.rts ? ComPortControl.RTS_ON : ComPortControl.RTS_OFF, 'RTS'));
     }
+    await Promise.all(changes);
   }
 
   async setBaudRate(baudRate: number): Promise<void> {
