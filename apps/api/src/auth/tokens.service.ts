@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { ApiErrorCode } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import type { ApiConfig } from '../config/api-config.js';
-import type { PrismaClient } from '../db/generated/prisma/client.js';
+import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
 import type { AuthPrincipal, Role } from './roles.js';
 import { displayPrefix, generateTokenSecret, hashTokenSecret } from './token-secret.js';
@@ -193,7 +193,13 @@ export class TokensService extends TokenStore implements OnApplicationBootstrap 
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.adminToken) return;
-    await this.upsertBootstrapAdmin(this.config.adminToken);
+    try {
+      await this.upsertBootstrapAdmin(this.config.adminToken);
+    } catch (error) {
+      // Two replicas starting together race on the unique hash; the second attempt sees the row.
+      if (!(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2002') throw error;
+      await this.upsertBootstrapAdmin(this.config.adminToken);
+    }
     this.logger.log(`Admin token from FLASHFARM_ADMIN_TOKEN is active as "${BOOTSTRAP_ADMIN_NAME}"`);
   }
 }
