@@ -151,4 +151,30 @@ describe('esptool-js (unmodified) against the simulator', () => {
       board.dispose();
     }
   });
+
+  it('picks its USB-Serial/JTAG reset from the port IDs and reaches the loader through the peripheral', async () => {
+    const board = new SimBoard({
+      chip: 'esp32c3',
+      name: 'ejs-usb',
+      timeScale: 0.01,
+      wiring: 'usb-serial-jtag',
+    });
+    try {
+      const image = buildImage({
+        chip: 'esp32c3',
+        appDescriptor: { projectName: 'x', version: '1' },
+        codeBytes: 30_000,
+      });
+      const port = new WebSerialAdapter({
+        openHandle: () => board.openPort(),
+        info: { usbVendorId: 0x303a, usbProductId: 0x1001 },
+      });
+      const result = await runEsptoolJsFlash({ port, files: [{ address: 0x10000, data: image }] });
+      expect([result.chipName, result.isStub]).toEqual(['ESP32-C3', true]);
+      expect(board.console).toContain('rst:0x15 (USB_UART_CHIP_RESET),boot:0x5 (DOWNLOAD(USB/UART0/1))');
+      expect(board.flash.compare(0x10000, padTo4(image))).toEqual([]);
+    } finally {
+      board.dispose();
+    }
+  });
 });

@@ -475,10 +475,10 @@ export class SimBoard {
         io0Low ||= wired && rts && !dtr;
         break;
       case 'usb-serial-jtag':
-        // The peripheral resets the chip while RTS alone is asserted; DTR alone requests download boot.
+        // The peripheral resets the chip while RTS alone is asserted; DTR alone requests
+        // download boot for the next reset it causes (hardStart consumes the request).
         enLow ||= rts && !dtr;
         if (dtr && !rts && wired) this.usbForceDownload = true;
-        io0Low ||= this.usbForceDownload;
         break;
       case 'none':
         break;
@@ -523,8 +523,13 @@ export class SimBoard {
 
   /** A reset that samples the strap pins. */
   private hardStart(cause: ResetCause): void {
-    const { io0Low } = this.pins();
-    this.usbForceDownload = false;
+    let { io0Low } = this.pins();
+    // Only a reset the USB-Serial/JTAG peripheral itself caused honours its download request;
+    // a watchdog reset in between samples the real strap pin and leaves the request pending.
+    if (cause === 'usb-uart') {
+      io0Low ||= this.usbForceDownload;
+      this.usbForceDownload = false;
+    }
     this.latchedDownload = io0Low;
     this.startChip(io0Low, cause, true);
   }
