@@ -116,6 +116,24 @@ describe('events', () => {
   });
 });
 
+describe('uncompressed writes', () => {
+  it('writes plain FLASH_DATA through the stub with the last block padded, and verifies', async () => {
+    const { board, transport } = await setup();
+    const region = {
+      offset: 0x20000,
+      data: new Uint8Array(0x4000 * 2 + 0x123 * 4).map((_, i) => (i * 11) & 0xff),
+      name: 'raw',
+    };
+    // The region ends inside sector 0x28000; the padded last block would reach 0x2c000.
+    board.flash.program(0x29000, Uint8Array.of(0x42));
+    const result = await flash(transport, [region], { compress: false });
+    expect(result.wireBytes).toBe(3 * 0x4000);
+    expect(holds(board, [region])).toBe(true);
+    // The stub writes (and erases) only up to the declared size: the next sector survives the padding.
+    expect(board.flash.read(0x29000, 1)[0]).toBe(0x42);
+  });
+});
+
 describe('ROM loader only (noStub)', () => {
   it('ESP32 ROM: compressed write, ASCII MD5 verify, no stub', async () => {
     const { board, transport } = await setup();
