@@ -56,6 +56,27 @@ describe('public routes', () => {
       for (const [method, op] of Object.entries(methods))
         if (path !== '/health' && !op['x-roles']?.length) open.push(`${method.toUpperCase()} ${path}`);
     expect(open).toEqual([]);
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/tokens',
+        '/tokens/{id}',
+        '/firmware',
+        '/firmware/{id}',
+        '/firmware/{id}/parts/{sha256}',
+        '/devices',
+        '/devices/{idOrMac}',
+        '/devices/{idOrMac}/runs',
+        '/devices/{idOrMac}/attachments',
+        '/devices/{idOrMac}/quarantine',
+        '/devices/{idOrMac}/release',
+        '/agents',
+        '/agents/{id}',
+        '/agents/register',
+        '/agents/{id}/heartbeat',
+        '/agents/{id}/devices',
+        '/metrics',
+      ]),
+    );
   });
 });
 

@@ -2,7 +2,9 @@ import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nes
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { READ_ROLES, Roles } from '../auth/index.js';
 import {
+  AttachmentPageDto,
   DevicePageDto,
+  DeviceRunPageDto,
   DeviceDto,
   ListDevicesQuery,
   PageQuery,
@@ -39,6 +41,7 @@ export class DevicesController {
   @Get(':idOrMac/runs')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: "The board's flash runs, newest first" })
+  @ApiOkResponse({ type: DeviceRunPageDto })
   runs(@Param('idOrMac') idOrMac: string, @Query() page: PageQuery) {
     return this.devices.runs(idOrMac, { limit: page.limit ?? 50, offset: page.offset ?? 0 });
   }
@@ -46,6 +49,7 @@ export class DevicesController {
   @Get(':idOrMac/attachments')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'Where the board has been plugged in: host, port, USB serial, first/last seen' })
+  @ApiOkResponse({ type: AttachmentPageDto })
   attachments(@Param('idOrMac') idOrMac: string, @Query() page: PageQuery) {
     return this.devices.attachments(idOrMac, { limit: page.limit ?? 50, offset: page.offset ?? 0 });
   }

@@ -208,3 +208,61 @@ export class DevicePageDto {
   @ApiProperty() limit!: number;
   @ApiProperty() offset!: number;
 }
+
+/** One run in a device's history. */
+export class DeviceRunDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ format: 'uuid' }) jobId!: string;
+  @ApiProperty() slot!: number;
+  @ApiProperty() attempt!: number;
+  @ApiProperty({ enum: ['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled'] })
+  status!: string;
+  @ApiProperty({ nullable: true, type: String }) stage!: string | null;
+  @ApiProperty({ nullable: true, type: String }) errorCode!: string | null;
+  @ApiProperty({ nullable: true, type: String }) errorMessage!: string | null;
+  @ApiProperty({ nullable: true, type: Number }) baud!: number | null;
+  @ApiProperty() bytesWritten!: number;
+  @ApiProperty({ nullable: true, type: String }) agentName!: string | null;
+  @ApiProperty({ nullable: true, type: String }) portPath!: string | null;
+  @ApiProperty({ description: 'id, name, version', type: 'object', additionalProperties: true })
+  firmware!: unknown;
+  @ApiProperty() requestedBy!: string;
+  @ApiProperty() queuedAt!: Date;
+  @ApiProperty({ nullable: true, type: Date }) startedAt!: Date | null;
+  @ApiProperty({ nullable: true, type: Date }) finishedAt!: Date | null;
+}
+
+/** A page of a device's runs. */
+export class DeviceRunPageDto {
+  @ApiProperty({ type: [DeviceRunDto] }) items!: DeviceRunDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() limit!: number;
+  @ApiProperty() offset!: number;
+}
+
+/** One stay of a board on a port. */
+export class AttachmentDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ format: 'uuid' }) agentId!: string;
+  @ApiProperty() agentName!: string;
+  @ApiProperty() hostname!: string;
+  @ApiProperty() portPath!: string;
+  @ApiProperty({ nullable: true, type: Number }) usbVid!: number | null;
+  @ApiProperty({ nullable: true, type: Number }) usbPid!: number | null;
+  @ApiProperty({ nullable: true, type: String }) usbSerial!: string | null;
+  @ApiProperty({ nullable: true, type: String }) location!: string | null;
+  @ApiProperty({ nullable: true, type: String }) bridge!: string | null;
+  @ApiProperty() firstSeenAt!: Date;
+  @ApiProperty() lastSeenAt!: Date;
+  @ApiProperty({ nullable: true, type: Date, description: 'null while the board is still there' })
+  detachedAt!: Date | null;
+  @ApiProperty() current!: boolean;
+}
+
+/** A page of a device's attachments. */
+export class AttachmentPageDto {
+  @ApiProperty({ type: [AttachmentDto] }) items!: AttachmentDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() limit!: number;
+  @ApiProperty() offset!: number;
+}
