@@ -212,12 +212,17 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
     // One round trip crosses the proxy twice.
     expect(transport.latencyMs).toBeGreaterThanOrEqual(2 * delayMs * 0.9);
     expect(transport.latencyMs).toBeLessThan(2 * delayMs * 4);
-    const started = performance.now();
-    await transport.setSignals({ dtr: true });
-    const oneAck = performance.now() - started;
-    expect(oneAck).toBeGreaterThanOrEqual(2 * delayMs * 0.9);
-    // No polling interval on top of the round trip.
-    expect(oneAck).toBeLessThan(2 * delayMs + 40);
+    // Each acknowledged request costs one round trip and nothing more (no polling interval);
+    // the fastest of a few is taken so a busy machine's timer lag does not blur the figure.
+    const acks: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      await transport.setSignals({ dtr: i % 2 === 0 });
+      acks.push(performance.now() - started);
+    }
+    expect(Math.min(...acks)).toBeGreaterThanOrEqual(2 * delayMs * 0.9);
+    expect(Math.min(...acks)).toBeLessThan(2 * delayMs + 30);
+    expect(transport.latencyMs).toBeGreaterThanOrEqual(2 * delayMs * 0.9);
   });
 
   it('sends both lines of one setSignals in a burst, so a reset over a slow link still reaches download mode', async () => {
