@@ -422,6 +422,7 @@ describe('board options and flash', () => {
     expect(() => board({ mac: '12:34' })).toThrow(invalid);
     expect(() => board({ revision: 117 })).toThrow(invalid);
     expect(() => board({ timeScale: -1 })).toThrow(invalid);
+    expect(() => board({ chip: 'esp32', wiring: 'usb-serial-jtag' })).toThrow(invalid);
   });
 
   it('derives a stable Espressif MAC from the name', () => {

@@ -189,6 +189,12 @@ export class SimBoard {
       xtalMhz: this.def.defaultXtalMhz,
     };
     this.wiring = options.wiring ?? 'auto-reset';
+    if (this.wiring === 'usb-serial-jtag' && this.def.uartDevBufNoUsbJtag === null) {
+      throw new SimError(
+        SimErrorCode.INVALID_ARGUMENT,
+        `${this.def.displayName} has no USB-Serial/JTAG peripheral`,
+      );
+    }
     this.clock = new SimClock(timeScale);
     const seed = options.seed ?? createHash('sha256').update(this.name).digest().readUInt32LE(0);
     this.rng = new Prng(seed);
