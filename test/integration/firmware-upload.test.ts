@@ -468,6 +468,38 @@ describe('refused uploads', () => {
     );
   });
 
+  it('an archive holding a symlink or the same name twice', async () => {
+    const set = buildFirmwareSet({ chip: 'esp32', projectName: 'dup', version: '1', payloadBytes: 1024 });
+    const args = new TextEncoder().encode(flasherArgs(set, 'esp32'));
+    const zip = zipSync({
+      'flasher_args.json': args,
+      'bootloader.bin': set[0].data,
+      'partition-table.bin': set[1].data,
+      // A Unix symlink entry (S_IFLNK in the external attributes) pointing out of the bundle.
+      'dup.bin': [new TextEncoder().encode('/etc/shadow'), { os: 3, attrs: (0o120777 << 16) >>> 0 }],
+    });
+    const p = await expectRefused(
+      upload([{ field: 'file', name: 'link.zip', data: zip }]),
+      422,
+      'FIRMWARE_INVALID',
+      'UNSAFE_PATH',
+    );
+    expect(p.message).toMatch(/dup\.bin" is a link/);
+    const archive = await tarGz([
+      { name: 'flasher_args.json', data: args },
+      { name: 'bootloader.bin', data: set[0].data },
+      { name: 'partition-table.bin', data: set[1].data },
+      { name: 'dup.bin', data: set[2].data },
+      { name: './dup.bin', data: new Uint8Array(64) },
+    ]);
+    await expectRefused(
+      upload([{ field: 'file', name: 'dup.tar.gz', data: archive }]),
+      422,
+      'FIRMWARE_INVALID',
+      'DUPLICATE_ENTRY',
+    );
+  });
+
   it('a bundle without flasher_args.json, or missing a file it names', async () => {
     const set = buildFirmwareSet({ chip: 'esp32', projectName: 'partial', version: '1', payloadBytes: 1024 });
     await expectRefused(
