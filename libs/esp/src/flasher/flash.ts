@@ -89,25 +89,24 @@ export async function flash(
     let erasedAll = false;
     let info: ChipInfo | undefined;
     let planned: typeof sorted = sorted;
-    while (results.some((r) => r === undefined)) {
-      await run.withRecovery(async (p) => {
-        info = p.info;
-        if (!checked) {
-          planned = prepareImages(sorted, p, options, run.events);
-          checkRegionsAgainstChip(planned, p.session.target, p.info, p.flashSizeBytes);
-          checked = true;
-        }
-        if (options.eraseAll && !erasedAll) {
-          run.events.log('info', 'erase', 'erasing the whole flash');
-          await p.session.eraseAll();
-          erasedAll = true;
-        }
-        for (let i = 0; i < planned.length; i++) {
-          if (results[i]) continue;
-          results[i] = await writeRegion(p.session, planned[i], i, run, options, stats, erasedAll);
-        }
-      });
-    }
+    // Regions verified before a reconnect keep their result: recovery resumes at the first one without.
+    await run.withRecovery(async (p) => {
+      info = p.info;
+      if (!checked) {
+        planned = prepareImages(sorted, p, options, run.events);
+        checkRegionsAgainstChip(planned, p.session.target, p.info, p.flashSizeBytes);
+        checked = true;
+      }
+      if (options.eraseAll && !erasedAll) {
+        run.events.log('info', 'erase', 'erasing the whole flash');
+        await p.session.eraseAll();
+        erasedAll = true;
+      }
+      for (let i = 0; i < planned.length; i++) {
+        if (results[i]) continue;
+        results[i] = await writeRegion(p.session, planned[i], i, run, options, stats, erasedAll);
+      }
+    });
     const done = results as RegionResult[];
     return {
       chip: info!,
@@ -143,6 +142,13 @@ function prepareImages(
     if (!p.session.isStub && offset % FLASH_SECTOR_BYTES !== 0) {
       // The ROM erases whole sectors from the BEGIN offset: extend down with 0xFF (§7.5).
       const pad = offset % FLASH_SECTOR_BYTES;
+      const prev = regions[regions.indexOf(r) - 1];
+      if (prev && prev.offset + prev.data.length > offset - pad) {
+        throw new EspError(
+          `${r.name ?? 'A region'} at 0x${offset.toString(16)} shares a flash sector with the region before it; the ROM loader erases whole sectors, so write them as one region or use the stub.`,
+          { code: 'INVALID_ARGUMENT', stage: 'image', retryable: false },
+        );
+      }
       const out = new Uint8Array(pad + data.length).fill(0xff);
       out.set(data, pad);
       data = out;
