@@ -1,0 +1,84 @@
+import { describe, expect, it } from '@jest/globals';
+import { Prng, SimClock } from './clock.js';
+import { SlipDecoder, slipEncode } from './slip.js';
+import { UartDirection, baudMismatch, dropBytes, flipBits, garble } from './uart.js';
+
+/** Polls until cond holds or the deadline passes. */
+async function pollUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+describe('UartDirection', () => {
+  it('delivers a large write as one chunk after its line time, and keeps writes in order', async () => {
+    const chunks: Uint8Array[] = [];
+    const clock = new SimClock(0.1);
+    const line = new UartDirection(clock, (bytes) => chunks.push(bytes));
+    const t0 = performance.now();
+    line.send(new Uint8Array(16384).fill(1), 921600, 0);
+    line.send(Uint8Array.of(2, 3), 921600, 0);
+    await pollUntil(() => chunks.length === 2);
+    // 16 386 bytes × 10 bits at 921 600 baud ≈ 178 ms, ×0.1.
+    expect(performance.now() - t0).toBeGreaterThan(15);
+    expect(chunks[0].length).toBe(16384);
+    expect(Array.from(chunks[1])).toEqual([2, 3]);
+  });
+
+  it('adds latency without reordering', async () => {
+    const chunks: number[] = [];
+    const line = new UartDirection(new SimClock(0), (bytes) => chunks.push(bytes[0]));
+    const t0 = performance.now();
+    line.send(Uint8Array.of(1), 115200, 40);
+    line.send(Uint8Array.of(2), 115200, 0);
+    await pollUntil(() => chunks.length === 2);
+    expect(chunks).toEqual([1, 2]);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(38);
+  });
+});
+
+describe('line effects', () => {
+  it('a receiver tolerates 3 % of baud error, not more', () => {
+    expect(baudMismatch(115200, 115200)).toBe(false);
+    expect(baudMismatch(115200, 117000)).toBe(false);
+    expect(baudMismatch(115200, 74880)).toBe(true);
+    expect(baudMismatch(921600, 115200)).toBe(true);
+  });
+
+  it('garbage scales with the rate ratio; bit errors and drops follow their rates', () => {
+    const rng = new Prng(1);
+    expect(garble(new Uint8Array(800), 921600, 115200, rng).length).toBe(100);
+    expect(garble(new Uint8Array(100), 74880, 115200, rng).length).toBe(154);
+    const clean = new Uint8Array(10000);
+    const flipped = flipBits(clean, 0.01, rng);
+    const changed = flipped.filter((b) => b !== 0).length;
+    expect(changed).toBeGreaterThan(500);
+    expect(changed).toBeLessThan(1100);
+    expect(flipBits(clean, 0, rng)).toBe(clean);
+    const kept = dropBytes(clean, 0.25, rng).length;
+    expect(kept).toBeGreaterThan(7000);
+    expect(kept).toBeLessThan(8000);
+  });
+});
+
+describe('SlipDecoder (device side)', () => {
+  it('round-trips escapes and ignores noise outside frames', () => {
+    const decoder = new SlipDecoder(100);
+    const payload = Uint8Array.of(0x00, 0xc0, 0xdb, 0x01);
+    const events = decoder.push(Uint8Array.of(0x41, 0x42, ...slipEncode(payload)));
+    expect(events).toEqual([{ kind: 'frame', data: payload }]);
+  });
+
+  it('drops a frame with a bad escape or over the size limit, then recovers at the next delimiter', () => {
+    const decoder = new SlipDecoder(8);
+    expect(decoder.push(Uint8Array.of(0xc0, 1, 0xdb, 0x05, 2, 0xc0))).toEqual([
+      { kind: 'dropped', reason: 'escape' },
+    ]);
+    expect(decoder.push(Uint8Array.of(0xc0, ...new Array<number>(9).fill(7), 0xc0))).toEqual([
+      { kind: 'dropped', reason: 'oversize' },
+    ]);
+    expect(decoder.push(slipEncode(Uint8Array.of(9)))).toEqual([{ kind: 'frame', data: Uint8Array.of(9) }]);
+  });
+});
