@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { EspError, flash, type FlasherEvent, type FlashRegion } from '#esp';
+import { EspError, flash, type FlasherEvent, type FlashRegion, Op, SlipDecoder, slipEncode } from '#esp';
 import { SimTransport } from '#serial';
 import { SimBoard, type SimBoardOptions } from '#sim';
 
@@ -64,7 +64,47 @@ async function failure(p: Promise<unknown>): Promise<EspError> {
   throw new Error('expected the flash to fail');
 }
 
+/**
+ * A link that silently corrupts one byte of the first FLASH_DATA payload and
+ * fixes the checksum up, so the loader accepts and writes wrong data: only the
+ * MD5 verify can notice.
+ */
+class OneSilentCorruption extends SimTransport {
+  corrupted = false;
+  override write(data: Uint8Array): Promise<void> {
+    if (this.corrupted) return super.write(data);
+    const frames = new SlipDecoder().push(data).filter((e) => e.kind === 'frame');
+    const frame = frames.length === 1 && frames[0]!.kind === 'frame' ? frames[0]!.data.slice() : undefined;
+    if (!frame || frame[0] !== 0 || frame[1] !== Op.FLASH_DATA) return super.write(data);
+    this.corrupted = true;
+    const at = 8 + 16 + 100;
+    const view = new DataView(frame.buffer);
+    frame[at] = frame[at]! ^ 0x01;
+    view.setUint32(4, view.getUint32(4, true) ^ 0x01, true);
+    return super.write(slipEncode(frame));
+  }
+}
+
 describe('flasher under faults', () => {
+  it('a block corrupted without a checksum error is caught by the MD5 verify and the region rewritten once', async () => {
+    const board = new SimBoard({ chip: 'esp32', name: 'silent', timeScale: 0 });
+    boards.push(board);
+    const transport = new OneSilentCorruption(board);
+    transports.push(transport);
+    await transport.open(115200);
+    const regions = threeRegions();
+    const logs: string[] = [];
+    const result = await flash(transport, regions, {
+      compress: false,
+      onEvent: (e) => void (e.type === 'log' && logs.push(e.text)),
+    });
+    expect(transport.corrupted).toBe(true);
+    expect(logs.some((l) => /MD5 in flash is .* Rewriting the whole region once/.test(l))).toBe(true);
+    expect(result.retries).toBeGreaterThanOrEqual(1);
+    expect(result.regions.every((r) => r.verified)).toBe(true);
+    expectFlashHolds(board, regions);
+  });
+
   it('falls back down the baud ladder when the bridge corrupts data above 460 800 baud, and says so', async () => {
     const { board, transport } = await setup({
       faults: { bitErrors: { aboveBaud: 460_800, bitErrorRate: 2e-4 } },
