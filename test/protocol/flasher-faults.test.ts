@@ -74,12 +74,12 @@ class OneSilentCorruption extends SimTransport {
   override write(data: Uint8Array): Promise<void> {
     if (this.corrupted) return super.write(data);
     const frames = new SlipDecoder().push(data).filter((e) => e.kind === 'frame');
-    const frame = frames.length === 1 && frames[0]!.kind === 'frame' ? frames[0]!.data.slice() : undefined;
+    const frame = frames.length === 1 && frames[0].kind === 'frame' ? frames[0].data.slice() : undefined;
     if (!frame || frame[0] !== 0 || frame[1] !== Op.FLASH_DATA) return super.write(data);
     this.corrupted = true;
     const at = 8 + 16 + 100;
     const view = new DataView(frame.buffer);
-    frame[at] = frame[at]! ^ 0x01;
+    frame[at] = frame[at] ^ 0x01;
     view.setUint32(4, view.getUint32(4, true) ^ 0x01, true);
     return super.write(slipEncode(frame));
   }
