@@ -556,7 +556,7 @@ export class SimBoard {
       const lines = [...def.romBannerHead, def.resetLine(cause, def.strapDownload, true)];
       // The ESP8266 ROM prints no "waiting for download" line.
       if (def.name !== 'esp8266') lines.push('waiting for download');
-      chip.print((def.name === 'esp8266' ? '\r\n' : '') + lines.join('\r\n') + '\r\n');
+      chip.print(lines.join('\r\n') + '\r\n');
       return;
     }
     chip.runSilent('flash-boot');

@@ -74,7 +74,7 @@ function romBanner(ctx: BootContext): string {
 }
 
 function bootEsp8266(ctx: BootContext): BootScript {
-  const lines: BootLine[] = [{ atMs: 0, text: NL + romBanner(ctx) + NL }];
+  const lines: BootLine[] = [{ atMs: 0, text: romBanner(ctx) + NL }];
   const image = parseImage(reader(ctx.flash, 0), false);
   if (isImageError(image)) {
     // The ESP8266 ROM has no "invalid header" message; it stays silent and the RTC watchdog resets it.
@@ -84,7 +84,16 @@ function bootEsp8266(ctx: BootContext): BootScript {
     (s, i) =>
       `load ${hex8(s.loadAddress)}, len ${s.length}, room 16 ${i === image.segments.length - 1 ? NL + 'tail 0' : ''}`,
   );
-  lines.push({ atMs: 5, text: loads.join(NL) + NL + `chksum 0x${image.checksumOk ? 'ok' : 'bad'}` + NL });
+  const sum = `chksum 0x${image.checksum.toString(16).padStart(2, '0')}`;
+  lines.push({
+    atMs: 5,
+    text:
+      loads.join(NL) +
+      NL +
+      sum +
+      (image.checksumOk ? ' csum 0x' + image.checksum.toString(16).padStart(2, '0') : ' csum err') +
+      NL,
+  });
   if (!image.checksumOk) return { lines, end: { kind: 'reset', atMs: 500, cause: 'rtc-wdt' }, app: null };
   return appStart(ctx, lines, 40, null);
 }

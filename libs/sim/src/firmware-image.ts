@@ -26,6 +26,8 @@ export interface ImageInfo {
   segments: ImageSegment[];
   /** True when the XOR checksum byte matches. */
   checksumOk: boolean;
+  /** The checksum byte stored in the image. */
+  checksum: number;
   /** Length up to and including the checksum byte (without an appended digest). */
   length: number;
 }
@@ -75,6 +77,7 @@ export function parseImage(read: ImageReader, extendedHeader: boolean): ImageInf
     chipId: extendedHeader ? view.getUint16(12, true) : null,
     segments,
     checksumOk: tail[0] === sum,
+    checksum: tail[0],
     length: checksumAt + 1,
   };
 }
