@@ -398,6 +398,20 @@ describe('faults', () => {
     }
   });
 
+  it('link latency delays DTR/RTS changes as well: the reset happens one latency later', async () => {
+    const b = board({ faults: { latencyMs: 80 } });
+    try {
+      const port = b.openPort();
+      const t0 = performance.now();
+      port.setSignals({ dtr: false, rts: true });
+      expect(b.mode).not.toBe('reset');
+      await pollUntil(() => b.mode === 'reset');
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(75);
+    } finally {
+      b.dispose();
+    }
+  });
+
   it('boot loop: the app panics and the board reboots over and over', async () => {
     const b = await flashedBoard({ faults: { bootLoop: true } });
     try {

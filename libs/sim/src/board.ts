@@ -34,7 +34,7 @@ export interface SimFaults {
   dropRate?: number;
   /** The strap pin is not wired to the auto-reset circuit: DTR cannot pull it low. */
   io0NotWired?: boolean;
-  /** Added delay per direction in real milliseconds (a remote link). */
+  /** Added delay per direction in real milliseconds (a remote link); DTR/RTS changes are delayed as much. */
   latencyMs?: number;
   /** Programming any range containing this flash address fails. */
   flashWriteFailAt?: number | null;
@@ -415,9 +415,15 @@ export class SimBoard {
 
   /** @internal */
   hostSignals(signals: { dtr?: boolean; rts?: boolean }): void {
-    if (signals.dtr !== undefined) this.dtr = signals.dtr;
-    if (signals.rts !== undefined) this.rts = signals.rts;
-    this.updatePins();
+    const apply = (): void => {
+      if (!this.plugged) return;
+      if (signals.dtr !== undefined) this.dtr = signals.dtr;
+      if (signals.rts !== undefined) this.rts = signals.rts;
+      this.updatePins();
+    };
+    // On a remote link the modem-line changes travel as far as the data does.
+    if (this.faults.latencyMs > 0) this.clock.afterReal(this.faults.latencyMs, apply);
+    else apply();
   }
 
   /** @internal */
