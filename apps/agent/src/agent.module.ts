@@ -9,10 +9,10 @@ import {
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AgentConfig } from './config/agent-config.js';
+import { AgentRuntime } from './lifecycle/agent-runtime.js';
+import { AGENT_CONFIG, AGENT_REDIS } from './tokens.js';
 
-/** Injection tokens of the agent. */
-export const AGENT_CONFIG = Symbol('AGENT_CONFIG');
-export const AGENT_REDIS = Symbol('AGENT_REDIS');
+export { AGENT_CONFIG, AGENT_REDIS };
 
 /** Closes the Redis connection when the application context shuts down. */
 @Injectable()
@@ -37,8 +37,8 @@ export class AgentModule {
     ];
     return {
       module: AgentModule,
-      providers: [...providers, RedisLifecycle],
-      exports: providers.map((p) => p.provide),
+      providers: [...providers, RedisLifecycle, AgentRuntime],
+      exports: [...providers.map((p) => p.provide), AgentRuntime],
     };
   }
 }

@@ -20,13 +20,41 @@ const httpUrl = z
     }
   }, 'must be the api base URL, such as http://farm.example:8080');
 
+const blankIsUnset = (v: unknown): unknown => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+/** A comma-separated list; blanks dropped. */
+const list = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string()).default([]),
+);
+
+const STATIC_PORT = /^(rfc2217:\/\/[^/\s:]+:\d{1,5}\/?|\/\S+|COM\d+)$/i;
+
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    (v) => (v === undefined || v === '' ? fallback : v),
+    z
+      .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])], {
+        message: 'must be true or false',
+      })
+      .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes' || v === 'on'),
+  );
+
+const wholeNumber = (min: number, max: number, unit: string, fallback: number) => {
+  const message = `must be ${unit} from ${min} to ${max}`;
+  return z.coerce.number({ message }).int(message).min(min, message).max(max, message).default(fallback);
+};
+
 const schema = z.object({
   FLASHFARM_URL: httpUrl.default('http://127.0.0.1:8080'),
-  FLASHFARM_AGENT_TOKEN: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z.string().trim().min(16).optional(),
-  ),
-  REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().trim().optional()),
+  FLASHFARM_AGENT_TOKEN: z.preprocess(blankIsUnset, z.string().trim().min(16).optional()),
+  REDIS_URL: z.preprocess(blankIsUnset, z.string().trim().optional()),
   FLASHFARM_DATA_DIR: z.string().trim().min(1).default('.flashfarm'),
   FLASHFARM_AGENT_NAME: z
     .string()
@@ -38,19 +66,26 @@ const schema = z.object({
         .replace(/[^A-Za-z0-9._-]/g, '-')
         .slice(0, 63) || 'agent',
     ),
-  FLASHFARM_AGENT_MAX_PARALLEL: z.coerce
-    .number({ message: 'must be a whole number from 1 to 256' })
-    .int('must be a whole number from 1 to 256')
-    .min(1, 'must be a whole number from 1 to 256')
-    .max(256, 'must be a whole number from 1 to 256')
-    .default(8),
-  FLASHFARM_AGENT_HEARTBEAT_MS: z.coerce
-    .number({ message: 'must be milliseconds from 200 to 60000' })
-    .int('must be milliseconds from 200 to 60000')
-    .min(200, 'must be milliseconds from 200 to 60000')
-    .max(60_000, 'must be milliseconds from 200 to 60000')
-    .default(5_000),
+  FLASHFARM_AGENT_MAX_PARALLEL: wholeNumber(1, 256, 'a whole number', 8),
+  FLASHFARM_AGENT_HEARTBEAT_MS: wholeNumber(200, 60_000, 'milliseconds', 5_000),
   FLASHFARM_LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be "json" or "pretty"' }).default('json'),
+  FLASHFARM_AGENT_PORTS: list.superRefine((ports, ctx) => {
+    const bad = ports.filter((p) => !STATIC_PORT.test(p));
+    if (bad.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${bad.map((p) => `"${p}"`).join(', ')}: each entry must be a device path (/dev/ttyUSB0, COM3) or rfc2217://host:port`,
+      });
+  }),
+  FLASHFARM_AGENT_ALLOW: list,
+  FLASHFARM_AGENT_DENY: list,
+  FLASHFARM_AGENT_DISCOVERY: bool(true),
+  FLASHFARM_AGENT_DISCOVERY_MS: wholeNumber(200, 600_000, 'milliseconds', 2_000),
+  FLASHFARM_AGENT_CACHE_DIR: z.preprocess(blankIsUnset, z.string().trim().optional()),
+  FLASHFARM_AGENT_CONSOLE: bool(true),
+  FLASHFARM_AGENT_SHUTDOWN_GRACE_MS: wholeNumber(0, 600_000, 'milliseconds', 10_000),
+  FLASHFARM_AGENT_RUN_LOCK_MS: wholeNumber(2_000, 600_000, 'milliseconds', 30_000),
+  FLASHFARM_AGENT_RUN_RETRIES: wholeNumber(0, 10, 'a whole number', 2),
 });
 
 /** The agent's validated configuration. */
@@ -63,19 +98,55 @@ export interface AgentConfig {
   maxParallel: number;
   heartbeatMs: number;
   logFormat: 'json' | 'pretty';
+  ports: {
+    /** Ports always used: device paths and rfc2217://host:port URLs (ser2net, remote hubs, simulated boards). */
+    static: string[];
+    /** Globs a discovered port (path or /dev/serial/by-id alias) must match; empty = any. */
+    allow: string[];
+    /** Globs that exclude a discovered port; deny wins over allow. */
+    deny: string[];
+    /** List the host's USB serial ports periodically (hot-plug). */
+    discovery: boolean;
+    discoveryIntervalMs: number;
+  };
+  /** Firmware parts by SHA-256. */
+  cacheDir: string;
+  /** Whether the console streaming the api can switch on is available at all. */
+  console: boolean;
+  /** SIGTERM: how long runs in flight may go on before they are aborted and handed back. */
+  shutdownGraceMs: number;
+  /** BullMQ lock of a running run; after a crash the run is redelivered once this expires. */
+  runLockMs: number;
+  /** Extra attempts on the same board for transient failures. */
+  runRetries: number;
 }
 
 /** Parses the environment; throws ConfigError naming each bad variable. */
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const e = parseEnv(schema, env, 'agent');
+  const dataDir = path.resolve(e.FLASHFARM_DATA_DIR);
   return {
     apiUrl: e.FLASHFARM_URL.replace(/\/+$/, ''),
     agentToken: e.FLASHFARM_AGENT_TOKEN,
     redis: { url: e.REDIS_URL },
-    dataDir: path.resolve(e.FLASHFARM_DATA_DIR),
+    dataDir,
     name: e.FLASHFARM_AGENT_NAME,
     maxParallel: e.FLASHFARM_AGENT_MAX_PARALLEL,
     heartbeatMs: e.FLASHFARM_AGENT_HEARTBEAT_MS,
     logFormat: e.FLASHFARM_LOG_FORMAT,
+    ports: {
+      static: e.FLASHFARM_AGENT_PORTS.map((p) => p.replace(/\/$/, '')),
+      allow: e.FLASHFARM_AGENT_ALLOW,
+      deny: e.FLASHFARM_AGENT_DENY,
+      discovery: e.FLASHFARM_AGENT_DISCOVERY,
+      discoveryIntervalMs: e.FLASHFARM_AGENT_DISCOVERY_MS,
+    },
+    cacheDir: e.FLASHFARM_AGENT_CACHE_DIR
+      ? path.resolve(e.FLASHFARM_AGENT_CACHE_DIR)
+      : path.join(dataDir, 'firmware-cache'),
+    console: e.FLASHFARM_AGENT_CONSOLE,
+    shutdownGraceMs: e.FLASHFARM_AGENT_SHUTDOWN_GRACE_MS,
+    runLockMs: e.FLASHFARM_AGENT_RUN_LOCK_MS,
+    runRetries: e.FLASHFARM_AGENT_RUN_RETRIES,
   };
 }

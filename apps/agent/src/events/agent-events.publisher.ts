@@ -1,0 +1,49 @@
+/**
+ * Appends agent events to AGENT_EVENTS_STREAM (one JSON document in the
+ * `event` field), where the api's consumer group picks them up. The stream
+ * keeps them while the api is down, so nothing a run reports is lost.
+ */
+import type { Redis } from 'ioredis';
+import { AGENT_EVENT_FIELD, AGENT_EVENTS_STREAM, deviceConsoleStream, type AgentEvent } from '#contracts';
+
+/** Console output kept per device (approximate trim). */
+const CONSOLE_STREAM_MAX_ENTRIES = 2_000;
+
+/** Writes AgentEvents to Redis. */
+export class AgentEventsPublisher {
+  constructor(private readonly redis: Redis) {}
+
+  /** Appends one event; resolves with its stream id. */
+  async publish(event: AgentEvent): Promise<string> {
+    const id = await this.redis.xadd(AGENT_EVENTS_STREAM, '*', AGENT_EVENT_FIELD, JSON.stringify(event));
+    return id ?? '';
+  }
+
+  /** Console text goes to the device's capped stream (for late readers) and to the events stream (for live ones). */
+  async console(deviceId: string, text: string): Promise<void> {
+    const at = new Date().toISOString();
+    await this.redis.xadd(
+      deviceConsoleStream(deviceId),
+      'MAXLEN',
+      '~',
+      CONSOLE_STREAM_MAX_ENTRIES,
+      '*',
+      'at',
+      at,
+      'text',
+      text,
+    );
+    await this.publish({ type: 'console.data', deviceId, at, text });
+  }
+
+  /** Reserves `count` log sequence numbers for a run; they keep increasing across agent restarts. */
+  async reserveSeq(runId: string, count: number): Promise<number> {
+    const key = `ff:agent:run-seq:${runId}`;
+    const last = await this.redis.incrby(key, count);
+    await this.redis.expire(key, RUN_SEQ_TTL_S);
+    return last - count + 1;
+  }
+}
+
+/** A run's sequence counter outlives any redelivery of it. */
+const RUN_SEQ_TTL_S = 7 * 24 * 3600;
