@@ -140,6 +140,8 @@ export class SimBoard {
   private port: SimPort | null = null;
   private plugged = true;
   private hostBaud = DEFAULT_HOST_BAUD;
+  /** Bumps whenever the port closes or the board is unplugged. */
+  private portSession = 0;
   private dtr = false;
   private rts = false;
   private bootButton = false;
@@ -367,6 +369,7 @@ export class SimBoard {
     this.toHost.clear();
     const port = this.port;
     this.port = null;
+    this.portSession++;
     port?.disconnect(new SimUnpluggedError(this.name));
     this.dtr = false;
     this.rts = false;
@@ -415,8 +418,10 @@ export class SimBoard {
 
   /** @internal */
   hostSignals(signals: { dtr?: boolean; rts?: boolean }): void {
+    const session = this.portSession;
     const apply = (): void => {
-      if (!this.plugged) return;
+      // A change still travelling when the port closed never arrives.
+      if (!this.plugged || session !== this.portSession) return;
       if (signals.dtr !== undefined) this.dtr = signals.dtr;
       if (signals.rts !== undefined) this.rts = signals.rts;
       this.updatePins();
@@ -435,6 +440,7 @@ export class SimBoard {
   portClosed(port: SimPort): void {
     if (this.port !== port) return;
     this.port = null;
+    this.portSession++;
     // Closing a tty drops both modem lines (HUPCL); with both released the chip keeps running.
     this.dtr = false;
     this.rts = false;
