@@ -205,7 +205,6 @@ interface DeviceRun {
   queuedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
-  job?: { firmware?: { name: string; version: string | null } };
   agent?: { name: string } | null;
   firmware?: { name: string; version: string | null };
   portPath?: string | null;
@@ -241,7 +240,8 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
     ['MAC', h('span', { class: 'mono' }, d.mac)],
     [
       'Chip',
-      `${d.chipDescription ?? d.chip}${rev !== null ? ` (rev v${Math.floor(rev / 100)}.${rev % 100})` : ''}`,
+      // The agent's description already names the revision; the bare chip name does not.
+      d.chipDescription ?? `${d.chip}${rev !== null ? ` (rev v${Math.floor(rev / 100)}.${rev % 100})` : ''}`,
     ],
     ['Features', d.features?.join(', ') || '-'],
     [
@@ -263,7 +263,7 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
   const runRows = runs.items.map((r) => [
     h('a', { href: `#/runs/${r.id}`, class: 'mono' }, r.id.slice(0, 8)),
     badge(r.status),
-    r.job?.firmware ? `${r.job.firmware.name} ${r.job.firmware.version ?? ''}` : (r.firmware?.name ?? '-'),
+    r.firmware ? `${r.firmware.name} ${r.firmware.version ?? ''}` : '-',
     r.errorCode ?? '',
     r.baud ? String(r.baud) : '-',
     when(r.queuedAt),

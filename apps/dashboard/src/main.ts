@@ -139,6 +139,8 @@ async function render(): Promise<void> {
 }
 
 window.addEventListener(UNAUTHORIZED_EVENT, () => {
+  // The login form reports its own refusals.
+  if (document.getElementById('login-form')) return;
   setToken(null);
   current?.abort();
   loginView(

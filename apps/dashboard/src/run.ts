@@ -84,7 +84,12 @@ function timingsTable(timings: unknown): HTMLElement {
   const entries =
     timings && typeof timings === 'object' ? Object.entries(timings as Record<string, unknown>) : [];
   if (!entries.length) return h('p', { class: 'muted' }, 'No stage timings yet.');
-  const total = entries.reduce((n, [, v]) => n + (typeof v === 'number' ? v : 0), 0);
+  const record = timings as Record<string, unknown>;
+  // Bars are shares of the whole run: its own total when the agent reports one.
+  const total =
+    typeof record.totalMs === 'number'
+      ? record.totalMs
+      : entries.reduce((n, [, v]) => n + (typeof v === 'number' ? v : 0), 0);
   return table(
     ['Stage', 'Time', ''],
     entries.map(([stage, ms]) => {
