@@ -79,8 +79,8 @@ describe.each(
     await runResetSequence(transport, hardReset().steps);
     if (chip === 'esp8266') {
       // The simulated ESP8266 boots the image at 0x0 itself (no second stage that chains to 0x10000):
-      // the ROM must load the flashed image with a good checksum and start it.
-      await readUntil(transport, /chksum 0xok[\s\S]*Calling app_main/, 5000);
+      // the ROM must load the flashed image with a good checksum ("chksum 0xNN csum 0xNN" agree) and start it.
+      await readUntil(transport, /chksum 0x(?:ok|([0-9a-f]{2}) csum 0x\1)[\s\S]*Calling app_main/, 5000);
       return;
     }
     const text = await readUntil(transport, new RegExp(`Project name:\\s+blink-${chip}`), 5000);
