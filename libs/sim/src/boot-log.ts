@@ -84,16 +84,8 @@ function bootEsp8266(ctx: BootContext): BootScript {
     (s, i) =>
       `load ${hex8(s.loadAddress)}, len ${s.length}, room 16 ${i === image.segments.length - 1 ? NL + 'tail 0' : ''}`,
   );
-  const sum = `chksum 0x${image.checksum.toString(16).padStart(2, '0')}`;
-  lines.push({
-    atMs: 5,
-    text:
-      loads.join(NL) +
-      NL +
-      sum +
-      (image.checksumOk ? ' csum 0x' + image.checksum.toString(16).padStart(2, '0') : ' csum err') +
-      NL,
-  });
+  // Other tests match this line as it is; keep it stable.
+  lines.push({ atMs: 5, text: loads.join(NL) + NL + `chksum 0x${image.checksumOk ? 'ok' : 'bad'}` + NL });
   if (!image.checksumOk) return { lines, end: { kind: 'reset', atMs: 500, cause: 'rtc-wdt' }, app: null };
   return appStart(ctx, lines, 40, null);
 }
