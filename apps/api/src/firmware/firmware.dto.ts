@@ -97,7 +97,11 @@ class FlashSettingsDto {
 /** A stored firmware. */
 export class FirmwareDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiProperty({ description: 'SHA-256 over the ordered (offset, part SHA-256) list' }) sha256!: string;
+  @ApiProperty({
+    description:
+      'SHA-256 over the parts in offset order, one line each: "0x<offset in hex>:<part SHA-256>\\n". Same parts at the same offsets, same firmware.',
+  })
+  sha256!: string;
   @ApiProperty() name!: string;
   @ApiProperty({ nullable: true, type: String }) version!: string | null;
   @ApiProperty({ nullable: true, type: String }) projectName!: string | null;
