@@ -1,0 +1,172 @@
+/**
+ * A whole farm for e2e tests: the real api (PostgreSQL + Redis through the
+ * test harness), the agent as a real child process, and simulated boards
+ * behind RFC 2217 servers given to the agent as static ports.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildFirmwareSet, type ChipName } from '#esp';
+import type { SimBoardOptions } from '#sim';
+import { generateTokenSecret } from '../../../apps/api/src/auth/index.js';
+import { startTestApi, type TestApi } from '../../support/api-app.js';
+import { pollUntil } from '../../support/poll.js';
+import { spawnTs, type SpawnedProcess } from '../../support/processes.js';
+import { startBoard, type FarmBoard } from './farm.js';
+
+/** A job as GET /jobs/:id answers (the fields the tests read). */
+export interface JobView {
+  id: string;
+  status: string;
+  slots: Array<{
+    slot: number;
+    attempts: number;
+    latest: {
+      id: string;
+      status: string;
+      attempt: number;
+      deviceId: string | null;
+      portPath: string | null;
+      errorCode: string | null;
+      errorMessage: string | null;
+      baud: number | null;
+      progress: number;
+      device: { id: string; mac?: string } | null;
+    };
+  }>;
+}
+
+/** A device as GET /devices/:idOrMac answers. */
+export interface DeviceView {
+  id: string;
+  mac: string;
+  chip: string;
+  state: string;
+  flashSizeBytes: number | null;
+  bestBaud: number | null;
+  attachment?: { portPath?: string } | null;
+  [key: string]: unknown;
+}
+
+/** A running farm. */
+export interface ApiFarm {
+  api: TestApi;
+  boards: FarmBoard[];
+  agent: SpawnedProcess;
+  dataDir: string;
+  agentToken: string;
+  request<T>(method: string, url: string, body?: unknown): Promise<T>;
+  uploadFirmware(chip: ChipName, version: string): Promise<{ id: string; sha256: string; chip: string }>;
+  /** Starts (or restarts) the agent process. */
+  startAgent(): SpawnedProcess;
+  waitForDevices(count: number): Promise<DeviceView[]>;
+  waitForJob(jobId: string, timeoutMs?: number): Promise<JobView>;
+  stop(): Promise<void>;
+}
+
+/** Options of startApiFarm. */
+export interface ApiFarmOptions {
+  boards: SimBoardOptions[];
+  /** Extra ports given to the agent (e.g. where a board will move to). */
+  extraPorts?: string[];
+  agentEnv?: Record<string, string>;
+  apiEnv?: Record<string, string>;
+}
+
+/** Starts api, boards and agent; resolves once the api answers. */
+export async function startApiFarm(options: ApiFarmOptions): Promise<ApiFarm> {
+  const adminToken = generateTokenSecret();
+  const api = await startTestApi({ env: { FLASHFARM_ADMIN_TOKEN: adminToken, ...options.apiEnv } });
+  const boards: FarmBoard[] = [];
+  const request = async <T>(method: string, url: string, body?: unknown): Promise<T> => {
+    const isForm = body instanceof FormData;
+    const response = await fetch(`${api.baseUrl}${url}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${adminToken}`,
+        ...(body !== undefined && !isForm ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body === undefined ? undefined : isForm ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+  for (const spec of options.boards) boards.push(await startBoard(spec));
+  const { secret: agentToken } = await request<{ secret: string }>('POST', '/tokens', {
+    name: 'e2e-agent',
+    role: 'agent',
+  });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-e2e-agent-'));
+  const farm: ApiFarm = {
+    api,
+    boards,
+    dataDir,
+    agentToken,
+    agent: undefined as unknown as SpawnedProcess,
+    request,
+    startAgent: () => {
+      farm.agent = spawnTs('apps/agent/src/main.ts', [], {
+        FLASHFARM_URL: api.baseUrl,
+        FLASHFARM_AGENT_TOKEN: agentToken,
+        REDIS_URL: api.redisUrl,
+        FLASHFARM_AGENT_NAME: 'e2e-agent',
+        FLASHFARM_AGENT_PORTS: [...boards.map((b) => b.url), ...(options.extraPorts ?? [])].join(','),
+        FLASHFARM_AGENT_DISCOVERY: 'false',
+        FLASHFARM_AGENT_DISCOVERY_MS: '300',
+        FLASHFARM_AGENT_HEARTBEAT_MS: '500',
+        FLASHFARM_AGENT_RUN_LOCK_MS: '4000',
+        FLASHFARM_DATA_DIR: dataDir,
+        FLASHFARM_LOG_FORMAT: 'pretty',
+        ...options.agentEnv,
+      });
+      return farm.agent;
+    },
+    uploadFirmware: async (chip, version) => {
+      const parts = buildFirmwareSet({ chip, projectName: 'e2e-app', version });
+      const form = new FormData();
+      for (const p of parts)
+        form.append('files', new Blob([new Uint8Array(p.data)]), p.name ?? `part-${p.offset}.bin`);
+      form.append(
+        'parts',
+        JSON.stringify(
+          parts.map((p) => ({
+            offset: `0x${p.offset.toString(16)}`,
+            file: p.name ?? `part-${p.offset}.bin`,
+          })),
+        ),
+      );
+      form.append('name', `e2e-${chip}`);
+      form.append('version', version);
+      form.append('chip', chip);
+      return request('POST', '/firmware', form);
+    },
+    waitForDevices: (count) =>
+      pollUntil(
+        async () => {
+          const page = await request<{ items: DeviceView[] }>('GET', '/devices?limit=500');
+          const online = page.items.filter((d) => d.state !== 'offline');
+          return online.length >= count ? online : undefined;
+        },
+        { what: `${count} devices online`, timeoutMs: 30_000, intervalMs: 200 },
+      ),
+    waitForJob: (jobId, timeoutMs = 60_000) =>
+      pollUntil(
+        async () => {
+          const job = await request<JobView>('GET', `/jobs/${jobId}`);
+          return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : undefined;
+        },
+        { what: `job ${jobId} to end`, timeoutMs, intervalMs: 200 },
+      ),
+    stop: async () => {
+      farm.agent?.kill();
+      for (const b of boards) {
+        await b.server?.close();
+        b.board.dispose();
+      }
+      await api.close();
+    },
+  };
+  farm.startAgent();
+  return farm;
+}
