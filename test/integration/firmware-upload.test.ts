@@ -223,6 +223,15 @@ describe('accepted uploads', () => {
     expect(await api.api.infra.database.prisma.firmware.count({ where: { sha256: first.sha256 } })).toBe(1);
   });
 
+  it('restores a part file lost from the store when the same firmware is uploaded again', async () => {
+    const app = first.parts[2];
+    const file = path.join(api.config.firmwareDir, app.sha256.slice(0, 2), `${app.sha256.slice(2)}.bin`);
+    fs.rmSync(file);
+    const { status } = await partsForm(realEsp32);
+    expect(status).toBe(200);
+    expect(new Uint8Array(fs.readFileSync(file))).toEqual(esp32App);
+  });
+
   it('serves each part to agents with the SHA-256 as ETag, and 304 when unchanged', async () => {
     const part = first.parts[2];
     const res = await fetch(`${api.baseUrl}${part.path}`, {

@@ -176,7 +176,11 @@ export class FirmwareService implements OnModuleInit {
       where: { sha256: setSha },
       select: { id: true },
     });
-    if (existing) return { created: false, firmware: await this.get(existing.id) };
+    if (existing) {
+      // The bytes are at hand: put back any part file lost from the store since the first upload.
+      await this.restoreMissing(parts);
+      return { created: false, firmware: await this.get(existing.id) };
+    }
 
     const staged = await this.store.stage(parts);
     let id: string;
@@ -232,10 +236,14 @@ export class FirmwareService implements OnModuleInit {
     await staged.commit();
     // A concurrent delete of another firmware sharing a part may have removed its file after we
     // decided not to stage it; put such bytes back.
+    await this.restoreMissing(parts);
+    return { created: true, firmware: await this.get(id) };
+  }
+
+  private async restoreMissing(parts: ReadonlyArray<{ sha256: string; data: Uint8Array }>): Promise<void> {
     const missing = [];
     for (const p of parts) if (!(await this.store.has(p.sha256))) missing.push(p);
     if (missing.length) await (await this.store.stage(missing)).commit();
-    return { created: true, firmware: await this.get(id) };
   }
 
   private invalid(
