@@ -25,6 +25,7 @@ export interface JobView {
       id: string;
       status: string;
       attempt: number;
+      stage: string | null;
       deviceId: string | null;
       portPath: string | null;
       errorCode: string | null;
@@ -56,7 +57,15 @@ export interface ApiFarm {
   dataDir: string;
   agentToken: string;
   request<T>(method: string, url: string, body?: unknown): Promise<T>;
-  uploadFirmware(chip: ChipName, version: string): Promise<{ id: string; sha256: string; chip: string }>;
+  uploadFirmware(
+    chip: ChipName,
+    version: string,
+  ): Promise<{
+    id: string;
+    sha256: string;
+    chip: string;
+    parts: Array<{ offset: number; data: Uint8Array }>;
+  }>;
   /** Starts (or restarts) the agent process. */
   startAgent(): SpawnedProcess;
   waitForDevices(count: number): Promise<DeviceView[]>;
@@ -139,7 +148,8 @@ export async function startApiFarm(options: ApiFarmOptions): Promise<ApiFarm> {
       form.append('name', `e2e-${chip}`);
       form.append('version', version);
       form.append('chip', chip);
-      return request('POST', '/firmware', form);
+      const created = await request<{ id: string; sha256: string; chip: string }>('POST', '/firmware', form);
+      return { ...created, parts: parts.map((p) => ({ offset: p.offset, data: p.data })) };
     },
     waitForDevices: (count) =>
       pollUntil(
