@@ -3,8 +3,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/index.js';
 import { MetricsService } from './metrics.service.js';
 
-/** Paths polled by machines: logged at verbose level so they do not drown the rest. */
-const QUIET_PATHS = new Set(['/health', '/metrics']);
+/** Routes polled by machines: logged at verbose level when they succeed, so they do not drown the rest. */
+const QUIET_ROUTES = new Set(['/health', '/metrics', '/agents/:id/heartbeat']);
 
 /** One structured log line and one metrics sample per answered request. */
 @Injectable()
@@ -30,8 +30,8 @@ export class RequestLogMiddleware implements NestMiddleware {
         ms,
         token: request.principal?.name ?? null,
       };
-      if (QUIET_PATHS.has(path)) this.logger.verbose(entry);
-      else if (response.statusCode >= 500) this.logger.error(entry);
+      if (response.statusCode >= 500) this.logger.error(entry);
+      else if (QUIET_ROUTES.has(route) && response.statusCode < 400) this.logger.verbose(entry);
       else this.logger.log(entry);
     });
     next();
