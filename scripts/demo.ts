@@ -18,6 +18,7 @@ import { FarmClient } from '../apps/cli/src/commands/client.js';
 import { firmwareForm } from '../apps/cli/src/commands/firmware-input.js';
 import type { FirmwareView, JobView, Page, DeviceView } from '../apps/cli/src/commands/api-types.js';
 import { buildFirmwareSet } from '#esp';
+import { freePort } from '#runtime';
 import { bootableAppImages, SimBoard, startRfc2217Server, type ChipName, type Rfc2217Server } from '#sim';
 
 /** One simulated board of the demo. */
@@ -60,6 +61,8 @@ export interface DemoFarmOptions {
   verbose?: boolean;
   /** How long to wait for the agent to report every board. */
   devicesTimeoutMs?: number;
+  /** Extra rfc2217:// ports the agent watches with no board behind them yet (a station's empty sockets). */
+  emptyPorts?: number;
 }
 
 /** A running demo farm. */
@@ -75,15 +78,17 @@ export interface DemoFarm {
   devices: DeviceView[];
   /** Builds (with our image writer) and uploads a bootable firmware for a chip. */
   uploadFirmware(chip: ChipName, version?: string): Promise<FirmwareView>;
-  /** Starts one more board and returns its rfc2217:// URL (not known to the agent unless given to it). */
-  addBoard(spec: DemoBoardSpec): Promise<DemoBoard>;
+  /** The empty ports' TCP port numbers, in order. */
+  emptyPorts: number[];
+  /** Starts one more board, on one of emptyPorts (the agent then finds it) or on a free port. */
+  addBoard(spec: DemoBoardSpec, port?: number): Promise<DemoBoard>;
   stop(): Promise<void>;
 }
 
 /** The demo firmware's app prints this when it starts; the sample job's boot check waits for it. */
 export const DEMO_BOOT_PATTERN = 'Calling app_main\\(\\)';
 
-async function startBoard(spec: DemoBoardSpec, timeScale: number): Promise<DemoBoard> {
+async function startBoard(spec: DemoBoardSpec, timeScale: number, port = 0): Promise<DemoBoard> {
   const board = new SimBoard({
     chip: spec.chip,
     name: spec.name,
@@ -91,7 +96,7 @@ async function startBoard(spec: DemoBoardSpec, timeScale: number): Promise<DemoB
     // Boards arrive with a factory app, as modules from a vendor do.
     initialFlash: bootableAppImages(spec.chip, { projectName: 'factory-test', version: '0.9.0' }),
   });
-  const server = await startRfc2217Server(board, { port: 0 });
+  const server = await startRfc2217Server(board, { port });
   return { spec, board, server };
 }
 
@@ -143,6 +148,8 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
       `${boards.length} simulated boards: ${boards.map((b) => `${b.spec.chip}@${b.server.port}`).join(' ')}`,
     );
 
+    const emptyPorts: number[] = [];
+    for (let i = 0; i < (options.emptyPorts ?? 0); i++) emptyPorts.push(await freePort());
     const agentToken = await client.request<{ secret: string }>('POST', '/tokens', {
       body: { json: { name: 'demo-agent', role: 'agent' } },
     });
@@ -152,7 +159,10 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
       REDIS_URL: api.infra.redisEndpoint.url,
       FLASHFARM_AGENT_TOKEN: agentToken.secret,
       FLASHFARM_AGENT_NAME: env.FLASHFARM_AGENT_NAME ?? 'demo-agent',
-      FLASHFARM_AGENT_PORTS: boards.map((b) => b.server.url).join(','),
+      FLASHFARM_AGENT_PORTS: [
+        ...boards.map((b) => b.server.url),
+        ...emptyPorts.map((p) => `rfc2217://127.0.0.1:${p}`),
+      ].join(','),
       // Only the simulated boards: a real board on this machine stays untouched.
       FLASHFARM_AGENT_DISCOVERY: 'false',
       FLASHFARM_AGENT_HEARTBEAT_MS: env.FLASHFARM_AGENT_HEARTBEAT_MS ?? '1000',
@@ -206,8 +216,9 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
         );
         return client.request<FirmwareView>('POST', '/firmware', { body: { form } });
       },
-      addBoard: async (spec) => {
-        const board = await startBoard(spec, timeScale);
+      emptyPorts,
+      addBoard: async (spec, port) => {
+        const board = await startBoard(spec, timeScale, port);
         boards.push(board);
         return board;
       },

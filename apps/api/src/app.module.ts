@@ -15,6 +15,7 @@ import { JobsModule } from './jobs/jobs.module.js';
 import { RunsModule } from './runs/runs.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
+import { CampaignsModule } from './campaigns/campaigns.module.js';
 
 // /health must answer load balancers without a token; the guard denies routes without @Public or @Roles.
 Public()(HealthController);
@@ -52,6 +53,7 @@ export class AppModule {
         SchedulerModule,
         JobsModule,
         DashboardModule,
+        CampaignsModule,
       ],
       controllers: [HealthController],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],

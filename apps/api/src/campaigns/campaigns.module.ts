@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { RunsModule } from '../runs/runs.module.js';
+import { SchedulerModule } from '../scheduler/scheduler.module.js';
+import { JobsService } from '../jobs/jobs.service.js';
+import { CampaignsController } from './campaigns.controller.js';
+import { CampaignsService } from './campaigns.service.js';
+
+/**
+ * Production campaigns. Units become ordinary one-device jobs (JobsService is
+ * stateless, so this module holds its own instance over the same modules).
+ */
+@Module({
+  imports: [RunsModule, SchedulerModule],
+  controllers: [CampaignsController],
+  providers: [JobsService, CampaignsService],
+})
+export class CampaignsModule {}

@@ -1,0 +1,541 @@
+/**
+ * Production campaigns. A campaign turns boards into units and units into
+ * one-device jobs, so flashing, retries, cancellation and live logs are the
+ * jobs' own; the campaign adds "each board once" (a unique (campaign, device)
+ * row), live counters, and a traceability record per unit.
+ *
+ * A periodic pass (every replica runs it; the unique row and the jobs'
+ * idempotency keys make concurrent passes harmless) discovers new units,
+ * starts a job for each pending unit, and closes units whose job ended.
+ */
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { z } from 'zod';
+import { ApiError } from '../common/api-error.js';
+import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
+import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
+import { PRISMA } from '../infra/tokens.js';
+import { JobsService } from '../jobs/jobs.service.js';
+import { parseCreateJobRequest, normaliseSelector } from '../jobs/job-request.js';
+import { isTerminalJob } from '../jobs/job-status.js';
+import { regionRecords, revisionName, type UnitRecord } from './unit-record.js';
+
+/** How often the campaign pass runs: a board plugged into a station starts flashing within this. */
+export const CAMPAIGN_TICK_MS = 500;
+/** Units started per campaign per pass, so one huge pool does not stall the pass. */
+const LAUNCH_BATCH = 200;
+/** Largest page of units. */
+export const MAX_UNIT_PAGE = 1000;
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const createSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    firmwareId: z.string().regex(UUID_RE, 'must be a firmware id (UUID)'),
+    mode: z.enum(['pool', 'station']),
+    selector: z
+      .object({
+        pool: z.string().trim().min(1).optional(),
+        tags: z.array(z.string().trim().min(1)).max(32).optional(),
+      })
+      .strict()
+      .default({}),
+    options: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+/** Counters of a campaign, as the dashboard and production line see them. */
+export interface CampaignCounters {
+  total: number;
+  pending: number;
+  inProgress: number;
+  succeeded: number;
+  failed: number;
+  /** Succeeded units per hour since the campaign started. */
+  unitsPerHour: number;
+}
+
+type FirmwareFacts = { id: string; name: string; version: string | null; sha256: string; chip: string };
+
+@Injectable()
+export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('campaigns');
+  private timer?: NodeJS.Timeout;
+  private passing?: Promise<void>;
+  private readonly firmware = new Map<string, FirmwareFacts>();
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    private readonly jobs: JobsService,
+  ) {}
+
+  onModuleInit(): void {
+    this.timer = setInterval(() => {
+      if (this.passing) return;
+      this.passing = this.pass()
+        .catch((error: unknown) =>
+          this.logger.warn(`campaign pass failed: ${error instanceof Error ? error.message : String(error)}`),
+        )
+        .finally(() => (this.passing = undefined));
+    }, CAMPAIGN_TICK_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.passing;
+  }
+
+  /** POST /campaigns */
+  async create(body: unknown, operator: string) {
+    const parsed = createSchema.safeParse(body ?? {});
+    if (!parsed.success)
+      throw ApiError.validation(
+        `Invalid campaign: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`,
+        parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'body', message: i.message })),
+      );
+    const b = parsed.data;
+    // The jobs' own validation decides which options are valid.
+    const probe = parseCreateJobRequest(
+      { firmwareId: b.firmwareId, target: { device: 'probe' }, options: b.options ?? {} },
+      undefined,
+    );
+    if (!probe.ok)
+      throw ApiError.validation(
+        `Invalid campaign options: ${probe.problems.map((p) => `${p.field} ${p.message}`).join('; ')}`,
+        probe.problems,
+      );
+    const firmware = await this.firmwareFacts(b.firmwareId);
+    const selector = normaliseSelector({ ...b.selector, chip: firmware.chip });
+    const campaign = await this.prisma.campaign.create({
+      data: {
+        name: b.name,
+        firmwareId: firmware.id,
+        mode: b.mode,
+        selector: selector as Prisma.InputJsonValue,
+        options: (b.options ?? {}) as Prisma.InputJsonValue,
+        createdBy: operator,
+      },
+    });
+    if (campaign.mode === 'pool') {
+      const devices = await this.prisma.device.findMany({
+        where: { ...deviceFilter(campaign), state: { in: ['idle', 'busy'] } },
+        select: { id: true, mac: true },
+      });
+      await this.prisma.campaignUnit.createMany({
+        data: devices.map((d) => ({ campaignId: campaign.id, deviceId: d.id, mac: d.mac })),
+        skipDuplicates: true,
+      });
+    }
+    this.logger.log(`campaign ${campaign.id} "${campaign.name}" (${campaign.mode}) started by ${operator}`);
+    return this.get(campaign.id);
+  }
+
+  /** GET /campaigns */
+  async list(page: { limit: number; offset: number }) {
+    const [rows, total] = await Promise.all([
+      this.prisma.campaign.findMany({
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        skip: page.offset,
+        take: page.limit,
+      }),
+      this.prisma.campaign.count(),
+    ]);
+    const items = [];
+    for (const c of rows) items.push(await this.view(c));
+    return { items, total, limit: page.limit, offset: page.offset };
+  }
+
+  /** GET /campaigns/:id */
+  async get(id: string) {
+    return this.view(await this.find(id));
+  }
+
+  /** pause | resume | stop */
+  async control(id: string, action: 'pause' | 'resume' | 'stop') {
+    const campaign = await this.find(id);
+    const allowed: Record<typeof action, Campaign['status'][]> = {
+      pause: ['running'],
+      resume: ['paused'],
+      stop: ['running', 'paused'],
+    };
+    if (!allowed[action].includes(campaign.status))
+      throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is ${campaign.status}; cannot ${action} it.`);
+    const status = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'stopped';
+    await this.prisma.campaign.update({
+      where: { id },
+      data: { status, ...(status === 'stopped' ? { finishedAt: new Date() } : {}) },
+    });
+    if (status === 'stopped') {
+      // Units not yet on a board never start; boards mid-flash finish and are recorded.
+      await this.prisma.campaignUnit.updateMany({
+        where: { campaignId: id, status: 'pending', jobId: null },
+        data: {
+          status: 'failed',
+          errorCode: 'CANCELLED',
+          errorMessage: 'campaign stopped before this unit started',
+        },
+      });
+    }
+    return this.get(id);
+  }
+
+  /** POST /campaigns/:id/retry-failed: failed units go back to pending (same row: still once per board). */
+  async retryFailed(id: string) {
+    const campaign = await this.find(id);
+    if (campaign.status === 'stopped')
+      throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is stopped; resume is not possible.`);
+    const { count } = await this.prisma.campaignUnit.updateMany({
+      where: { campaignId: id, status: 'failed' },
+      data: {
+        status: 'pending',
+        jobId: null,
+        runId: null,
+        errorCode: null,
+        errorMessage: null,
+        finishedAt: null,
+      },
+    });
+    if (count && campaign.status === 'completed')
+      await this.prisma.campaign.update({ where: { id }, data: { status: 'running', finishedAt: null } });
+    return { retried: count, campaign: await this.get(id) };
+  }
+
+  /** GET /campaigns/:id/units: records, oldest first. */
+  async units(id: string, query: { status?: CampaignUnit['status']; limit: number; offset: number }) {
+    const campaign = await this.find(id);
+    const where = { campaignId: id, ...(query.status ? { status: query.status } : {}) };
+    const [rows, total] = await Promise.all([
+      this.prisma.campaignUnit.findMany({
+        where,
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        skip: query.offset,
+        take: query.limit,
+      }),
+      this.prisma.campaignUnit.count({ where }),
+    ]);
+    return { items: await this.records(campaign, rows), total, limit: query.limit, offset: query.offset };
+  }
+
+  /** Every unit's record, in pages, for the exports. */
+  async *allRecords(id: string): AsyncGenerator<UnitRecord> {
+    const campaign = await this.find(id);
+    let cursor: string | undefined;
+    for (;;) {
+      const rows = await this.prisma.campaignUnit.findMany({
+        where: { campaignId: id },
+        orderBy: { id: 'asc' },
+        take: MAX_UNIT_PAGE,
+        ...(cursor ? { skip: 1, cursor: { id: cursor } } : {}),
+      });
+      for (const r of await this.records(campaign, rows)) yield r;
+      if (rows.length < MAX_UNIT_PAGE) return;
+      cursor = rows[rows.length - 1].id;
+    }
+  }
+
+  private async find(id: string): Promise<Campaign> {
+    const campaign = UUID_RE.test(id) ? await this.prisma.campaign.findUnique({ where: { id } }) : null;
+    if (!campaign) throw ApiError.notFound('Campaign', id);
+    return campaign;
+  }
+
+  private async firmwareFacts(id: string): Promise<FirmwareFacts> {
+    const cached = this.firmware.get(id);
+    if (cached) return cached;
+    const fw = await this.prisma.firmware.findUnique({
+      where: { id },
+      select: { id: true, name: true, version: true, sha256: true, chip: true },
+    });
+    if (!fw) throw ApiError.notFound('Firmware', id);
+    this.firmware.set(id, fw);
+    return fw;
+  }
+
+  private async counters(campaign: Campaign): Promise<CampaignCounters> {
+    const groups = await this.prisma.campaignUnit.groupBy({
+      by: ['status'],
+      where: { campaignId: campaign.id },
+      _count: { _all: true },
+    });
+    const n = (s: CampaignUnit['status']) => groups.find((g) => g.status === s)?._count._all ?? 0;
+    const end = campaign.finishedAt ?? new Date();
+    // At least a minute, so the first unit does not read as thousands per hour.
+    const hours = Math.max(60_000, end.getTime() - campaign.startedAt.getTime()) / 3_600_000;
+    return {
+      total: groups.reduce((sum, g) => sum + g._count._all, 0),
+      pending: n('pending'),
+      inProgress: n('flashing'),
+      succeeded: n('succeeded'),
+      failed: n('failed'),
+      unitsPerHour: Math.round((n('succeeded') / hours) * 10) / 10,
+    };
+  }
+
+  private async view(campaign: Campaign) {
+    const firmware = await this.firmwareFacts(campaign.firmwareId).catch(() => undefined);
+    return {
+      id: campaign.id,
+      name: campaign.name,
+      mode: campaign.mode,
+      status: campaign.status,
+      firmware: firmware ?? { id: campaign.firmwareId },
+      selector: campaign.selector,
+      options: campaign.options,
+      createdBy: campaign.createdBy,
+      createdAt: campaign.createdAt.toISOString(),
+      startedAt: campaign.startedAt.toISOString(),
+      finishedAt: campaign.finishedAt?.toISOString() ?? null,
+      counters: await this.counters(campaign),
+    };
+  }
+
+  /** Records of units: the stored one for finished units, the facts known so far otherwise. */
+  private async records(campaign: Campaign, units: CampaignUnit[]): Promise<UnitRecord[]> {
+    const firmware = await this.firmwareFacts(campaign.firmwareId);
+    const open = units.filter((u) => !isRecord(u.record));
+    const devices = new Map(
+      (
+        await this.prisma.device.findMany({
+          where: { id: { in: open.map((u) => u.deviceId) } },
+        })
+      ).map((d) => [d.id, d]),
+    );
+    return units.map((u) => {
+      const stored: unknown = u.record;
+      if (isRecord(stored)) return { ...stored, result: u.status, attempts: u.attempts };
+      const d = devices.get(u.deviceId);
+      return {
+        campaignId: campaign.id,
+        campaignName: campaign.name,
+        unitId: u.id,
+        mac: u.mac,
+        chip: d?.chip ?? firmware.chip,
+        chipRevision: revisionName(d?.chipRevision),
+        chipDescription: d?.chipDescription ?? null,
+        flashId: jedecName(d?.flashJedecId),
+        flashSizeBytes: d?.flashSizeBytes ?? null,
+        firmwareId: firmware.id,
+        firmwareName: firmware.name,
+        firmwareVersion: firmware.version,
+        firmwareSha256: firmware.sha256,
+        regions: [],
+        baud: null,
+        attempts: u.attempts,
+        retries: 0,
+        agent: null,
+        port: null,
+        operator: campaign.createdBy,
+        jobId: u.jobId,
+        runId: u.runId,
+        result: u.status,
+        errorCode: u.errorCode,
+        errorMessage: u.errorMessage,
+        queuedAt: u.createdAt.toISOString(),
+        startedAt: u.startedAt?.toISOString() ?? null,
+        finishedAt: u.finishedAt?.toISOString() ?? null,
+      };
+    });
+  }
+
+  /** One pass over the live campaigns. */
+  async pass(): Promise<void> {
+    // Stopped campaigns still collect the boards that were mid-flash when they stopped.
+    const live = await this.prisma.campaign.findMany({
+      where: {
+        OR: [{ status: { in: ['running', 'paused'] } }, { units: { some: { status: 'flashing' } } }],
+      },
+    });
+    for (const campaign of live) {
+      if (campaign.status === 'running') {
+        if (campaign.mode === 'station') await this.discoverStationUnits(campaign);
+        await this.launch(campaign);
+      }
+      await this.collect(campaign);
+    }
+  }
+
+  /** Station mode: matching boards attached since the campaign started, not yet units. */
+  private async discoverStationUnits(campaign: Campaign): Promise<void> {
+    const devices = await this.prisma.device.findMany({
+      where: {
+        ...deviceFilter(campaign),
+        state: { in: ['idle', 'busy'] },
+        attachments: { some: { detachedAt: null, firstSeenAt: { gte: campaign.startedAt } } },
+      },
+      select: { id: true, mac: true },
+    });
+    if (!devices.length) return;
+    const known = new Set(
+      (
+        await this.prisma.campaignUnit.findMany({
+          where: { campaignId: campaign.id, deviceId: { in: devices.map((d) => d.id) } },
+          select: { deviceId: true },
+        })
+      ).map((u) => u.deviceId),
+    );
+    const fresh = devices.filter((d) => !known.has(d.id));
+    if (!fresh.length) return;
+    const { count } = await this.prisma.campaignUnit.createMany({
+      data: fresh.map((d) => ({ campaignId: campaign.id, deviceId: d.id, mac: d.mac })),
+      skipDuplicates: true,
+    });
+    if (count) this.logger.log(`campaign ${campaign.id}: ${count} new board(s) at the station`);
+  }
+
+  /** Starts a one-device job for each pending unit. */
+  private async launch(campaign: Campaign): Promise<void> {
+    const pending = await this.prisma.campaignUnit.findMany({
+      where: { campaignId: campaign.id, status: 'pending', jobId: null },
+      orderBy: { createdAt: 'asc' },
+      take: LAUNCH_BATCH,
+    });
+    for (const unit of pending) {
+      const attempt = unit.attempts + 1;
+      const parsed = parseCreateJobRequest(
+        { firmwareId: campaign.firmwareId, target: { device: unit.deviceId }, options: campaign.options },
+        `campaign:${unit.id}:${attempt}`,
+      );
+      if (!parsed.ok) {
+        await this.failUnit(
+          unit,
+          'INVALID_ARGUMENT',
+          parsed.problems.map((p) => `${p.field} ${p.message}`).join('; '),
+        );
+        continue;
+      }
+      try {
+        const { job } = await this.jobs.create(parsed.request, campaign.createdBy);
+        await this.prisma.campaignUnit.updateMany({
+          where: { id: unit.id, status: 'pending', jobId: null },
+          data: { status: 'flashing', jobId: job.id, attempts: attempt, startedAt: new Date() },
+        });
+      } catch (error) {
+        if (error instanceof ApiError && error.status < 500)
+          await this.failUnit(unit, error.code, error.message);
+        else throw error;
+      }
+    }
+  }
+
+  private async failUnit(unit: CampaignUnit, code: string, message: string): Promise<void> {
+    await this.prisma.campaignUnit.updateMany({
+      where: { id: unit.id, status: 'pending' },
+      data: { status: 'failed', errorCode: code, errorMessage: message, finishedAt: new Date() },
+    });
+  }
+
+  /** Closes units whose job ended, with their record; completes a pool campaign with no unit left. */
+  private async collect(campaign: Campaign): Promise<void> {
+    const flashing = await this.prisma.campaignUnit.findMany({
+      where: { campaignId: campaign.id, status: 'flashing', jobId: { not: null } },
+    });
+    if (flashing.length) {
+      const jobs = await this.prisma.job.findMany({
+        where: { id: { in: flashing.map((u) => u.jobId!) } },
+        include: { runs: { orderBy: { attempt: 'desc' }, take: 1 } },
+      });
+      const byId = new Map(jobs.map((j) => [j.id, j]));
+      for (const unit of flashing) {
+        const job = byId.get(unit.jobId!);
+        if (!job) {
+          await this.prisma.campaignUnit.updateMany({
+            where: { id: unit.id, status: 'flashing' },
+            data: {
+              status: 'failed',
+              errorCode: 'INTERNAL',
+              errorMessage: "the unit's job was deleted",
+              finishedAt: new Date(),
+            },
+          });
+          continue;
+        }
+        if (!isTerminalJob(job.status)) continue;
+        const run = job.runs[0];
+        const record = await this.finalRecord(campaign, unit, job.status, run);
+        await this.prisma.campaignUnit.updateMany({
+          where: { id: unit.id, status: 'flashing', jobId: job.id },
+          data: {
+            status: job.status === 'succeeded' ? 'succeeded' : 'failed',
+            runId: run?.id ?? null,
+            errorCode: record.errorCode,
+            errorMessage: record.errorMessage,
+            finishedAt: record.finishedAt ? new Date(record.finishedAt) : new Date(),
+            record: record as unknown as Prisma.InputJsonValue,
+          },
+        });
+      }
+    }
+    if (campaign.mode === 'pool' && campaign.status === 'running') {
+      const open = await this.prisma.campaignUnit.count({
+        where: { campaignId: campaign.id, status: { in: ['pending', 'flashing'] } },
+      });
+      if (open === 0)
+        await this.prisma.campaign.updateMany({
+          where: { id: campaign.id, status: 'running' },
+          data: { status: 'completed', finishedAt: new Date() },
+        });
+    }
+  }
+
+  private async finalRecord(
+    campaign: Campaign,
+    unit: CampaignUnit,
+    jobStatus: string,
+    run: Prisma.RunGetPayload<object> | undefined,
+  ): Promise<UnitRecord> {
+    const firmware = await this.firmwareFacts(campaign.firmwareId);
+    const device = await this.prisma.device.findUnique({ where: { id: unit.deviceId } });
+    const agent = run?.agentId
+      ? await this.prisma.agent.findUnique({ where: { id: run.agentId }, select: { name: true } })
+      : null;
+    return {
+      campaignId: campaign.id,
+      campaignName: campaign.name,
+      unitId: unit.id,
+      mac: unit.mac,
+      chip: device?.chip ?? firmware.chip,
+      chipRevision: revisionName(device?.chipRevision),
+      chipDescription: device?.chipDescription ?? null,
+      flashId: jedecName(device?.flashJedecId),
+      flashSizeBytes: device?.flashSizeBytes ?? null,
+      firmwareId: firmware.id,
+      firmwareName: firmware.name,
+      firmwareVersion: firmware.version,
+      firmwareSha256: firmware.sha256,
+      regions: regionRecords(run?.regions),
+      baud: run?.baud ?? null,
+      attempts: unit.attempts,
+      retries: run?.retries ?? 0,
+      agent: agent?.name ?? null,
+      port: run?.portPath ?? null,
+      operator: campaign.createdBy,
+      jobId: unit.jobId,
+      runId: run?.id ?? null,
+      result: jobStatus === 'succeeded' ? 'succeeded' : 'failed',
+      errorCode: run?.errorCode ?? (jobStatus === 'succeeded' ? null : jobStatus.toUpperCase()),
+      errorMessage: run?.errorMessage ?? null,
+      queuedAt: unit.createdAt.toISOString(),
+      startedAt: (run?.startedAt ?? unit.startedAt)?.toISOString() ?? null,
+      finishedAt: run?.finishedAt?.toISOString() ?? new Date().toISOString(),
+    };
+  }
+}
+
+function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {
+  const selector = campaign.selector as { chip?: string; pool?: string; tags?: string[] };
+  return {
+    chip: selector.chip,
+    ...(selector.pool ? { pool: selector.pool } : {}),
+    ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
+  };
+}
+
+function isRecord(value: unknown): value is UnitRecord {
+  return typeof value === 'object' && value !== null && 'unitId' in value;
+}
+
+/** The JEDEC id as esptool prints it (manufacturer in the low byte). */
+function jedecName(id: number | null | undefined): string | null {
+  return id === null || id === undefined ? null : `0x${id.toString(16).padStart(6, '0')}`;
+}

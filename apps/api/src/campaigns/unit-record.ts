@@ -1,0 +1,153 @@
+/**
+ * The per-unit traceability record of a production campaign, and its CSV
+ * form: one row per unit, one column per field, every field always present.
+ */
+
+/** One flash region as the record keeps it. */
+export interface RegionRecord {
+  offset: number;
+  size: number;
+  sha256: string | null;
+  md5: string | null;
+  verifiedMd5: string | null;
+}
+
+/** What QA gets for every unit. */
+export interface UnitRecord {
+  campaignId: string;
+  campaignName: string;
+  unitId: string;
+  mac: string;
+  chip: string;
+  chipRevision: string | null;
+  chipDescription: string | null;
+  flashId: string | null;
+  flashSizeBytes: number | null;
+  firmwareId: string;
+  firmwareName: string;
+  firmwareVersion: string | null;
+  firmwareSha256: string;
+  regions: RegionRecord[];
+  baud: number | null;
+  attempts: number;
+  retries: number;
+  agent: string | null;
+  port: string | null;
+  operator: string;
+  jobId: string | null;
+  runId: string | null;
+  result: string;
+  errorCode: string | null;
+  errorMessage: string | null;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** CSV columns, in order. Regions are flattened into one cell each for offsets, SHA-256 and MD5 (";"-separated, same order). */
+export const UNIT_CSV_COLUMNS = [
+  'campaign_id',
+  'campaign_name',
+  'unit_id',
+  'mac',
+  'chip',
+  'chip_revision',
+  'chip_description',
+  'flash_id',
+  'flash_size_bytes',
+  'firmware_id',
+  'firmware_name',
+  'firmware_version',
+  'firmware_sha256',
+  'region_offsets',
+  'region_sha256',
+  'region_md5_expected',
+  'region_md5_verified',
+  'baud',
+  'attempts',
+  'retries',
+  'agent',
+  'port',
+  'operator',
+  'job_id',
+  'run_id',
+  'result',
+  'error_code',
+  'error_message',
+  'queued_at',
+  'started_at',
+  'finished_at',
+] as const;
+
+/** Quotes a CSV cell when it needs it (RFC 4180), and defuses spreadsheet formulas. */
+export function csvCell(value: string | number | null | undefined): string {
+  let text = value === null || value === undefined ? '' : String(value);
+  // A cell starting with = + - @ is run as a formula by spreadsheets; a leading quote keeps it text.
+  if (/^[=+\-@]/.test(text) && !/^-?\d/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** One CSV line (without the line break) for a record. */
+export function unitCsvRow(r: UnitRecord): string {
+  const regions = (pick: (x: RegionRecord) => string | null) => r.regions.map((x) => pick(x) ?? '').join(';');
+  const cells = [
+    r.campaignId,
+    r.campaignName,
+    r.unitId,
+    r.mac,
+    r.chip,
+    r.chipRevision,
+    r.chipDescription,
+    r.flashId,
+    r.flashSizeBytes,
+    r.firmwareId,
+    r.firmwareName,
+    r.firmwareVersion,
+    r.firmwareSha256,
+    regions((x) => `0x${x.offset.toString(16)}`),
+    regions((x) => x.sha256),
+    regions((x) => x.md5),
+    regions((x) => x.verifiedMd5),
+    r.baud,
+    r.attempts,
+    r.retries,
+    r.agent,
+    r.port,
+    r.operator,
+    r.jobId,
+    r.runId,
+    r.result,
+    r.errorCode,
+    r.errorMessage,
+    r.queuedAt,
+    r.startedAt,
+    r.finishedAt,
+  ];
+  return cells.map(csvCell).join(',');
+}
+
+/** The CSV header line. */
+export function unitCsvHeader(): string {
+  return UNIT_CSV_COLUMNS.join(',');
+}
+
+/** "v3.0" from the major × 100 + minor encoding. */
+export function revisionName(revision: number | null | undefined): string | null {
+  return revision === null || revision === undefined
+    ? null
+    : `v${Math.floor(revision / 100)}.${revision % 100}`;
+}
+
+/** Regions as a run stores them (JSON), normalised. */
+export function regionRecords(raw: unknown): RegionRecord[] {
+  if (!Array.isArray(raw)) return [];
+  return raw
+    .filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null)
+    .map((r) => ({
+      offset: Number(r.offset ?? 0),
+      size: Number(r.size ?? 0),
+      sha256: typeof r.sha256 === 'string' ? r.sha256 : null,
+      md5: typeof r.md5 === 'string' ? r.md5 : null,
+      verifiedMd5: typeof r.verifiedMd5 === 'string' ? r.verifiedMd5 : null,
+    }));
+}
