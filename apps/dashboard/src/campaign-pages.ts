@@ -1,9 +1,305 @@
-/** Campaign pages, loaded only when the api offers campaigns. */
-import { h, mount } from './dom.js';
+/** Campaign pages: the list with a start form, and one campaign's live counters, controls, units and exports. */
+import { api, ApiRequestError, getToken, withQuery } from './api.js';
+import { ago, badge, errorBox, h, mount, pager, table, when } from './dom.js';
 import type { ViewContext } from './main.js';
 
-/** Placeholder until the campaign routes land. */
-export function campaignsPage(ctx: ViewContext): Promise<void> {
-  mount(ctx.root, h('h1', {}, 'Campaigns'));
-  return Promise.resolve();
+interface Counters {
+  total: number;
+  pending: number;
+  inProgress: number;
+  succeeded: number;
+  failed: number;
+  unitsPerHour: number;
+}
+
+interface Campaign {
+  id: string;
+  name: string;
+  mode: 'pool' | 'station';
+  status: string;
+  firmware: { id: string; name?: string; version?: string | null; chip?: string };
+  selector: { chip?: string; pool?: string; tags?: string[] };
+  createdBy: string;
+  createdAt: string;
+  startedAt: string;
+  finishedAt: string | null;
+  counters: Counters;
+}
+
+interface Unit {
+  unitId: string;
+  mac: string;
+  chip: string;
+  chipRevision: string | null;
+  flashId: string | null;
+  result: string;
+  attempts: number;
+  baud: number | null;
+  agent: string | null;
+  port: string | null;
+  runId: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  finishedAt: string | null;
+}
+
+interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+/** How often an open campaign page refreshes its counters. */
+const REFRESH_MS = 1000;
+
+function counterBoxes(c: Counters): HTMLElement {
+  const box = (label: string, value: string | number, id: string) =>
+    h('div', { class: 'counter', id }, h('strong', {}, String(value)), h('span', { class: 'muted' }, label));
+  return h(
+    'div',
+    { class: 'counters' },
+    box('done', c.succeeded, 'count-done'),
+    box('failed', c.failed, 'count-failed'),
+    box('in progress', c.inProgress, 'count-progress'),
+    box('waiting', c.pending, 'count-pending'),
+    box('units / hour', c.unitsPerHour, 'count-rate'),
+  );
+}
+
+/** #/campaigns (list and start form) or #/campaigns/:id */
+export async function campaignsPage(ctx: ViewContext): Promise<void> {
+  if (ctx.params[0]) return campaignPage(ctx, ctx.params[0]);
+  const [page, firmware] = await Promise.all([
+    api<Page<Campaign>>(
+      withQuery('/campaigns', { limit: 25, offset: Number(ctx.query.get('offset') ?? 0) }),
+      {
+        signal: ctx.signal,
+      },
+    ),
+    api<Page<{ id: string; name: string; version: string | null; chip: string }>>('/firmware?limit=100', {
+      signal: ctx.signal,
+    }),
+  ]);
+  const name = h('input', {
+    type: 'text',
+    id: 'campaign-name',
+    required: true,
+    placeholder: 'line-2 batch 42',
+  });
+  const fw = h(
+    'select',
+    { id: 'campaign-firmware' },
+    ...firmware.items.map((f) => h('option', { value: f.id }, `${f.name} ${f.version ?? ''} · ${f.chip}`)),
+  );
+  const mode = h(
+    'select',
+    { id: 'campaign-mode' },
+    h('option', { value: 'station' }, 'station: every board plugged in from now on'),
+    h('option', { value: 'pool' }, 'pool: every board of the pool online now'),
+  );
+  const pool = h('input', { type: 'text', id: 'campaign-pool', placeholder: 'any pool' });
+  const message = h('div', {});
+  const form = h(
+    'form',
+    { class: 'card form', id: 'new-campaign-form' },
+    h('h2', {}, 'Start a campaign'),
+    h('div', { class: 'form-row' }, h('label', {}, 'Name'), name),
+    h('div', { class: 'form-row' }, h('label', {}, 'Firmware'), fw),
+    h('div', { class: 'form-row' }, h('label', {}, 'Mode'), mode),
+    h('div', { class: 'form-row' }, h('label', {}, 'Pool'), pool),
+    h(
+      'div',
+      { class: 'form-row' },
+      h('span', {}),
+      h('button', { type: 'submit', class: 'primary' }, 'Start'),
+    ),
+    message,
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const selector = pool.value.trim() ? { pool: pool.value.trim() } : {};
+    api<Campaign>('/campaigns', {
+      method: 'POST',
+      body: { name: name.value.trim(), firmwareId: fw.value, mode: mode.value, selector },
+    })
+      .then((c) => (location.hash = `#/campaigns/${c.id}`))
+      .catch((error: unknown) =>
+        mount(
+          message,
+          errorBox(error instanceof ApiRequestError ? `${error.code}: ${error.message}` : error),
+        ),
+      );
+  });
+  mount(
+    ctx.root,
+    h('div', { class: 'page-head' }, h('h1', {}, 'Campaigns')),
+    page.items.length
+      ? table(
+          ['Campaign', 'Mode', 'Status', 'Firmware', 'Done', 'Failed', 'In progress', 'Units/h', 'Started'],
+          page.items.map((c) => [
+            h('a', { href: `#/campaigns/${c.id}` }, c.name),
+            c.mode,
+            badge(c.status),
+            `${c.firmware.name ?? c.firmware.id.slice(0, 8)} ${c.firmware.version ?? ''}`,
+            String(c.counters.succeeded),
+            String(c.counters.failed),
+            String(c.counters.inProgress),
+            String(c.counters.unitsPerHour),
+            ago(c.startedAt),
+          ]),
+          { class: 'grid', id: 'campaigns-table' },
+        )
+      : h('p', { class: 'empty' }, 'No campaign yet.'),
+    pager(page, (offset) => ctx.setQuery({ offset })),
+    firmware.items.length ? form : h('p', { class: 'muted' }, 'Upload a firmware to start a campaign.'),
+  );
+}
+
+async function download(path: string, file: string): Promise<void> {
+  const response = await fetch(path, { headers: { authorization: `Bearer ${getToken() ?? ''}` } });
+  if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+  const a = h('a', { href: URL.createObjectURL(await response.blob()), download: file });
+  a.click();
+}
+
+async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
+  const offset = Number(ctx.query.get('offset') ?? 0);
+  const status = ctx.query.get('status');
+  const head = h('div', {});
+  const countersBox = h('div', {});
+  const unitsBox = h('div', {});
+  const controls = h('div', { class: 'filters' });
+  const message = h('div', {});
+  const act = (action: string) => () => {
+    api(`/campaigns/${id}/${action}`, { method: 'POST' })
+      .then(() => refresh())
+      .catch((e: unknown) => mount(message, errorBox(e)));
+  };
+  const draw = (c: Campaign, units: Page<Unit>) => {
+    mount(
+      head,
+      h(
+        'div',
+        { class: 'page-head' },
+        h('h1', {}, `Campaign ${c.name}`),
+        badge(c.status),
+        h('a', { href: '#/campaigns' }, '← campaigns'),
+      ),
+      h(
+        'p',
+        { class: 'muted' },
+        `${c.mode} mode · ${c.firmware.name ?? ''} ${c.firmware.version ?? ''} (${c.firmware.chip ?? ''}) · pool ${c.selector.pool ?? 'any'} · started by ${c.createdBy} ${when(c.startedAt)}`,
+      ),
+    );
+    mount(countersBox, counterBoxes(c.counters));
+    const open = c.status === 'running' || c.status === 'paused';
+    mount(
+      controls,
+      c.status === 'running'
+        ? h('button', { type: 'button', id: 'campaign-pause', onclick: act('pause') }, 'Pause')
+        : null,
+      c.status === 'paused'
+        ? h('button', { type: 'button', id: 'campaign-resume', onclick: act('resume') }, 'Resume')
+        : null,
+      open
+        ? h('button', { type: 'button', class: 'danger', id: 'campaign-stop', onclick: act('stop') }, 'Stop')
+        : null,
+      c.counters.failed && c.status !== 'stopped'
+        ? h(
+            'button',
+            { type: 'button', id: 'campaign-retry', onclick: act('retry-failed') },
+            `Retry ${c.counters.failed} failed`,
+          )
+        : null,
+      h(
+        'button',
+        {
+          type: 'button',
+          id: 'export-csv',
+          onclick: () =>
+            void download(`/campaigns/${id}/export.csv`, `campaign-${id}.csv`).catch((e: unknown) =>
+              mount(message, errorBox(e)),
+            ),
+        },
+        'Export CSV',
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          id: 'export-json',
+          onclick: () =>
+            void download(`/campaigns/${id}/export.json`, `campaign-${id}.json`).catch((e: unknown) =>
+              mount(message, errorBox(e)),
+            ),
+        },
+        'Export JSON',
+      ),
+    );
+    mount(
+      unitsBox,
+      units.items.length
+        ? table(
+            [
+              'MAC',
+              'Chip',
+              'Flash ID',
+              'Result',
+              'Attempts',
+              'Baud',
+              'Agent / port',
+              'Finished',
+              'Error',
+              '',
+            ],
+            units.items.map((u) => [
+              h('span', { class: 'mono' }, u.mac),
+              `${u.chip} ${u.chipRevision ?? ''}`,
+              u.flashId ?? '-',
+              badge(u.result),
+              String(u.attempts),
+              u.baud ? String(u.baud) : '-',
+              h('span', { class: 'mono small' }, `${u.agent ?? '-'} ${u.port ?? ''}`),
+              when(u.finishedAt),
+              u.errorCode ? `${u.errorCode}: ${u.errorMessage ?? ''}` : '',
+              u.runId ? h('a', { href: `#/runs/${u.runId}` }, 'log') : '',
+            ]),
+            { class: 'grid', id: 'units-table' },
+          )
+        : h(
+            'p',
+            { class: 'empty' },
+            c.mode === 'station'
+              ? 'Plug boards into the station: each one is flashed as soon as it appears.'
+              : 'No unit.',
+          ),
+      pager(units, (o) => ctx.setQuery({ offset: o })),
+    );
+  };
+  const refresh = async () => {
+    const [c, units] = await Promise.all([
+      api<Campaign>(`/campaigns/${id}`, { signal: ctx.signal }),
+      api<Page<Unit>>(withQuery(`/campaigns/${id}/units`, { limit: 50, offset, status }), {
+        signal: ctx.signal,
+      }),
+    ]);
+    draw(c, units);
+    return c;
+  };
+  await refresh();
+  mount(
+    ctx.root,
+    head,
+    countersBox,
+    controls,
+    message,
+    h('section', { class: 'card' }, h('h2', {}, 'Units'), unitsBox),
+  );
+  // Live counters: a short poll while the page is open (the counters are one grouped query).
+  while (!ctx.signal.aborted) {
+    await new Promise((r) => setTimeout(r, REFRESH_MS));
+    if (ctx.signal.aborted) break;
+    await refresh().catch(() => undefined);
+  }
 }
