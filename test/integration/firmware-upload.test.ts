@@ -275,6 +275,19 @@ describe('accepted uploads', () => {
     expect(fw.parts[2].sha256).toBe(crypto.createHash('sha256').update(set[2].data).digest('hex'));
   });
 
+  it('accepts an ESP8266 merged image (v1 image format, bootloader at 0x0)', async () => {
+    const set = buildFirmwareSet({
+      chip: 'esp8266',
+      projectName: 'nodemcu',
+      version: '0.1',
+      payloadBytes: 4096,
+    });
+    const { status, body } = await upload([{ field: 'file', name: 'esp8266.bin', data: merge(set) }]);
+    expect(status).toBe(201);
+    expect(body as Firmware).toMatchObject({ kind: 'merged', chip: 'esp8266' });
+    expect((body as Firmware).parts.map((p) => p.offset)).toEqual([0x0, 0x8000, 0x10000]);
+  });
+
   it('accepts an ESP-IDF bundle as .zip (build directory inside)', async () => {
     const set = buildFirmwareSet({
       chip: 'esp32s3',
