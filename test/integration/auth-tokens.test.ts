@@ -230,5 +230,24 @@ describe('flashfarm token CLI', () => {
     expect(err).toMatch(/--role must be one of/);
     expect(await runTokenCli(['revoke', 'ff_nothing'], io)).toBe(1);
     expect(err).toMatch(/does not exist/);
+
+    out = '';
+    expect(
+      await runTokenCli(
+        ['create', '--name', 'line-7', '--role', 'operator', '--expires-days', '30', '--json'],
+        io,
+      ),
+    ).toBe(0);
+    const created = JSON.parse(out) as { secret: string; role: string; expiresAt: string };
+    expect(created.role).toBe('operator');
+    const days = (new Date(created.expiresAt).getTime() - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThanOrEqual(30);
+    expect((await call('/devices', { token: created.secret })).status).toBe(200);
+
+    err = '';
+    expect(await runTokenCli(['rotate'], io)).toBe(2);
+    expect(err).toMatch(/Unknown token command "rotate"/);
+    expect(await runTokenCli(['create', '--name', 'x', '--role', 'ci', '--colour', 'red'], io)).toBe(2);
   });
 });
