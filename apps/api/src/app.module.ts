@@ -5,7 +5,7 @@ import type { Infrastructure } from './infra/infrastructure.js';
 import { API_CONFIG, DATABASE, PRISMA, REDIS } from './infra/tokens.js';
 import { HealthController } from './health/health.controller.js';
 import { ProblemFilter } from './common/problem.filter.js';
-import { AuthModule, Public } from './auth/index.js';
+import { AuthModule } from './auth/index.js';
 import { FirmwareModule } from './firmware/firmware.module.js';
 import { AgentsModule } from './agents/index.js';
 import { DevicesModule } from './devices/devices.module.js';
@@ -16,9 +16,6 @@ import { RunsModule } from './runs/runs.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
 import { CampaignsModule } from './campaigns/campaigns.module.js';
-
-// /health must answer load balancers without a token; the guard denies routes without @Public or @Roles.
-Public()(HealthController);
 
 /** Makes the configuration and the open connections injectable everywhere. */
 @Global()

@@ -109,5 +109,5 @@ export interface ProblemBody {
   code: string;
   message: string;
   /** Field-level details for validation failures. */
-  details?: Array<{ field: string; message: string }>;
+  details?: Array<{ field: string; message: string; code?: string }>;
 }

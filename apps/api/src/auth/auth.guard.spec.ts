@@ -77,4 +77,21 @@ describe('AuthGuard', () => {
     expect(await guard.canActivate(ok.context)).toBe(true);
     expect(ok.request.principal).toEqual({ tokenId: '2', name: 'line', role: 'operator' });
   });
+
+  it('takes ?access_token= on event streams only (EventSource cannot send headers)', async () => {
+    const at = (path: string, query: Record<string, string>) => {
+      const { context, request } = contextFor('edit');
+      Object.assign(request, { path, query });
+      return { context, request };
+    };
+    const stream = at('/runs/r1/events', { access_token: 'ff_operator' });
+    expect(await guard.canActivate(stream.context)).toBe(true);
+    expect(stream.request.principal?.name).toBe('line');
+
+    const elsewhere = at('/devices', { access_token: 'ff_operator' });
+    expect((await refusal(guard.canActivate(elsewhere.context))).status).toBe(401);
+
+    const badStreamToken = at('/jobs/j1/events', { access_token: 'ff_nope' });
+    expect((await refusal(guard.canActivate(badStreamToken.context))).status).toBe(401);
+  });
 });

@@ -58,10 +58,13 @@ export class AuthGuard implements CanActivate {
       );
       throw new ApiError(401, ApiErrorCode.UNAUTHORIZED, message);
     };
-    if (!header) return unauthorized('This route needs an API token: send "Authorization: Bearer <token>".');
-    const match = BEARER_RE.exec(header);
-    if (!match) return unauthorized('The Authorization header must be "Bearer <token>".', 'invalid_request');
-    const result = await this.tokens.authenticate(match[1]);
+    const streamToken = header ? undefined : eventStreamToken(request);
+    if (!header && !streamToken)
+      return unauthorized('This route needs an API token: send "Authorization: Bearer <token>".');
+    const match = header ? BEARER_RE.exec(header) : null;
+    if (header && !match)
+      return unauthorized('The Authorization header must be "Bearer <token>".', 'invalid_request');
+    const result = await this.tokens.authenticate(match?.[1] ?? streamToken ?? '');
     if (typeof result === 'string') return unauthorized(FAILURE_TEXT[result], 'invalid_token');
     request.principal = result;
     if (result.role === 'admin' || roles.includes(result.role)) return true;
@@ -72,6 +75,17 @@ export class AuthGuard implements CanActivate {
       `Token "${result.name}" has role ${result.role}; ${request.method} ${routePath(request)} needs one of: ${allowed.join(', ')}.`,
     );
   }
+}
+
+/**
+ * Browsers' EventSource cannot send headers, so event streams (GET …/events,
+ * …/console) also take the token as `?access_token=`. Only those read-only
+ * streams do: anywhere else a token in a URL would end up in logs for nothing.
+ */
+function eventStreamToken(request: Request): string | undefined {
+  if (request.method !== 'GET' || !/\/(events|console)$/.test(request.path)) return undefined;
+  const value = request.query?.access_token;
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
 function routePath(request: Request): string {

@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } f
 import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DATABASE, REDIS } from '../infra/tokens.js';
+import { Public } from '../auth/index.js';
 import type { Database } from '../infra/database.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -14,6 +15,8 @@ interface CheckResult {
 }
 
 /** Liveness and readiness: the database and Redis, each answered within a bounded time. */
+// Load balancers and orchestrators probe it without a token.
+@Public()
 @ApiTags('operations')
 @Controller('health')
 export class HealthController {
