@@ -50,6 +50,9 @@ export async function serveBoard(fb: FarmBoard, port?: number): Promise<FarmBoar
   return { board: fb.board, server, url: server.url, port: server.port };
 }
 
+/** Where the optional filler part of a test firmware goes. */
+const DATA_PARTITION_OFFSET = 0x200000;
+
 /** A firmware: the parts the simulator boots (bootloader, partition table, app announcing `project`/`version`). */
 export interface TestFirmware {
   id: string;
@@ -67,10 +70,24 @@ export function buildFirmware(
   chip: SimBoardOptions['chip'],
   project: string,
   version: string,
+  options: { dataBytes?: number } = {},
 ): TestFirmware {
   const id = randomUUID();
   const regions = bootableAppImages(chip, { projectName: project, version });
   const roles = ['bootloader', 'partition-table', 'app'];
+  if (options.dataBytes) {
+    // Incompressible filler (an xorshift stream): makes a flash last long enough to interrupt it.
+    const data = new Uint8Array(options.dataBytes);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < data.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      data[i] = x & 0xff;
+    }
+    regions.push({ offset: DATA_PARTITION_OFFSET, data });
+    roles.push('data');
+  }
   const parts = regions.map((r, i) => {
     const stored = api.addPart(id, r.data);
     return { offset: r.offset, size: r.data.length, role: roles[i] ?? `part${i}`, ...stored };
