@@ -141,7 +141,7 @@ export async function campaignsPage(ctx: ViewContext): Promise<void> {
             h('a', { href: `#/campaigns/${c.id}` }, c.name),
             c.mode,
             badge(c.status),
-            `${c.firmware.name ?? c.firmware.id.slice(0, 8)} ${c.firmware.version ?? ''}`,
+            `${c.firmware.name ?? c.firmware.id.slice(-8)} ${c.firmware.version ?? ''}`,
             String(c.counters.succeeded),
             String(c.counters.failed),
             String(c.counters.inProgress),

@@ -1,5 +1,5 @@
 /** Devices: the searchable table, and one board's page (identity, where it has been, what it was flashed with). */
-import { api, withQuery } from './api.js';
+import { api, follow, withQuery } from './api.js';
 import { ago, badge, bytes, facts, h, mount, pager, table, when } from './dom.js';
 import type { ViewContext } from './main.js';
 
@@ -261,7 +261,7 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
     ],
   ]);
   const runRows = runs.items.map((r) => [
-    h('a', { href: `#/runs/${r.id}`, class: 'mono' }, r.id.slice(0, 8)),
+    h('a', { href: `#/runs/${r.id}`, class: 'mono' }, r.id.slice(-8)),
     badge(r.status),
     r.firmware ? `${r.firmware.name} ${r.firmware.version ?? ''}` : '-',
     r.errorCode ?? '',
@@ -289,7 +289,7 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
       'div',
       { class: 'columns' },
       h('section', { class: 'card' }, h('h2', {}, 'Identity'), identity),
-      consolePanel(d),
+      consolePanel(d, ctx.signal),
     ),
     h(
       'section',
@@ -313,17 +313,56 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
   );
 }
 
-/** The board's console: the api has no console stream yet, so say what is available instead. */
-function consolePanel(d: DeviceDetail): HTMLElement {
+/** The board's live serial console: switched on at its agent while this panel follows it. */
+function consolePanel(d: DeviceDetail, pageSignal: AbortSignal): HTMLElement {
+  const out = h('pre', { class: 'log console', id: 'console-log' });
+  const state = h('span', { class: 'muted small', id: 'console-state' }, 'off');
+  const button = h('button', { type: 'button', id: 'console-toggle' }, 'Start console');
+  let session: AbortController | undefined;
+  const text: string[] = [];
+  const stop = () => {
+    session?.abort();
+    session = undefined;
+    button.textContent = 'Start console';
+    state.textContent = 'off';
+  };
+  button.addEventListener('click', () => {
+    if (session) return stop();
+    session = new AbortController();
+    const signal = AbortSignal.any([session.signal, pageSignal]);
+    button.textContent = 'Stop console';
+    state.textContent = 'connecting…';
+    void follow(
+      `/console/${d.id}/events`,
+      (e) => {
+        if (e.event === 'status') {
+          const s = e.data as { attached: boolean; portPath: string | null };
+          state.textContent = s.attached
+            ? `● live on ${s.portPath ?? ''}`
+            : 'the board is not attached to any agent now';
+        } else if (e.event === 'console') {
+          text.push((e.data as { text: string }).text);
+          // Keep the last ~200 KB on screen.
+          let size = text.reduce((n, t) => n + t.length, 0);
+          while (size > 200_000 && text.length > 1) size -= text.shift()!.length;
+          out.textContent = text.join('');
+          out.scrollTop = out.scrollHeight;
+        }
+      },
+      signal,
+    ).catch((error: unknown) => {
+      state.textContent = `console unavailable: ${error instanceof Error ? error.message : String(error)}`;
+    });
+  });
   return h(
     'section',
     { class: 'card', id: 'console-panel' },
-    h('h2', {}, 'Live console'),
+    h('div', { class: 'log-head' }, h('h2', {}, 'Live console'), state, button),
+    out,
     h(
       'p',
-      { class: 'muted' },
-      'Live console streaming is not available from this api yet (agents publish console data, but no api route relays it). ',
-      "Each run's log below includes the boot output the agent captured during its boot check.",
+      { class: 'muted small' },
+      'Read without resetting the board. A run takes the port over; the console resumes after it.',
     ),
     d.currentRunId
       ? h('p', {}, 'Flashing now: ', h('a', { href: `#/runs/${d.currentRunId}` }, 'follow the run live'))

@@ -98,7 +98,7 @@ export async function jobsView(ctx: ViewContext): Promise<void> {
       ? table(
           ['Job', 'Status', 'Target', 'Boards', 'By', 'Created', 'Duration'],
           page.items.map((j) => [
-            h('a', { href: `#/jobs/${j.id}`, class: 'mono' }, j.id.slice(0, 8)),
+            h('a', { href: `#/jobs/${j.id}`, class: 'mono' }, j.id.slice(-8)),
             badge(j.status),
             describeTarget(j.target),
             counts(j),
@@ -168,7 +168,7 @@ export async function jobView(ctx: ViewContext): Promise<void> {
           ? h(
               'a',
               { href: `#/devices/${run.deviceId}`, class: 'mono' },
-              device?.mac ?? run.deviceId.slice(0, 8),
+              device?.mac ?? run.deviceId.slice(-8),
             )
           : h('span', { class: 'muted' }, 'waiting for a board'),
       ),
@@ -204,11 +204,11 @@ export async function jobView(ctx: ViewContext): Promise<void> {
   });
   mount(
     ctx.root,
-    h('div', { class: 'page-head' }, h('h1', {}, `Job ${job.id.slice(0, 8)}`), statusBox, countsBox, cancel),
+    h('div', { class: 'page-head' }, h('h1', {}, `Job ${job.id.slice(-8)}`), statusBox, countsBox, cancel),
     h(
       'p',
       { class: 'muted' },
-      `${describeTarget(job.target)} · firmware ${job.firmwareId.slice(0, 8)} · by ${job.requestedBy} · ${ago(job.createdAt)}`,
+      `${describeTarget(job.target)} · firmware ${job.firmwareId.slice(-8)} · by ${job.requestedBy} · ${ago(job.createdAt)}`,
     ),
     h(
       'table',
@@ -292,7 +292,7 @@ export async function newJobView(ctx: ViewContext): Promise<void> {
     'select',
     { name: 'firmware', id: 'job-firmware', required: true },
     ...firmware.items.map((f) =>
-      h('option', { value: f.id }, `${f.name} ${f.version ?? ''} · ${f.chip} · ${f.id.slice(0, 8)}`),
+      h('option', { value: f.id }, `${f.name} ${f.version ?? ''} · ${f.chip} · ${f.id.slice(-8)}`),
     ),
   );
   const kind = h(

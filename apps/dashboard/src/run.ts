@@ -64,7 +64,7 @@ function header(run: RunDetail): HTMLElement {
     [
       'Job / slot',
       [
-        h('a', { href: `#/jobs/${run.jobId}` }, run.jobId.slice(0, 8)),
+        h('a', { href: `#/jobs/${run.jobId}` }, run.jobId.slice(-8)),
         ` slot ${run.slot}, attempt ${run.attempt}`,
       ],
     ],
@@ -155,7 +155,7 @@ export async function runView(ctx: ViewContext): Promise<void> {
     h(
       'div',
       { class: 'page-head' },
-      h('h1', {}, `Run ${run.id.slice(0, 8)}`),
+      h('h1', {}, `Run ${run.id.slice(-8)}`),
       h('a', { href: `#/jobs/${run.jobId}` }, '← job'),
     ),
     h(
