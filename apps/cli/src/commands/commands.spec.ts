@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ciIdempotencyKey, parseSelector } from './submit.js';
 import { renderJunit, xmlEscape } from './junit.js';
 import { parseSse } from './client.js';
-import { type FarmCliError, FarmExitCode } from './exit-codes.js';
+import { FarmExitCode } from './exit-codes.js';
 import { resolveFirmwareInput } from './firmware-input.js';
 
 describe('parseSelector', () => {
