@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { DeviceIdentity, PortAttachment, ReportDevicesRequest, ReportDevicesResponse } from '#contracts';
-import { listSerialPorts, transportKind, type SerialPortInfo } from '#serial';
+import { listSerialPorts, transportKind, type SerialPortInfo, type SerialPortListing } from '#serial';
 import type { AgentConfig } from '../config/agent-config.js';
 import { PortFilter } from '../discovery/port-filter.js';
 import { findBridge, type UsbBridge } from '../discovery/usb-bridges.js';
@@ -46,6 +46,12 @@ export type DeviceReporter = (report: ReportDevicesRequest) => Promise<ReportDev
 /** Logs a line (level, text). */
 export type InventoryLog = (level: 'debug' | 'info' | 'warn', text: string) => void;
 
+/** Where the inventory gets its facts (the host and the boards unless a test says otherwise). */
+export interface InventoryHooks {
+  probe?: (path: string, resetStrategy?: string) => Promise<ProbeResult>;
+  listPorts?: () => Promise<SerialPortListing>;
+}
+
 /** The agent's boards and ports. */
 export class DeviceInventory {
   private readonly ports = new Map<string, PortEntry>();
@@ -58,15 +64,17 @@ export class DeviceInventory {
   private ticking: Promise<void> | undefined;
   private listingWarned = false;
 
+  private readonly probe: NonNullable<InventoryHooks['probe']>;
+  private readonly listPorts: NonNullable<InventoryHooks['listPorts']>;
+
   constructor(
     private readonly config: AgentConfig,
     private readonly registry: PortRegistry,
     private readonly log: InventoryLog,
-    private readonly probe: (path: string, resetStrategy?: string) => Promise<ProbeResult> = (
-      path,
-      resetStrategy,
-    ) => probeBoard(path, { resetStrategy }),
+    hooks: InventoryHooks = {},
   ) {
+    this.probe = hooks.probe ?? ((path, resetStrategy) => probeBoard(path, { resetStrategy }));
+    this.listPorts = hooks.listPorts ?? (() => listSerialPorts());
     this.filter = new PortFilter(config.ports);
     for (const path of config.ports.static) this.addPort(path, 'static', { portPath: path });
   }
@@ -138,7 +146,7 @@ export class DeviceInventory {
   }
 
   private async discover(): Promise<void> {
-    const listing = await listSerialPorts();
+    const listing = await this.listPorts();
     if (listing.incompleteReason && !this.listingWarned) {
       this.listingWarned = true;
       this.log('warn', `port discovery is incomplete: ${listing.incompleteReason}`);
