@@ -184,6 +184,8 @@ async function main(): Promise<void> {
         rounds,
         agentIdleRssMiB: +idleMem.rss.toFixed(1),
         agentPeakRssMiB: +mem.peak.toFixed(1),
+        // The machine may be shared: a high load average means the wall-clock figures are pessimistic.
+        loadAverage1m: +os.loadavg()[0].toFixed(2),
       }),
     );
   } finally {

@@ -42,6 +42,8 @@ beforeAll(async () => {
     await startBoard({ chip: 'esp32', name: 'ci-a', timeScale: TIME_SCALE }),
     await startBoard({ chip: 'esp32', name: 'ci-b', timeScale: TIME_SCALE }),
     await startBoard({ chip: 'esp32c3', name: 'ci-c3', timeScale: TIME_SCALE }),
+    await startBoard({ chip: 'esp8266', name: 'ci-8266', timeScale: TIME_SCALE }),
+    await startBoard({ chip: 'esp32s3', name: 'ci-s3', timeScale: TIME_SCALE }),
   );
   agent = startAgent({
     api,
@@ -70,7 +72,10 @@ afterAll(async () => {
 
 describe('agent with simulated boards', () => {
   it('probes every board and reports it by MAC with chip and flash facts', async () => {
-    await pollUntil(() => api.devices.size === 3, { what: 'three devices reported', timeoutMs: 20_000 });
+    await pollUntil(() => api.devices.size === boards.length, {
+      what: 'every device reported',
+      timeoutMs: 20_000,
+    });
     for (const b of boards) {
       const d = api.devices.get(b.board.mac);
       expect(d?.attachment?.portPath).toBe(b.url);
@@ -138,6 +143,33 @@ describe('agent with simulated boards', () => {
     expect(windows[1][0]).toBeLessThan(windows[0][1]);
     // The firmware was downloaded once per part, then served from the cache.
     expect(api.downloads.filter((d) => fw.parts.some((p) => p.sha256 === d))).toHaveLength(3);
+  }, 60_000);
+
+  it('flashes and boot-checks the other chips (ESP8266 console at 74 880 baud, ESP32-C3, ESP32-S3)', async () => {
+    const targets = boards.slice(2);
+    const runs = await Promise.all(
+      targets.map((b) => {
+        const fw = buildFirmware(api, b.board.def.name, `app-${b.board.def.name}`, '7.0.0');
+        return dispatchRun(
+          queue,
+          fw,
+          { deviceId: api.devices.get(b.board.mac)!.deviceId, mac: b.board.mac, portPath: b.url },
+          { bootCheck: { pattern: 'Calling app_main\\(\\)', timeoutMs: 5_000 } },
+        ).then((payload) => ({ payload, fw, board: b }));
+      }),
+    );
+    for (const { payload, fw, board } of runs) {
+      const result = await pollUntil(() => events.result(payload.runId), {
+        what: `the ${board.board.def.name} run`,
+        timeoutMs: 40_000,
+      });
+      expect({ chip: board.board.def.name, status: result.status, error: result.errorMessage }).toEqual({
+        chip: board.board.def.name,
+        status: 'succeeded',
+        error: undefined,
+      });
+      expect(holdsFirmware(board.board, fw)).toBe(true);
+    }
   }, 60_000);
 
   it('refuses a wrong-chip image fast with CHIP_MISMATCH and leaves the flash unchanged', async () => {

@@ -194,7 +194,10 @@ export class DeviceInventory {
     if (!lease) return;
     this.probing.add(e.path);
     try {
-      const found = await this.probe(e.path, e.resetStrategy ?? e.device?.resetSequence ?? undefined);
+      const found = await this.probe(
+        e.path,
+        e.resetStrategy ?? e.device?.resetSequence ?? e.bridge?.resetStrategy ?? undefined,
+      );
       if (!this.ports.has(e.path)) return; // vanished while probing
       // A board is its MAC: if it shows up here it has left the port it was on.
       for (const other of this.present()) {

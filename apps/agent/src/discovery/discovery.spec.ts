@@ -30,7 +30,11 @@ describe('USB bridges', () => {
     expect(findBridge('10C4', 'EA60')?.name).toBe('cp210x');
     expect(findBridge('1a86', '55d4')?.name).toBe('ch9102');
     expect(findBridge('403', '6010')?.name).toBe('ft2232');
-    expect(findBridge('303a', '1001')).toMatchObject({ name: 'esp-usb-serial-jtag', nativeUsb: true });
+    expect(findBridge('303a', '1001')).toMatchObject({
+      name: 'esp-usb-serial-jtag',
+      nativeUsb: true,
+      resetStrategy: 'usb-jtag',
+    });
     expect(findBridge('303a', '0002')?.nativeUsb).toBe(true);
     expect(findBridge('dead', 'beef')).toBeUndefined();
     expect(findBridge(undefined, 'ea60')).toBeUndefined();

@@ -12,8 +12,10 @@ export interface UsbBridge {
   productId: string;
   /** Highest baud on the flasher's ladder this bridge carries reliably. */
   maxBaud: number;
-  /** The chip's own USB peripheral: DTR/RTS drive the USB-JTAG reset, not an auto-reset circuit. */
+  /** The chip's own USB peripheral, not a bridge chip. */
   nativeUsb: boolean;
+  /** Reset strategy to try first (the flasher's default list assumes an auto-reset circuit). */
+  resetStrategy?: string;
 }
 
 /** Bridges seen on DevKits and production fixtures. */
@@ -32,7 +34,15 @@ export const KNOWN_BRIDGES: readonly UsbBridge[] = [
   { name: 'ft4232', vendorId: '0403', productId: '6011', maxBaud: 2_000_000, nativeUsb: false },
   { name: 'ft232h', vendorId: '0403', productId: '6014', maxBaud: 2_000_000, nativeUsb: false },
   // Espressif's own USB: the baud setting is ignored by the peripheral, so the ladder's top is fine.
-  { name: 'esp-usb-serial-jtag', vendorId: '303a', productId: '1001', maxBaud: 2_000_000, nativeUsb: true },
+  // USB-Serial/JTAG: DTR/RTS are decoded by the peripheral itself (its own reset sequence).
+  {
+    name: 'esp-usb-serial-jtag',
+    vendorId: '303a',
+    productId: '1001',
+    maxBaud: 2_000_000,
+    nativeUsb: true,
+    resetStrategy: 'usb-jtag',
+  },
   { name: 'esp-usb-otg-cdc', vendorId: '303a', productId: '0002', maxBaud: 2_000_000, nativeUsb: true },
   { name: 'esp-usb-otg-cdc', vendorId: '303a', productId: '0009', maxBaud: 2_000_000, nativeUsb: true },
 ];

@@ -128,7 +128,8 @@ export class FlashRunService {
         payload.device.resetSequence ??
         entry?.device?.resetSequence ??
         learnedPort?.resetStrategy ??
-        entry?.resetStrategy;
+        entry?.resetStrategy ??
+        bridge?.resetStrategy;
       const totalBytes = parts.reduce((n, p) => n + p.size, 0);
       const before = parts.map((_, i) => parts.slice(0, i).reduce((n, p) => n + p.size, 0));
       const onEvent = (e: FlasherEvent): void => {
