@@ -41,8 +41,8 @@ export class AgentApiClient {
     private readonly token: string | undefined,
   ) {}
 
-  register(body: RegisterAgentRequest): Promise<RegisterAgentResponse> {
-    return this.json('POST', '/agents/register', body);
+  register(body: RegisterAgentRequest, signal?: AbortSignal): Promise<RegisterAgentResponse> {
+    return this.json('POST', '/agents/register', body, signal);
   }
 
   heartbeat(agentId: string, body: AgentHeartbeatRequest): Promise<AgentHeartbeatResponse> {
@@ -59,8 +59,8 @@ export class AgentApiClient {
     return new Uint8Array(await response.arrayBuffer());
   }
 
-  private async json<T>(method: string, path: string, body: unknown): Promise<T> {
-    const response = await this.send(method, path, body, API_REQUEST_TIMEOUT_MS);
+  private async json<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this.send(method, path, body, API_REQUEST_TIMEOUT_MS, signal);
     const text = await response.text();
     try {
       return (text ? JSON.parse(text) : {}) as T;

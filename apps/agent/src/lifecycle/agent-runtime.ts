@@ -123,12 +123,15 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     let warned = false;
     while (!this.stopping) {
       try {
-        const answer = await this.api.register({
-          name: this.config.name,
-          hostname: os.hostname(),
-          version: agentVersion(),
-          maxParallel: this.config.maxParallel,
-        });
+        const answer = await this.api.register(
+          {
+            name: this.config.name,
+            hostname: os.hostname(),
+            version: agentVersion(),
+            maxParallel: this.config.maxParallel,
+          },
+          this.stopped.signal,
+        );
         this.agentId = answer.agentId;
         if (answer.heartbeatMs > 0) this.heartbeatMs = answer.heartbeatMs;
         break;
