@@ -174,10 +174,15 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
     log(`agent ${agentConfig.name} started with ${boards.length} rfc2217:// ports`);
 
     const macs = new Set(boards.map((b) => b.board.mac));
+    const ports = new Set(boards.map((b) => b.server.url));
     const devices =
       (await pollFor(async () => {
         const page = await client.request<Page<DeviceView>>('GET', '/devices', { query: { limit: 500 } });
-        const ours = page.items.filter((d) => macs.has(d.mac) && d.state !== 'offline');
+        // Reported by this run's agent: attached to one of this run's ports (a second run in the same
+        // data directory finds last run's rows, still marked idle, on ports that no longer exist).
+        const ours = page.items.filter(
+          (d) => macs.has(d.mac) && d.state === 'idle' && ports.has(d.attachment?.portPath ?? ''),
+        );
         return ours.length === macs.size ? ours : undefined;
       }, options.devicesTimeoutMs ?? 30_000)) ??
       (await client.request<Page<DeviceView>>('GET', '/devices', { query: { limit: 500 } })).items.filter(
@@ -244,7 +249,11 @@ export async function runSampleJob(
     body: {
       json: {
         firmwareId: fw.id,
-        target: { all: { chip: 'esp32' } },
+        // A count, not "all": a board that is momentarily offline is waited for, not left out.
+        target: {
+          selector: { chip: 'esp32' },
+          count: farm.boards.filter((b) => b.spec.chip === 'esp32').length,
+        },
         options: { bootCheck: { pattern: DEMO_BOOT_PATTERN, timeoutMs: 10_000 } },
       },
     },
@@ -286,16 +295,22 @@ async function main(): Promise<void> {
 
   let sample = 'not run: the agent reported no ESP32 board';
   if (farm.devices.some((d) => d.chip === 'esp32')) {
-    const job = await runSampleJob(farm, { log: (l) => out(`  ${l}`) });
-    if (!job) sample = 'still running after 60 s (does the agent flash yet?)';
-    else {
-      const rows = job.slots.map(
-        (s) =>
-          `    ${s.latest.device?.mac ?? '-'}  ${s.latest.status}${s.latest.errorCode ? `  ${s.latest.errorCode}: ${s.latest.errorMessage ?? ''}` : ''}`,
-      );
-      sample = `${job.status} at ${elapsed()} (${Object.entries(job.slotCounts)
-        .map(([k, v]) => `${v} ${k}`)
-        .join(', ')})\n${rows.join('\n')}`;
+    try {
+      const job = await runSampleJob(farm, { log: (l) => out(`  ${l}`) });
+      if (!job) sample = 'still running after 60 s (does the agent flash yet?)';
+      else {
+        const rows = job.slots.map(
+          (s) =>
+            `    ${s.latest.device?.mac ?? '-'}  ${s.latest.status}${s.latest.errorCode ? `  ${s.latest.errorCode}: ${s.latest.errorMessage ?? ''}` : ''}`,
+        );
+        const counts = Object.entries(job.slotCounts)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', ');
+        sample = `${job.status} at ${elapsed()} (${counts})\n${rows.join('\n')}`;
+      }
+    } catch (error) {
+      // The farm itself is up: report the sample job's problem and keep serving.
+      sample = `failed to start: ${error instanceof Error ? error.message : String(error)}`;
     }
   }
   if (stopping) return;
