@@ -119,6 +119,7 @@ export async function jobView(ctx: ViewContext): Promise<void> {
   let job = await api<Job>(`/jobs/${encodeURIComponent(id)}`, { signal: ctx.signal });
   const statusBox = h('span', { id: 'job-status' }, badge(job.status));
   const countsBox = h('span', { class: 'muted', id: 'job-counts' }, counts(job));
+  const latestStatus = new Map<number, string>();
   const rowsBox = h('tbody', {});
   const rows = new Map<
     string,
@@ -156,7 +157,17 @@ export async function jobView(ctx: ViewContext): Promise<void> {
     row.bar.className = `bar-fill bar-${run.status}`;
     row.label.textContent = `${pct.toFixed(0)}%`;
     mount(row.status, badge(run.status));
-    row.stage.textContent = run.stage ?? '-';
+    // The stage matters while a board works; afterwards the status says it all.
+    row.stage.textContent = ['dispatched', 'running'].includes(run.status) ? (run.stage ?? '-') : '-';
+    latestStatus.set(run.slot, run.status);
+    countsBox.textContent = Object.entries(
+      [...latestStatus.values()].reduce<Record<string, number>>(
+        (acc, st) => ({ ...acc, [st]: (acc[st] ?? 0) + 1 }),
+        {},
+      ),
+    )
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ');
     row.error.textContent = run.errorCode ? `${run.errorCode}: ${run.errorMessage ?? ''}` : '';
     mount(
       row.row,
@@ -255,7 +266,9 @@ export async function jobView(ctx: ViewContext): Promise<void> {
           row.stage.textContent = p.stage;
         }
       } else if (e.event === 'job') {
-        mount(statusBox, badge((e.data as { status: string }).status));
+        const status = (e.data as { status: string }).status;
+        mount(statusBox, badge(status));
+        cancel.hidden = ['succeeded', 'failed', 'cancelled'].includes(status);
       } else if (e.event === 'end') {
         void refresh().catch(() => undefined);
       }
@@ -338,7 +351,8 @@ export async function newJobView(ctx: ViewContext): Promise<void> {
   const form = h(
     'form',
     { class: 'card form', id: 'new-job-form' },
-    row('Firmware', fw, chipNote),
+    row('Firmware', fw),
+    h('div', { class: 'form-row' }, h('span', {}), chipNote),
     row('Target', kind),
     countRow,
     ...selectorRows,
