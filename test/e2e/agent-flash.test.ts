@@ -172,6 +172,30 @@ describe('agent with simulated boards', () => {
     }
   }, 60_000);
 
+  it('does not flash again a run it already finished when its job is delivered again', async () => {
+    const b = boards[0];
+    const fw = buildFirmware(api, 'esp32', 'once', '1.0.0');
+    const target = { deviceId: api.devices.get(b.board.mac)!.deviceId, mac: b.board.mac, portPath: b.url };
+    const run = await dispatchRun(queue, fw, target);
+    await pollUntil(() => events.result(run.runId), {
+      what: 'the first delivery to finish',
+      timeoutMs: 20_000,
+    });
+    await (await queue.getJob(run.runId))?.remove();
+    const printed = b.board.console.length;
+    await dispatchRun(queue, fw, target, {}, run.runId);
+    const again = await pollUntil(
+      async () => {
+        const job = await queue.getJob(run.runId);
+        return job?.finishedOn ? job : undefined;
+      },
+      { what: 'the second delivery to complete', timeoutMs: 20_000 },
+    );
+    expect(again.returnvalue).toEqual({ status: 'succeeded' });
+    expect((await events.forRun(run.runId)).filter((e) => e.type === 'run.started')).toHaveLength(1);
+    expect(b.board.console.length).toBe(printed); // not reset, not flashed
+  }, 40_000);
+
   it('refuses a wrong-chip image fast with CHIP_MISMATCH and leaves the flash unchanged', async () => {
     const c3 = boards[2];
     const before = c3.board.flash.read(0, 0x20000);

@@ -19,6 +19,25 @@ export class AgentEventsPublisher {
     return id ?? '';
   }
 
+  /**
+   * Appends a run's final event and remembers, in the same transaction, that the
+   * run is done here, so a redelivery of its job (a crash between the two) is not flashed again.
+   */
+  async publishFinished(event: Extract<AgentEvent, { type: 'run.finished' }>): Promise<void> {
+    const results = await this.redis
+      .multi()
+      .xadd(AGENT_EVENTS_STREAM, '*', AGENT_EVENT_FIELD, JSON.stringify(event))
+      .set(runDoneKey(event.runId), event.result.status, 'EX', RUN_SEQ_TTL_S)
+      .exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('the run.finished transaction was discarded');
+  }
+
+  /** The status this agent already reported for a run, if it did. */
+  async finishedStatus(runId: string): Promise<string | undefined> {
+    return (await this.redis.get(runDoneKey(runId))) ?? undefined;
+  }
+
   /** Console text goes to the device's capped stream (for late readers) and to the events stream (for live ones). */
   async console(deviceId: string, text: string): Promise<void> {
     const at = new Date().toISOString();
@@ -45,5 +64,9 @@ export class AgentEventsPublisher {
   }
 }
 
-/** A run's sequence counter outlives any redelivery of it. */
+function runDoneKey(runId: string): string {
+  return `ff:agent:run-done:${runId}`;
+}
+
+/** A run's sequence counter (and its done mark) outlive any redelivery of it. */
 const RUN_SEQ_TTL_S = 7 * 24 * 3600;

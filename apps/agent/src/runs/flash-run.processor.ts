@@ -66,6 +66,11 @@ async function processFlashRun(payload: FlashRunPayload, deps: RunProcessorDeps)
     // A redelivery while the first delivery still runs here: that one reports.
     return { status: 'failed', errorCode: 'INTERNAL' };
   }
+  const reported = await deps.publisher.finishedStatus(payload.runId);
+  if (reported) {
+    // Finished and reported before a crash cut the job short: nothing to do again.
+    return { status: reported as RunResultPayload['status'] };
+  }
   if (deps.isCancelled(payload.runId) || (await deps.recheckCancelled(payload.runId))) {
     await reporter.finished(cancelledResult);
     return { status: 'cancelled', errorCode: 'CANCELLED' };

@@ -80,7 +80,7 @@ export class RunReporter {
   async finished(result: RunResultPayload): Promise<void> {
     this.flushLogs();
     this.enqueue(() =>
-      this.publisher.publish({
+      this.publisher.publishFinished({
         type: 'run.finished',
         runId: this.runId,
         at: new Date().toISOString(),
