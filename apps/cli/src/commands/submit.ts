@@ -65,6 +65,8 @@ const OPTIONS = {
 
 const DEFAULT_TIMEOUT_S = 600;
 const DEFAULT_BOOT_TIMEOUT_MS = 10_000;
+/** How often --wait reports boards it is still waiting for. */
+const WAITING_NOTE_MS = 30_000;
 
 /** A parsed --select. */
 export interface Selector {
@@ -241,6 +243,15 @@ export async function waitForJob(
     }
   }, options.timeoutMs);
   timer.unref();
+  // A CI log that goes quiet looks hung: say what the job is waiting for.
+  const waitingNote = setInterval(() => {
+    const waiting = [...runs.values()].filter((r) => r.status === 'queued').length;
+    if (waiting)
+      io.stderr(
+        `waiting for ${waiting} board(s) to become free (${Math.round((Date.now() - started) / 1000)} s of ${Math.round(options.timeoutMs / 1000)} s)\n`,
+      );
+  }, WAITING_NOTE_MS);
+  waitingNote.unref();
 
   const onEvent = (event: SseEvent): void => {
     let data: Record<string, unknown>;
@@ -275,6 +286,7 @@ export async function waitForJob(
     await client.stream(`/jobs/${job.id}/events`, onEvent, done.signal);
   } finally {
     clearTimeout(timer);
+    clearInterval(waitingNote);
     io.signal?.removeEventListener('abort', abort);
   }
 
