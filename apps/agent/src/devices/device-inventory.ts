@@ -63,6 +63,8 @@ export class DeviceInventory {
   private dirty = false;
   private ticking: Promise<void> | undefined;
   private listingWarned = false;
+  /** A whole discovery round has run (listing and probes). */
+  private ticked = false;
 
   private readonly probe: NonNullable<InventoryHooks['probe']>;
   private readonly listPorts: NonNullable<InventoryHooks['listPorts']>;
@@ -142,6 +144,10 @@ export class DeviceInventory {
         !this.registry.holder(e.path),
     );
     await Promise.all(due.map((e) => this.probeEntry(e)));
+    if (!this.ticked) {
+      this.ticked = true;
+      this.dirty = true;
+    }
     if (this.dirty) await this.report();
   }
 
@@ -260,7 +266,8 @@ export class DeviceInventory {
         const answer = await reporter({
           present: present.map((e) => ({ identity: e.identity!, attachment: e.attachment })),
           gone,
-          complete: true,
+          // Until every port was probed once, boards not listed yet may just be unprobed: not gone.
+          complete: this.ticked && this.entries().every((e) => e.state !== 'unknown'),
         });
         for (const d of answer.devices ?? []) {
           const e = present.find((p) => p.identity?.mac === d.mac.toLowerCase());
