@@ -99,13 +99,17 @@ describe('faults', () => {
       firmwareId: fw.id,
       target: { all: { chip: 'esp32' } },
     });
-    await writing(job.id);
+    const interrupted = await writing(job.id);
     farm.agent.child.kill('SIGKILL');
     await farm.agent.waitForExit(10_000);
     farm.startAgent();
     const done = await farm.waitForJob(job.id, 90_000);
     expect(done.slots.map((s) => s.latest.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
-    expect(done.slots.some((s) => s.attempts >= 2)).toBe(true);
+    // Recovered either by BullMQ redelivering the same run to the restarted agent or by the api
+    // re-queuing a new attempt; either way the interrupted slot ends verified.
+    const slot = done.slots.find((s) => s.slot === interrupted.slot)!;
+    expect(slot.latest.status).toBe('succeeded');
+    expect(slot.latest.errorCode).toBeNull();
     for (const b of farm.boards.filter((x) => x.board.def.name === 'esp32'))
       expect(fw.parts.every((p) => flashMd5(b.board, p.offset, p.data.length) === md5(p.data))).toBe(true);
   }, 120_000);
