@@ -264,11 +264,14 @@ export async function waitForJob(
       const run = data as unknown as RunSnapshotView;
       const before = runs.get(run.id);
       runs.set(run.id, run);
-      if (run.deviceId && !labels.has(run.id)) void refreshLabels();
-      if (before?.status !== run.status)
+      if (before?.status === run.status) return;
+      const say = () =>
         io.stderr(
           `[${label(run.id)}] ${run.status}${run.errorCode ? ` ${run.errorCode}: ${run.errorMessage ?? ''}` : ''}\n`,
         );
+      // A run just bound to a board: name the board (its MAC) in the status line.
+      if (run.deviceId && !labels.has(run.id)) void refreshLabels().then(say);
+      else say();
     } else if (event.event === 'log' && !options.quiet) {
       const runId = String(data.runId);
       io.stdout(`[${label(runId)}] ${String(data.text)}\n`);
