@@ -196,6 +196,35 @@ describe('agent with simulated boards', () => {
     expect(b.board.console.length).toBe(printed); // not reset, not flashed
   }, 40_000);
 
+  it('follows a board by MAC to the port it is on, and never flashes another board found on the dispatched port', async () => {
+    const [a, b] = boards;
+    const fw = buildFirmware(api, 'esp32', 'by-mac', '1.1.0');
+    const stale = await dispatchRun(queue, fw, {
+      deviceId: api.devices.get(a.board.mac)!.deviceId,
+      mac: a.board.mac,
+      portPath: 'rfc2217://127.0.0.1:1',
+    });
+    const followed = await pollUntil(() => events.result(stale.runId), {
+      what: 'the run by MAC',
+      timeoutMs: 20_000,
+    });
+    expect(followed.status).toBe('succeeded');
+    expect(holdsFirmware(a.board, fw)).toBe(true);
+
+    const before = b.board.flash.read(0, 0x20000);
+    const wrong = await dispatchRun(queue, buildFirmware(api, 'esp32', 'not-for-b', '1.2.0'), {
+      deviceId: 'some-other-device',
+      mac: '24:0a:c4:00:00:01',
+      portPath: b.url,
+    });
+    const refused = await pollUntil(() => events.result(wrong.runId), {
+      what: 'the refused run',
+      timeoutMs: 20_000,
+    });
+    expect(refused).toMatchObject({ status: 'failed', errorCode: 'DEVICE_GONE', requeue: true });
+    expect(Buffer.from(b.board.flash.read(0, 0x20000)).equals(Buffer.from(before))).toBe(true);
+  }, 40_000);
+
   it('refuses a wrong-chip image fast with CHIP_MISMATCH and leaves the flash unchanged', async () => {
     const c3 = boards[2];
     const before = c3.board.flash.read(0, 0x20000);

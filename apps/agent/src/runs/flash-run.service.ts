@@ -72,11 +72,32 @@ export class FlashRunService {
     };
     const aborted = (): Failure | undefined => abortFailure(signal);
 
-    reporter.started(payload.portPath);
+    // A board is its MAC: if it moved to another port of this agent, the run follows it there.
+    const located = inventory.findDevice({ mac: payload.mac });
+    const portPath = located?.path ?? payload.portPath;
+    reporter.started(portPath);
+    if (portPath !== payload.portPath)
+      reporter.log(
+        'info',
+        'run',
+        `board ${payload.mac} is now on ${portPath} (dispatched for ${payload.portPath})`,
+      );
+    const occupant = located ? undefined : inventory.entry(portPath);
+    if (
+      occupant?.state === 'present' &&
+      occupant.identity &&
+      occupant.identity.mac !== payload.mac.toLowerCase()
+    ) {
+      return fail({
+        code: 'DEVICE_GONE',
+        message: `${portPath} now holds board ${occupant.identity.mac}, not ${payload.mac}; handing the run back`,
+        requeue: true,
+      });
+    }
     reporter.log(
       'info',
       'run',
-      `run ${payload.runId} (attempt ${payload.attempt}) on ${payload.portPath}: firmware ${payload.firmware.sha256.slice(0, 12)} for ${payload.firmware.chip}, ${payload.firmware.parts.length} part(s)`,
+      `run ${payload.runId} (attempt ${payload.attempt}) on ${portPath}: firmware ${payload.firmware.sha256.slice(0, 12)} for ${payload.firmware.chip}, ${payload.firmware.parts.length} part(s)`,
     );
 
     // Firmware first: a download problem must not hold the port.
@@ -107,20 +128,20 @@ export class FlashRunService {
     const waitStart = Date.now();
     let lease;
     try {
-      lease = await registry.acquire(payload.portPath, `run:${payload.runId}`, { signal });
+      lease = await registry.acquire(portPath, `run:${payload.runId}`, { signal });
     } catch {
       return fail(aborted() ?? { code: 'INTERNAL', message: 'could not get the port' });
     }
     timings.waitPortMs = Date.now() - waitStart;
     try {
-      const entry = inventory.entry(payload.portPath);
+      const entry = inventory.entry(portPath);
       const bridge = entry?.bridge;
-      const learnedPort = this.deps.learned.port(payload.portPath);
+      const learnedPort = this.deps.learned.port(portPath);
       let baud = capBaud(
         Math.min(
           payload.options.baud ?? DEFAULT_FLASH_BAUD,
           payload.device.bestBaud ?? Infinity,
-          this.deps.learned.bestBaud(payload.portPath, bridge?.name) ?? Infinity,
+          this.deps.learned.bestBaud(portPath, bridge?.name) ?? Infinity,
         ),
         bridge,
       );
@@ -156,9 +177,9 @@ export class FlashRunService {
       let retries = 0;
       const flashStart = Date.now();
       const bootCheck = payload.options.bootCheck;
-      let transport = createTransport(payload.portPath);
+      let transport = createTransport(portPath);
       for (let attempt = 0; ; attempt++) {
-        transport = createTransport(payload.portPath);
+        transport = createTransport(portPath);
         reporter.log(
           'info',
           'run',
@@ -204,7 +225,7 @@ export class FlashRunService {
             continue;
           }
           if (action.kind === 'requeue') {
-            inventory.markGone(payload.portPath, message);
+            inventory.markGone(portPath, message);
             return fail({ code, message: `${message} — handing the run back`, requeue: true }, { retries });
           }
           return fail({ code, message }, { retries });
@@ -225,7 +246,7 @@ export class FlashRunService {
         };
       });
       const learned = { bestBaud: done.baud, resetStrategy: done.resetStrategy };
-      this.deps.learned.recordSuccess(payload.portPath, bridge?.name, {
+      this.deps.learned.recordSuccess(portPath, bridge?.name, {
         baud: done.baud,
         resetStrategy: done.resetStrategy,
       });
@@ -237,7 +258,7 @@ export class FlashRunService {
         flashJedecId: jedecWireOrder(done.chip.flashId),
         flashSizeBytes: done.chip.flashSizeBytes,
       };
-      inventory.refreshIdentity(payload.portPath, identity);
+      inventory.refreshIdentity(portPath, identity);
       const outcome = {
         ...base,
         retries: retries + done.retries,
@@ -252,7 +273,7 @@ export class FlashRunService {
         reporter.log(
           'info',
           'baud',
-          `learned: ${done.baud} baud works on ${payload.portPath} (fell back from ${done.baudFallbacks.join(', ')})`,
+          `learned: ${done.baud} baud works on ${portPath} (fell back from ${done.baudFallbacks.join(', ')})`,
         );
 
       if (bootCheck) {
