@@ -13,6 +13,9 @@ const LOG_BATCH_MS = 50;
 /** A batch is sent early when it gets this long. */
 const LOG_BATCH_MAX_LINES = 200;
 
+/** Where a reporter writes (the Redis events publisher in the agent). */
+export type RunEventSink = Pick<AgentEventsPublisher, 'publish' | 'publishFinished' | 'reserveSeq'>;
+
 /** Progress as the run reports it. */
 export interface RunProgress {
   stage: string;
@@ -35,7 +38,7 @@ export class RunReporter {
   onLine?: (line: Omit<RunLogLinePayload, 'seq'>) => void;
 
   constructor(
-    private readonly publisher: AgentEventsPublisher,
+    private readonly publisher: RunEventSink,
     readonly runId: string,
     private readonly agentId: string,
   ) {}

@@ -1,0 +1,73 @@
+import { describe, expect, it } from '@jest/globals';
+import type { AgentEvent } from '#contracts';
+import { RunReporter, type RunEventSink } from './run-reporter.js';
+
+/** Keeps what the reporter writes, in order, with a per-run counter like the Redis one. */
+function recorder(): RunEventSink & { events: AgentEvent[] } {
+  const events: AgentEvent[] = [];
+  let seq = 0;
+  return {
+    events,
+    publish: (e) => {
+      events.push(e);
+      return Promise.resolve(String(events.length));
+    },
+    publishFinished: (e) => {
+      events.push(e);
+      return Promise.resolve();
+    },
+    reserveSeq: (_runId, count) => {
+      seq += count;
+      return Promise.resolve(seq - count + 1);
+    },
+  };
+}
+
+const result = {
+  status: 'succeeded' as const,
+  retries: 0,
+  bytesWritten: 1,
+  bytesSkipped: 0,
+  regions: [],
+  timings: {},
+};
+
+describe('run reporter', () => {
+  it('throttles progress but always sends stage changes and 100 %', async () => {
+    const sink = recorder();
+    const r = new RunReporter(sink, 'run-1', 'agent-1');
+    for (let i = 0; i <= 1000; i++)
+      r.progress({ stage: 'write', percent: Math.floor(i / 10), bytesDone: i, bytesTotal: 1000 });
+    r.progress({ stage: 'verify', percent: 0, bytesDone: 0, bytesTotal: 1000 });
+    await r.finished(result);
+    const progress = sink.events.filter((e) => e.type === 'run.progress');
+    expect(progress.map((e) => [e.stage, e.percent])).toEqual([
+      ['write', 0],
+      ['write', 100],
+      ['verify', 0],
+    ]);
+  });
+
+  it('sends every log line with increasing seq, batched, before the result', async () => {
+    const sink = recorder();
+    const r = new RunReporter(sink, 'run-2', 'agent-1');
+    r.started('/dev/ttyUSB0');
+    for (let i = 0; i < 450; i++) r.log('info', 'write', `line ${i}`);
+    await r.finished(result);
+    const kinds = sink.events.map((e) => e.type);
+    expect(kinds[0]).toBe('run.started');
+    expect(kinds[kinds.length - 1]).toBe('run.finished');
+    const lines = sink.events.flatMap((e) => (e.type === 'run.log' ? e.lines : []));
+    expect(lines.map((l) => l.text)).toEqual(Array.from({ length: 450 }, (_, i) => `line ${i}`));
+    expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: 450 }, (_, i) => i + 1));
+    // Batched: far fewer events than lines.
+    expect(kinds.filter((k) => k === 'run.log').length).toBeLessThanOrEqual(3);
+  });
+
+  it('says so when events could not be written', async () => {
+    const sink = recorder();
+    sink.publishFinished = () => Promise.reject(new Error('redis down'));
+    const r = new RunReporter(sink, 'run-3', 'agent-1');
+    await expect(r.finished(result)).rejects.toThrow(/could not be written/);
+  });
+});
