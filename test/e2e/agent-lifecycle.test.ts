@@ -96,6 +96,7 @@ beforeAll(async () => {
     }),
   );
   boards.push(await startBoard({ chip: 'esp32', name: 'life-term-finish', timeScale: TIME_SCALE }));
+  boards.push(await startBoard({ chip: 'esp32', name: 'life-no-sync', timeScale: 0.05 }));
   boards.push(await startBoard({ chip: 'esp32', name: 'life-term-abort', timeScale: 1 }));
 });
 
@@ -173,6 +174,28 @@ describe('agent control and shutdown', () => {
     await control(agentId, { type: 'console', deviceId: target.deviceId, enabled: false });
     await pollUntil(() => !board.board.isPortOpen, { what: 'the console to let go of the port' });
   }, 60_000);
+
+  it('retries a board that stops entering the bootloader a bounded number of times with every reset strategy, then fails', async () => {
+    const board = boards[4];
+    const { queue, target } = await agentWith('life-no-sync', board, { FLASHFARM_AGENT_RUN_RETRIES: '1' });
+    // The strap pin loses its wiring after the probe: DTR can no longer pull IO0 low.
+    board.board.setFaults({ io0NotWired: true });
+    const fw = buildFirmware(api, 'esp32', 'never', '1.0.0');
+    const run = await dispatchRun(queue, fw, target);
+    const result = await pollUntil(() => events.result(run.runId), {
+      what: 'the run to give up',
+      timeoutMs: 60_000,
+    });
+    expect(result.status).toBe('failed');
+    expect(['WRONG_BOOT_MODE', 'NO_SYNC']).toContain(result.errorCode);
+    expect(result.retries).toBe(1);
+    expect(result.requeue).toBeUndefined();
+    const lines = await events.logLines(run.runId);
+    expect(
+      lines.filter((l) => /retrying with every reset strategy \(attempt 2 of 2\)/.test(l.text)),
+    ).toHaveLength(1);
+    expect(holdsFirmware(board.board, fw)).toBe(false);
+  }, 90_000);
 
   it('SIGTERM: a run in flight finishes within the grace period, then the agent exits 0', async () => {
     const board = boards[2];

@@ -179,7 +179,6 @@ export class FlashRunService {
       const bootCheck = payload.options.bootCheck;
       let transport = createTransport(portPath);
       for (let attempt = 0; ; attempt++) {
-        transport = createTransport(portPath);
         reporter.log(
           'info',
           'run',
@@ -222,6 +221,7 @@ export class FlashRunService {
             );
             baud = action.baud;
             resetStrategy = action.resetStrategy;
+            transport = createTransport(portPath);
             continue;
           }
           if (action.kind === 'requeue') {
