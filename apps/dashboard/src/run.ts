@@ -144,6 +144,7 @@ export async function runView(ctx: ViewContext): Promise<void> {
   const log = h('pre', { class: 'log', id: 'run-log' });
   const follow_ = h('input', { type: 'checkbox', checked: true, id: 'log-follow' });
   const lines: string[] = [];
+  const seen = new Set<number>();
   let pending = false;
   const flush = () => {
     pending = false;
@@ -220,6 +221,9 @@ export async function runView(ctx: ViewContext): Promise<void> {
     (e) => {
       if (e.event === 'log') {
         const l = e.data as LogEvent;
+        // A resumed stream may repeat lines (never skip one): show each seq once.
+        if (seen.has(l.seq)) return;
+        seen.add(l.seq);
         lines.push(
           `${l.ts.slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.stage ? `[${l.stage}] ` : ''}${l.text}`,
         );

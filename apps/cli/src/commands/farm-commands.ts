@@ -138,15 +138,18 @@ export function runLogs(argv: string[], io: CommandIo): Promise<number> {
       return FarmExitCode.OK;
     }
     let last: RunSnapshotView | undefined;
+    const printed = new Set<number>();
     await client.stream(
       `/runs/${encodeURIComponent(runId)}/events`,
       (event) => {
         const data = JSON.parse(event.data) as Record<string, unknown>;
-        if (event.event === 'log')
-          io.stdout(
-            `${String(data.ts)} ${String(data.level).toUpperCase().padEnd(5)} ${String(data.text)}\n`,
-          );
-        else if (event.event === 'run') last = data as unknown as RunSnapshotView;
+        if (event.event === 'run') last = data as unknown as RunSnapshotView;
+        if (event.event !== 'log') return;
+        // A resumed stream may repeat lines (never skip one): print each seq once.
+        const seq = Number(data.seq);
+        if (printed.has(seq)) return;
+        printed.add(seq);
+        io.stdout(`${String(data.ts)} ${String(data.level).toUpperCase().padEnd(5)} ${String(data.text)}\n`);
       },
       io.signal,
     );

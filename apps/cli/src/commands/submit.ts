@@ -253,6 +253,7 @@ export async function waitForJob(
   }, WAITING_NOTE_MS);
   waitingNote.unref();
 
+  const printed = new Set<string>();
   const onEvent = (event: SseEvent): void => {
     let data: Record<string, unknown>;
     try {
@@ -274,6 +275,10 @@ export async function waitForJob(
       else say();
     } else if (event.event === 'log' && !options.quiet) {
       const runId = String(data.runId);
+      // A resumed stream may repeat lines (never skip one): print each (run, seq) once.
+      const key = `${runId}:${String(data.seq)}`;
+      if (printed.has(key)) return;
+      printed.add(key);
       io.stdout(`[${label(runId)}] ${String(data.text)}\n`);
     }
   };
