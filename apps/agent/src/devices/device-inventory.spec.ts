@@ -94,6 +94,24 @@ describe('device inventory (hot-plug, probing, reports)', () => {
     expect(last.present[0]).toMatchObject({ identity: { mac: b.mac }, attachment: { portPath: urlB2 } });
   }, 20_000);
 
+  it('gives a static port that is also a listed USB port its USB identity and bridge', async () => {
+    const a = new SimBoard({ chip: 'esp32', name: 'inv-d', timeScale: 0 });
+    boards.push(a);
+    const url = await served(a);
+    const config = loadAgentConfig({ FLASHFARM_DATA_DIR: '/tmp/ff-inv', FLASHFARM_AGENT_PORTS: url });
+    const inventory = new DeviceInventory(config, new PortRegistry(), () => undefined, {
+      listPorts: () =>
+        Promise.resolve({ ports: [{ path: url, vendorId: '1a86', productId: '55d4', serialNumber: 'S1' }] }),
+    });
+    await inventory.tick();
+    expect(inventory.entry(url)).toMatchObject({
+      origin: 'static',
+      state: 'present',
+      bridge: { name: 'ch9102' },
+      attachment: { portPath: url, usbVid: 0x1a86, usbPid: 0x55d4, usbSerial: 'S1', bridge: 'ch9102' },
+    });
+  }, 20_000);
+
   it('backs off a port where nothing answers and marks a board gone when a run says so', async () => {
     const a = new SimBoard({ chip: 'esp32', name: 'inv-c', timeScale: 0 });
     boards.push(a);

@@ -161,9 +161,16 @@ export class DeviceInventory {
     for (const info of listing.ports) {
       if (!this.filter.accepts([info.path, info.byIdPath])) continue;
       seen.add(info.path);
-      if (!this.ports.has(info.path)) {
+      const known = this.ports.get(info.path);
+      if (!known) {
         this.addPort(info.path, 'discovered', attachmentOf(info));
         this.log('info', `${info.path}: new port (${describe(info)})`);
+      } else if (known.origin === 'static' && known.attachment.usbVid === undefined) {
+        // A static path that is also a USB port: take its USB identity and bridge from the listing.
+        const bridge = findBridge(info.vendorId, info.productId);
+        known.attachment = { ...attachmentOf(info), ...(bridge ? { bridge: bridge.name } : {}) };
+        known.bridge = bridge;
+        this.dirty = true;
       }
     }
     for (const e of this.entries()) {
