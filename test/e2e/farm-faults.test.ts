@@ -12,6 +12,8 @@ import { flashMd5 } from './support/farm.js';
 
 /** Slow enough that a flash lasts long enough to be interrupted, fast enough for CI. */
 const TIME_SCALE = 0.5;
+/** An app big enough that its write stage is seen (and interrupted) even on a loaded machine. */
+const APP_PAYLOAD_BYTES = 256 * 1024;
 
 let farm: ApiFarm;
 
@@ -53,8 +55,8 @@ function md5(data: Uint8Array): string {
 
 describe('faults', () => {
   it('a board unplugged mid-flash: the selector run finishes on another board, a pinned run fails with DEVICE_GONE', async () => {
-    const s3fw = await farm.uploadFirmware('esp32s3', '4.0.0');
-    const c3fw = await farm.uploadFirmware('esp32c3', '4.0.0');
+    const s3fw = await farm.uploadFirmware('esp32s3', '4.0.0', APP_PAYLOAD_BYTES);
+    const c3fw = await farm.uploadFirmware('esp32c3', '4.0.0', APP_PAYLOAD_BYTES);
     const c3 = farm.boards.find((b) => b.board.name === 'faults-c3')!;
     const selectorJob = await farm.request<JobView>('POST', '/jobs', {
       firmwareId: s3fw.id,
@@ -94,7 +96,7 @@ describe('faults', () => {
   }, 120_000);
 
   it('the agent killed with SIGKILL mid-flash and restarted: every run ends, and the boards hold verified contents', async () => {
-    const fw = await farm.uploadFirmware('esp32', '5.0.0');
+    const fw = await farm.uploadFirmware('esp32', '5.0.0', APP_PAYLOAD_BYTES);
     const job = await farm.request<JobView>('POST', '/jobs', {
       firmwareId: fw.id,
       target: { all: { chip: 'esp32' } },

@@ -57,9 +57,11 @@ export interface ApiFarm {
   dataDir: string;
   agentToken: string;
   request<T>(method: string, url: string, body?: unknown): Promise<T>;
+  /** Uploads a synthetic ESP-IDF build; payloadBytes sizes the app (a bigger app makes a longer flash). */
   uploadFirmware(
     chip: ChipName,
     version: string,
+    payloadBytes?: number,
   ): Promise<{
     id: string;
     sha256: string;
@@ -131,8 +133,8 @@ export async function startApiFarm(options: ApiFarmOptions): Promise<ApiFarm> {
       });
       return farm.agent;
     },
-    uploadFirmware: async (chip, version) => {
-      const parts = buildFirmwareSet({ chip, projectName: 'e2e-app', version });
+    uploadFirmware: async (chip, version, payloadBytes) => {
+      const parts = buildFirmwareSet({ chip, projectName: 'e2e-app', version, payloadBytes });
       const form = new FormData();
       for (const p of parts)
         form.append('files', new Blob([new Uint8Array(p.data)]), p.name ?? `part-${p.offset}.bin`);
