@@ -202,10 +202,12 @@ describe('agent control and shutdown', () => {
     const { agent, queue, target } = await agentWith('life-term-finish', board, {
       FLASHFARM_AGENT_SHUTDOWN_GRACE_MS: '30000',
     });
-    const fw = buildFirmware(api, 'esp32', 'finish-me', '1.0.0');
+    const fw = buildFirmware(api, 'esp32', 'finish-me', '1.0.0', { dataBytes: 128 * 1024 });
     const run = await dispatchRun(queue, fw, target);
     await writing(run.runId);
     agent.child.kill('SIGTERM');
+    // SIGTERM came while the run was still writing: it had not finished then.
+    expect(await events.result(run.runId)).toBeUndefined();
     expect(await agent.waitForExit(40_000)).toBe(0);
     expect(await events.result(run.runId)).toMatchObject({ status: 'succeeded' });
     expect(holdsFirmware(board.board, fw)).toBe(true);
