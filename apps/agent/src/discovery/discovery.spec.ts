@@ -36,6 +36,7 @@ describe('USB bridges', () => {
       resetStrategy: 'usb-jtag',
     });
     expect(findBridge('303a', '0002')?.nativeUsb).toBe(true);
+    expect(findBridge('303a', '0012')?.name).toBe('esp-usb-otg-cdc');
     expect(findBridge('dead', 'beef')).toBeUndefined();
     expect(findBridge(undefined, 'ea60')).toBeUndefined();
   });

@@ -45,6 +45,8 @@ export const KNOWN_BRIDGES: readonly UsbBridge[] = [
   },
   { name: 'esp-usb-otg-cdc', vendorId: '303a', productId: '0002', maxBaud: 2_000_000, nativeUsb: true },
   { name: 'esp-usb-otg-cdc', vendorId: '303a', productId: '0009', maxBaud: 2_000_000, nativeUsb: true },
+  // The ROM's USB-OTG CDC uses the chip ID as PID: S2 0x0002, S3 0x0009, P4 0x0012.
+  { name: 'esp-usb-otg-cdc', vendorId: '303a', productId: '0012', maxBaud: 2_000_000, nativeUsb: true },
 ];
 
 /** The bridge with this VID:PID (hex, any case), if we know it. */
