@@ -115,7 +115,11 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     };
     discover();
     this.discoveryTimer = setInterval(discover, ports.discoveryIntervalMs);
-    this.startup = this.registerAndStart();
+    this.startup = this.registerAndStart().catch((err: unknown) => {
+      // Only Redis refusing the control subscription gets here (the api is retried inside):
+      // without it cancellations could be missed, so the agent takes no runs and says why.
+      this.logger.error(`cannot start taking runs: ${(err as Error).message}`);
+    });
   }
 
   private async registerAndStart(): Promise<void> {
