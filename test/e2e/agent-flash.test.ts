@@ -182,6 +182,10 @@ describe('agent with simulated boards', () => {
       timeoutMs: 20_000,
     });
     await (await queue.getJob(run.runId))?.remove();
+    // The new app is still printing its boot log after the hard reset: let it finish first.
+    await pollUntil(() => /Calling app_main\(\)\r\n$/.test(b.board.console), {
+      what: 'the app to finish booting',
+    });
     const printed = b.board.console.length;
     await dispatchRun(queue, fw, target, {}, run.runId);
     const again = await pollUntil(
