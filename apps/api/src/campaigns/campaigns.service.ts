@@ -535,7 +535,7 @@ function isRecord(value: unknown): value is UnitRecord {
   return typeof value === 'object' && value !== null && 'unitId' in value;
 }
 
-/** The JEDEC id as esptool prints it (manufacturer in the low byte). */
+/** The JEDEC id as stored (wire order: manufacturer, memory type, capacity), as datasheets print it. */
 function jedecName(id: number | null | undefined): string | null {
   return id === null || id === undefined ? null : `0x${id.toString(16).padStart(6, '0')}`;
 }
