@@ -40,6 +40,8 @@ export interface FakeRunContext {
   signal: AbortSignal;
   started(): Promise<void>;
   log(text: string, level?: 'debug' | 'info' | 'warn' | 'error', stage?: string): Promise<void>;
+  /** Sends lines with the given seqs in one event (seqs may repeat earlier ones, as a redelivery would). */
+  logBatch(seqs: number[], text?: (seq: number) => string): Promise<void>;
   progress(percent: number, stage?: string): Promise<void>;
   finish(result?: Partial<RunResultPayload>): Promise<void>;
   /** Waits, or rejects when the run is cancelled. */
@@ -81,6 +83,7 @@ export class FakeAgent {
   private readonly redis: Redis;
   private subscriber?: Redis;
   private worker?: Worker;
+  private workerConnection?: Redis;
   private heartbeat?: NodeJS.Timeout;
   private readonly running = new Map<string, AbortController>();
   private readonly seqs = new Map<string, number>();
@@ -112,11 +115,12 @@ export class FakeAgent {
     await this.subscriber.subscribe(agentControlChannel(this.agentId));
     const beat = this.options.heartbeatMs ?? 200;
     this.heartbeat = setInterval(() => void this.sendHeartbeat().catch(() => {}), beat);
+    this.workerConnection = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });
     this.worker = new Worker(
       agentRunQueueName(this.agentId),
       (job: Job<FlashRunPayload>) => this.process(job),
       {
-        connection: new Redis(this.options.redisUrl, { maxRetriesPerRequest: null }),
+        connection: this.workerConnection,
         concurrency: this.options.maxParallel ?? Math.max(1, this.options.boards.length),
       },
     );
@@ -138,6 +142,11 @@ export class FakeAgent {
     for (const d of answer.devices) this.deviceIds.set(d.mac, d.deviceId);
   }
 
+  /** Talks to another api replica from now on (the first one was stopped). */
+  useApi(baseUrl: string): void {
+    this.options.baseUrl = baseUrl;
+  }
+
   /** Stops heartbeats (the api should consider this agent dead after its timeout). */
   pauseHeartbeats(): void {
     this.heartbeatsPaused = true;
@@ -154,6 +163,7 @@ export class FakeAgent {
     clearInterval(this.heartbeat);
     for (const controller of this.running.values()) controller.abort();
     await this.worker?.close(true).catch(() => {});
+    this.workerConnection?.disconnect();
     this.subscriber?.disconnect();
     this.redis.disconnect();
   }
@@ -194,6 +204,18 @@ export class FakeAgent {
           lines: [{ seq, ts: new Date().toISOString(), level, stage, text }],
         });
       },
+      logBatch: (seqs, text = (seq) => `line ${seq}`) =>
+        this.emit({
+          type: 'run.log',
+          runId: payload.runId,
+          lines: seqs.map((seq) => ({
+            seq,
+            ts: new Date().toISOString(),
+            level: 'info' as const,
+            stage: 'write',
+            text: text(seq),
+          })),
+        }),
       progress: (percent, stage = 'write') =>
         this.emit({
           type: 'run.progress',
@@ -306,11 +328,11 @@ export async function sql(
   databaseUrl: string,
   text: string,
   values: unknown[] = [],
-): Promise<pg.QueryResult> {
+): Promise<pg.QueryResult<Record<string, unknown>>> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    return await client.query(text, values);
+    return await client.query<Record<string, unknown>>(text, values);
   } finally {
     await client.end();
   }

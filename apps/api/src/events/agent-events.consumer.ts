@@ -95,8 +95,7 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
     const args: (string | number)[] = ['GROUP', AGENT_EVENTS_GROUP, this.consumerName, 'COUNT', READ_BATCH];
     if (from === '>') args.push('BLOCK', READ_BLOCK_MS);
     args.push('STREAMS', AGENT_EVENTS_STREAM, from);
-    const reply = (await reader.call('XREADGROUP', ...args)) as Array<[string, StreamEntry[]]> | null;
-    return reply?.[0]?.[1] ?? [];
+    return streamEntries(await reader.call('XREADGROUP', ...args));
   }
 
   /** Takes over entries another consumer read but never acknowledged (it died). */
@@ -155,6 +154,17 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
         return; // console text is the dashboard's business (deviceConsoleStream), not the system of record
     }
   }
+}
+
+/**
+ * The entries of our one stream in an XREADGROUP reply: RESP2 nests
+ * [[stream, entries]], RESP3 (ioredis 6's default) answers a map that
+ * arrives flattened as [stream, entries].
+ */
+export function streamEntries(reply: unknown): StreamEntry[] {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  if (typeof reply[0] === 'string') return (reply[1] as StreamEntry[] | undefined) ?? [];
+  return (reply[0] as [string, StreamEntry[]] | undefined)?.[1] ?? [];
 }
 
 /** Prisma errors caused by the event's content (bad ids, constraint failures), as opposed to an unreachable database. */

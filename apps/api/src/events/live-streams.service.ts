@@ -2,14 +2,19 @@
  * The live streams of one run and of one job.
  *
  * Event ids (what a client sends back as Last-Event-ID):
- * - run stream: only `log` events carry an id, the line's per-run `seq`
- *   (strictly increasing); state and progress events carry none, because a
- *   resumed stream starts with a fresh snapshot anyway.
- * - job stream: only `log` events carry an id, the stored line's row id
- *   (a database sequence, increasing in insertion order across the job's runs).
+ * - run stream: only `log` events carry an id: the highest seq up to which
+ *   every line has been sent (non-decreasing). Lines normally arrive in seq
+ *   order; when two replicas store batches out of order, a resumed stream may
+ *   repeat lines above that mark, never skip one (clients dedupe by `seq`).
+ *   State and progress events carry none: a resumed stream starts with a
+ *   fresh snapshot anyway.
+ * - job stream: only `log` events carry an id, the stored line's row id (a
+ *   database sequence, increasing in insertion order across the job's runs);
+ *   resuming is exact for one replica, best effort across replicas (the run
+ *   stream is the exact one).
  * On (re)connect: a snapshot, then the stored lines after the given id, then
- * live events; live lines already replayed are skipped. `end` is the last
- * event once the run (or the job and all its runs) has ended.
+ * live events; live lines already sent are skipped. `end` is the last event
+ * once the run (or the job and all its runs) has ended.
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
@@ -19,11 +24,38 @@ import { API_CONFIG, PRISMA } from '../infra/tokens.js';
 import { ApiError } from '../common/api-error.js';
 import { isTerminalJob, isTerminalRun } from '../jobs/job-status.js';
 import { iso, runSnapshot } from '../runs/run-snapshot.js';
-import { LiveEvents, type LiveMessage } from './live-events.js';
+import { LiveEvents, type LiveLogLine, type LiveMessage } from './live-events.js';
 import { SseStream, lastEventId } from './sse.js';
 
 /** Stored lines replayed per query. */
 const REPLAY_PAGE = 1000;
+/**
+ * Pause between a run's (or job's) end and the `end` event: replicas consume
+ * agent events in parallel, so another replica may still be storing the last
+ * lines; they are replayed from the database before `end`.
+ */
+const END_GRACE_MS = 300;
+
+type StoredLine = {
+  id: bigint;
+  runId: string;
+  seq: number;
+  ts: Date;
+  level: string;
+  stage: string | null;
+  text: string;
+};
+
+function lineData(runId: string, l: StoredLine | LiveLogLine) {
+  return {
+    runId,
+    seq: l.seq,
+    ts: typeof l.ts === 'string' ? l.ts : l.ts.toISOString(),
+    level: l.level,
+    stage: l.stage,
+    text: l.text,
+  };
+}
 
 @Injectable()
 export class LiveStreamsService {
@@ -38,27 +70,45 @@ export class LiveStreamsService {
     const exists = await this.prisma.run.findUnique({ where: { id: runId }, select: { id: true } });
     if (!exists) throw ApiError.notFound('Run', runId);
     const resumeSeq = Number.parseInt(lastEventId(request) ?? '0', 10);
+    const sent = new SeqWatermark(Number.isFinite(resumeSeq) && resumeSeq > 0 ? resumeSeq : 0);
     const stream = new SseStream(request, response, this.config.events.sseHeartbeatMs);
-    // Listen before reading the database, so nothing falls between the replay and the live events.
-    const buffered: LiveMessage[] = [];
-    let replaying = true;
-    let sentSeq = Number.isFinite(resumeSeq) && resumeSeq > 0 ? resumeSeq : 0;
+    const sendLine = (line: StoredLine | LiveLogLine): void => {
+      if (!sent.add(line.seq)) return;
+      stream.send('log', lineData(runId, line), String(sent.watermark));
+    };
+
+    const replayStored = async (): Promise<void> => {
+      let after = sent.watermark;
+      for (;;) {
+        const lines = await this.prisma.runLogLine.findMany({
+          where: { runId, seq: { gt: after } },
+          orderBy: { seq: 'asc' },
+          take: REPLAY_PAGE,
+        });
+        for (const l of lines) sendLine(l);
+        if (lines.length) after = lines[lines.length - 1].seq;
+        if (lines.length < REPLAY_PAGE || stream.isClosed) return;
+      }
+    };
+    let ending = false;
+    const end = async (status: string): Promise<void> => {
+      if (ending) return;
+      ending = true;
+      await new Promise((r) => setTimeout(r, END_GRACE_MS));
+      await replayStored().catch(() => undefined);
+      if (stream.isClosed) return;
+      stream.send('end', { runId, status });
+      stream.close();
+    };
     const deliver = (message: LiveMessage): void => {
       if (stream.isClosed) return;
       switch (message.kind) {
         case 'log':
-          for (const line of message.lines) {
-            if (line.seq <= sentSeq) continue;
-            sentSeq = line.seq;
-            stream.send('log', { runId, ...line, id: undefined }, String(line.seq));
-          }
+          for (const line of message.lines) sendLine(line);
           return;
         case 'run':
           stream.send('run', message.run);
-          if (isTerminalRun(message.run.status as never)) {
-            stream.send('end', { runId, status: message.run.status });
-            stream.close();
-          }
+          if (isTerminalRun(message.run.status as never)) void end(message.run.status);
           return;
         case 'progress':
           stream.send('progress', { ...message, kind: undefined });
@@ -68,6 +118,10 @@ export class LiveStreamsService {
           return;
       }
     };
+
+    // Listen before reading the database, so nothing falls between the replay and the live events.
+    const buffered: LiveMessage[] = [];
+    let replaying = true;
     const unsubscribe = this.live.subscribe((message) => {
       if (message.kind === 'schedule' || message.kind === 'job' || message.runId !== runId) return;
       if (replaying) buffered.push(message);
@@ -78,44 +132,55 @@ export class LiveStreamsService {
     const run = await this.prisma.run.findUnique({ where: { id: runId } });
     if (!run) return stream.close();
     stream.send('run', runSnapshot(run));
-    for (;;) {
-      const lines = await this.prisma.runLogLine.findMany({
-        where: { runId, seq: { gt: sentSeq } },
-        orderBy: { seq: 'asc' },
-        take: REPLAY_PAGE,
-      });
-      for (const l of lines)
-        stream.send(
-          'log',
-          { runId, seq: l.seq, ts: l.ts.toISOString(), level: l.level, stage: l.stage, text: l.text },
-          String(l.seq),
-        );
-      if (lines.length) sentSeq = lines[lines.length - 1].seq;
-      if (lines.length < REPLAY_PAGE || stream.isClosed) break;
-    }
+    await replayStored();
     replaying = false;
     for (const message of buffered.splice(0)) deliver(message);
-    if (isTerminalRun(run.status) && !stream.isClosed) {
-      stream.send('end', { runId, status: run.status });
-      stream.close();
-    }
+    if (isTerminalRun(run.status)) await end(run.status);
   }
 
   /** GET /jobs/:id/events. */
   async streamJob(jobId: string, request: Request, response: Response): Promise<void> {
     const exists = await this.prisma.job.findUnique({ where: { id: jobId }, select: { id: true } });
     if (!exists) throw ApiError.notFound('Job', jobId);
-    let sentId = parseBigInt(lastEventId(request));
+    const resumeAfter = parseBigInt(lastEventId(request));
     const stream = new SseStream(request, response, this.config.events.sseHeartbeatMs);
-    const buffered: LiveMessage[] = [];
-    let replaying = true;
+    // Row ids of the lines sent on this connection: a line comes once, whether replayed or live.
+    const sentIds = new Set<string>();
+    const sendLine = (runId: string, line: StoredLine | LiveLogLine): void => {
+      const id = line.id.toString();
+      if (sentIds.has(id)) return;
+      sentIds.add(id);
+      stream.send('log', lineData(runId, line), id);
+    };
+
+    let runIds: string[] = [];
+    const replayStored = async (): Promise<void> => {
+      let after = resumeAfter;
+      for (;;) {
+        const lines = await this.prisma.runLogLine.findMany({
+          where: { runId: { in: runIds }, id: { gt: after } },
+          orderBy: { id: 'asc' },
+          take: REPLAY_PAGE,
+        });
+        for (const l of lines) sendLine(l.runId, l);
+        if (lines.length) after = lines[lines.length - 1].id;
+        if (lines.length < REPLAY_PAGE || stream.isClosed) return;
+      }
+    };
+    let ending = false;
     const maybeEnd = async (): Promise<void> => {
+      if (ending) return;
       const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
       if (!job || !isTerminalJob(job.status)) return;
       const live = await this.prisma.run.count({
         where: { jobId, status: { in: ['queued', 'dispatched', 'running'] } },
       });
-      if (live > 0 || stream.isClosed) return;
+      if (live > 0 || ending) return;
+      ending = true;
+      await new Promise((r) => setTimeout(r, END_GRACE_MS));
+      runIds = (await this.prisma.run.findMany({ where: { jobId }, select: { id: true } })).map((r) => r.id);
+      await replayStored().catch(() => undefined);
+      if (stream.isClosed) return;
       stream.send('end', { jobId, status: job.status });
       stream.close();
     };
@@ -123,14 +188,10 @@ export class LiveStreamsService {
       if (stream.isClosed) return;
       switch (message.kind) {
         case 'log':
-          for (const line of message.lines) {
-            const id = BigInt(line.id);
-            if (id <= sentId) continue;
-            sentId = id;
-            stream.send('log', { runId: message.runId, ...line, id: undefined }, line.id);
-          }
+          for (const line of message.lines) if (BigInt(line.id) > resumeAfter) sendLine(message.runId, line);
           return;
         case 'run':
+          if (!runIds.includes(message.runId)) runIds.push(message.runId);
           stream.send('run', message.run);
           if (isTerminalRun(message.run.status as never)) void maybeEnd().catch(() => stream.close());
           return;
@@ -145,6 +206,9 @@ export class LiveStreamsService {
           return;
       }
     };
+
+    const buffered: LiveMessage[] = [];
+    let replaying = true;
     const unsubscribe = this.live.subscribe((message) => {
       if (message.kind === 'schedule' || message.jobId !== jobId) return;
       if (replaying) buffered.push(message);
@@ -164,32 +228,26 @@ export class LiveStreamsService {
       finishedAt: iso(job.finishedAt),
     });
     for (const run of job.runs) stream.send('run', runSnapshot(run));
-    const runIds = job.runs.map((r) => r.id);
-    for (;;) {
-      const lines = await this.prisma.runLogLine.findMany({
-        where: { runId: { in: runIds }, id: { gt: sentId } },
-        orderBy: { id: 'asc' },
-        take: REPLAY_PAGE,
-      });
-      for (const l of lines)
-        stream.send(
-          'log',
-          {
-            runId: l.runId,
-            seq: l.seq,
-            ts: l.ts.toISOString(),
-            level: l.level,
-            stage: l.stage,
-            text: l.text,
-          },
-          l.id.toString(),
-        );
-      if (lines.length) sentId = lines[lines.length - 1].id;
-      if (lines.length < REPLAY_PAGE || stream.isClosed) break;
-    }
+    runIds = job.runs.map((r) => r.id);
+    await replayStored();
     replaying = false;
     for (const message of buffered.splice(0)) deliver(message);
     await maybeEnd();
+  }
+}
+
+/** Which seqs were sent: everything up to `watermark`, plus the ones above it seen out of order. */
+export class SeqWatermark {
+  private readonly above = new Set<number>();
+
+  constructor(public watermark: number) {}
+
+  /** Records seq; false when it was already sent. */
+  add(seq: number): boolean {
+    if (seq <= this.watermark || this.above.has(seq)) return false;
+    this.above.add(seq);
+    while (this.above.delete(this.watermark + 1)) this.watermark++;
+    return true;
   }
 }
 

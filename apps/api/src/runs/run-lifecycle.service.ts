@@ -32,6 +32,7 @@ const NOT_THE_BOARDS_FAULT = new Set<string>([
   FlashErrorCode.INVALID_ARGUMENT,
   FlashErrorCode.DEVICE_GONE,
   FlashErrorCode.PORT_NOT_FOUND,
+  FlashErrorCode.PORT_BUSY,
 ]);
 
 const LIVE_STATUSES: RunStatus[] = ['queued', 'dispatched', 'running'];
@@ -68,14 +69,21 @@ export class RunLifecycleService {
     private readonly live: LiveEvents,
   ) {}
 
-  /** run.started: the agent opened the port. Dropped unless the run is dispatched. */
+  /** run.started: the agent opened the port. Only a dispatched run changes status. */
   async markStarted(event: Extract<AgentEvent, { type: 'run.started' }>): Promise<void> {
     const at = parseDate(event.at);
     const updated = await this.prisma.run.updateMany({
       where: { id: event.runId, status: 'dispatched' },
       data: { status: 'running', startedAt: at, portPath: event.portPath },
     });
-    if (updated.count === 0) return;
+    if (updated.count === 0) {
+      // Replicas consume the stream in parallel, so run.finished may have been stored first: keep the start time anyway.
+      await this.prisma.run.updateMany({
+        where: { id: event.runId, startedAt: null, status: { in: ['succeeded', 'failed', 'cancelled'] } },
+        data: { startedAt: at, portPath: event.portPath },
+      });
+      return;
+    }
     const run = await this.prisma.run.findUnique({ where: { id: event.runId } });
     if (run) await this.live.publish({ kind: 'run', jobId: run.jobId, runId: run.id, run: runSnapshot(run) });
   }
@@ -290,8 +298,9 @@ export class RunLifecycleService {
     if (!device) return;
     const learned = outcome.result?.learned;
     const identity = outcome.result?.identity;
+    // A run the agent gave back (requeue) says the port or link was unusable, not that the board failed.
     const countsAgainstBoard =
-      outcome.status === 'failed' && !NOT_THE_BOARDS_FAULT.has(outcome.errorCode ?? '');
+      outcome.status === 'failed' && !outcome.requeue && !NOT_THE_BOARDS_FAULT.has(outcome.errorCode ?? '');
     const failures =
       outcome.status === 'succeeded'
         ? 0

@@ -1,0 +1,294 @@
+/**
+ * Runs that lose their agent or their board get a new attempt (attempt + 1,
+ * same slot) and the history keeps both; pinned jobs wait a bounded time for
+ * their board; agents can give runs back; failing boards get quarantined;
+ * learned settings land on the device.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestApi, type TestApi } from '../support/api-app.js';
+import { pollUntil } from '../support/poll.js';
+import { FakeAgent, seedFirmware, seedToken, sql, type FakeBoard } from '../support/fake-agent.js';
+
+let api: TestApi;
+let agentToken: string;
+let ci: string;
+let firmwareId: string;
+const agents: FakeAgent[] = [];
+
+beforeAll(async () => {
+  api = await startTestApi({
+    env: {
+      FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
+      FLASHFARM_AGENT_DEAD_AFTER_MS: '1500',
+      FLASHFARM_PINNED_REQUEUE_WAIT_MS: '1500',
+      FLASHFARM_CANCEL_GRACE_MS: '1000',
+      FLASHFARM_QUARANTINE_AFTER_FAILURES: '2',
+    },
+  });
+  agentToken = await seedToken(api.database.url, 'agent', 'agents');
+  ci = await seedToken(api.database.url, 'ci', 'ci');
+  firmwareId = await seedFirmware(api.database.url, 'esp32c3');
+});
+
+afterAll(async () => {
+  for (const agent of agents) await agent.close();
+  await api?.close();
+});
+
+function board(mac: string): FakeBoard {
+  return { mac, chip: 'esp32c3', portPath: '/dev/ttyACM0' };
+}
+
+async function startAgent(name: string, boards: FakeBoard[]): Promise<FakeAgent> {
+  const agent = await new FakeAgent({
+    baseUrl: api.baseUrl,
+    token: agentToken,
+    redisUrl: api.redisUrl,
+    name,
+    boards,
+  }).start();
+  agents.push(agent);
+  return agent;
+}
+
+async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${api.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ci}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+interface JobView {
+  id: string;
+  status: string;
+  slots: Array<{
+    attempts: number;
+    latest: { status: string; errorCode: string | null; device: { mac: string } | null };
+    history: Array<{ attempt: number; status: string; deviceId: string | null; errorCode: string | null }>;
+  }>;
+}
+
+async function getJob(id: string): Promise<JobView> {
+  const response = await fetch(`${api.baseUrl}/jobs/${id}`, { headers: { authorization: `Bearer ${ci}` } });
+  return (await response.json()) as JobView;
+}
+
+describe('recovery', () => {
+  it('re-queues the run of an agent that stops heartbeating onto another board, keeping both attempts', async () => {
+    const silent = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'silent',
+      boards: [board('c3:00:00:00:00:01')],
+      script: async (run) => {
+        await run.started();
+        await run.log('connecting');
+        await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+      },
+    }).start();
+    agents.push(silent);
+    const created = await post('/jobs', { firmwareId, target: { selector: { chip: 'esp32c3' }, count: 1 } });
+    expect(created.status).toBe(201);
+    const jobId = created.body.id as string;
+    await pollUntil(() => silent.received.length === 1, { what: 'the run to reach the first agent' });
+    await pollUntil(async () => (await getJob(jobId)).slots[0].latest.status === 'running', {
+      what: 'run.started stored',
+    });
+
+    const healthy = await startAgent('healthy', [board('c3:00:00:00:00:02')]);
+    silent.pauseHeartbeats();
+    const startedAt = Date.now();
+    const job = await pollUntil(
+      async () => {
+        const j = await getJob(jobId);
+        return j.status === 'succeeded' ? j : undefined;
+      },
+      { timeoutMs: 15_000, what: 'the job to succeed on the other board' },
+    );
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+    expect(healthy.received).toHaveLength(1);
+    const slot = job.slots[0];
+    expect(slot.attempts).toBe(2);
+    expect(slot.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
+      [1, 'failed', 'INFRASTRUCTURE'],
+      [2, 'succeeded', null],
+    ]);
+    expect(slot.history[0].deviceId).toBe(silent.deviceIds.get('c3:00:00:00:00:01'));
+    expect(slot.history[1].deviceId).toBe(healthy.deviceIds.get('c3:00:00:00:00:02'));
+    const { rows } = await sql(
+      api.database.url,
+      `SELECT state, "currentRunId" FROM "Device" WHERE mac = 'c3:00:00:00:00:01'`,
+    );
+    expect(rows[0].currentRunId).toBeNull();
+    await silent.close();
+  });
+
+  it('lets a pinned job wait a bounded time for its lost board, then fails it with DEVICE_GONE', async () => {
+    const doomed = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'doomed',
+      boards: [board('c3:00:00:00:00:03')],
+      script: async (run) => {
+        await run.started();
+        await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+      },
+    }).start();
+    agents.push(doomed);
+    const created = await post('/jobs', { firmwareId, target: { device: 'c3:00:00:00:00:03' } });
+    const jobId = created.body.id as string;
+    await pollUntil(() => doomed.received.length === 1, { what: 'the pinned run to reach the agent' });
+    doomed.pauseHeartbeats();
+    const job = await pollUntil(
+      async () => {
+        const j = await getJob(jobId);
+        return j.status === 'failed' ? j : undefined;
+      },
+      { timeoutMs: 15_000, what: 'the pinned job to fail' },
+    );
+    expect(job.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
+      [1, 'failed', 'INFRASTRUCTURE'],
+      [2, 'failed', 'DEVICE_GONE'],
+    ]);
+    await doomed.close();
+  });
+
+  it('re-queues a run the agent gives back, and stops after the attempt cap', async () => {
+    let calls = 0;
+    const giver = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'giver',
+      boards: [board('c3:00:00:00:00:04')],
+      script: async (run) => {
+        calls++;
+        await run.started();
+        await run.finish({
+          status: 'failed',
+          errorCode: 'PORT_BUSY',
+          errorMessage: 'port held',
+          requeue: true,
+        });
+      },
+    }).start();
+    agents.push(giver);
+    const created = await post('/jobs', { firmwareId, target: { device: 'c3:00:00:00:00:04' } });
+    const job = await pollUntil(
+      async () => {
+        const j = await getJob(created.body.id as string);
+        return j.status === 'failed' ? j : undefined;
+      },
+      { timeoutMs: 15_000, what: 'the job to fail after three attempts' },
+    );
+    expect(job.slots[0].history.map((h) => h.attempt)).toEqual([1, 2, 3]);
+    expect(calls).toBe(3);
+    await giver.close();
+  });
+
+  it('quarantines a board after consecutive failures and stores what the agent learned', async () => {
+    let outcome: 'fail' | 'ok' = 'ok';
+    const flaky = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'flaky',
+      boards: [board('c3:00:00:00:00:05')],
+      script: async (run) => {
+        await run.started();
+        if (outcome === 'ok')
+          await run.finish({ baud: 460800, learned: { bestBaud: 460800, resetStrategy: 'usb-jtag' } });
+        else await run.finish({ status: 'failed', errorCode: 'FLASH_ERROR', errorMessage: 'erase failed' });
+      },
+    }).start();
+    agents.push(flaky);
+    const pinned = { firmwareId, target: { device: 'c3:00:00:00:00:05' } };
+    const waitFor = async (id: string, status: string) =>
+      pollUntil(async () => (await getJob(id)).status === status, { what: `job ${id} ${status}` });
+    await waitFor((await post('/jobs', pinned)).body.id as string, 'succeeded');
+    const learned = await sql(
+      api.database.url,
+      `SELECT "bestBaud", "resetSequence", "consecutiveFailures" FROM "Device" WHERE mac = 'c3:00:00:00:00:05'`,
+    );
+    expect(learned.rows[0]).toEqual({ bestBaud: 460800, resetSequence: 'usb-jtag', consecutiveFailures: 0 });
+    outcome = 'fail';
+    await waitFor((await post('/jobs', pinned)).body.id as string, 'failed');
+    await waitFor((await post('/jobs', pinned)).body.id as string, 'failed');
+    const { rows } = await sql(
+      api.database.url,
+      `SELECT state, "quarantineReason", "consecutiveFailures" FROM "Device" WHERE mac = 'c3:00:00:00:00:05'`,
+    );
+    expect(rows[0].state).toBe('quarantined');
+    expect(rows[0].consecutiveFailures).toBe(2);
+    expect(rows[0].quarantineReason).toMatch(/2 consecutive failed runs.*FLASH_ERROR/);
+    // A quarantined board takes no more work: the next job waits.
+    const waiting = (await post('/jobs', pinned)).body.id as string;
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await getJob(waiting)).status).toBe('queued');
+    await flaky.close();
+  });
+
+  it('cancels an in-flight run through the agent, and a run the agent never confirms after the grace time', async () => {
+    const obedient = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'obedient',
+      boards: [board('c3:00:00:00:00:06')],
+      script: async (run) => {
+        await run.started();
+        await run.sleep(60_000);
+      },
+    }).start();
+    agents.push(obedient);
+    const created = await post('/jobs', { firmwareId, target: { device: 'c3:00:00:00:00:06' } });
+    const jobId = created.body.id as string;
+    await pollUntil(async () => (await getJob(jobId)).slots[0].latest.status === 'running', {
+      what: 'the run to start',
+    });
+    const cancelled = await post(`/jobs/${jobId}/cancel`, { reason: 'stop' });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.status).toBe('cancelled');
+    await pollUntil(async () => (await getJob(jobId)).slots[0].latest.status === 'cancelled', {
+      what: 'the agent to confirm',
+    });
+    expect(obedient.cancelRequests).toEqual([obedient.received[0].runId]);
+    const { rows } = await sql(
+      api.database.url,
+      `SELECT state, "currentRunId" FROM "Device" WHERE mac = 'c3:00:00:00:00:06'`,
+    );
+    expect(rows[0]).toEqual({ state: 'idle', currentRunId: null });
+    await obedient.close();
+
+    const deaf = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'deaf',
+      boards: [board('c3:00:00:00:00:07')],
+      script: async (run) => {
+        await run.started();
+        await new Promise((r) => setTimeout(r, 60_000).unref());
+      },
+    }).start();
+    agents.push(deaf);
+    const second = (await post('/jobs', { firmwareId, target: { device: 'c3:00:00:00:00:07' } })).body
+      .id as string;
+    await pollUntil(async () => (await getJob(second)).slots[0].latest.status === 'running', {
+      what: 'the run to start',
+    });
+    await post(`/jobs/${second}/cancel`, {});
+    const job = await pollUntil(
+      async () => {
+        const j = await getJob(second);
+        return j.slots[0].latest.status === 'cancelled' ? j : undefined;
+      },
+      { timeoutMs: 10_000, what: 'the grace time to end the run' },
+    );
+    expect(job.slots[0].latest.errorCode).toBe('CANCELLED');
+  });
+});
