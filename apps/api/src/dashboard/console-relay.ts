@@ -94,14 +94,7 @@ export class ConsoleRelay implements OnApplicationShutdown {
       let lastId = recent.length ? recent[recent.length - 1][0] : '$';
       for (const [id, fields] of recent) sse.send('console', entry(fields), id);
       while (!sse.isClosed) {
-        const reply = (await reader.call(
-          'XREAD',
-          'BLOCK',
-          CONSOLE_READ_BLOCK_MS,
-          'STREAMS',
-          key,
-          lastId,
-        ));
+        const reply = await reader.call('XREAD', 'BLOCK', CONSOLE_READ_BLOCK_MS, 'STREAMS', key, lastId);
         for (const [id, fields] of streamEntries(reply)) {
           lastId = id;
           sse.send('console', entry(fields), id);
