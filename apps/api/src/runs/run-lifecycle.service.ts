@@ -312,10 +312,17 @@ export class RunLifecycleService {
       failures >= this.config.scheduler.quarantineAfterFailures &&
       device.state !== 'quarantined';
     const holdsThisRun = device.currentRunId === runId;
+    // A board whose agent is gone (or that was unplugged) is offline, not idle, once its run ends.
+    const reachable =
+      (await tx.attachment.count({
+        where: { deviceId, detachedAt: null, agent: { status: { not: 'offline' } } },
+      })) > 0;
     const state = quarantine
       ? ('quarantined' as const)
       : holdsThisRun && device.state === 'busy'
-        ? ('idle' as const)
+        ? reachable
+          ? ('idle' as const)
+          : ('offline' as const)
         : device.state;
     await tx.device.update({
       where: { id: deviceId },

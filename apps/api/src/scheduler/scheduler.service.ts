@@ -25,6 +25,7 @@ import {
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import { AgentLivenessService } from '../agents/index.js';
 import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { runSnapshot } from '../runs/run-snapshot.js';
@@ -66,12 +67,19 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     private readonly runs: RunLifecycleService,
     private readonly dispatcher: Dispatcher,
     private readonly live: LiveEvents,
+    private readonly liveness: AgentLivenessService,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.unsubscribe = this.live.subscribe((message) => {
+    const unsubscribeLive = this.live.subscribe((message) => {
       if (message.kind === 'schedule') this.trigger();
     });
+    // An agent marked offline: recover its runs now rather than at the next poll.
+    const unsubscribeOffline = this.liveness.onAgentOffline(() => this.trigger());
+    this.unsubscribe = () => {
+      unsubscribeLive();
+      unsubscribeOffline();
+    };
     // The database poll is the safety net: it binds and recovers even when no event arrived.
     this.timer = setInterval(() => this.trigger(), this.config.scheduler.intervalMs);
     this.trigger();
