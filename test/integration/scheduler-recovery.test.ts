@@ -66,7 +66,13 @@ interface JobView {
   slots: Array<{
     attempts: number;
     latest: { status: string; errorCode: string | null; device: { mac: string } | null };
-    history: Array<{ attempt: number; status: string; deviceId: string | null; errorCode: string | null }>;
+    history: Array<{
+      runId: string;
+      attempt: number;
+      status: string;
+      deviceId: string | null;
+      errorCode: string | null;
+    }>;
   }>;
 }
 
@@ -123,6 +129,17 @@ describe('recovery', () => {
       `SELECT state, "currentRunId" FROM "Device" WHERE mac = 'c3:00:00:00:00:01'`,
     );
     expect(rows[0].currentRunId).toBeNull();
+    // The old attempt starting again (as a BullMQ redelivery after a restart would) is told to stop: its slot moved on.
+    const staleRunId = slot.history[0].runId;
+    await silent.emit({
+      type: 'run.started',
+      runId: staleRunId,
+      agentId: silent.agentId,
+      at: new Date().toISOString(),
+      portPath: '/dev/ttyACM0',
+    });
+    await pollUntil(() => silent.cancelRequests.includes(staleRunId), { what: 'a cancel for the stale run' });
+    expect((await getJob(jobId)).slots[0].history[0].status).toBe('failed');
     await silent.close();
   });
 

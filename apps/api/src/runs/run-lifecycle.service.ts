@@ -8,6 +8,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   FLASH_ERROR_REMEDY,
   FlashErrorCode,
+  agentControlChannel,
+  type AgentControlMessage,
   type AgentEvent,
   type RunLogLinePayload,
   type RunResultPayload,
@@ -15,7 +17,8 @@ import {
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { JobStatus, LogLevel, RunStatus } from '../db/generated/prisma/enums.js';
-import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import type { Redis } from 'ioredis';
+import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
 import { LiveEvents } from '../events/live-events.js';
 import { deriveJobStatus } from '../jobs/job-status.js';
 import { iso, runSnapshot } from './run-snapshot.js';
@@ -66,6 +69,7 @@ export class RunLifecycleService {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
+    @Inject(REDIS) private readonly redis: Redis,
     private readonly live: LiveEvents,
   ) {}
 
@@ -82,6 +86,20 @@ export class RunLifecycleService {
         where: { id: event.runId, startedAt: null, status: { in: ['succeeded', 'failed', 'cancelled'] } },
         data: { startedAt: at, portPath: event.portPath },
       });
+      const stale = await this.prisma.run.findUnique({
+        where: { id: event.runId },
+        select: { status: true },
+      });
+      if (stale && (stale.status === 'failed' || stale.status === 'cancelled')) {
+        // A run the api already ended (its agent was declared dead, or it was cancelled) started anyway, e.g.
+        // redelivered by BullMQ after an agent restart: its slot has moved on, so the agent must stop it.
+        const message: AgentControlMessage = {
+          type: 'cancel-run',
+          runId: event.runId,
+          reason: `run already ${stale.status}; a newer attempt owns its slot`,
+        };
+        await this.redis.publish(agentControlChannel(event.agentId), JSON.stringify(message));
+      }
       return;
     }
     const run = await this.prisma.run.findUnique({ where: { id: event.runId } });
