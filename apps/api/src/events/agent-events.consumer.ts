@@ -38,6 +38,8 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
   private reader?: Redis;
   private loop?: Promise<void>;
   private stopped = false;
+  /** Rejects the blocking read in progress; see onApplicationShutdown. */
+  private abortRead?: (reason: Error) => void;
   private lastClaimAt = 0;
 
   constructor(
@@ -56,6 +58,12 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    // ioredis never settles a command that was queued while it was
+    // reconnecting and is then disconnected: after a Redis restart the loop
+    // could wait on its read forever and hold the shutdown. Abandon the read
+    // (unacknowledged entries are read again later); a batch being stored is
+    // still finished.
+    this.abortRead?.(new Error('shutting down'));
     this.reader?.disconnect();
     await this.loop;
   }
@@ -95,7 +103,12 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
     const args: (string | number)[] = ['GROUP', AGENT_EVENTS_GROUP, this.consumerName, 'COUNT', READ_BATCH];
     if (from === '>') args.push('BLOCK', READ_BLOCK_MS);
     args.push('STREAMS', AGENT_EVENTS_STREAM, from);
-    return streamEntries(await reader.call('XREADGROUP', ...args));
+    const aborted = new Promise<never>((_, reject) => (this.abortRead = reject));
+    try {
+      return streamEntries(await Promise.race([reader.call('XREADGROUP', ...args), aborted]));
+    } finally {
+      this.abortRead = undefined;
+    }
   }
 
   /** Takes over entries another consumer read but never acknowledged (it died). */
