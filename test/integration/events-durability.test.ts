@@ -116,5 +116,6 @@ describe('agent events while the api restarts', () => {
     } finally {
       redis.disconnect();
     }
-  });
+    // Two api start-ups and the claim of the stopped consumer's entries: more than the default 30 s on a loaded machine.
+  }, 90_000);
 });
