@@ -123,9 +123,10 @@ describe('production campaigns', () => {
     const failedOnce = await pollUntil(
       async () => {
         const c = await campaign(created.id);
-        return c.counters.failed === 1 ? c : undefined;
+        // The campaign turns completed on its next pass after the unit's result is counted.
+        return c.counters.failed === 1 && c.status === 'completed' ? c : undefined;
       },
-      { timeoutMs: 30_000, what: 'the unit to fail its boot check' },
+      { timeoutMs: 30_000, what: 'the unit to fail its boot check and the campaign to complete' },
     );
     expect(failedOnce.status).toBe('completed');
     const units = async () =>
