@@ -14,6 +14,8 @@ const swc = [
   },
 ];
 
+const retryOnce = '<rootDir>/test/support/retry-once.ts';
+
 const base = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
@@ -38,8 +40,23 @@ export default {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     { ...base, displayName: 'protocol', testMatch: ['<rootDir>/test/protocol/**/*.test.ts'] },
-    { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
-    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
-    { ...base, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.test.ts'] },
+    {
+      ...base,
+      displayName: 'integration',
+      setupFilesAfterEnv: [retryOnce],
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+    },
+    {
+      ...base,
+      displayName: 'e2e',
+      setupFilesAfterEnv: [retryOnce],
+      testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+    },
+    {
+      ...base,
+      displayName: 'browser',
+      setupFilesAfterEnv: [retryOnce],
+      testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
+    },
   ],
 };
