@@ -20,7 +20,12 @@ export async function pollUntil<T>(
   let last: unknown;
   for (;;) {
     try {
-      const value = await probe();
+      // A probe that never settles must not hang the test: it counts as a failed try.
+      const value = await within(
+        Promise.resolve(probe()),
+        Math.max(1, deadline - Date.now()),
+        `a probe of ${options.what ?? 'a condition'}`,
+      );
       if (value !== undefined && value !== false) return value as Exclude<T, false | undefined>;
       last = value;
     } catch (error) {
@@ -33,5 +38,21 @@ export async function pollUntil<T>(
       );
     }
     await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/**
+ * Awaits `promise`, or fails after `ms` naming `what` — so a step that never
+ * settles reports itself instead of running into the test's overall timeout.
+ */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

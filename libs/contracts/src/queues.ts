@@ -23,13 +23,22 @@ export const AGENT_EVENT_FIELD = 'event';
 /** Consumer group of the api replicas on AGENT_EVENTS_STREAM. */
 export const AGENT_EVENTS_GROUP = 'api';
 
+/*
+ * Redis pub/sub channels belong to the whole server, not to one of its
+ * numbered databases: two farms on one Redis server with different database
+ * numbers would hear each other's messages. Channel names therefore carry the
+ * database number (ioredis: `client.options.db`).
+ */
+
 /** Pub/sub channel carrying control messages (cancel, console on/off) to one agent. */
-export function agentControlChannel(agentId: string): string {
-  return `ff:control:${agentId}`;
+export function agentControlChannel(agentId: string, redisDb: number): string {
+  return `ff:${redisDb}:control:${agentId}`;
 }
 
 /** Pub/sub channel on which api replicas fan stored events out to each other's SSE listeners. */
-export const API_FANOUT_CHANNEL = 'ff:fanout';
+export function apiFanoutChannel(redisDb: number): string {
+  return `ff:${redisDb}:fanout`;
+}
 
 /** Capped Redis stream with a board's console output (serial text read between runs). */
 export function deviceConsoleStream(deviceId: string): string {

@@ -222,7 +222,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
           break;
       }
     });
-    await subscriber.subscribe(agentControlChannel(agentId));
+    await subscriber.subscribe(agentControlChannel(agentId, subscriber.options.db ?? 0));
   }
 
   private startHeartbeat(agentId: string): void {

@@ -68,7 +68,7 @@ export class ConsoleRelay implements OnApplicationShutdown {
       agentId
         ? this.redis
             .publish(
-              agentControlChannel(agentId),
+              agentControlChannel(agentId, this.redis.options.db ?? 0),
               JSON.stringify({ type: 'console', deviceId, enabled } satisfies AgentControlMessage),
             )
             .catch(() => 0)

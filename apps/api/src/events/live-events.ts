@@ -1,12 +1,12 @@
 /**
  * Fan-out of stored run and job changes to every api replica's SSE listeners.
- * Every replica publishes on API_FANOUT_CHANNEL and receives its own messages
+ * Every replica publishes on the fan-out channel and receives its own messages
  * back through Redis, so listeners see one order whichever replica stored the change.
  */
 import { EventEmitter } from 'node:events';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { API_FANOUT_CHANNEL } from '#contracts';
+import { apiFanoutChannel } from '#contracts';
 import { REDIS } from '../infra/tokens.js';
 
 /** A run as live listeners see it (the same shape as GET /runs/:id's summary). */
@@ -69,17 +69,19 @@ export class LiveEvents implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('live-events');
   private readonly emitter = new EventEmitter();
   private subscriber?: Redis;
+  private readonly channel: string;
 
   constructor(@Inject(REDIS) private readonly redis: Redis) {
     // One listener per open SSE stream: hundreds are normal.
     this.emitter.setMaxListeners(0);
+    this.channel = apiFanoutChannel(redis.options.db ?? 0);
   }
 
   async onModuleInit(): Promise<void> {
     const subscriber = this.redis.duplicate();
     subscriber.on('error', () => {}); // ioredis reconnects; /health reports Redis
     subscriber.on('message', (channel: string, text: string) => {
-      if (channel !== API_FANOUT_CHANNEL) return;
+      if (channel !== this.channel) return;
       let message: LiveMessage;
       try {
         message = JSON.parse(text) as LiveMessage;
@@ -89,7 +91,7 @@ export class LiveEvents implements OnModuleInit, OnApplicationShutdown {
       }
       this.emitter.emit('message', message);
     });
-    await subscriber.subscribe(API_FANOUT_CHANNEL);
+    await subscriber.subscribe(this.channel);
     this.subscriber = subscriber;
   }
 
@@ -101,7 +103,7 @@ export class LiveEvents implements OnModuleInit, OnApplicationShutdown {
   /** Sends a message to every replica (this one included). Failures are logged: the database already holds the change. */
   async publish(message: LiveMessage): Promise<void> {
     try {
-      await this.redis.publish(API_FANOUT_CHANNEL, JSON.stringify(message));
+      await this.redis.publish(this.channel, JSON.stringify(message));
     } catch (error) {
       this.logger.warn(`fan-out publish failed: ${error instanceof Error ? error.message : String(error)}`);
     }
