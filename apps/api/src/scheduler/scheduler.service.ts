@@ -24,6 +24,7 @@ import {
 } from '#contracts';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
+import type { RunStatus } from '../db/generated/prisma/enums.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
 import { AgentLivenessService } from '../agents/index.js';
 import { LiveEvents } from '../events/live-events.js';
@@ -37,6 +38,8 @@ const WAITING_RUNS_PER_PASS = 500;
 const DISPATCH_RECHECK_MS = 10_000;
 /** Boards tried for one run in one pass before it waits for the next pass. */
 const BIND_TRIES_PER_RUN = 3;
+/** Run statuses by which a board counts as serving that run's slot: no other slot of the job may take it. */
+const SERVING_STATUSES: RunStatus[] = ['dispatched', 'running', 'succeeded'];
 
 class BindLost extends Error {}
 
@@ -60,6 +63,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
+  /** When this replica first saw a waiting "all" slot with no usable board, by run id (see endStrandedAllSlots). */
+  private readonly strandedSince = new Map<string, number>();
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -126,6 +131,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     await this.recoverGoneDevices();
     await this.expireCancelledRuns(now);
     await this.expirePinnedWaits(now);
+    await this.endStrandedAllSlots(now);
     await this.recheckDispatched(now);
     await this.bindWaiting(now);
   }
@@ -230,6 +236,76 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
+  /**
+   * An "all" job has one slot per board that matched at submission, and a board serves one slot of
+   * a job. When a slot's board leaves service for good (quarantined after failing, or unplugged)
+   * while every other matching board serves its own slot, nothing can ever take the slot, and the
+   * job would never finish. Like a pinned run, such a slot waits a bounded time for a board to come
+   * back (FLASHFARM_PINNED_REQUEUE_WAIT_MS), then fails for good, so the job ends (failed, the other
+   * slots' results kept) and CI gets an answer instead of a job that hangs.
+   *
+   * Busy boards count as usable: they free up by themselves. So do boards whose agent is down but
+   * which are still attached: an agent restart brings them back, and a farm outage is not a reason
+   * to fail user jobs (a host gone for good is for an operator: quarantine its boards or cancel).
+   *
+   * The wait is measured from when this replica first saw the slot stranded, not from queuedAt: a
+   * first attempt may have queued long ago behind other work. After an api restart the wait starts
+   * again, which only lengthens it.
+   */
+  private async endStrandedAllSlots(now: Date): Promise<void> {
+    const waiting = await this.prisma.run.findMany({
+      where: { status: 'queued', job: { targetKind: 'all', status: { in: ['queued', 'running'] } } },
+      select: {
+        id: true,
+        jobId: true,
+        slot: true,
+        job: { select: { selector: true, firmware: { select: { chip: true } } } },
+      },
+    });
+    const stranded = new Set<string>();
+    const byJob = new Map<string, typeof waiting>();
+    for (const run of waiting) byJob.set(run.jobId, [...(byJob.get(run.jobId) ?? []), run]);
+    for (const [jobId, runs] of byJob) {
+      const selector = (runs[0].job.selector ?? {}) as DeviceSelector;
+      // The boards the job counted at submission (same match) that are in service or may come back.
+      const usable = await this.prisma.device.findMany({
+        where: {
+          chip: runs[0].job.firmware.chip,
+          OR: [
+            { state: { in: ['idle', 'busy'] } },
+            { state: 'offline', attachments: { some: { detachedAt: null } } },
+          ],
+          ...(selector.pool ? { pool: selector.pool } : {}),
+          ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
+        },
+        select: { id: true },
+      });
+      const serving = await this.prisma.run.findMany({
+        where: { jobId, deviceId: { not: null }, status: { in: SERVING_STATUSES } },
+        select: { slot: true, deviceId: true },
+      });
+      for (const run of runs) {
+        const taken = new Set(serving.filter((s) => s.slot !== run.slot).map((s) => s.deviceId));
+        if (usable.some((d) => !taken.has(d.id))) continue;
+        stranded.add(run.id);
+        const since = this.strandedSince.get(run.id) ?? now.getTime();
+        this.strandedSince.set(run.id, since);
+        const waitMs = this.config.scheduler.pinnedRequeueWaitMs;
+        if (now.getTime() - since < waitMs) continue;
+        const result = await this.runs.finishRun(run.id, {
+          status: 'failed',
+          errorCode: 'DEVICE_GONE',
+          errorMessage: `no usable board for ${waitMs} ms: every matching board is quarantined, unplugged or serving another slot of this "all" job`,
+          final: true,
+        });
+        stranded.delete(run.id);
+        if (result.finished) this.logger.warn(`run ${run.id}: no board left for its "all" slot; failed`);
+      }
+    }
+    // Slots that found a board again, or ended, start from zero if they are ever stranded again.
+    for (const runId of this.strandedSince.keys()) if (!stranded.has(runId)) this.strandedSince.delete(runId);
+  }
+
   /** A bind whose queue entry was lost (the process died between commit and add) is re-added. */
   private async recheckDispatched(now: Date): Promise<void> {
     const stale = await this.prisma.run.findMany({
@@ -281,7 +357,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       where: {
         jobId: { in: jobIds },
         deviceId: { not: null },
-        status: { in: ['dispatched', 'running', 'succeeded'] },
+        status: { in: SERVING_STATUSES },
       },
       select: { jobId: true, slot: true, deviceId: true },
     })) {

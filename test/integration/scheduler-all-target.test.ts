@@ -1,0 +1,269 @@
+/**
+ * Jobs targeting every matching board ("all"): one slot per board that matched
+ * at submission, and a board serves one slot. A slot whose board is taken out
+ * of service (quarantined, unplugged) while every other board serves its own
+ * slot has nowhere to go: it must end after the bounded wait, so the job
+ * finishes; it must not end while its board comes back within the wait, nor
+ * while its agent is down (the board is still attached and returns with it).
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestApi, type TestApi } from '../support/api-app.js';
+import { pollUntil } from '../support/poll.js';
+import {
+  FakeAgent,
+  seedFirmware,
+  seedToken,
+  sql,
+  type FakeBoard,
+  type FakeRunScript,
+} from '../support/fake-agent.js';
+
+/** The bounded wait of a slot with no usable board (FLASHFARM_PINNED_REQUEUE_WAIT_MS). */
+const WAIT_MS = 2500;
+
+let api: TestApi;
+let agentToken: string;
+let ci: string;
+let firmwareId: string;
+const agents: FakeAgent[] = [];
+
+beforeAll(async () => {
+  api = await startTestApi({
+    env: {
+      FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
+      FLASHFARM_AGENT_HEARTBEAT_MS: '300',
+      FLASHFARM_AGENT_DEAD_AFTER_MS: '1500',
+      FLASHFARM_PINNED_REQUEUE_WAIT_MS: String(WAIT_MS),
+      FLASHFARM_QUARANTINE_AFTER_FAILURES: '2',
+      FLASHFARM_RUN_MAX_ATTEMPTS: '3',
+    },
+  });
+  agentToken = await seedToken(api.database.url, 'agent', 'agents');
+  ci = await seedToken(api.database.url, 'ci', 'ci');
+  firmwareId = await seedFirmware(api.database.url, 'esp32c3');
+});
+
+afterAll(async () => {
+  for (const agent of agents) await agent.close();
+  await api?.close();
+});
+
+interface JobView {
+  id: string;
+  status: string;
+  slots: Array<{
+    attempts: number;
+    latest: { status: string; errorCode: string | null; device: { mac: string } | null };
+    history: Array<{
+      attempt: number;
+      status: string;
+      deviceId: string | null;
+      errorCode: string | null;
+      errorMessage: string | null;
+    }>;
+  }>;
+}
+
+async function getJob(id: string): Promise<JobView> {
+  const response = await fetch(`${api.baseUrl}/jobs/${id}`, { headers: { authorization: `Bearer ${ci}` } });
+  return (await response.json()) as JobView;
+}
+
+/** Starts an agent holding the boards, all put in `pool` so each test's "all" job sees only its own boards. */
+async function startAgent(
+  name: string,
+  pool: string,
+  boards: FakeBoard[],
+  script: FakeRunScript,
+): Promise<FakeAgent> {
+  const agent = await new FakeAgent({
+    baseUrl: api.baseUrl,
+    token: agentToken,
+    redisUrl: api.redisUrl,
+    name,
+    boards,
+    script,
+  }).start();
+  agents.push(agent);
+  await sql(api.database.url, `UPDATE "Device" SET pool = $1 WHERE mac = ANY($2)`, [
+    pool,
+    boards.map((b) => b.mac),
+  ]);
+  return agent;
+}
+
+async function submitAll(pool: string): Promise<string> {
+  const response = await fetch(`${api.baseUrl}/jobs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ci}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ firmwareId, target: { all: { pool } } }),
+  });
+  expect(response.status).toBe(201);
+  return ((await response.json()) as { id: string }).id;
+}
+
+async function waitForStatus(jobId: string, status: string, timeoutMs = 20_000): Promise<JobView> {
+  return pollUntil(
+    async () => {
+      const job = await getJob(jobId);
+      return job.status === status ? job : undefined;
+    },
+    { timeoutMs, what: `job ${jobId} to be ${status}` },
+  );
+}
+
+function slotOf(job: JobView, deviceId: string | undefined): JobView['slots'][number] {
+  const slot = job.slots.find((s) => s.history[0].deviceId === deviceId);
+  if (!slot) throw new Error(`no slot started on device ${deviceId}`);
+  return slot;
+}
+
+const succeed: FakeRunScript = async (run) => {
+  await run.started();
+  await run.finish();
+};
+
+describe('"all" jobs', () => {
+  it('ends a slot whose board was quarantined while the other board served its own slot', async () => {
+    const bad = 'c3:a1:00:00:00:01';
+    const good = 'c3:a1:00:00:00:02';
+    const agent = await startAgent(
+      'line-q',
+      'quarantine',
+      [
+        { mac: bad, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
+        { mac: good, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
+      ],
+      async (run) => {
+        if (run.payload.mac !== bad) return succeed(run);
+        await run.started();
+        await run.finish({ status: 'failed', errorCode: 'FLASH_ERROR', errorMessage: 'erase failed' });
+      },
+    );
+    const jobId = await submitAll('quarantine');
+
+    const job = await waitForStatus(jobId, 'failed');
+    expect(job.slots).toHaveLength(2);
+    expect(slotOf(job, agent.deviceIds.get(good)).latest.status).toBe('succeeded');
+    // Two failures quarantine the board; the third attempt then has no board left and ends instead of waiting.
+    const stranded = slotOf(job, agent.deviceIds.get(bad));
+    expect(stranded.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
+      [1, 'failed', 'FLASH_ERROR'],
+      [2, 'failed', 'FLASH_ERROR'],
+      [3, 'failed', 'DEVICE_GONE'],
+    ]);
+    expect(stranded.history[2].deviceId).toBeNull();
+    expect(stranded.history[2].errorMessage).toMatch(/no usable board.*another slot/i);
+    const { rows } = await sql(api.database.url, `SELECT state FROM "Device" WHERE mac = $1`, [bad]);
+    expect(rows[0].state).toBe('quarantined');
+  });
+
+  it('ends a slot whose board was unplugged during its run, after the bounded wait', async () => {
+    const leaving = 'c3:a2:00:00:00:01';
+    const staying = 'c3:a2:00:00:00:02';
+    const boards = [
+      { mac: leaving, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
+      { mac: staying, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
+    ];
+    const agent = await startAgent('line-u', 'unplug', boards, async (run) => {
+      if (run.payload.mac !== leaving) return succeed(run);
+      await run.started();
+      await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+    });
+    const jobId = await submitAll('unplug');
+    await pollUntil(() => agent.received.some((r) => r.payload.mac === leaving), {
+      what: 'the run on the leaving board',
+    });
+    await agent.reportBoards([boards[1]], [boards[0].portPath], false);
+    const requeuedAt = await pollUntil(
+      async () => ((await getJob(jobId)).slots.some((s) => s.attempts === 2) ? Date.now() : undefined),
+      { what: 'the slot of the unplugged board to be re-queued' },
+    );
+
+    const job = await waitForStatus(jobId, 'failed');
+    // Not before the wait: the board could have come back.
+    expect(Date.now() - requeuedAt).toBeGreaterThanOrEqual(WAIT_MS - 500);
+    expect(slotOf(job, agent.deviceIds.get(staying)).latest.status).toBe('succeeded');
+    const stranded = slotOf(job, agent.deviceIds.get(leaving));
+    expect(stranded.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
+      [1, 'failed', 'DEVICE_GONE'],
+      [2, 'failed', 'DEVICE_GONE'],
+    ]);
+    expect(stranded.history[1].errorMessage).toMatch(/no usable board/i);
+  });
+
+  it('keeps the slot of a board that comes back within the wait, and flashes it', async () => {
+    const flaky = 'c3:a3:00:00:00:01';
+    const steady = 'c3:a3:00:00:00:02';
+    const boards = [
+      { mac: flaky, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
+      { mac: steady, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
+    ];
+    let flakyRuns = 0;
+    const agent = await startAgent('line-b', 'blip', boards, async (run) => {
+      if (run.payload.mac !== flaky || ++flakyRuns > 1) return succeed(run);
+      await run.started();
+      await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+    });
+    const jobId = await submitAll('blip');
+    await pollUntil(() => agent.received.some((r) => r.payload.mac === flaky), {
+      what: 'the run on the flaky board',
+    });
+    await agent.reportBoards([boards[1]], [boards[0].portPath], false);
+    await pollUntil(async () => (await getJob(jobId)).slots.some((s) => s.attempts === 2), {
+      what: 'the slot of the unplugged board to be re-queued',
+    });
+    await agent.reportBoards(boards, [], true);
+
+    const job = await waitForStatus(jobId, 'succeeded');
+    const slot = slotOf(job, agent.deviceIds.get(flaky));
+    expect(slot.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
+      [1, 'failed', 'DEVICE_GONE'],
+      [2, 'succeeded', null],
+    ]);
+    expect(slot.history[1].deviceId).toBe(agent.deviceIds.get(flaky));
+  });
+
+  it('keeps waiting through an agent outage longer than the wait, and flashes the board when the agent is back', async () => {
+    const held = 'c3:a4:00:00:00:01';
+    const done = 'c3:a4:00:00:00:02';
+    const boards = [
+      { mac: held, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
+      { mac: done, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
+    ];
+    const hanging: FakeRunScript = async (run) => {
+      if (run.payload.mac !== held) return succeed(run);
+      await run.started();
+      await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+    };
+    const first = await startAgent('line-o', 'outage', boards, hanging);
+    const jobId = await submitAll('outage');
+    await pollUntil(() => first.received.some((r) => r.payload.mac === held), {
+      what: 'the run on the held board',
+    });
+    // The agent process dies: no more heartbeats, nothing answers on its queue.
+    await first.close();
+    await pollUntil(
+      async () => {
+        const { rows } = await sql(api.database.url, `SELECT state FROM "Device" WHERE mac = $1`, [held]);
+        const job = await getJob(jobId);
+        return rows[0].state === 'offline' && job.slots.some((s) => s.attempts === 2);
+      },
+      { what: 'the board offline with its agent, and its slot re-queued' },
+    );
+    // Nothing should change during the outage; only time passing can show that.
+    await new Promise((r) => setTimeout(r, WAIT_MS + 1000));
+    const during = await getJob(jobId);
+    expect(during.status).toBe('running');
+    expect(slotOf(during, first.deviceIds.get(held)).latest.status).toBe('queued');
+
+    // The agent restarts under the same name: its boards are back and the slot is flashed.
+    const second = await startAgent('line-o', 'outage', boards, succeed);
+    const job = await waitForStatus(jobId, 'succeeded');
+    const slot = slotOf(job, second.deviceIds.get(held));
+    expect(slot.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
+      [1, 'failed', 'INFRASTRUCTURE'],
+      [2, 'succeeded', null],
+    ]);
+  });
+});
