@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { pollUntil } from '../support/poll.js';
-import { FakeAgent, seedFirmware, seedToken } from '../support/fake-agent.js';
+import { FakeAgent, seedFirmware, seedToken, type FakeRunContext } from '../support/fake-agent.js';
 
 let api: TestApi;
 let agent: FakeAgent;
@@ -16,6 +16,8 @@ let ci: string;
 let firmwareId: string;
 let release: () => void = () => {};
 let holdNext = false;
+/** Replaces the log lines of the next run (after the hold, if any). */
+let customLines: ((run: FakeRunContext) => Promise<void>) | undefined;
 
 interface SseEvent {
   event: string;
@@ -99,6 +101,12 @@ beforeAll(async () => {
     script: async (run) => {
       await run.started();
       if (holdNext) await new Promise<void>((resolve) => (release = resolve));
+      const lines = customLines;
+      customLines = undefined;
+      if (lines) {
+        await lines(run);
+        return run.finish();
+      }
       await run.progress(40, 'write');
       for (let seq = 1; seq <= 30; seq++) await run.log(`line ${seq}`, seq === 30 ? 'warn' : 'info', 'write');
       await run.finish({ baud: 921600 });
@@ -279,6 +287,59 @@ describe('a live run', () => {
     const jobEvents = await jobReading;
     expect(jobEvents.filter((e) => e.event === 'job').map((e) => e.data.status)).toContain('succeeded');
     expect(jobEvents.filter((e) => e.event === 'log')).toHaveLength(30);
+  });
+});
+
+describe('lines out of order, repeated, and with a gap that never closes', () => {
+  it('are each sent once on the job stream, live, replayed and resumed; the run stream never skips one', async () => {
+    holdNext = true;
+    customLines = async (run) => {
+      await run.logBatch([1, 2, 5, 6]);
+      await run.logBatch([3, 4]);
+      await run.logBatch([6, 7]); // 6 again, as a redelivery would: stored once
+      await run.logBatch([9, 10]); // 8 was reserved and never sent
+    };
+    const jobId = await createJob();
+    const run = await pollUntil(
+      async () => {
+        const r = await runOf(jobId);
+        return r.status === 'running' ? r : undefined;
+      },
+      { what: 'the run to start' },
+    );
+    holdNext = false;
+    const liveJob = readSse(`/jobs/${jobId}/events`);
+    const liveRun = readSse(`/runs/${run.id}/events`);
+    await new Promise((r) => setTimeout(r, 300)); // let both streams open first (a late one would replay from the database)
+    release();
+    const sentSeqs = [1, 2, 3, 4, 5, 6, 7, 9, 10];
+    const logsOf = (events: SseEvent[]) => events.filter((e) => e.event === 'log');
+    const sorted = (events: SseEvent[]) =>
+      logsOf(events)
+        .map((e) => e.data.seq as number)
+        .sort((a, b) => a - b);
+
+    const live = await liveJob;
+    expect(live[live.length - 1].event).toBe('end');
+    expect(sorted(live)).toEqual(sentSeqs);
+    const replayed = await readSse(`/jobs/${jobId}/events`);
+    expect(sorted(replayed)).toEqual(sentSeqs);
+    // Resuming after the fourth line stored gets exactly the lines stored after it.
+    const ids = logsOf(replayed).map((e) => BigInt(e.id!));
+    const resumed = await readSse(`/jobs/${jobId}/events`, { 'Last-Event-ID': String(ids[3]) });
+    expect(logsOf(resumed).map((e) => e.id)).toEqual(
+      logsOf(replayed)
+        .slice(4)
+        .map((e) => e.id),
+    );
+
+    // The run stream's id is the seq up to which every line was sent: it stops below the gap.
+    const runEvents = await liveRun;
+    expect(sorted(runEvents)).toEqual(sentSeqs);
+    const runIds = logsOf(runEvents).map((e) => Number(e.id));
+    expect(Math.max(...runIds)).toBe(7);
+    const afterGap = await readSse(`/runs/${run.id}/events`, { 'Last-Event-ID': '7' });
+    expect(logsOf(afterGap).map((e) => e.data.seq)).toEqual([9, 10]);
   });
 });
 

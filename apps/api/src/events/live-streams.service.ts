@@ -13,7 +13,10 @@
  *   resuming is exact for one replica, best effort across replicas (the run
  *   stream is the exact one).
  * On (re)connect: a snapshot, then the stored lines after the given id, then
- * live events; live lines already sent are skipped. `end` is the last event
+ * live events; live lines already sent are skipped. What was sent is tracked
+ * per run by seq ((runId, seq) names a line once) in a SeqWatermark, whose
+ * memory grows with the gaps in what was sent, not with the lines: a stream
+ * open for a long job holds a few numbers per run. `end` is the last event
  * once the run (or the job and all its runs) has ended.
  */
 import { Inject, Injectable } from '@nestjs/common';
@@ -144,13 +147,14 @@ export class LiveStreamsService {
     if (!exists) throw ApiError.notFound('Job', jobId);
     const resumeAfter = parseBigInt(lastEventId(request));
     const stream = new SseStream(request, response, this.config.events.sseHeartbeatMs);
-    // Row ids of the lines sent on this connection: a line comes once, whether replayed or live.
-    const sentIds = new Set<string>();
+    // Per run, the seqs sent on this connection: a line comes once, whether replayed or live. Row ids
+    // cannot serve as a watermark: replicas commit lines out of id order, so a lower id can come later.
+    const sent = new Map<string, SeqWatermark>();
     const sendLine = (runId: string, line: StoredLine | LiveLogLine): void => {
-      const id = line.id.toString();
-      if (sentIds.has(id)) return;
-      sentIds.add(id);
-      stream.send('log', lineData(runId, line), id);
+      let seqs = sent.get(runId);
+      if (!seqs) sent.set(runId, (seqs = new SeqWatermark(0)));
+      if (!seqs.add(line.seq)) return;
+      stream.send('log', lineData(runId, line), line.id.toString());
     };
 
     let runIds: string[] = [];
@@ -236,17 +240,50 @@ export class LiveStreamsService {
   }
 }
 
-/** Which seqs were sent: everything up to `watermark`, plus the ones above it seen out of order. */
+/**
+ * Which seqs were sent: everything up to `watermark`, plus the seqs above it seen out of order, kept
+ * as ranges. Lines mostly come in order, and seqs the agent reserved but never delivered (it
+ * crashed, or Redis refused the write) leave a gap for good; ranges keep memory to a pair of
+ * numbers per gap, where a set of seqs would grow with every line sent after the first gap.
+ */
 export class SeqWatermark {
-  private readonly above = new Set<number>();
+  /** Sent seqs above watermark + 1: sorted, disjoint, never adjacent ([first, last] inclusive). */
+  private readonly ranges: Array<[number, number]> = [];
 
   constructor(public watermark: number) {}
 
+  /** Ranges held above the watermark (the memory this uses; 0 when everything sent is contiguous). */
+  get fragments(): number {
+    return this.ranges.length;
+  }
+
   /** Records seq; false when it was already sent. */
   add(seq: number): boolean {
-    if (seq <= this.watermark || this.above.has(seq)) return false;
-    this.above.add(seq);
-    while (this.above.delete(this.watermark + 1)) this.watermark++;
+    if (seq <= this.watermark) return false;
+    // The first range that ends at or after seq: seq is inside it, or goes just before it.
+    let lo = 0;
+    let hi = this.ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ranges[mid][1] < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    const next = this.ranges[lo];
+    if (next && next[0] <= seq) return false;
+    const previous = lo > 0 ? this.ranges[lo - 1] : undefined;
+    const joinsPrevious = previous !== undefined && previous[1] === seq - 1;
+    const joinsNext = next !== undefined && next[0] === seq + 1;
+    if (joinsPrevious && joinsNext) {
+      previous[1] = next[1];
+      this.ranges.splice(lo, 1);
+    } else if (joinsPrevious) previous[1] = seq;
+    else if (joinsNext) next[0] = seq;
+    else this.ranges.splice(lo, 0, [seq, seq]);
+    const first = this.ranges[0];
+    if (first[0] === this.watermark + 1) {
+      this.watermark = first[1];
+      this.ranges.shift();
+    }
     return true;
   }
 }
