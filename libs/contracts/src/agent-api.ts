@@ -30,6 +30,35 @@ export interface AgentHeartbeatRequest {
 export interface AgentHeartbeatResponse {
   /** Runs the agent should abort (cancelled while the control message may have been missed). */
   cancelRunIds: string[];
+  /**
+   * Listed runs the api has ended meanwhile (the agent was declared dead and the
+   * slot moved on to a newer attempt): the agent aborts them. Absent from older apis.
+   */
+  staleRunIds?: string[];
+}
+
+/**
+ * POST /agents/:agentId/runs/:runId/claim — sent for every run taken from the
+ * queue, before the agent touches its board. The api moves the run to running
+ * in one conditional update when it is still live (dispatched, or running on
+ * this agent: a redelivery after a crash) and bound to its board; otherwise it
+ * answers 409 RUN_NOT_CLAIMABLE and the agent drops the run without flashing.
+ */
+export interface ClaimRunRequest {
+  /** The attempt the queued payload carries; a mismatch is refused. */
+  attempt: number;
+}
+
+/** Answer to a successful claim: the run is the agent's to flash. */
+export interface ClaimRunResponse {
+  runId: string;
+  attempt: number;
+  status: 'running';
+}
+
+/** Path of the claim of one run by one agent. */
+export function claimRunPath(agentId: string, runId: string): string {
+  return `/agents/${encodeURIComponent(agentId)}/runs/${encodeURIComponent(runId)}/claim`;
 }
 
 /** What a probe read from a board's silicon. */

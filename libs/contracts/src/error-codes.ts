@@ -97,6 +97,8 @@ export const ApiErrorCode = {
   FIRMWARE_IN_USE: 'FIRMWARE_IN_USE',
   JOB_NOT_CANCELLABLE: 'JOB_NOT_CANCELLABLE',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
+  /** An agent claimed a run the api no longer wants it to flash (ended, reassigned, job cancelled). */
+  RUN_NOT_CLAIMABLE: 'RUN_NOT_CLAIMABLE',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL: 'INTERNAL',
 } as const;

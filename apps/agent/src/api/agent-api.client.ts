@@ -1,10 +1,13 @@
 /**
  * The agent's side of the HTTP contract in #contracts (agent-api.ts): register,
- * heartbeat, device reports and firmware part downloads, with the agent token.
+ * heartbeat, run claims, device reports and firmware part downloads, with the agent token.
  */
 import {
+  claimRunPath,
   type AgentHeartbeatRequest,
   type AgentHeartbeatResponse,
+  type ClaimRunRequest,
+  type ClaimRunResponse,
   type RegisterAgentRequest,
   type RegisterAgentResponse,
   type ReportDevicesRequest,
@@ -13,14 +16,18 @@ import {
 
 /** A request to the api that did not get a 2xx answer (status 0: no answer at all). */
 export class ApiRequestError extends Error {
+  /** The message of the api's problem body, when it sent one. */
+  readonly detail?: string;
+
   constructor(
     message: string,
     readonly status: number,
     readonly code?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; detail?: string },
   ) {
-    super(message, options);
+    super(message, { cause: options?.cause });
     this.name = 'ApiRequestError';
+    this.detail = options?.detail;
   }
 
   /** 5xx, 408/429 and network failures are worth another try; other 4xx are not. */
@@ -33,6 +40,8 @@ export class ApiRequestError extends Error {
 const API_REQUEST_TIMEOUT_MS = 15_000;
 /** Firmware parts can be megabytes on a slow uplink. */
 const DOWNLOAD_TIMEOUT_MS = 120_000;
+/** A claim holds up the start of a run: a slow api must not hold it up for long. */
+const CLAIM_TIMEOUT_MS = 5_000;
 
 /** HTTP client for the agent-facing endpoints. */
 export class AgentApiClient {
@@ -49,6 +58,11 @@ export class AgentApiClient {
     return this.json('POST', `/agents/${encodeURIComponent(agentId)}/heartbeat`, body);
   }
 
+  /** Claims a run before flashing it; a refusal is an ApiRequestError with code RUN_NOT_CLAIMABLE (409). */
+  claimRun(agentId: string, runId: string, body: ClaimRunRequest): Promise<ClaimRunResponse> {
+    return this.json('POST', claimRunPath(agentId, runId), body, undefined, CLAIM_TIMEOUT_MS);
+  }
+
   reportDevices(agentId: string, body: ReportDevicesRequest): Promise<ReportDevicesResponse> {
     return this.json('POST', `/agents/${encodeURIComponent(agentId)}/devices`, body);
   }
@@ -59,8 +73,14 @@ export class AgentApiClient {
     return new Uint8Array(await response.arrayBuffer());
   }
 
-  private async json<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
-    const response = await this.send(method, path, body, API_REQUEST_TIMEOUT_MS, signal);
+  private async json<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    timeoutMs = API_REQUEST_TIMEOUT_MS,
+  ): Promise<T> {
+    const response = await this.send(method, path, body, timeoutMs, signal);
     const text = await response.text();
     try {
       return (text ? JSON.parse(text) : {}) as T;
@@ -105,15 +125,20 @@ export class AgentApiClient {
     }
     if (!response.ok) {
       let code: string | undefined;
-      let message = response.statusText;
+      let detail: string | undefined;
       try {
         const problem = (await response.json()) as { code?: string; message?: string };
         code = problem.code;
-        message = problem.message ?? message;
+        detail = problem.message;
       } catch {
         // Not a problem body; the status line says enough.
       }
-      throw new ApiRequestError(`${method} ${path}: ${response.status} ${message}`, response.status, code);
+      throw new ApiRequestError(
+        `${method} ${path}: ${response.status} ${detail ?? response.statusText}`,
+        response.status,
+        code,
+        { detail },
+      );
     }
     return response;
   }

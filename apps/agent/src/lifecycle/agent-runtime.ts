@@ -27,6 +27,7 @@ import { PortRegistry } from '../ports/port-registry.js';
 import { createRunProcessors, dispatchJob, type RunningRun } from '../runs/flash-run.processor.js';
 import { FlashRunService, RunAbort } from '../runs/flash-run.service.js';
 import { LearnedSettings } from '../runs/learned-settings.js';
+import { claimRun } from '../runs/run-claim.js';
 import { AGENT_CONFIG, AGENT_REDIS } from '../tokens.js';
 
 /** First pause between registration attempts while the api is unreachable; doubles up to the maximum. */
@@ -168,18 +169,8 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
       publisher: this.publisher,
       running: this.running,
       isCancelled: (runId) => this.cancelled.has(runId),
-      recheckCancelled: async (runId) => {
-        try {
-          const answer = await this.api.heartbeat(agentId, {
-            status: 'online',
-            runningRunIds: [...this.running.keys(), runId],
-          });
-          for (const id of answer.cancelRunIds ?? []) this.cancel(id, 'cancelled (heartbeat)');
-          return this.cancelled.has(runId);
-        } catch {
-          return false; // the api being away must not stop flashing; the control channel still cancels
-        }
-      },
+      claim: (payload) => claimRun(this.api, agentId, payload),
+      log: (level, text) => (level === 'warn' ? this.logger.warn(text) : this.logger.log(text)),
       logLine: (runId, level, text) => {
         if (level === 'error' || level === 'warn') this.logger.warn(`[${runId.slice(0, 8)}] ${text}`);
         else this.logger.debug(`[${runId.slice(0, 8)}] ${text}`);
@@ -233,6 +224,8 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
           runningRunIds: [...this.running.keys()],
         });
         for (const id of answer.cancelRunIds ?? []) this.cancel(id, 'cancelled (heartbeat)');
+        for (const id of answer.staleRunIds ?? [])
+          this.cancel(id, 'the api ended the run meanwhile; a newer attempt owns its slot (heartbeat)');
       } catch (err) {
         this.logger.warn(`heartbeat failed: ${(err as Error).message}`);
       }

@@ -1,12 +1,15 @@
 /**
  * The BullMQ side of runs: a thin, idempotent processor per job name. It
- * re-reads what it needs, returns early for a cancelled run, delegates the
- * flash to FlashRunService and reports the result on the events stream.
+ * re-reads what it needs, returns early for a run already done or cancelled,
+ * claims the run from the api (a refused run is acknowledged without flashing
+ * or reporting), delegates the flash to FlashRunService and reports the result
+ * on the events stream.
  */
 import { UnrecoverableError, type Job } from 'bullmq';
 import { FLASH_RUN_JOB, type FlashRunPayload, type RunResultPayload } from '#contracts';
 import type { AgentEventsPublisher } from '../events/agent-events.publisher.js';
 import { RunAbort, type FlashRunService } from './flash-run.service.js';
+import type { RunClaim } from './run-claim.js';
 import { RunReporter } from './run-reporter.js';
 
 /** A run in flight on this agent. */
@@ -24,14 +27,17 @@ export interface RunProcessorDeps {
   running: Map<string, RunningRun>;
   /** Runs known to be cancelled (control channel or heartbeat answer). */
   isCancelled(runId: string): boolean;
-  /** Asks the api whether the run was cancelled meanwhile (a heartbeat listing it). */
-  recheckCancelled(runId: string): Promise<boolean>;
+  /** Claims the run from the api before it touches the board (see run-claim.ts). */
+  claim(payload: FlashRunPayload): Promise<RunClaim>;
+  /** The agent's own log. */
+  log(level: 'info' | 'warn', text: string): void;
   logLine?(runId: string, level: string, text: string): void;
 }
 
 /** What the BullMQ job returns (the full result travels on the events stream). */
 export interface RunJobReturn {
-  status: RunResultPayload['status'];
+  /** `refused`: the api refused the claim; the run was neither flashed nor reported. */
+  status: RunResultPayload['status'] | 'refused';
   errorCode?: string;
 }
 
@@ -71,9 +77,25 @@ async function processFlashRun(payload: FlashRunPayload, deps: RunProcessorDeps)
     // Finished and reported before a crash cut the job short: nothing to do again.
     return { status: reported as RunResultPayload['status'] };
   }
-  if (deps.isCancelled(payload.runId) || (await deps.recheckCancelled(payload.runId))) {
+  if (deps.isCancelled(payload.runId)) {
     await reporter.finished(cancelledResult);
     return { status: 'cancelled', errorCode: 'CANCELLED' };
+  }
+  const claim = await deps.claim(payload);
+  switch (claim.kind) {
+    case 'refused':
+      // Completing the job acknowledges it on the queue. No event is sent: the run is over for the api, and
+      // a result under its id could only be noise beside the newer attempt that owns the slot.
+      deps.log(
+        'info',
+        `run ${payload.runId} (attempt ${payload.attempt}) not flashed: the api refused the claim: ${claim.reason}`,
+      );
+      return { status: 'refused' };
+    case 'unchecked':
+      deps.log('warn', `run ${payload.runId}: could not claim it (${claim.reason}); flashing it anyway`);
+      break;
+    case 'claimed':
+      break;
   }
   const controller = new AbortController();
   deps.running.set(payload.runId, { runId: payload.runId, portPath: payload.portPath, controller });

@@ -59,6 +59,29 @@ export class HeartbeatResponseDto {
     description: 'Runs to abort: cancelled while the control message may have been missed',
   })
   cancelRunIds!: string[];
+
+  @ApiProperty({
+    type: [String],
+    description:
+      'Listed runs the api has ended meanwhile (agent declared dead, board gone): a newer attempt owns their slot',
+  })
+  staleRunIds!: string[];
+}
+
+/** Body of POST /agents/:id/runs/:runId/claim (ClaimRunRequest). */
+export class ClaimRunDto {
+  @ApiProperty({ minimum: 1, maximum: 1_000_000, description: 'The attempt the queued payload carries' })
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  attempt!: number;
+}
+
+/** Answer to a successful claim. */
+export class ClaimRunResponseDto {
+  @ApiProperty({ format: 'uuid' }) runId!: string;
+  @ApiProperty() attempt!: number;
+  @ApiProperty({ enum: ['running'] }) status!: 'running';
 }
 
 /** DeviceIdentity: what the agent read from the board's silicon. */

@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import type {
   AgentHeartbeatRequest,
   AgentHeartbeatResponse,
+  ClaimRunRequest,
+  ClaimRunResponse,
   RegisterAgentRequest,
   RegisterAgentResponse,
   ReportDevicesRequest,
@@ -13,6 +15,7 @@ import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { canonicalMac } from '../devices/mac.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -24,6 +27,7 @@ export class AgentsService {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly runs: RunLifecycleService,
   ) {}
 
   /** Upserts the agent by name; a (re)started agent is online from now. */
@@ -53,7 +57,7 @@ export class AgentsService {
     return { agentId: agent.id, heartbeatMs: this.config.agents.heartbeatMs };
   }
 
-  /** Records the heartbeat; answers the runs it holds that were cancelled meanwhile. */
+  /** Records the heartbeat; answers the runs it holds that were cancelled or ended by the api meanwhile. */
   async heartbeat(agentId: string, body: AgentHeartbeatRequest): Promise<AgentHeartbeatResponse> {
     const agent = await this.findAgent(agentId);
     await this.prisma.agent.update({
@@ -67,12 +71,26 @@ export class AgentsService {
         data: { state: 'idle', lastSeenAt: new Date() },
       });
     const ids = body.runningRunIds.filter((id) => UUID_RE.test(id));
-    if (ids.length === 0) return { cancelRunIds: [] };
-    const cancelled = await this.prisma.run.findMany({
-      where: { id: { in: ids }, agentId: agent.id, status: 'cancelled' },
-      select: { id: true },
+    if (ids.length === 0) return { cancelRunIds: [], staleRunIds: [] };
+    // A failed run the agent still lists was ended here (agent declared dead, board gone): its slot moved on.
+    const ended = await this.prisma.run.findMany({
+      where: { id: { in: ids }, agentId: agent.id, status: { in: ['cancelled', 'failed'] } },
+      select: { id: true, status: true },
     });
-    return { cancelRunIds: cancelled.map((r) => r.id) };
+    return {
+      cancelRunIds: ended.filter((r) => r.status === 'cancelled').map((r) => r.id),
+      staleRunIds: ended.filter((r) => r.status === 'failed').map((r) => r.id),
+    };
+  }
+
+  /** An agent claims a run before flashing it (see RunLifecycleService.claimRun); 409 RUN_NOT_CLAIMABLE when refused. */
+  async claimRun(agentId: string, runId: string, body: ClaimRunRequest): Promise<ClaimRunResponse> {
+    const agent = await this.findAgent(agentId);
+    if (!UUID_RE.test(runId))
+      throw ApiError.validation(`Invalid claim: run id "${runId}" is not a UUID`, [
+        { field: 'runId', message: 'must be a UUID' },
+      ]);
+    return this.runs.claimRun({ runId, agentId: agent.id, attempt: body.attempt });
   }
 
   /** Applies a device report: identities, attachments (moves, departures), states. */

@@ -6,14 +6,17 @@
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
+  ApiErrorCode,
   FLASH_ERROR_REMEDY,
   FlashErrorCode,
   agentControlChannel,
   type AgentControlMessage,
   type AgentEvent,
+  type ClaimRunResponse,
   type RunLogLinePayload,
   type RunResultPayload,
 } from '#contracts';
+import { ApiError } from '../common/api-error.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { JobStatus, LogLevel, RunStatus } from '../db/generated/prisma/enums.js';
@@ -73,14 +76,107 @@ export class RunLifecycleService {
     private readonly live: LiveEvents,
   ) {}
 
-  /** run.started: the agent opened the port. Only a dispatched run changes status. */
+  /**
+   * An agent claims a run it took from its queue, before it touches the board.
+   *
+   * BullMQ redelivers a run whose agent died mid-flash once its lock expires,
+   * while the api may meanwhile have ended that run and queued a newer attempt
+   * for the slot, possibly on the same board. A read-only check could be stale
+   * by the time the agent acts on it, so the claim is a conditional UPDATE: the
+   * run becomes running only while it is still this agent's live attempt
+   * (dispatched, or running here already: the same agent restarted before it
+   * was declared dead), its job not cancelled and its board still bound to it.
+   * Ending a run (finishRun, a job's cancel) holds the job's row lock; the
+   * claim takes the same lock, so the two are ordered: a run ended first is
+   * refused, a run claimed first is ended later like any running run (heartbeat
+   * answer, control channel).
+   */
+  async claimRun(claim: { runId: string; agentId: string; attempt: number }): Promise<ClaimRunResponse> {
+    const claimed = await this.prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`
+        SELECT j.id FROM "Job" AS j JOIN "Run" AS r ON r."jobId" = j.id
+        WHERE r.id = ${claim.runId}::uuid FOR UPDATE OF j`;
+      const won = await tx.$queryRaw<Array<{ id: string }>>`
+        UPDATE "Run" AS r
+        SET "status" = 'running'
+        FROM "Job" AS j, "Device" AS d
+        WHERE r.id = ${claim.runId}::uuid
+          AND r."agentId" = ${claim.agentId}::uuid
+          AND r."attempt" = ${claim.attempt}
+          AND r."status" IN ('dispatched', 'running')
+          AND j.id = r."jobId" AND j."status" <> 'cancelled'
+          AND d.id = r."deviceId" AND d."currentRunId" = r.id
+        RETURNING r.id`;
+      // A redelivered run keeps the time it first started.
+      if (won.length === 1)
+        await tx.run.updateMany({
+          where: { id: claim.runId, startedAt: null },
+          data: { startedAt: new Date() },
+        });
+      return won;
+    });
+    if (claimed.length === 1) {
+      const run = await this.prisma.run.findUnique({ where: { id: claim.runId } });
+      if (run)
+        await this.live.publish({ kind: 'run', jobId: run.jobId, runId: run.id, run: runSnapshot(run) });
+      return { runId: claim.runId, attempt: claim.attempt, status: 'running' };
+    }
+    throw new ApiError(409, ApiErrorCode.RUN_NOT_CLAIMABLE, await this.claimRefusal(claim));
+  }
+
+  /** Why a claim was refused, in a sentence for the agent's log; ends a live run of a cancelled job. */
+  private async claimRefusal(claim: { runId: string; agentId: string; attempt: number }): Promise<string> {
+    const run = await this.prisma.run.findUnique({
+      where: { id: claim.runId },
+      include: { job: { select: { status: true, cancelReason: true } }, device: true },
+    });
+    const what = `run ${claim.runId}`;
+    if (!run) return `${what} does not exist (its job was deleted)`;
+    if (run.agentId !== claim.agentId) return `${what} is bound to another agent`;
+    if (run.attempt !== claim.attempt)
+      return `${what} is attempt ${run.attempt}, not attempt ${claim.attempt}`;
+    if (run.status === 'queued') return `${what} is not bound to a board`;
+    if (!LIVE_STATUSES.includes(run.status)) {
+      const newer = await this.prisma.run.findFirst({
+        where: { jobId: run.jobId, slot: run.slot, attempt: { gt: run.attempt } },
+        orderBy: { attempt: 'desc' },
+        select: { attempt: true, status: true },
+      });
+      return `${what} is already ${run.status}${run.errorCode ? ` (${run.errorCode})` : ''}${
+        newer ? `; attempt ${newer.attempt} (${newer.status}) owns its slot` : ''
+      }`;
+    }
+    if (run.job.status === 'cancelled') {
+      // The agent confirms the cancel by not starting the run: end it now rather than after the grace time.
+      const reason = run.job.cancelReason ?? 'the job was cancelled';
+      await this.finishRun(run.id, { status: 'cancelled', errorCode: 'CANCELLED', errorMessage: reason });
+      return `${what} belongs to a cancelled job (${reason})`;
+    }
+    if (!run.device || run.device.currentRunId !== run.id)
+      return `${what} no longer holds its board${run.device?.currentRunId ? ` (now bound to run ${run.device.currentRunId})` : ''}`;
+    // Only a change racing the update gets here (e.g. the run ended between the update and this read).
+    return `${what} changed while it was being claimed`;
+  }
+
+  /**
+   * run.started: the agent began the run. A dispatched run (from an agent that
+   * does not claim) becomes running; a run this agent claimed records the port
+   * its board was found on. A run the api already ended gets a cancel.
+   */
   async markStarted(event: Extract<AgentEvent, { type: 'run.started' }>): Promise<void> {
     const at = parseDate(event.at);
     const updated = await this.prisma.run.updateMany({
       where: { id: event.runId, status: 'dispatched' },
       data: { status: 'running', startedAt: at, portPath: event.portPath },
     });
-    if (updated.count === 0) {
+    const claimed =
+      updated.count === 0
+        ? await this.prisma.run.updateMany({
+            where: { id: event.runId, status: 'running', agentId: event.agentId },
+            data: { portPath: event.portPath },
+          })
+        : updated;
+    if (claimed.count === 0) {
       // Replicas consume the stream in parallel, so run.finished may have been stored first: keep the start time anyway.
       await this.prisma.run.updateMany({
         where: { id: event.runId, startedAt: null, status: { in: ['succeeded', 'failed', 'cancelled'] } },
@@ -92,7 +188,8 @@ export class RunLifecycleService {
       });
       if (stale && (stale.status === 'failed' || stale.status === 'cancelled')) {
         // A run the api already ended (its agent was declared dead, or it was cancelled) started anyway, e.g.
-        // redelivered by BullMQ after an agent restart: its slot has moved on, so the agent must stop it.
+        // redelivered by BullMQ after an agent restart when the claim could not be asked (api unreachable,
+        // or an agent without claims): its slot has moved on, so the agent must stop it.
         const message: AgentControlMessage = {
           type: 'cancel-run',
           runId: event.runId,
