@@ -412,6 +412,26 @@ describe('refused uploads', () => {
     expect(p.message).toMatch(/ESP32-C3/);
   });
 
+  it('a bootloader and partition table without an app, as parts or as a merged image', async () => {
+    const p = await expectRefused(
+      partsForm([realEsp32[0], realEsp32[1]]),
+      422,
+      'FIRMWARE_INVALID',
+      'MISSING_APP',
+    );
+    expect(p.message).toMatch(/no application image/);
+    expect(p.message).toMatch(/at 0x10000 \(partition "factory"\)/);
+    expect(p.details).toEqual([
+      { field: 'firmware', code: 'MISSING_APP', message: expect.stringMatching(/bootloader\.bin at 0x1000/) },
+    ]);
+    await expectRefused(
+      upload([{ field: 'file', name: 'merged.bin', data: merge([realEsp32[0], realEsp32[1]]) }]),
+      422,
+      'FIRMWARE_INVALID',
+      'MISSING_APP',
+    );
+  });
+
   it('overlapping parts', async () => {
     const p = await expectRefused(
       partsForm([realEsp32[0], { ...realEsp32[1], offset: 0x2000 }, realEsp32[2]]),

@@ -49,10 +49,15 @@ describe('validateFirmwareSet', () => {
     expect(result.warnings).toEqual([]);
   });
 
-  it('accepts the real ESP32 bootloader + single-app table, and an app-only upload', () => {
+  it('accepts the real ESP32 bootloader + single-app table with an app, and an app-only upload', () => {
     const real = validateFirmwareSet([
       { name: 'bootloader.bin', offset: 0x1000, data: fixture('bootloader_esp32.bin') },
       { name: 'partitions.bin', offset: 0x8000, data: fixture('partitions_singleapp.bin') },
+      {
+        name: 'p.bin',
+        offset: 0x10000,
+        data: buildAppImage({ chip: 'esp32', projectName: 'p', version: '1' }),
+      },
     ]);
     expect(real.ok && real.summary.chip).toBe('esp32');
     const appOnly = validateFirmwareSet(
@@ -63,6 +68,45 @@ describe('validateFirmwareSet', () => {
       projectName: 'blink',
       version: 'qa-test-v5.0-20220830-4-g4532e6',
     });
+  });
+
+  it('refuses a bootloader without an app, saying what is missing and where it goes', () => {
+    const real = validateFirmwareSet([
+      { name: 'bootloader.bin', offset: 0x1000, data: fixture('bootloader_esp32.bin') },
+      { name: 'partitions.bin', offset: 0x8000, data: fixture('partitions_singleapp.bin') },
+    ]);
+    expect(codes(real)).toEqual(['MISSING_APP']);
+    expect(messages(real)[0]).toBe(
+      'The firmware has no application image, only bootloader.bin at 0x1000, partitions.bin at 0x8000: ' +
+        'a board flashed with it has nothing to boot. Add the app binary from the same build ' +
+        '(build/<project>.bin) at 0x10000 (partition "factory"), or upload the whole build ' +
+        '(flasher_args.json) or a merged image.',
+    );
+    const [boot, table] = buildFirmwareSet({ chip: 'esp32c3', projectName: 'p', version: '1' });
+    const alone = validateFirmwareSet([boot], { chip: 'esp32c3' });
+    expect(codes(alone)).toEqual(['MISSING_APP']);
+    expect(messages(alone)[0]).toMatch(/at 0x10000 \(the default app partition\)/);
+    const custom = buildPartitionTable([
+      { label: 'ota_0', type: 'app', subtype: 'ota_0', offset: 0x20000, size: 0x100000 },
+    ]);
+    expect(
+      messages(
+        validateFirmwareSet([
+          boot,
+          { ...table, data: custom },
+          { name: 'fs.bin', offset: 0x9000, data: new Uint8Array(16).fill(1) },
+        ]),
+      ),
+    ).toEqual([expect.stringMatching(/fs\.bin at 0x9000: .* at 0x20000 \(partition "ota_0"\)/)]);
+  });
+
+  it('accepts an ESP8266 v1 image at 0x0 with raw code beside it (NONOS layout), but not a table without an app', () => {
+    const iram = { name: 'eagle.flash.bin', offset: 0x0, data: buildBootloaderImage({ chip: 'esp8266' }) };
+    const irom = { name: 'eagle.irom0text.bin', offset: 0x10000, data: new Uint8Array(0x1000).fill(0x5a) };
+    const nonos = validateFirmwareSet([iram, irom], { chip: 'esp8266' });
+    expect(nonos.ok && nonos.summary.chip).toBe('esp8266');
+    const [, table] = buildFirmwareSet({ chip: 'esp8266', projectName: 'p', version: '1' });
+    expect(codes(validateFirmwareSet([iram, table], { chip: 'esp8266' }))).toEqual(['MISSING_APP']);
   });
 
   it('reports mixed chips in words a person understands', () => {

@@ -22,6 +22,8 @@ import type { FirmwarePart } from './writer.js';
 export const SECTOR_BYTES = 0x1000;
 /** Default upper bound for the sum of all parts (the largest common flash is 16 MB; allow 32 MiB). */
 export const DEFAULT_MAX_TOTAL_BYTES = 32 * 1024 * 1024;
+/** Where ESP-IDF's default partition tables start the first app partition (factory or ota_0). */
+const DEFAULT_APP_OFFSET = 0x10000;
 
 /** What a part is for. */
 export type PartRole = 'bootloader' | 'partition-table' | 'app' | 'data';
@@ -99,7 +101,8 @@ function sizeText(bytes: number): string {
 /**
  * Checks a set of (offset, bytes) parts the way the api must before accepting an upload: alignment,
  * overlaps, one chip across all images (and the requested one), bootloader offset, partition table,
- * apps fitting their partitions, flash and total size. Returns a summary or every problem found.
+ * an app present, apps fitting their partitions, flash and total size. Returns a summary or every
+ * problem found.
  */
 export function validateFirmwareSet(
   parts: readonly FirmwarePart[],
@@ -289,6 +292,25 @@ export function validateFirmwareSet(
         offset: c.part.offset,
       });
     }
+  }
+  // A bootloader and a partition table alone leave the board with nothing to boot: such an upload is
+  // nearly always a build's bootloader sent without the app beside it. A part that failed to parse
+  // counts as the app (its own problem is reported). ESP8266 without a partition table is exempt: a
+  // NONOS SDK build puts the application's IRAM code in the v1 image at 0x0, which reads like a
+  // bootloader, and its flash-mapped code in a raw file.
+  if (
+    images.length > 0 &&
+    !classified.some((c) => c.role === 'app') &&
+    !(target?.name === 'esp8266' && !table)
+  ) {
+    const slot = table?.entries.find(isAppPartition);
+    const where = slot
+      ? `${hex(slot.offset)} (partition "${slot.label}")`
+      : `${hex(DEFAULT_APP_OFFSET)} (the default app partition)`;
+    problems.push({
+      code: 'MISSING_APP',
+      message: `The firmware has no application image, only ${named.map((p) => at(p)).join(', ')}: a board flashed with it has nothing to boot. Add the app binary from the same build (build/<project>.bin) at ${where}, or upload the whole build (flasher_args.json) or a merged image.`,
+    });
   }
   if (flashBytes !== undefined)
     for (const p of named)

@@ -29,6 +29,8 @@ export const ImageProblemCode = {
   /** The bootloader is missing or not at the chip's bootloader offset. */
   BOOTLOADER_OFFSET: 'BOOTLOADER_OFFSET',
   BAD_PARTITION_TABLE: 'BAD_PARTITION_TABLE',
+  /** The set holds no application image (e.g. only a bootloader and a partition table). */
+  MISSING_APP: 'MISSING_APP',
   /** An app image sits where the partition table has no app partition. */
   APP_NOT_IN_PARTITION: 'APP_NOT_IN_PARTITION',
   APP_TOO_BIG_FOR_PARTITION: 'APP_TOO_BIG_FOR_PARTITION',
