@@ -11,6 +11,9 @@ import type { ApiConfig } from './config/api-config.js';
 import { openInfrastructure, type Infrastructure } from './infra/infrastructure.js';
 import { AppModule } from './app.module.js';
 
+/** How long requests in flight may run on after shutdown begins before their connections are closed. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 /** A running (or ready to listen) api. */
 export interface ApiApp {
   app: INestApplication;
@@ -64,7 +67,17 @@ export async function createApiApp(config: ApiConfig, options: CreateApiAppOptio
     app,
     infra,
     close: async () => {
-      await app.close();
+      // Event streams are ended by SseStreams before the server closes; any
+      // other request still running after the grace period (a stalled upload,
+      // a client that keeps a connection busy) is cut so the process can exit.
+      const server = app.getHttpServer();
+      const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      force.unref();
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(force);
+      }
       await infra.close();
     },
   };

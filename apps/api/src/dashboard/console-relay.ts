@@ -9,10 +9,9 @@ import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { agentControlChannel, deviceConsoleStream, type AgentControlMessage } from '#contracts';
 import { ApiError } from '../common/api-error.js';
-import type { ApiConfig } from '../config/api-config.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
-import { SseStream } from '../events/sse.js';
-import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
+import { SseStreams } from '../events/sse-streams.js';
+import { PRISMA, REDIS } from '../infra/tokens.js';
 
 /** Console entries replayed to a new viewer. */
 const CONSOLE_REPLAY_ENTRIES = 500;
@@ -32,7 +31,7 @@ export class ConsoleRelay implements OnApplicationShutdown {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(REDIS) private readonly redis: Redis,
-    @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly streams: SseStreams,
   ) {}
 
   onApplicationShutdown(): void {
@@ -53,7 +52,7 @@ export class ConsoleRelay implements OnApplicationShutdown {
       : null;
     if (!device) throw ApiError.notFound('Device', deviceId);
     const attachment = device.attachments[0];
-    const sse = new SseStream(request, response, this.config.events.sseHeartbeatMs);
+    const sse = this.streams.start(request, response);
     sse.send('status', {
       deviceId,
       attached: Boolean(attachment),

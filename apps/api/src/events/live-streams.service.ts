@@ -21,14 +21,14 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { ApiConfig } from '../config/api-config.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
-import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import { PRISMA } from '../infra/tokens.js';
 import { ApiError } from '../common/api-error.js';
 import { isTerminalJob, isTerminalRun } from '../jobs/job-status.js';
 import { iso, runSnapshot } from '../runs/run-snapshot.js';
 import { LiveEvents, type LiveLogLine, type LiveMessage } from './live-events.js';
-import { SseStream, lastEventId } from './sse.js';
+import { lastEventId } from './sse.js';
+import { SseStreams } from './sse-streams.js';
 
 /** Stored lines replayed per query. */
 const REPLAY_PAGE = 1000;
@@ -64,8 +64,8 @@ function lineData(runId: string, l: StoredLine | LiveLogLine) {
 export class LiveStreamsService {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
-    @Inject(API_CONFIG) private readonly config: ApiConfig,
     private readonly live: LiveEvents,
+    private readonly streams: SseStreams,
   ) {}
 
   /** GET /runs/:id/events. */
@@ -74,7 +74,7 @@ export class LiveStreamsService {
     if (!exists) throw ApiError.notFound('Run', runId);
     const resumeSeq = Number.parseInt(lastEventId(request) ?? '0', 10);
     const sent = new SeqWatermark(Number.isFinite(resumeSeq) && resumeSeq > 0 ? resumeSeq : 0);
-    const stream = new SseStream(request, response, this.config.events.sseHeartbeatMs);
+    const stream = this.streams.start(request, response);
     const sendLine = (line: StoredLine | LiveLogLine): void => {
       if (!sent.add(line.seq)) return;
       stream.send('log', lineData(runId, line), String(sent.watermark));
@@ -146,7 +146,7 @@ export class LiveStreamsService {
     const exists = await this.prisma.job.findUnique({ where: { id: jobId }, select: { id: true } });
     if (!exists) throw ApiError.notFound('Job', jobId);
     const resumeAfter = parseBigInt(lastEventId(request));
-    const stream = new SseStream(request, response, this.config.events.sseHeartbeatMs);
+    const stream = this.streams.start(request, response);
     // Per run, the seqs sent on this connection: a line comes once, whether replayed or live. Row ids
     // cannot serve as a watermark: replicas commit lines out of id order, so a lower id can come later.
     const sent = new Map<string, SeqWatermark>();

@@ -1,0 +1,46 @@
+/**
+ * Every open Server-Sent Events stream of this api process. An event stream
+ * never ends on its own, and Node's HTTP server waits for open requests when
+ * it closes: without ending them first, one dashboard left open would hold a
+ * shutdown (SIGTERM, a rolling deploy) forever. Clients reconnect with
+ * Last-Event-ID, to this replica's successor or another one, and lose nothing.
+ */
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { ApiConfig } from '../config/api-config.js';
+import { API_CONFIG } from '../infra/tokens.js';
+import { SseStream } from './sse.js';
+
+@Injectable()
+export class SseStreams implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('sse');
+  private readonly open = new Set<SseStream>();
+  private closing = false;
+
+  constructor(@Inject(API_CONFIG) private readonly config: ApiConfig) {}
+
+  /** Starts an event stream on the response; it is ended when the client leaves or the api stops. */
+  start(request: Request, response: Response): SseStream {
+    const stream = new SseStream(request, response, this.config.events.sseHeartbeatMs);
+    // A request that arrives while stopping still gets a valid, immediately ended stream.
+    if (this.closing) {
+      stream.close();
+      return stream;
+    }
+    this.open.add(stream);
+    stream.onClose(() => this.open.delete(stream));
+    return stream;
+  }
+
+  /** How many streams are open (for metrics and tests). */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Runs before the HTTP server closes, so its close does not wait on streams that never end. */
+  beforeApplicationShutdown(): void {
+    this.closing = true;
+    if (this.open.size) this.logger.log(`ending ${this.open.size} open event stream(s) for shutdown`);
+    for (const stream of [...this.open]) stream.close();
+  }
+}

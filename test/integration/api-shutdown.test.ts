@@ -1,0 +1,43 @@
+/**
+ * Graceful shutdown with clients attached: open event streams (a dashboard
+ * watching a job) must not hold the api's shutdown.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestApi, type TestApi } from '../support/api-app.js';
+import { within } from '../support/poll.js';
+import { seedFirmware, seedToken } from '../support/fake-agent.js';
+
+describe('api shutdown', () => {
+  let api: TestApi | undefined;
+  beforeAll(async () => {
+    api = await startTestApi();
+  });
+  afterAll(async () => {
+    await api?.close().catch(() => undefined);
+  });
+
+  it('ends open event streams and finishes', async () => {
+    const ci = await seedToken(api!.database.url, 'ci', 'ci');
+    const firmwareId = await seedFirmware(api!.database.url, 'esp32');
+    const created = await fetch(`${api!.baseUrl}/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ci}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ firmwareId, target: { selector: {}, count: 1 } }),
+    });
+    expect(created.status).toBe(201);
+    const jobId = ((await created.json()) as { id: string }).id;
+    const stream = await fetch(`${api!.baseUrl}/jobs/${jobId}/events`, {
+      headers: { authorization: `Bearer ${ci}` },
+    });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    await reader.read(); // the stream is open and the job waits for a board
+
+    const closing = api!.close();
+    api = undefined;
+    await within(closing, 10_000, 'the api shutdown with an open event stream');
+    // The client sees its stream end (and reconnects elsewhere with Last-Event-ID).
+    let done = false;
+    while (!done) done = (await within(reader.read(), 5_000, 'the end of the event stream')).done;
+  });
+});
