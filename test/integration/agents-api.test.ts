@@ -296,15 +296,13 @@ describe('liveness', () => {
       const [idle, busy] = body.devices.map((d) => d.deviceId);
       await prisma().device.update({ where: { id: busy }, data: { state: 'busy' } });
       const registeredAt = Date.now();
-      await pollUntil(
-        async () => (await prisma().agent.findUniqueOrThrow({ where: { id: agent } })).status === 'offline',
-        {
-          what: 'the silent agent to be marked offline',
-          timeoutMs: 5_000,
-        },
-      );
+      // The listeners are told last (after the agent row and its idle boards are updated): wait for them.
+      await pollUntil(() => seen.some((a) => a.id === agent), {
+        what: 'the offline listener to be told about the silent agent',
+        timeoutMs: 5_000,
+      });
       expect(Date.now() - registeredAt).toBeGreaterThanOrEqual(3 * HEARTBEAT_MS);
-      expect(seen.map((a) => a.id)).toContain(agent);
+      expect((await prisma().agent.findUniqueOrThrow({ where: { id: agent } })).status).toBe('offline');
       expect((await prisma().device.findUniqueOrThrow({ where: { id: idle } })).state).toBe('offline');
       expect((await prisma().device.findUniqueOrThrow({ where: { id: busy } })).state).toBe('busy');
 
