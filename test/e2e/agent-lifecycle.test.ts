@@ -4,9 +4,11 @@
  * cancel through the control channel and through the heartbeat answer, the
  * console streamed without resetting the board and paused while a run holds
  * the port, and SIGTERM: a run finishes within the grace period, or is
- * aborted and handed back when the grace is over; the process exits 0.
+ * aborted and handed back when the grace is over; the process exits 0; a
+ * run the api refuses to hand out (its claim) is dropped without touching the board.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,6 +100,7 @@ beforeAll(async () => {
   boards.push(await startBoard({ chip: 'esp32', name: 'life-term-finish', timeScale: TIME_SCALE }));
   boards.push(await startBoard({ chip: 'esp32', name: 'life-no-sync', timeScale: 0.05 }));
   boards.push(await startBoard({ chip: 'esp32', name: 'life-term-abort', timeScale: 1 }));
+  boards.push(await startBoard({ chip: 'esp32', name: 'life-claim', timeScale: 0.05 }));
 });
 
 afterAll(async () => {
@@ -134,6 +137,48 @@ describe('agent control and shutdown', () => {
       what: 'the run cancelled by heartbeat to end',
     });
     expect(r2).toMatchObject({ status: 'cancelled', errorCode: 'CANCELLED' });
+  }, 60_000);
+
+  it('claims every run before opening the port, and drops a refused one unflashed', async () => {
+    const board = boards[5];
+    const { agent, agentId, queue, target } = await agentWith('life-claim', board);
+    const fw = buildFirmware(api, 'esp32', 'claimed', '1.0.0');
+    // Pages programmed into the board's flash: a refused run must write none.
+    let programmed = 0;
+    const program = board.board.flash.program.bind(board.board.flash);
+    board.board.flash.program = (offset: number, data: Uint8Array): void => {
+      programmed++;
+      program(offset, data);
+    };
+
+    const refusedId = randomUUID();
+    api.refuseRunIds.set(refusedId, 'run already failed (INFRASTRUCTURE); attempt 2 (running) owns its slot');
+    await dispatchRun(queue, fw, target, {}, refusedId);
+    const refused = await pollUntil(
+      async () => {
+        const entry = await queue.getJob(refusedId);
+        return (await entry?.getState()) === 'completed' ? entry : undefined;
+      },
+      { what: 'the refused run to be acknowledged', timeoutMs: 20_000 },
+    );
+    expect(refused.returnvalue).toEqual({ status: 'refused' });
+    expect(await events.forRun(refusedId)).toEqual([]); // nothing reported: the newer attempt owns the slot
+    expect(programmed).toBe(0);
+    await pollUntil(() => /not flashed: the api refused the claim/.test(agent.output()), {
+      what: 'the agent to log the refusal',
+    });
+
+    const accepted = await dispatchRun(queue, fw, target);
+    const result = await pollUntil(() => events.result(accepted.runId), {
+      what: 'the claimed run to finish',
+      timeoutMs: 30_000,
+    });
+    expect(result.status).toBe('succeeded');
+    expect(programmed).toBeGreaterThan(0);
+    expect(api.claims.filter((c) => c.agentId === agentId).map((c) => [c.runId, c.attempt])).toEqual([
+      [refusedId, 1],
+      [accepted.runId, 1],
+    ]);
   }, 60_000);
 
   it('streams the console without resetting the board, pauses it for a run and resumes after', async () => {

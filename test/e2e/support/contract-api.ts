@@ -1,7 +1,8 @@
 /**
  * A stand-in for the api's agent-facing endpoints (libs/contracts agent-api.ts),
  * for agent tests that must not depend on the api's database: register,
- * heartbeat (with cancellations the test decides), device reports (recorded,
+ * heartbeat (with cancellations the test decides), run claims (recorded; refused
+ * for the runs the test names), device reports (recorded,
  * answered with stable device ids per MAC) and firmware part downloads.
  * It speaks HTTP on loopback; Redis stays real.
  */
@@ -9,6 +10,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type {
   AgentHeartbeatRequest,
+  ClaimRunRequest,
+  ClaimRunResponse,
   DeviceIdentity,
   PortAttachment,
   RegisterAgentRequest,
@@ -30,6 +33,10 @@ export interface ContractApi {
   >;
   /** Runs the heartbeat answer lists as cancelled. */
   cancelRunIds: Set<string>;
+  /** Every run claim, in arrival order. */
+  claims: Array<{ agentId: string; runId: string; attempt: number }>;
+  /** Runs whose claim is refused (409 RUN_NOT_CLAIMABLE), with the reason given. */
+  refuseRunIds: Map<string, string>;
   parts: Map<string, Uint8Array>;
   downloads: string[];
   /** Stores a part and returns its download path. */
@@ -54,6 +61,8 @@ export async function startContractApi(options: { heartbeatMs?: number } = {}): 
     reports: [],
     devices: new Map(),
     cancelRunIds: new Set(),
+    claims: [],
+    refuseRunIds: new Map(),
     parts: new Map(),
     downloads: [],
     addPart(firmwareId, data) {
@@ -85,6 +94,21 @@ export async function startContractApi(options: { heartbeatMs?: number } = {}): 
         const b = (await body(req)) as AgentHeartbeatRequest;
         api.heartbeats.push({ agentId: parts[1], at: Date.now(), body: b });
         send(200, { cancelRunIds: b.runningRunIds.filter((id) => api.cancelRunIds.has(id)) });
+      } else if (
+        req.method === 'POST' &&
+        parts[0] === 'agents' &&
+        parts[2] === 'runs' &&
+        parts[4] === 'claim'
+      ) {
+        const b = (await body(req)) as ClaimRunRequest;
+        api.claims.push({ agentId: parts[1], runId: parts[3], attempt: b.attempt });
+        const refusal = api.refuseRunIds.get(parts[3]);
+        if (refusal !== undefined) {
+          send(409, { statusCode: 409, code: 'RUN_NOT_CLAIMABLE', message: refusal });
+          return;
+        }
+        const answer: ClaimRunResponse = { runId: parts[3], attempt: b.attempt, status: 'running' };
+        send(200, answer);
       } else if (req.method === 'POST' && parts[0] === 'agents' && parts[2] === 'devices') {
         const agentId = parts[1];
         const b = (await body(req)) as ReportDevicesRequest;
