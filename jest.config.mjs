@@ -14,8 +14,6 @@ const swc = [
   },
 ];
 
-const retryOnce = '<rootDir>/test/support/retry-once.ts';
-
 const base = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
@@ -43,19 +41,16 @@ export default {
     {
       ...base,
       displayName: 'integration',
-      setupFilesAfterEnv: [retryOnce],
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
     },
     {
       ...base,
       displayName: 'e2e',
-      setupFilesAfterEnv: [retryOnce],
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
     },
     {
       ...base,
       displayName: 'browser',
-      setupFilesAfterEnv: [retryOnce],
       testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
     },
   ],
