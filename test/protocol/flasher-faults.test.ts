@@ -165,6 +165,26 @@ describe('flasher under faults', () => {
     expectFlashHolds(board, regions);
   });
 
+  it('a board that stays unplugged ends with DEVICE_GONE after the configured reopen wait', async () => {
+    const { board, transport } = await setup({ timeScale: 0.02 });
+    let pulledAt = 0;
+    const err = await failure(
+      flash(transport, threeRegions(), {
+        reopenWaitMs: 400,
+        onEvent: (e) => {
+          if (!pulledAt && e.type === 'progress' && e.stage === 'write' && e.region === 1) {
+            pulledAt = Date.now();
+            board.unplug();
+          }
+        },
+      }),
+    );
+    expect(pulledAt).toBeGreaterThan(0);
+    expect(err.code).toBe('DEVICE_GONE');
+    expect(err.message).toMatch(/did not come back within 0.4 s/);
+    expect(transport.isOpen).toBe(false);
+  });
+
   it('IO0 not wired: WRONG_BOOT_MODE telling to check IO0 / hold BOOT, and the port is closed', async () => {
     const { transport } = await setup({ faults: { io0NotWired: true } });
     const err = await failure(flash(transport, threeRegions(), { connectAttempts: 2 }));

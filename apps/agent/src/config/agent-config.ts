@@ -86,6 +86,7 @@ const schema = z.object({
   FLASHFARM_AGENT_SHUTDOWN_GRACE_MS: wholeNumber(0, 600_000, 'milliseconds', 10_000),
   FLASHFARM_AGENT_RUN_LOCK_MS: wholeNumber(2_000, 600_000, 'milliseconds', 30_000),
   FLASHFARM_AGENT_RUN_RETRIES: wholeNumber(0, 10, 'a whole number', 2),
+  FLASHFARM_AGENT_REOPEN_WAIT_MS: wholeNumber(0, 120_000, 'milliseconds', 10_000),
 });
 
 /** The agent's validated configuration. */
@@ -119,6 +120,8 @@ export interface AgentConfig {
   runLockMs: number;
   /** Extra attempts on the same board for transient failures. */
   runRetries: number;
+  /** How long a port that vanished mid-run may take to come back before the run ends with DEVICE_GONE. */
+  reopenWaitMs: number;
 }
 
 /** Parses the environment; throws ConfigError naming each bad variable. */
@@ -148,5 +151,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     shutdownGraceMs: e.FLASHFARM_AGENT_SHUTDOWN_GRACE_MS,
     runLockMs: e.FLASHFARM_AGENT_RUN_LOCK_MS,
     runRetries: e.FLASHFARM_AGENT_RUN_RETRIES,
+    reopenWaitMs: e.FLASHFARM_AGENT_REOPEN_WAIT_MS,
   };
 }

@@ -196,6 +196,7 @@ export class FlashRunService {
             flashFreq: payload.options.flashFreq,
             flashSize: payload.options.flashSize,
             after: bootCheck ? 'no-reset' : 'hard-reset',
+            reopenWaitMs: config.reopenWaitMs,
             signal,
             onEvent,
           });

@@ -23,7 +23,11 @@ export const BAUD_LADDER = [2_000_000, 921_600, 460_800, 230_400, 115_200] as co
 export const DEFAULT_FLASH_BAUD = 921_600;
 /** Reconnects allowed after a lost link before giving up. */
 export const MAX_RECONNECTS = 3;
-/** How long to wait for a vanished port to come back before DEVICE_GONE is final. */
+/**
+ * Default wait for a vanished port to come back before DEVICE_GONE is final:
+ * long enough for a USB bridge to re-enumerate after a cable glitch or a
+ * brown-out reset.
+ */
 export const REOPEN_WAIT_MS = 10_000;
 /** Pause between reopen attempts. */
 const REOPEN_PAUSE_MS = 200;
@@ -47,6 +51,8 @@ export interface SessionOptions {
   syncsPerAttempt?: number;
   /** Refuse any other chip (CHIP_MISMATCH). */
   expectChip?: string;
+  /** How long a vanished port may take to come back (default REOPEN_WAIT_MS); 0 gives up at once. */
+  reopenWaitMs?: number;
   after?: AfterAction;
   signal?: AbortSignal;
   onEvent?: FlasherEventListener;
@@ -238,7 +244,8 @@ export class Run {
   /** Reopens a vanished port, waiting for it to come back. */
   async reopen(): Promise<void> {
     await this.transport.close();
-    const deadline = Date.now() + REOPEN_WAIT_MS;
+    const waitMs = this.options.reopenWaitMs ?? REOPEN_WAIT_MS;
+    const deadline = Date.now() + waitMs;
     for (;;) {
       try {
         await this.transport.open(ROM_BAUD);
@@ -246,7 +253,7 @@ export class Run {
       } catch (err) {
         if (Date.now() > deadline) {
           throw new EspError(
-            `The board went away (${this.transport.name}) and did not come back within ${REOPEN_WAIT_MS / 1000} s. Check the cable.`,
+            `The board went away (${this.transport.name}) and did not come back within ${waitMs / 1000} s. Check the cable.`,
             {
               code: 'DEVICE_GONE',
               stage: 'open',
