@@ -289,13 +289,14 @@ describe('liveness', () => {
     const seen: OfflineAgent[] = [];
     const off = liveness.onAgentOffline((a) => void seen.push(a));
     try {
+      // Taken before registering: the agent's last sign of life is at or after this moment.
+      const registeredAt = Date.now();
       const agent = await register('host-silent');
       const { body } = await report(agent, {
         present: [board('08:00:00:00:00:01', '/dev/ttyUSB0'), board('08:00:00:00:00:02', '/dev/ttyUSB1')],
       });
       const [idle, busy] = body.devices.map((d) => d.deviceId);
       await prisma().device.update({ where: { id: busy }, data: { state: 'busy' } });
-      const registeredAt = Date.now();
       // The listeners are told last (after the agent row and its idle boards are updated): wait for them.
       await pollUntil(() => seen.some((a) => a.id === agent), {
         what: 'the offline listener to be told about the silent agent',
