@@ -16,7 +16,8 @@ import { AgentLivenessService, type OfflineAgent } from '../../apps/api/src/agen
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { pollUntil } from '../support/poll.js';
 
-const HEARTBEAT_MS = 100;
+// Offline after 3.5 periods (875 ms): room for register, report and set-up on a loaded machine before the agent counts as silent.
+const HEARTBEAT_MS = 250;
 let api: TestApi;
 let agentToken = '';
 let viewerToken = '';
