@@ -2,11 +2,15 @@
  * Jobs targeting every matching board ("all"): one slot per board that matched
  * at submission, and a board serves one slot. A slot whose board is taken out
  * of service (quarantined, unplugged) while every other board serves its own
- * slot has nowhere to go: it must end after the bounded wait, so the job
- * finishes; it must not end while its board comes back within the wait, nor
- * while its agent is down (the board is still attached and returns with it).
+ * slot has nowhere to go: it must end after the bounded wait (NO_USABLE_DEVICE,
+ * never counted against a board), so the job finishes; it must not end while
+ * its board comes back within the wait, nor while its agent is down (the board
+ * is still attached and returns with it). A board whose slot ended on it for
+ * good stays with that slot; one a slot left for another attempt is free for a
+ * slot that lost its own board.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { RunLifecycleService } from '../../apps/api/src/runs/run-lifecycle.service.js';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { pollUntil } from '../support/poll.js';
 import {
@@ -150,7 +154,7 @@ describe('"all" jobs', () => {
     expect(stranded.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
       [1, 'failed', 'FLASH_ERROR'],
       [2, 'failed', 'FLASH_ERROR'],
-      [3, 'failed', 'DEVICE_GONE'],
+      [3, 'failed', 'NO_USABLE_DEVICE'],
     ]);
     expect(stranded.history[2].deviceId).toBeNull();
     expect(stranded.history[2].errorMessage).toMatch(/no usable board.*another slot/i);
@@ -187,7 +191,7 @@ describe('"all" jobs', () => {
     const stranded = slotOf(job, agent.deviceIds.get(leaving));
     expect(stranded.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
       [1, 'failed', 'DEVICE_GONE'],
-      [2, 'failed', 'DEVICE_GONE'],
+      [2, 'failed', 'NO_USABLE_DEVICE'],
     ]);
     expect(stranded.history[1].errorMessage).toMatch(/no usable board/i);
   });
@@ -265,5 +269,136 @@ describe('"all" jobs', () => {
       [1, 'failed', 'INFRASTRUCTURE'],
       [2, 'succeeded', null],
     ]);
+  });
+  it('does not give a board whose slot failed for good to another slot', async () => {
+    const failing = 'c3:a5:00:00:00:01';
+    const leaving = 'c3:a5:00:00:00:02';
+    const boards = [
+      { mac: failing, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
+      { mac: leaving, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
+    ];
+    let failingRuns = 0;
+    const agent = await startAgent('line-f', 'final', boards, async (run) => {
+      await run.started();
+      if (run.payload.mac === leaving)
+        return new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+      // Only the first run on this board fails; a second one (which must not come) would succeed.
+      if (++failingRuns > 1) return run.finish();
+      await run.finish({ status: 'failed', errorCode: 'BOOT_CHECK_FAILED', errorMessage: 'no banner' });
+    });
+    const jobId = await submitAll('final');
+    await pollUntil(
+      async () => {
+        const job = await getJob(jobId);
+        const slot = job.slots.find((s) => s.history[0].deviceId === agent.deviceIds.get(failing));
+        return slot?.latest.status === 'failed' && agent.received.some((r) => r.payload.mac === leaving);
+      },
+      { what: 'the failing board to end its slot and the leaving board to hold the other' },
+    );
+    await agent.reportBoards([boards[0]], [boards[1].portPath], false);
+
+    const job = await waitForStatus(jobId, 'failed');
+    // The failed board already has its answer in this job; flashing it again under another slot
+    // would report it twice and hide that the unplugged board was never flashed.
+    expect(agent.received.filter((r) => r.payload.mac === failing)).toHaveLength(1);
+    expect(
+      slotOf(job, agent.deviceIds.get(failing)).history.map((h) => [h.attempt, h.status, h.errorCode]),
+    ).toEqual([[1, 'failed', 'BOOT_CHECK_FAILED']]);
+    const stranded = slotOf(job, agent.deviceIds.get(leaving));
+    expect(stranded.history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId])).toEqual([
+      [1, 'failed', 'DEVICE_GONE', agent.deviceIds.get(leaving)],
+      [2, 'failed', 'NO_USABLE_DEVICE', null],
+    ]);
+  });
+
+  it('lets a slot move to a board another slot left behind when its own board went away', async () => {
+    const first = 'c3:a6:00:00:00:01';
+    const second = 'c3:a6:00:00:00:02';
+    const late = 'c3:a6:00:00:00:03';
+    const boards = [
+      { mac: first, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
+      { mac: second, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
+      { mac: late, chip: 'esp32c3', portPath: '/dev/ttyACM2' },
+    ];
+    const runsOn = new Map<string, number>();
+    // A first run hangs until its board is unplugged (the agent gives up on a port that went away,
+    // which frees its worker for the next board).
+    const unplugged = new Map<string, () => void>();
+    const agent = await startAgent('line-m', 'move', boards.slice(0, 2), async (run) => {
+      const n = (runsOn.get(run.payload.mac) ?? 0) + 1;
+      runsOn.set(run.payload.mac, n);
+      if (n > 1 || run.payload.mac === late) return succeed(run);
+      await run.started();
+      await new Promise<void>((resolve) => {
+        unplugged.set(run.payload.mac, resolve);
+        run.signal.addEventListener('abort', () => resolve());
+      });
+    });
+    const jobId = await submitAll('move');
+    await pollUntil(() => runsOn.get(first) === 1 && runsOn.get(second) === 1, {
+      what: 'both boards holding a slot',
+    });
+    const slotA = (await getJob(jobId)).slots.findIndex(
+      (s) => s.history[0].deviceId === agent.deviceIds.get(first),
+    );
+
+    // The first board goes; its slot moves to a board plugged in meanwhile and succeeds there.
+    await agent.reportBoards([boards[1]], [boards[0].portPath], false);
+    unplugged.get(first)?.();
+    await agent.reportBoards([boards[1], boards[2]], [], false);
+    await sql(api.database.url, `UPDATE "Device" SET pool = 'move' WHERE mac = $1`, [late]);
+    await pollUntil(async () => (await getJob(jobId)).slots[slotA].latest.status === 'succeeded', {
+      what: 'the moved slot to succeed on the late board',
+    });
+
+    // Then the second board goes and the first one comes back: its slot has moved on, so the
+    // board is free for the slot that lost its own.
+    await agent.reportBoards([boards[2]], [boards[1].portPath], false);
+    unplugged.get(second)?.();
+    await agent.reportBoards([boards[0], boards[2]], [], false);
+
+    const job = await waitForStatus(jobId, 'succeeded');
+    const history = (slot: JobView['slots'][number]) =>
+      slot.history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId]);
+    expect(history(job.slots[slotA])).toEqual([
+      [1, 'failed', 'DEVICE_GONE', agent.deviceIds.get(first)],
+      [2, 'succeeded', null, agent.deviceIds.get(late)],
+    ]);
+    expect(history(job.slots[1 - slotA])).toEqual([
+      [1, 'failed', 'DEVICE_GONE', agent.deviceIds.get(second)],
+      [2, 'succeeded', null, agent.deviceIds.get(first)],
+    ]);
+  });
+  it('never counts a slot ended for want of a board against the board that ran it', async () => {
+    const mac = 'c3:a7:00:00:00:01';
+    const agent = await startAgent(
+      'line-n',
+      'blame',
+      [{ mac, chip: 'esp32c3', portPath: '/dev/ttyACM0' }],
+      async (run) => {
+        await run.started();
+        await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+      },
+    );
+    // One failure short of quarantine (FLASHFARM_QUARANTINE_AFTER_FAILURES=2).
+    await sql(api.database.url, `UPDATE "Device" SET "consecutiveFailures" = 1 WHERE mac = $1`, [mac]);
+    const jobId = await submitAll('blame');
+    const { runId } = await pollUntil(() => agent.received.find((r) => r.payload.jobId === jobId), {
+      what: 'the run on the board',
+    });
+    // A replica that saw the slot stranded may end it just after another replica bound it.
+    const result = await api.api.app.get(RunLifecycleService).finishRun(runId, {
+      status: 'failed',
+      errorCode: 'NO_USABLE_DEVICE',
+      errorMessage: 'no usable board',
+      final: true,
+    });
+    expect(result.finished).toBe(true);
+    const { rows } = await sql(
+      api.database.url,
+      `SELECT state, "consecutiveFailures" FROM "Device" WHERE mac = $1`,
+      [mac],
+    );
+    expect(rows[0]).toEqual({ state: 'idle', consecutiveFailures: 1 });
   });
 });

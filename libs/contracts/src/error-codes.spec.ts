@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { FLASH_ERROR_REMEDY, FlashErrorCode, isRetryableFlashError } from './error-codes.js';
+import {
+  FLASH_ERROR_REMEDY,
+  FlashErrorCode,
+  RunErrorCode,
+  SchedulerErrorCode,
+  isRetryableFlashError,
+} from './error-codes.js';
 
 describe('flash error codes', () => {
   it('gives every code a remedy', () => {
@@ -10,5 +16,16 @@ describe('flash error codes', () => {
     expect(isRetryableFlashError('BAD_IMAGE')).toBe(false);
     expect(isRetryableFlashError('FRAMING')).toBe(true);
     expect(isRetryableFlashError('DEVICE_GONE')).toBe(true);
+  });
+});
+
+describe('run error codes', () => {
+  it('holds every flash code and every scheduler code, each under its own name', () => {
+    for (const code of [...Object.values(FlashErrorCode), ...Object.values(SchedulerErrorCode)])
+      expect(RunErrorCode[code]).toBe(code);
+  });
+  it('keeps scheduler codes out of the flash codes an agent may report', () => {
+    for (const code of Object.values(SchedulerErrorCode))
+      expect(Object.values(FlashErrorCode)).not.toContain(code);
   });
 });

@@ -85,6 +85,24 @@ export function isRetryableFlashError(code: FlashErrorCode): boolean {
   return remedy !== 'fail';
 }
 
+/**
+ * Why a run failed when the api decided it without an agent or a board. An agent never reports
+ * these, so they have no flash remedy and never count against a board.
+ */
+export const SchedulerErrorCode = {
+  /**
+   * A slot of an "all" job that no board could take for the bounded wait
+   * (FLASHFARM_PINNED_REQUEUE_WAIT_MS): every matching board was quarantined, unplugged, or
+   * serving or done with another slot of the job. The board may be perfectly healthy.
+   */
+  NO_USABLE_DEVICE: 'NO_USABLE_DEVICE',
+} as const;
+export type SchedulerErrorCode = (typeof SchedulerErrorCode)[keyof typeof SchedulerErrorCode];
+
+/** Every code a failed run's errorCode may hold: a flash failure or a scheduler decision. */
+export const RunErrorCode = { ...FlashErrorCode, ...SchedulerErrorCode } as const;
+export type RunErrorCode = FlashErrorCode | SchedulerErrorCode;
+
 /** Error codes of the HTTP api (problem bodies) and of the CLI. */
 export const ApiErrorCode = {
   VALIDATION_FAILED: 'VALIDATION_FAILED',

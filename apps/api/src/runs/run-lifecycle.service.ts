@@ -9,6 +9,7 @@ import {
   ApiErrorCode,
   FLASH_ERROR_REMEDY,
   FlashErrorCode,
+  RunErrorCode,
   agentControlChannel,
   type AgentControlMessage,
   type AgentEvent,
@@ -39,6 +40,8 @@ const NOT_THE_BOARDS_FAULT = new Set<string>([
   FlashErrorCode.DEVICE_GONE,
   FlashErrorCode.PORT_NOT_FOUND,
   FlashErrorCode.PORT_BUSY,
+  // Set on a waiting slot; a replica may still end one another replica has just bound to a board.
+  RunErrorCode.NO_USABLE_DEVICE,
 ]);
 
 const LIVE_STATUSES: RunStatus[] = ['queued', 'dispatched', 'running'];

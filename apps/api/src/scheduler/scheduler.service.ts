@@ -16,6 +16,7 @@ import {
 } from '@nestjs/common';
 import {
   DEFAULT_FLASH_OPTIONS,
+  RunErrorCode,
   firmwarePartPath,
   type DeviceSelector,
   type FirmwarePartRef,
@@ -24,13 +25,13 @@ import {
 } from '#contracts';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import type { RunStatus } from '../db/generated/prisma/enums.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
 import { AgentLivenessService } from '../agents/index.js';
 import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { runSnapshot } from '../runs/run-snapshot.js';
 import { Dispatcher } from './dispatcher.js';
+import { heldBoards, type SlotRun } from './slot-boards.js';
 
 /** Waiting runs considered per pass (highest priority, oldest first). */
 const WAITING_RUNS_PER_PASS = 500;
@@ -38,8 +39,6 @@ const WAITING_RUNS_PER_PASS = 500;
 const DISPATCH_RECHECK_MS = 10_000;
 /** Boards tried for one run in one pass before it waits for the next pass. */
 const BIND_TRIES_PER_RUN = 3;
-/** Run statuses by which a board counts as serving that run's slot: no other slot of the job may take it. */
-const SERVING_STATUSES: RunStatus[] = ['dispatched', 'running', 'succeeded'];
 
 class BindLost extends Error {}
 
@@ -238,11 +237,13 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
   /**
    * An "all" job has one slot per board that matched at submission, and a board serves one slot of
-   * a job. When a slot's board leaves service for good (quarantined after failing, or unplugged)
-   * while every other matching board serves its own slot, nothing can ever take the slot, and the
-   * job would never finish. Like a pinned run, such a slot waits a bounded time for a board to come
-   * back (FLASHFARM_PINNED_REQUEUE_WAIT_MS), then fails for good, so the job ends (failed, the other
-   * slots' results kept) and CI gets an answer instead of a job that hangs.
+   * a job (or keeps the slot that ended on it for good: see heldBoards). When a slot's board leaves
+   * service for good (quarantined after failing, or unplugged) while every other matching board is
+   * held by its own slot, nothing can ever take the slot, and the job would never finish. Like a
+   * pinned run, such a slot waits a bounded time for a board to come back
+   * (FLASHFARM_PINNED_REQUEUE_WAIT_MS), then fails for good with NO_USABLE_DEVICE (not DEVICE_GONE:
+   * the board may be quarantined, not gone), so the job ends (failed, the other slots' results kept)
+   * and CI gets an answer instead of a job that hangs.
    *
    * Busy boards count as usable: they free up by themselves. So do boards whose agent is down but
    * which are still attached: an agent restart brings them back, and a farm outage is not a reason
@@ -280,13 +281,19 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         },
         select: { id: true },
       });
-      const serving = await this.prisma.run.findMany({
-        where: { jobId, deviceId: { not: null }, status: { in: SERVING_STATUSES } },
-        select: { slot: true, deviceId: true },
-      });
+      const held = heldBoards(
+        await this.prisma.run.findMany({
+          where: { jobId },
+          select: { slot: true, attempt: true, status: true, deviceId: true },
+        }),
+        { endedSlotsHold: true },
+      );
       for (const run of runs) {
-        const taken = new Set(serving.filter((s) => s.slot !== run.slot).map((s) => s.deviceId));
-        if (usable.some((d) => !taken.has(d.id))) continue;
+        const takenByOther = (deviceId: string) => {
+          const slot = held.get(deviceId);
+          return slot !== undefined && slot !== run.slot;
+        };
+        if (usable.some((d) => !takenByOther(d.id))) continue;
         stranded.add(run.id);
         const since = this.strandedSince.get(run.id) ?? now.getTime();
         this.strandedSince.set(run.id, since);
@@ -294,8 +301,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         if (now.getTime() - since < waitMs) continue;
         const result = await this.runs.finishRun(run.id, {
           status: 'failed',
-          errorCode: 'DEVICE_GONE',
-          errorMessage: `no usable board for ${waitMs} ms: every matching board is quarantined, unplugged or serving another slot of this "all" job`,
+          errorCode: RunErrorCode.NO_USABLE_DEVICE,
+          errorMessage: `no usable board for ${waitMs} ms: every matching board is quarantined, unplugged, or held by another slot of this "all" job (flashing it or done with it)`,
           final: true,
         });
         stranded.delete(run.id);
@@ -351,20 +358,20 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     if (free.length === 0) return;
 
     // A board serves one slot of a job: a second slot of the same job must land on another board.
-    const jobIds = [...new Set(waiting.map((r) => r.jobId))];
-    const used = new Map<string, Map<string, number>>();
+    // In an "all" job a board also stays with a slot that ended on it for good (see heldBoards).
+    const targetKinds = new Map(waiting.map((r) => [r.jobId, r.job.targetKind]));
+    const runsByJob = new Map<string, SlotRun[]>();
     for (const r of await this.prisma.run.findMany({
-      where: {
-        jobId: { in: jobIds },
-        deviceId: { not: null },
-        status: { in: SERVING_STATUSES },
-      },
-      select: { jobId: true, slot: true, deviceId: true },
+      where: { jobId: { in: [...targetKinds.keys()] } },
+      select: { jobId: true, slot: true, attempt: true, status: true, deviceId: true },
     })) {
-      let byDevice = used.get(r.jobId);
-      if (!byDevice) used.set(r.jobId, (byDevice = new Map<string, number>()));
-      byDevice.set(r.deviceId!, r.slot);
+      const jobRuns = runsByJob.get(r.jobId);
+      if (jobRuns) jobRuns.push(r);
+      else runsByJob.set(r.jobId, [r]);
     }
+    const used = new Map<string, Map<string, number>>();
+    for (const [jobId, kind] of targetKinds)
+      used.set(jobId, heldBoards(runsByJob.get(jobId) ?? [], { endedSlotsHold: kind === 'all' }));
 
     for (const run of waiting) {
       if (free.length === 0) break;
