@@ -157,15 +157,19 @@ export class FakeAgent {
     await this.redis.xadd(AGENT_EVENTS_STREAM, '*', AGENT_EVENT_FIELD, JSON.stringify(event));
   }
 
-  /** Stops everything; runs in flight are abandoned (as if the process died). */
+  /**
+   * Stops everything; runs in flight are abandoned (as if the process died). Returns once every
+   * Redis connection has closed. Closing twice is a no-op: tests close an agent mid-test and again
+   * in afterAll, and a second ioredis disconnect() arms a 2 s timer on the already-closed socket
+   * that nothing clears, which held Jest open after the run.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
     for (const controller of this.running.values()) controller.abort();
     await this.worker?.close(true).catch(() => {});
-    this.workerConnection?.disconnect();
-    this.subscriber?.disconnect();
-    this.redis.disconnect();
+    await Promise.all([this.workerConnection, this.subscriber, this.redis].map(disconnected));
   }
 
   private async sendHeartbeat(): Promise<void> {
@@ -288,6 +292,16 @@ export class FakeAgent {
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
     return (await response.json()) as T;
   }
+}
+
+/** Disconnects one connection and resolves when its socket has closed (at once if it had none open). */
+async function disconnected(connection: Redis | undefined): Promise<void> {
+  if (!connection || connection.status === 'end') return;
+  // Between reconnect attempts there is no socket to wait for, and ioredis emits no 'end'.
+  if (connection.status === 'reconnecting') return connection.disconnect();
+  const ended = new Promise<void>((resolve) => connection.once('end', () => resolve()));
+  connection.disconnect();
+  await ended;
 }
 
 /** A bearer token stored the way the api stores them (SHA-256 of the secret); returns the secret. */
