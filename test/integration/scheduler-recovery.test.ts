@@ -1,18 +1,29 @@
 /**
  * Runs that lose their agent or their board get a new attempt (attempt + 1,
  * same slot) and the history keeps both; pinned jobs wait a bounded time for
- * their board; agents can give runs back; failing boards get quarantined;
- * learned settings land on the device.
+ * their board (absent: DEVICE_GONE; quarantined while still attached:
+ * NO_USABLE_DEVICE), first attempts included; agents can give runs back;
+ * failing boards get quarantined; learned settings land on the device.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { pollUntil } from '../support/poll.js';
-import { FakeAgent, seedFirmware, seedToken, sql, type FakeBoard } from '../support/fake-agent.js';
+import {
+  FakeAgent,
+  seedFirmware,
+  seedToken,
+  sql,
+  type FakeBoard,
+  type FakeRunScript,
+} from '../support/fake-agent.js';
 
 let api: TestApi;
 let agentToken: string;
 let ci: string;
+let operator: string;
 let firmwareId: string;
+/** The bounded wait of a pinned run whose board cannot take it (FLASHFARM_PINNED_REQUEUE_WAIT_MS). */
+const WAIT_MS = 1500;
 const agents: FakeAgent[] = [];
 
 beforeAll(async () => {
@@ -20,13 +31,14 @@ beforeAll(async () => {
     env: {
       FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
       FLASHFARM_AGENT_DEAD_AFTER_MS: '1500',
-      FLASHFARM_PINNED_REQUEUE_WAIT_MS: '1500',
+      FLASHFARM_PINNED_REQUEUE_WAIT_MS: String(WAIT_MS),
       FLASHFARM_CANCEL_GRACE_MS: '1000',
       FLASHFARM_QUARANTINE_AFTER_FAILURES: '2',
     },
   });
   agentToken = await seedToken(api.database.url, 'agent', 'agents');
   ci = await seedToken(api.database.url, 'ci', 'ci');
+  operator = await seedToken(api.database.url, 'operator', 'operator');
   firmwareId = await seedFirmware(api.database.url, 'esp32c3');
 });
 
@@ -51,10 +63,14 @@ async function startAgent(name: string, boards: FakeBoard[]): Promise<FakeAgent>
   return agent;
 }
 
-async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+async function post(
+  path: string,
+  body: unknown,
+  token = ci,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${api.baseUrl}${path}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${ci}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -72,6 +88,7 @@ interface JobView {
       status: string;
       deviceId: string | null;
       errorCode: string | null;
+      errorMessage: string | null;
     }>;
   }>;
 }
@@ -80,6 +97,22 @@ async function getJob(id: string): Promise<JobView> {
   const response = await fetch(`${api.baseUrl}/jobs/${id}`, { headers: { authorization: `Bearer ${ci}` } });
   return (await response.json()) as JobView;
 }
+
+async function waitForStatus(jobId: string, status: string, timeoutMs = 15_000): Promise<JobView> {
+  return pollUntil(
+    async () => {
+      const job = await getJob(jobId);
+      return job.status === status ? job : undefined;
+    },
+    { timeoutMs, what: `job ${jobId} to be ${status}` },
+  );
+}
+
+/** A run script that starts and then holds the board until the run is aborted. */
+const hang: FakeRunScript = async (run) => {
+  await run.started();
+  await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+};
 
 describe('recovery', () => {
   it('re-queues the run of an agent that stops heartbeating onto another board, keeping both attempts', async () => {
@@ -172,6 +205,149 @@ describe('recovery', () => {
       [2, 'failed', 'DEVICE_GONE'],
     ]);
     await doomed.close();
+  });
+
+  it('ends a re-queued pinned run whose board came back quarantined (still attached) with NO_USABLE_DEVICE after the bounded wait', async () => {
+    const mac = 'c3:00:00:00:00:08';
+    const boards = [board(mac)];
+    const agent = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'returns-quarantined',
+      boards,
+      script: hang,
+    }).start();
+    agents.push(agent);
+    const jobId = (await post('/jobs', { firmwareId, target: { device: mac } })).body.id as string;
+    await pollUntil(() => agent.received.length === 1, { what: 'the pinned run to reach the agent' });
+    await agent.reportBoards([], [boards[0].portPath], false);
+    const requeuedAt = await pollUntil(
+      async () => ((await getJob(jobId)).slots[0].attempts === 2 ? Date.now() : undefined),
+      { what: 'the run of the unplugged board to be re-queued' },
+    );
+    // An operator takes the board out of service while it is away; it is plugged back in quarantined.
+    const quarantined = await post(
+      `/devices/${mac}/quarantine`,
+      { reason: 'cracked USB connector' },
+      operator,
+    );
+    expect(quarantined.status).toBe(200);
+    await agent.reportBoards(boards, [], true);
+    const { rows } = await sql(
+      api.database.url,
+      `SELECT d.state, count(a.id)::int AS attached FROM "Device" d LEFT JOIN "Attachment" a ON a."deviceId" = d.id AND a."detachedAt" IS NULL WHERE d.mac = $1 GROUP BY d.state`,
+      [mac],
+    );
+    expect(rows[0]).toEqual({ state: 'quarantined', attached: 1 });
+
+    const job = await waitForStatus(jobId, 'failed');
+    expect(Date.now() - requeuedAt).toBeGreaterThanOrEqual(WAIT_MS - 500);
+    expect(job.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId])).toEqual([
+      [1, 'failed', 'DEVICE_GONE', agent.deviceIds.get(mac)],
+      [2, 'failed', 'NO_USABLE_DEVICE', null],
+    ]);
+    expect(job.slots[0].history[1].errorMessage).toMatch(/quarantined.*cracked USB connector.*release/);
+    expect(agent.received).toHaveLength(1);
+    await agent.close();
+  });
+
+  it('ends a first attempt queued behind a run that quarantines its pinned board with NO_USABLE_DEVICE after the bounded wait', async () => {
+    const mac = 'c3:00:00:00:00:09';
+    let failNow: () => void = () => {};
+    const failing = new Promise<void>((resolve) => (failNow = resolve));
+    const agent = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'quarantined-while-queued',
+      boards: [board(mac)],
+      script: async (run) => {
+        await run.started();
+        await failing;
+        await run.finish({ status: 'failed', errorCode: 'FLASH_ERROR', errorMessage: 'erase failed' });
+      },
+    }).start();
+    agents.push(agent);
+    // One failure short of quarantine (FLASHFARM_QUARANTINE_AFTER_FAILURES=2).
+    await sql(api.database.url, `UPDATE "Device" SET "consecutiveFailures" = 1 WHERE mac = $1`, [mac]);
+    const pinned = { firmwareId, target: { device: mac } };
+    const first = (await post('/jobs', pinned)).body.id as string;
+    await pollUntil(() => agent.received.length === 1, { what: 'the first pinned run to reach the agent' });
+    const second = await post('/jobs', pinned);
+    expect(second.status).toBe(201);
+    const secondId = second.body.id as string;
+    failNow();
+    await waitForStatus(first, 'failed');
+    const quarantinedAt = Date.now();
+    const { rows } = await sql(api.database.url, `SELECT state FROM "Device" WHERE mac = $1`, [mac]);
+    expect(rows[0].state).toBe('quarantined');
+
+    const job = await waitForStatus(secondId, 'failed');
+    expect(Date.now() - quarantinedAt).toBeGreaterThanOrEqual(WAIT_MS - 500);
+    expect(job.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId])).toEqual([
+      [1, 'failed', 'NO_USABLE_DEVICE', null],
+    ]);
+    expect(job.slots[0].history[0].errorMessage).toMatch(/quarantined.*FLASH_ERROR.*release/);
+    expect(agent.received).toHaveLength(1);
+    await agent.close();
+  });
+
+  it('ends a first attempt pinned to a board that is unplugged with DEVICE_GONE after the bounded wait', async () => {
+    const mac = 'c3:00:00:00:00:0a';
+    const agent = await startAgent('unplugged-before', [board(mac)]);
+    await agent.reportBoards([], ['/dev/ttyACM0'], false);
+    const created = await post('/jobs', { firmwareId, target: { device: mac } });
+    // Not refused: a board that is away may be plugged back in.
+    expect(created.status).toBe(201);
+    const submittedAt = Date.now();
+
+    const job = await waitForStatus(created.body.id as string, 'failed');
+    expect(Date.now() - submittedAt).toBeGreaterThanOrEqual(WAIT_MS - 500);
+    expect(job.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId])).toEqual([
+      [1, 'failed', 'DEVICE_GONE', null],
+    ]);
+    expect(job.slots[0].history[0].errorMessage).toMatch(/c3:00:00:00:00:0a.*not reachable/);
+    expect(agent.received).toHaveLength(0);
+    await agent.close();
+  });
+
+  it('counts the wait of a first attempt from when its board went away, not from when it was queued', async () => {
+    const mac = 'c3:00:00:00:00:0b';
+    const boards = [board(mac)];
+    let runs = 0;
+    const agent = await new FakeAgent({
+      baseUrl: api.baseUrl,
+      token: agentToken,
+      redisUrl: api.redisUrl,
+      name: 'replugged',
+      boards,
+      maxParallel: 2,
+      script: async (run) => (++runs === 1 ? hang(run) : run.finish()),
+    }).start();
+    agents.push(agent);
+    const pinned = { firmwareId, target: { device: mac } };
+    const first = (await post('/jobs', pinned)).body.id as string;
+    await pollUntil(() => agent.received.length === 1, { what: 'the first pinned run to reach the agent' });
+    const second = (await post('/jobs', pinned)).body.id as string;
+    // Queued behind a run on a board that is present: waiting longer than the bound is no reason to end.
+    await new Promise((r) => setTimeout(r, WAIT_MS + 500));
+    expect((await getJob(second)).status).toBe('queued');
+
+    // The board is unplugged and plugged back in well within the wait: both jobs are flashed.
+    await agent.reportBoards([], [boards[0].portPath], false);
+    await pollUntil(async () => (await getJob(first)).slots[0].attempts === 2, {
+      what: 'the run of the unplugged board to be re-queued',
+    });
+    await agent.reportBoards(boards, [], true);
+    const done = await waitForStatus(second, 'succeeded');
+    expect(done.slots[0].history.map((h) => [h.attempt, h.status])).toEqual([[1, 'succeeded']]);
+    const retried = await waitForStatus(first, 'succeeded');
+    expect(retried.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
+      [1, 'failed', 'DEVICE_GONE'],
+      [2, 'succeeded', null],
+    ]);
+    await agent.close();
   });
 
   it('re-queues a run the agent gives back, and stops after the attempt cap', async () => {

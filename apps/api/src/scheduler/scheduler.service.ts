@@ -31,7 +31,9 @@ import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { runSnapshot } from '../runs/run-snapshot.js';
 import { Dispatcher } from './dispatcher.js';
+import { unusablePinnedBoard } from './pinned-board.js';
 import { heldBoards, type SlotRun } from './slot-boards.js';
+import { UnbindableSince } from './unbindable-since.js';
 
 /** Waiting runs considered per pass (highest priority, oldest first). */
 const WAITING_RUNS_PER_PASS = 500;
@@ -62,8 +64,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
-  /** When this replica first saw a waiting "all" slot with no usable board, by run id (see endStrandedAllSlots). */
-  private readonly strandedSince = new Map<string, number>();
+  /** When this replica first saw a waiting run that no board can take (pinned runs and "all" slots). */
+  private readonly unbindable = new UnbindableSince();
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -129,8 +131,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     await this.recoverDeadAgents(now);
     await this.recoverGoneDevices();
     await this.expireCancelledRuns(now);
+    this.unbindable.beginPass();
     await this.expirePinnedWaits(now);
     await this.endStrandedAllSlots(now);
+    this.unbindable.endPass();
     await this.recheckDispatched(now);
     await this.bindWaiting(now);
   }
@@ -203,35 +207,47 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       });
   }
 
-  /** A re-queued run of a pinned-device job waits a bounded time for its board, then fails for good. */
+  /**
+   * A waiting run of a pinned-device job, first attempt or not, whose board cannot take it (gone,
+   * its agent down, or quarantined while still attached) waits a bounded time
+   * (FLASHFARM_PINNED_REQUEUE_WAIT_MS, counted from when this replica first saw it so) for the board
+   * to come back or be released, then fails for good: DEVICE_GONE for a board that is gone,
+   * NO_USABLE_DEVICE for a quarantined one (see unusablePinnedBoard). Otherwise a job pinned to a
+   * board that never returns would never finish. A board that is merely busy is waited for.
+   */
   private async expirePinnedWaits(now: Date): Promise<void> {
     const waiting = await this.prisma.run.findMany({
-      where: {
-        status: 'queued',
-        attempt: { gt: 1 },
-        queuedAt: { lt: new Date(now.getTime() - this.config.scheduler.pinnedRequeueWaitMs) },
-        job: { targetKind: 'device' },
-      },
+      where: { status: 'queued', job: { targetKind: 'device', status: { in: ['queued', 'running'] } } },
       select: { id: true, job: { select: { targetDeviceId: true } } },
     });
+    if (waiting.length === 0) return;
+    const deviceIds = [
+      ...new Set(waiting.flatMap((r) => (r.job.targetDeviceId ? [r.job.targetDeviceId] : []))),
+    ];
+    const devices = new Map(
+      (
+        await this.prisma.device.findMany({
+          where: { id: { in: deviceIds } },
+          select: {
+            id: true,
+            mac: true,
+            state: true,
+            quarantineReason: true,
+            attachments: { where: this.liveAttachment(now), take: 1, select: { id: true } },
+          },
+        })
+      ).map((d) => [d.id, d]),
+    );
+    const waitMs = this.config.scheduler.pinnedRequeueWaitMs;
     for (const run of waiting) {
-      const deviceId = run.job.targetDeviceId;
-      const present = deviceId
-        ? await this.prisma.device.count({
-            where: {
-              id: deviceId,
-              state: { not: 'offline' },
-              attachments: { some: this.liveAttachment(now) },
-            },
-          })
-        : 0;
-      if (present) continue;
-      await this.runs.finishRun(run.id, {
-        status: 'failed',
-        errorCode: 'DEVICE_GONE',
-        errorMessage: `the pinned board did not come back within ${this.config.scheduler.pinnedRequeueWaitMs} ms`,
-        final: true,
-      });
+      const device = run.job.targetDeviceId ? devices.get(run.job.targetDeviceId) : undefined;
+      const failure = unusablePinnedBoard(
+        device ? { ...device, reachable: device.attachments.length > 0 } : null,
+        { waitMs },
+      );
+      if (!failure || this.unbindable.waitedMs(run.id, now.getTime()) < waitMs) continue;
+      const result = await this.runs.finishRun(run.id, { status: 'failed', ...failure, final: true });
+      if (result.finished) this.logger.warn(`run ${run.id}: ${failure.errorMessage}; failed`);
     }
   }
 
@@ -249,9 +265,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
    * which are still attached: an agent restart brings them back, and a farm outage is not a reason
    * to fail user jobs (a host gone for good is for an operator: quarantine its boards or cancel).
    *
-   * The wait is measured from when this replica first saw the slot stranded, not from queuedAt: a
-   * first attempt may have queued long ago behind other work. After an api restart the wait starts
-   * again, which only lengthens it.
+   * The wait is measured from when this replica first saw the slot stranded, not from queuedAt (see
+   * UnbindableSince).
    */
   private async endStrandedAllSlots(now: Date): Promise<void> {
     const waiting = await this.prisma.run.findMany({
@@ -263,7 +278,6 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         job: { select: { selector: true, firmware: { select: { chip: true } } } },
       },
     });
-    const stranded = new Set<string>();
     const byJob = new Map<string, typeof waiting>();
     for (const run of waiting) byJob.set(run.jobId, [...(byJob.get(run.jobId) ?? []), run]);
     for (const [jobId, runs] of byJob) {
@@ -294,23 +308,17 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
           return slot !== undefined && slot !== run.slot;
         };
         if (usable.some((d) => !takenByOther(d.id))) continue;
-        stranded.add(run.id);
-        const since = this.strandedSince.get(run.id) ?? now.getTime();
-        this.strandedSince.set(run.id, since);
         const waitMs = this.config.scheduler.pinnedRequeueWaitMs;
-        if (now.getTime() - since < waitMs) continue;
+        if (this.unbindable.waitedMs(run.id, now.getTime()) < waitMs) continue;
         const result = await this.runs.finishRun(run.id, {
           status: 'failed',
           errorCode: RunErrorCode.NO_USABLE_DEVICE,
           errorMessage: `no usable board for ${waitMs} ms: every matching board is quarantined, unplugged, or held by another slot of this "all" job (flashing it or done with it)`,
           final: true,
         });
-        stranded.delete(run.id);
         if (result.finished) this.logger.warn(`run ${run.id}: no board left for its "all" slot; failed`);
       }
     }
-    // Slots that found a board again, or ended, start from zero if they are ever stranded again.
-    for (const runId of this.strandedSince.keys()) if (!stranded.has(runId)) this.strandedSince.delete(runId);
   }
 
   /** A bind whose queue entry was lost (the process died between commit and add) is re-added. */
