@@ -139,6 +139,46 @@ describe('POST /jobs', () => {
     expect(body.message).toMatch(/no device matches/i);
   });
 
+  it('refuses a job pinned to a quarantined device with 409 DEVICE_QUARANTINED, storing nothing', async () => {
+    const mac = 'aa:00:00:00:00:06';
+    const id = await addDevice(mac, 'esp32', { pool: 'quarantine-intake' });
+    // A job created before the quarantine is still answered for its idempotency key.
+    const earlier = { firmwareId: esp32Firmware, target: { device: mac }, idempotencyKey: 'pinned-before' };
+    const created = await call('POST', '/jobs', { token: ci, body: earlier });
+    expect(created.status).toBe(201);
+    await sql(
+      api.database.url,
+      `UPDATE "Device" SET state = 'quarantined', "quarantineReason" = 'cracked USB connector', "quarantinedAt" = now() WHERE id = $1`,
+      [id],
+    );
+    const jobsBefore = await sql(api.database.url, `SELECT count(*)::int AS n FROM "Job"`);
+
+    for (const device of [mac, id, 'AA-00-00-00-00-06']) {
+      const refused = await call('POST', '/jobs', {
+        token: ci,
+        body: { firmwareId: esp32Firmware, target: { device }, idempotencyKey: `pinned-${device}` },
+      });
+      expect(refused.status).toBe(409);
+      const body = await json<{ code: string; message: string }>(refused);
+      expect(body.code).toBe('DEVICE_QUARANTINED');
+      expect(body.message).toContain(mac);
+      expect(body.message).toContain('cracked USB connector');
+      expect(body.message).toMatch(/POST \/devices\/[^ ]+\/release/);
+      expect(body.message).toMatch(/selector/);
+    }
+    expect((await sql(api.database.url, `SELECT count(*)::int AS n FROM "Job"`)).rows).toEqual(
+      jobsBefore.rows,
+    );
+    const replay = await call('POST', '/jobs', { token: ci, body: earlier });
+    expect(replay.status).toBe(200);
+    expect((await json<JobBody>(replay)).id).toBe((await json<JobBody>(created)).id);
+
+    const doc = await json<{
+      paths: Record<string, { post?: { responses: Record<string, { description: string }> } }>;
+    }>(await call('GET', '/api/openapi.json'));
+    expect(doc.paths['/jobs'].post?.responses['409'].description).toMatch(/DEVICE_QUARANTINED/);
+  });
+
   it('answers 404 for unknown firmware and unknown devices', async () => {
     const fw = await call('POST', '/jobs', {
       token: ci,

@@ -418,10 +418,15 @@ describe('recovery', () => {
     expect(rows[0].state).toBe('quarantined');
     expect(rows[0].consecutiveFailures).toBe(2);
     expect(rows[0].quarantineReason).toMatch(/2 consecutive failed runs.*FLASH_ERROR/);
-    // A quarantined board takes no more work: the next job waits.
-    const waiting = (await post('/jobs', pinned)).body.id as string;
-    await new Promise((r) => setTimeout(r, 600));
-    expect((await getJob(waiting)).status).toBe('queued');
+    // A quarantined board takes no more work: a job pinned to it is refused, and nothing is stored.
+    const jobs = async () => (await sql(api.database.url, `SELECT count(*)::int AS n FROM "Job"`)).rows[0].n;
+    const before = await jobs();
+    const refused = await post('/jobs', pinned);
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('DEVICE_QUARANTINED');
+    expect(refused.body.message).toMatch(/c3:00:00:00:00:05.*2 consecutive failed runs.*release/);
+    expect(await jobs()).toBe(before);
+    expect(flaky.received).toHaveLength(3);
     await flaky.close();
   });
 

@@ -46,7 +46,11 @@ const CREATE_JOB_BODY: SchemaObject = {
       description:
         'One board (`{ device: <id or MAC> }`), N boards of a selector (`{ selector, count }`, count 1..' +
         `${MAX_SELECTOR_COUNT}` +
-        '), or every matching board online now (`{ all: selector }`). The firmware decides the chip.',
+        '), or every matching board online now (`{ all: selector }`). The firmware decides the chip. ' +
+        'A quarantined board is refused (409 DEVICE_QUARANTINED). A pinned board that is unplugged, ' +
+        'whose agent is down, or that is quarantined after submission is waited for up to ' +
+        'FLASHFARM_PINNED_REQUEUE_WAIT_MS; if it is not back (or released) by then, the run fails ' +
+        'with DEVICE_GONE (or NO_USABLE_DEVICE for a quarantined board).',
       oneOf: [
         { type: 'object', required: ['device'], properties: { device: { type: 'string' } } },
         {
@@ -126,7 +130,12 @@ export class JobsController {
   @ApiCreatedResponse({ description: 'The job, with its queued runs' })
   @ApiOkResponse({ description: 'The job this idempotency key already created' })
   @ApiNotFoundResponse({ description: 'Unknown firmware or device' })
-  @ApiConflictResponse({ description: 'IDEMPOTENCY_CONFLICT: the key was used with another request' })
+  @ApiConflictResponse({
+    description:
+      'IDEMPOTENCY_CONFLICT: the key was used with another request. DEVICE_QUARANTINED: the pinned ' +
+      'device is quarantined (the message gives the reason); release it with POST ' +
+      '/devices/{idOrMac}/release, or target a selector. Nothing is stored.',
+  })
   @ApiUnprocessableEntityResponse({ description: 'Chip mismatch, or no device matches an "all" target' })
   async create(
     @Body() body: Record<string, unknown>,

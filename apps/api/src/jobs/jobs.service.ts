@@ -16,6 +16,8 @@ const MAC_RE = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Largest page of GET /jobs. */
 export const MAX_PAGE_SIZE = 200;
+/** Problem code of POST /jobs pinned to a quarantined board (409). */
+export const DEVICE_QUARANTINED = 'DEVICE_QUARANTINED';
 
 /** Filters and page of GET /jobs. */
 export interface ListJobsQuery {
@@ -55,6 +57,7 @@ export class JobsService {
     if (!firmware) throw ApiError.notFound('Firmware', request.firmwareId);
 
     let targetDeviceId: string | null = null;
+    let quarantined: { mac: string; reason: string | null } | undefined;
     let selector: DeviceSelector = {};
     let slots: number;
     const target = request.target;
@@ -74,6 +77,8 @@ export class JobsService {
             `Device ${device.mac} is an ${device.chip}; firmware ${firmware.id} is built for ${firmware.chip}.`,
           );
         targetDeviceId = device.id;
+        if (device.state === 'quarantined')
+          quarantined = { mac: device.mac, reason: device.quarantineReason };
         slots = 1;
         break;
       }
@@ -125,6 +130,16 @@ export class JobsService {
       });
       if (existing) return { created: false, job: await this.replay(existing, data) };
     }
+    // Checked after the replay: a job its key created before the quarantine is still that job.
+    // Refused rather than queued: only an operator brings the board back, so the job would wait
+    // out the pinned bound and fail, and CI is better told now what to do instead. A board
+    // quarantined after this check is left to the scheduler (NO_USABLE_DEVICE after the wait).
+    if (quarantined)
+      throw new ApiError(
+        409,
+        DEVICE_QUARANTINED,
+        `Device ${quarantined.mac} is quarantined (${quarantined.reason ?? 'no reason given'}) and takes no jobs. Release it with POST /devices/${quarantined.mac}/release once it is fixed, or target a selector so another board can take the job.`,
+      );
 
     let job: Job;
     try {
