@@ -63,22 +63,21 @@ export async function createApiApp(config: ApiConfig, options: CreateApiAppOptio
       .build(),
   );
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/openapi.json' });
-  return {
-    app,
-    infra,
-    close: async () => {
-      // Event streams are ended by SseStreams before the server closes; any
-      // other request still running after the grace period (a stalled upload,
-      // a client that keeps a connection busy) is cut so the process can exit.
-      const server = app.getHttpServer();
-      const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-      force.unref();
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(force);
-      }
-      await infra.close();
-    },
+  // Closing twice (a signal during a close, a test's clean-up) waits for the one close.
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    // Event streams are ended by SseStreams before the server closes; any
+    // other request still running after the grace period (a stalled upload,
+    // a client that keeps a connection busy) is cut so the process can exit.
+    const server = app.getHttpServer();
+    const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    force.unref();
+    try {
+      await app.close();
+    } finally {
+      clearTimeout(force);
+    }
+    await infra.close();
   };
+  return { app, infra, close: () => (closing ??= close()) };
 }

@@ -91,9 +91,10 @@ export function isRetryableFlashError(code: FlashErrorCode): boolean {
  */
 export const SchedulerErrorCode = {
   /**
-   * A slot of an "all" job that no board could take for the bounded wait
-   * (FLASHFARM_PINNED_REQUEUE_WAIT_MS): every matching board was quarantined, unplugged, or
-   * serving or done with another slot of the job. The board may be perfectly healthy.
+   * A run no board could take for the bounded wait (FLASHFARM_PINNED_REQUEUE_WAIT_MS): a pinned
+   * run whose board is quarantined, or a slot of an "all" job whose matching boards were all
+   * quarantined, unplugged, or serving or done with another slot of the job. The board itself
+   * may be perfectly healthy.
    */
   NO_USABLE_DEVICE: 'NO_USABLE_DEVICE',
 } as const;
@@ -115,6 +116,8 @@ export const ApiErrorCode = {
   FIRMWARE_IN_USE: 'FIRMWARE_IN_USE',
   JOB_NOT_CANCELLABLE: 'JOB_NOT_CANCELLABLE',
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
+  /** A job pinned to a quarantined board: release the board or target a selector. */
+  DEVICE_QUARANTINED: 'DEVICE_QUARANTINED',
   /** An agent claimed a run the api no longer wants it to flash (ended, reassigned, job cancelled). */
   RUN_NOT_CLAIMABLE: 'RUN_NOT_CLAIMABLE',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',

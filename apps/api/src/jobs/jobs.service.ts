@@ -16,8 +16,6 @@ const MAC_RE = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Largest page of GET /jobs. */
 export const MAX_PAGE_SIZE = 200;
-/** Problem code of POST /jobs pinned to a quarantined board (409). */
-export const DEVICE_QUARANTINED = 'DEVICE_QUARANTINED';
 
 /** Filters and page of GET /jobs. */
 export interface ListJobsQuery {
@@ -137,7 +135,7 @@ export class JobsService {
     if (quarantined)
       throw new ApiError(
         409,
-        DEVICE_QUARANTINED,
+        ApiErrorCode.DEVICE_QUARANTINED,
         `Device ${quarantined.mac} is quarantined (${quarantined.reason ?? 'no reason given'}) and takes no jobs. Release it with POST /devices/${quarantined.mac}/release once it is fixed, or target a selector so another board can take the job.`,
       );
 
