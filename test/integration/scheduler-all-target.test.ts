@@ -11,28 +11,24 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RunLifecycleService } from '../../apps/api/src/runs/run-lifecycle.service.js';
-import { startTestApi, type TestApi } from '../support/api-app.js';
 import { pollUntil } from '../support/poll.js';
+import type { FakeAgent, FakeBoard, FakeRunScript } from '../support/fake-agent.js';
 import {
-  FakeAgent,
-  seedFirmware,
-  seedToken,
-  sql,
-  type FakeBoard,
-  type FakeRunScript,
-} from '../support/fake-agent.js';
+  board,
+  hang,
+  startSchedulerSuite,
+  type JobView,
+  type SchedulerSuite,
+  type SlotView,
+} from '../support/scheduler-suite.js';
 
 /** The bounded wait of a slot with no usable board (FLASHFARM_PINNED_REQUEUE_WAIT_MS). */
 const WAIT_MS = 2500;
 
-let api: TestApi;
-let agentToken: string;
-let ci: string;
-let firmwareId: string;
-const agents: FakeAgent[] = [];
+let suite: SchedulerSuite;
 
 beforeAll(async () => {
-  api = await startTestApi({
+  suite = await startSchedulerSuite({
     env: {
       FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
       FLASHFARM_AGENT_HEARTBEAT_MS: '300',
@@ -41,37 +37,13 @@ beforeAll(async () => {
       FLASHFARM_QUARANTINE_AFTER_FAILURES: '2',
       FLASHFARM_RUN_MAX_ATTEMPTS: '3',
     },
+    statusTimeoutMs: 20_000,
   });
-  agentToken = await seedToken(api.database.url, 'agent', 'agents');
-  ci = await seedToken(api.database.url, 'ci', 'ci');
-  firmwareId = await seedFirmware(api.database.url, 'esp32c3');
 });
 
 afterAll(async () => {
-  for (const agent of agents) await agent.close();
-  await api?.close();
+  await suite?.close();
 });
-
-interface JobView {
-  id: string;
-  status: string;
-  slots: Array<{
-    attempts: number;
-    latest: { status: string; errorCode: string | null; device: { mac: string } | null };
-    history: Array<{
-      attempt: number;
-      status: string;
-      deviceId: string | null;
-      errorCode: string | null;
-      errorMessage: string | null;
-    }>;
-  }>;
-}
-
-async function getJob(id: string): Promise<JobView> {
-  const response = await fetch(`${api.baseUrl}/jobs/${id}`, { headers: { authorization: `Bearer ${ci}` } });
-  return (await response.json()) as JobView;
-}
 
 /** Starts an agent holding the boards, all put in `pool` so each test's "all" job sees only its own boards. */
 async function startAgent(
@@ -80,43 +52,18 @@ async function startAgent(
   boards: FakeBoard[],
   script: FakeRunScript,
 ): Promise<FakeAgent> {
-  const agent = await new FakeAgent({
-    baseUrl: api.baseUrl,
-    token: agentToken,
-    redisUrl: api.redisUrl,
-    name,
-    boards,
-    script,
-  }).start();
-  agents.push(agent);
-  await sql(api.database.url, `UPDATE "Device" SET pool = $1 WHERE mac = ANY($2)`, [
-    pool,
-    boards.map((b) => b.mac),
-  ]);
+  const agent = await suite.startAgent({ name, boards, script });
+  await suite.sql(`UPDATE "Device" SET pool = $1 WHERE mac = ANY($2)`, [pool, boards.map((b) => b.mac)]);
   return agent;
 }
 
 async function submitAll(pool: string): Promise<string> {
-  const response = await fetch(`${api.baseUrl}/jobs`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ci}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ firmwareId, target: { all: { pool } } }),
-  });
-  expect(response.status).toBe(201);
-  return ((await response.json()) as { id: string }).id;
+  const created = await suite.post('/jobs', { firmwareId: suite.firmwareId, target: { all: { pool } } });
+  expect(created.status).toBe(201);
+  return created.body.id as string;
 }
 
-async function waitForStatus(jobId: string, status: string, timeoutMs = 20_000): Promise<JobView> {
-  return pollUntil(
-    async () => {
-      const job = await getJob(jobId);
-      return job.status === status ? job : undefined;
-    },
-    { timeoutMs, what: `job ${jobId} to be ${status}` },
-  );
-}
-
-function slotOf(job: JobView, deviceId: string | undefined): JobView['slots'][number] {
+function slotOf(job: JobView, deviceId: string | undefined): SlotView {
   const slot = job.slots.find((s) => s.history[0].deviceId === deviceId);
   if (!slot) throw new Error(`no slot started on device ${deviceId}`);
   return slot;
@@ -134,10 +81,7 @@ describe('"all" jobs', () => {
     const agent = await startAgent(
       'line-q',
       'quarantine',
-      [
-        { mac: bad, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
-        { mac: good, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
-      ],
+      [board(bad), board(good, '/dev/ttyACM1')],
       async (run) => {
         if (run.payload.mac !== bad) return succeed(run);
         await run.started();
@@ -146,7 +90,7 @@ describe('"all" jobs', () => {
     );
     const jobId = await submitAll('quarantine');
 
-    const job = await waitForStatus(jobId, 'failed');
+    const job = await suite.waitForStatus(jobId, 'failed');
     expect(job.slots).toHaveLength(2);
     expect(slotOf(job, agent.deviceIds.get(good)).latest.status).toBe('succeeded');
     // Two failures quarantine the board; the third attempt then has no board left and ends instead of waiting.
@@ -158,33 +102,28 @@ describe('"all" jobs', () => {
     ]);
     expect(stranded.history[2].deviceId).toBeNull();
     expect(stranded.history[2].errorMessage).toMatch(/no usable board.*another slot/i);
-    const { rows } = await sql(api.database.url, `SELECT state FROM "Device" WHERE mac = $1`, [bad]);
+    const { rows } = await suite.sql(`SELECT state FROM "Device" WHERE mac = $1`, [bad]);
     expect(rows[0].state).toBe('quarantined');
   });
 
   it('ends a slot whose board was unplugged during its run, after the bounded wait', async () => {
     const leaving = 'c3:a2:00:00:00:01';
     const staying = 'c3:a2:00:00:00:02';
-    const boards = [
-      { mac: leaving, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
-      { mac: staying, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
-    ];
-    const agent = await startAgent('line-u', 'unplug', boards, async (run) => {
-      if (run.payload.mac !== leaving) return succeed(run);
-      await run.started();
-      await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
-    });
+    const boards = [board(leaving), board(staying, '/dev/ttyACM1')];
+    const agent = await startAgent('line-u', 'unplug', boards, (run) =>
+      run.payload.mac === leaving ? hang(run) : succeed(run),
+    );
     const jobId = await submitAll('unplug');
     await pollUntil(() => agent.received.some((r) => r.payload.mac === leaving), {
       what: 'the run on the leaving board',
     });
     await agent.reportBoards([boards[1]], [boards[0].portPath], false);
     const requeuedAt = await pollUntil(
-      async () => ((await getJob(jobId)).slots.some((s) => s.attempts === 2) ? Date.now() : undefined),
+      async () => ((await suite.getJob(jobId)).slots.some((s) => s.attempts === 2) ? Date.now() : undefined),
       { what: 'the slot of the unplugged board to be re-queued' },
     );
 
-    const job = await waitForStatus(jobId, 'failed');
+    const job = await suite.waitForStatus(jobId, 'failed');
     // Not before the wait: the board could have come back.
     expect(Date.now() - requeuedAt).toBeGreaterThanOrEqual(WAIT_MS - 500);
     expect(slotOf(job, agent.deviceIds.get(staying)).latest.status).toBe('succeeded');
@@ -199,27 +138,23 @@ describe('"all" jobs', () => {
   it('keeps the slot of a board that comes back within the wait, and flashes it', async () => {
     const flaky = 'c3:a3:00:00:00:01';
     const steady = 'c3:a3:00:00:00:02';
-    const boards = [
-      { mac: flaky, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
-      { mac: steady, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
-    ];
+    const boards = [board(flaky), board(steady, '/dev/ttyACM1')];
     let flakyRuns = 0;
-    const agent = await startAgent('line-b', 'blip', boards, async (run) => {
-      if (run.payload.mac !== flaky || ++flakyRuns > 1) return succeed(run);
-      await run.started();
-      await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
-    });
+    // Only the first run on the flaky board hangs (until the board is unplugged); the next one succeeds.
+    const agent = await startAgent('line-b', 'blip', boards, (run) =>
+      run.payload.mac === flaky && ++flakyRuns === 1 ? hang(run) : succeed(run),
+    );
     const jobId = await submitAll('blip');
     await pollUntil(() => agent.received.some((r) => r.payload.mac === flaky), {
       what: 'the run on the flaky board',
     });
     await agent.reportBoards([boards[1]], [boards[0].portPath], false);
-    await pollUntil(async () => (await getJob(jobId)).slots.some((s) => s.attempts === 2), {
+    await pollUntil(async () => (await suite.getJob(jobId)).slots.some((s) => s.attempts === 2), {
       what: 'the slot of the unplugged board to be re-queued',
     });
     await agent.reportBoards(boards, [], true);
 
-    const job = await waitForStatus(jobId, 'succeeded');
+    const job = await suite.waitForStatus(jobId, 'succeeded');
     const slot = slotOf(job, agent.deviceIds.get(flaky));
     expect(slot.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
       [1, 'failed', 'DEVICE_GONE'],
@@ -231,16 +166,10 @@ describe('"all" jobs', () => {
   it('keeps waiting through an agent outage longer than the wait, and flashes the board when the agent is back', async () => {
     const held = 'c3:a4:00:00:00:01';
     const done = 'c3:a4:00:00:00:02';
-    const boards = [
-      { mac: held, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
-      { mac: done, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
-    ];
-    const hanging: FakeRunScript = async (run) => {
-      if (run.payload.mac !== held) return succeed(run);
-      await run.started();
-      await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
-    };
-    const first = await startAgent('line-o', 'outage', boards, hanging);
+    const boards = [board(held), board(done, '/dev/ttyACM1')];
+    const first = await startAgent('line-o', 'outage', boards, (run) =>
+      run.payload.mac === held ? hang(run) : succeed(run),
+    );
     const jobId = await submitAll('outage');
     await pollUntil(() => first.received.some((r) => r.payload.mac === held), {
       what: 'the run on the held board',
@@ -249,21 +178,21 @@ describe('"all" jobs', () => {
     await first.close();
     await pollUntil(
       async () => {
-        const { rows } = await sql(api.database.url, `SELECT state FROM "Device" WHERE mac = $1`, [held]);
-        const job = await getJob(jobId);
+        const { rows } = await suite.sql(`SELECT state FROM "Device" WHERE mac = $1`, [held]);
+        const job = await suite.getJob(jobId);
         return rows[0].state === 'offline' && job.slots.some((s) => s.attempts === 2);
       },
       { what: 'the board offline with its agent, and its slot re-queued' },
     );
     // Nothing should change during the outage; only time passing can show that.
     await new Promise((r) => setTimeout(r, WAIT_MS + 1000));
-    const during = await getJob(jobId);
+    const during = await suite.getJob(jobId);
     expect(during.status).toBe('running');
     expect(slotOf(during, first.deviceIds.get(held)).latest.status).toBe('queued');
 
     // The agent restarts under the same name: its boards are back and the slot is flashed.
     const second = await startAgent('line-o', 'outage', boards, succeed);
-    const job = await waitForStatus(jobId, 'succeeded');
+    const job = await suite.waitForStatus(jobId, 'succeeded');
     const slot = slotOf(job, second.deviceIds.get(held));
     expect(slot.history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
       [1, 'failed', 'INFRASTRUCTURE'],
@@ -273,10 +202,7 @@ describe('"all" jobs', () => {
   it('does not give a board whose slot failed for good to another slot', async () => {
     const failing = 'c3:a5:00:00:00:01';
     const leaving = 'c3:a5:00:00:00:02';
-    const boards = [
-      { mac: failing, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
-      { mac: leaving, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
-    ];
+    const boards = [board(failing), board(leaving, '/dev/ttyACM1')];
     let failingRuns = 0;
     const agent = await startAgent('line-f', 'final', boards, async (run) => {
       await run.started();
@@ -289,7 +215,7 @@ describe('"all" jobs', () => {
     const jobId = await submitAll('final');
     await pollUntil(
       async () => {
-        const job = await getJob(jobId);
+        const job = await suite.getJob(jobId);
         const slot = job.slots.find((s) => s.history[0].deviceId === agent.deviceIds.get(failing));
         return slot?.latest.status === 'failed' && agent.received.some((r) => r.payload.mac === leaving);
       },
@@ -297,7 +223,7 @@ describe('"all" jobs', () => {
     );
     await agent.reportBoards([boards[0]], [boards[1].portPath], false);
 
-    const job = await waitForStatus(jobId, 'failed');
+    const job = await suite.waitForStatus(jobId, 'failed');
     // The failed board already has its answer in this job; flashing it again under another slot
     // would report it twice and hide that the unplugged board was never flashed.
     expect(agent.received.filter((r) => r.payload.mac === failing)).toHaveLength(1);
@@ -315,11 +241,7 @@ describe('"all" jobs', () => {
     const first = 'c3:a6:00:00:00:01';
     const second = 'c3:a6:00:00:00:02';
     const late = 'c3:a6:00:00:00:03';
-    const boards = [
-      { mac: first, chip: 'esp32c3', portPath: '/dev/ttyACM0' },
-      { mac: second, chip: 'esp32c3', portPath: '/dev/ttyACM1' },
-      { mac: late, chip: 'esp32c3', portPath: '/dev/ttyACM2' },
-    ];
+    const boards = [board(first), board(second, '/dev/ttyACM1'), board(late, '/dev/ttyACM2')];
     const runsOn = new Map<string, number>();
     // A first run hangs until its board is unplugged (the agent gives up on a port that went away,
     // which frees its worker for the next board).
@@ -338,7 +260,7 @@ describe('"all" jobs', () => {
     await pollUntil(() => runsOn.get(first) === 1 && runsOn.get(second) === 1, {
       what: 'both boards holding a slot',
     });
-    const slotA = (await getJob(jobId)).slots.findIndex(
+    const slotA = (await suite.getJob(jobId)).slots.findIndex(
       (s) => s.history[0].deviceId === agent.deviceIds.get(first),
     );
 
@@ -346,8 +268,8 @@ describe('"all" jobs', () => {
     await agent.reportBoards([boards[1]], [boards[0].portPath], false);
     unplugged.get(first)?.();
     await agent.reportBoards([boards[1], boards[2]], [], false);
-    await sql(api.database.url, `UPDATE "Device" SET pool = 'move' WHERE mac = $1`, [late]);
-    await pollUntil(async () => (await getJob(jobId)).slots[slotA].latest.status === 'succeeded', {
+    await suite.sql(`UPDATE "Device" SET pool = 'move' WHERE mac = $1`, [late]);
+    await pollUntil(async () => (await suite.getJob(jobId)).slots[slotA].latest.status === 'succeeded', {
       what: 'the moved slot to succeed on the late board',
     });
 
@@ -357,8 +279,8 @@ describe('"all" jobs', () => {
     unplugged.get(second)?.();
     await agent.reportBoards([boards[0], boards[2]], [], false);
 
-    const job = await waitForStatus(jobId, 'succeeded');
-    const history = (slot: JobView['slots'][number]) =>
+    const job = await suite.waitForStatus(jobId, 'succeeded');
+    const history = (slot: SlotView) =>
       slot.history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId]);
     expect(history(job.slots[slotA])).toEqual([
       [1, 'failed', 'DEVICE_GONE', agent.deviceIds.get(first)],
@@ -371,34 +293,24 @@ describe('"all" jobs', () => {
   });
   it('never counts a slot ended for want of a board against the board that ran it', async () => {
     const mac = 'c3:a7:00:00:00:01';
-    const agent = await startAgent(
-      'line-n',
-      'blame',
-      [{ mac, chip: 'esp32c3', portPath: '/dev/ttyACM0' }],
-      async (run) => {
-        await run.started();
-        await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
-      },
-    );
+    const agent = await startAgent('line-n', 'blame', [board(mac)], hang);
     // One failure short of quarantine (FLASHFARM_QUARANTINE_AFTER_FAILURES=2).
-    await sql(api.database.url, `UPDATE "Device" SET "consecutiveFailures" = 1 WHERE mac = $1`, [mac]);
+    await suite.sql(`UPDATE "Device" SET "consecutiveFailures" = 1 WHERE mac = $1`, [mac]);
     const jobId = await submitAll('blame');
     const { runId } = await pollUntil(() => agent.received.find((r) => r.payload.jobId === jobId), {
       what: 'the run on the board',
     });
     // A replica that saw the slot stranded may end it just after another replica bound it.
-    const result = await api.api.app.get(RunLifecycleService).finishRun(runId, {
+    const result = await suite.api.api.app.get(RunLifecycleService).finishRun(runId, {
       status: 'failed',
       errorCode: 'NO_USABLE_DEVICE',
       errorMessage: 'no usable board',
       final: true,
     });
     expect(result.finished).toBe(true);
-    const { rows } = await sql(
-      api.database.url,
-      `SELECT state, "consecutiveFailures" FROM "Device" WHERE mac = $1`,
-      [mac],
-    );
+    const { rows } = await suite.sql(`SELECT state, "consecutiveFailures" FROM "Device" WHERE mac = $1`, [
+      mac,
+    ]);
     expect(rows[0]).toEqual({ state: 'idle', consecutiveFailures: 1 });
   });
 });

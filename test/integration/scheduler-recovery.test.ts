@@ -6,28 +6,16 @@
  * failing boards get quarantined; learned settings land on the device.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestApi, type TestApi } from '../support/api-app.js';
 import { pollUntil } from '../support/poll.js';
-import {
-  FakeAgent,
-  seedFirmware,
-  seedToken,
-  sql,
-  type FakeBoard,
-  type FakeRunScript,
-} from '../support/fake-agent.js';
+import { board, hang, startSchedulerSuite, type SchedulerSuite } from '../support/scheduler-suite.js';
 
-let api: TestApi;
-let agentToken: string;
-let ci: string;
-let operator: string;
-let firmwareId: string;
 /** The bounded wait of a pinned run whose board cannot take it (FLASHFARM_PINNED_REQUEUE_WAIT_MS). */
 const WAIT_MS = 1500;
-const agents: FakeAgent[] = [];
+
+let suite: SchedulerSuite;
 
 beforeAll(async () => {
-  api = await startTestApi({
+  suite = await startSchedulerSuite({
     env: {
       FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
       FLASHFARM_AGENT_DEAD_AFTER_MS: '1500',
@@ -35,91 +23,17 @@ beforeAll(async () => {
       FLASHFARM_CANCEL_GRACE_MS: '1000',
       FLASHFARM_QUARANTINE_AFTER_FAILURES: '2',
     },
+    statusTimeoutMs: 15_000,
   });
-  agentToken = await seedToken(api.database.url, 'agent', 'agents');
-  ci = await seedToken(api.database.url, 'ci', 'ci');
-  operator = await seedToken(api.database.url, 'operator', 'operator');
-  firmwareId = await seedFirmware(api.database.url, 'esp32c3');
 });
 
 afterAll(async () => {
-  for (const agent of agents) await agent.close();
-  await api?.close();
+  await suite?.close();
 });
-
-function board(mac: string): FakeBoard {
-  return { mac, chip: 'esp32c3', portPath: '/dev/ttyACM0' };
-}
-
-async function startAgent(name: string, boards: FakeBoard[]): Promise<FakeAgent> {
-  const agent = await new FakeAgent({
-    baseUrl: api.baseUrl,
-    token: agentToken,
-    redisUrl: api.redisUrl,
-    name,
-    boards,
-  }).start();
-  agents.push(agent);
-  return agent;
-}
-
-async function post(
-  path: string,
-  body: unknown,
-  token = ci,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${api.baseUrl}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-interface JobView {
-  id: string;
-  status: string;
-  slots: Array<{
-    attempts: number;
-    latest: { status: string; errorCode: string | null; device: { mac: string } | null };
-    history: Array<{
-      runId: string;
-      attempt: number;
-      status: string;
-      deviceId: string | null;
-      errorCode: string | null;
-      errorMessage: string | null;
-    }>;
-  }>;
-}
-
-async function getJob(id: string): Promise<JobView> {
-  const response = await fetch(`${api.baseUrl}/jobs/${id}`, { headers: { authorization: `Bearer ${ci}` } });
-  return (await response.json()) as JobView;
-}
-
-async function waitForStatus(jobId: string, status: string, timeoutMs = 15_000): Promise<JobView> {
-  return pollUntil(
-    async () => {
-      const job = await getJob(jobId);
-      return job.status === status ? job : undefined;
-    },
-    { timeoutMs, what: `job ${jobId} to be ${status}` },
-  );
-}
-
-/** A run script that starts and then holds the board until the run is aborted. */
-const hang: FakeRunScript = async (run) => {
-  await run.started();
-  await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
-};
 
 describe('recovery', () => {
   it('re-queues the run of an agent that stops heartbeating onto another board, keeping both attempts', async () => {
-    const silent = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    const silent = await suite.startAgent({
       name: 'silent',
       boards: [board('c3:00:00:00:00:01')],
       script: async (run) => {
@@ -127,26 +41,25 @@ describe('recovery', () => {
         await run.log('connecting');
         await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
       },
-    }).start();
-    agents.push(silent);
-    const created = await post('/jobs', { firmwareId, target: { selector: { chip: 'esp32c3' }, count: 1 } });
+    });
+    const created = await suite.post('/jobs', {
+      firmwareId: suite.firmwareId,
+      target: { selector: { chip: 'esp32c3' }, count: 1 },
+    });
     expect(created.status).toBe(201);
     const jobId = created.body.id as string;
     await pollUntil(() => silent.received.length === 1, { what: 'the run to reach the first agent' });
-    await pollUntil(async () => (await getJob(jobId)).slots[0].latest.status === 'running', {
+    await pollUntil(async () => (await suite.getJob(jobId)).slots[0].latest.status === 'running', {
       what: 'run.started stored',
     });
 
-    const healthy = await startAgent('healthy', [board('c3:00:00:00:00:02')]);
+    const healthy = await suite.startAgent({ name: 'healthy', boards: [board('c3:00:00:00:00:02')] });
     silent.pauseHeartbeats();
     const startedAt = Date.now();
-    const job = await pollUntil(
-      async () => {
-        const j = await getJob(jobId);
-        return j.status === 'succeeded' ? j : undefined;
-      },
-      { timeoutMs: 15_000, what: 'the job to succeed on the other board' },
-    );
+    const job = await suite.waitForStatus(jobId, 'succeeded', {
+      timeoutMs: 15_000,
+      what: 'the job to succeed on the other board',
+    });
     expect(Date.now() - startedAt).toBeLessThan(10_000);
     expect(healthy.received).toHaveLength(1);
     const slot = job.slots[0];
@@ -157,8 +70,7 @@ describe('recovery', () => {
     ]);
     expect(slot.history[0].deviceId).toBe(silent.deviceIds.get('c3:00:00:00:00:01'));
     expect(slot.history[1].deviceId).toBe(healthy.deviceIds.get('c3:00:00:00:00:02'));
-    const { rows } = await sql(
-      api.database.url,
+    const { rows } = await suite.sql(
       `SELECT state, "currentRunId" FROM "Device" WHERE mac = 'c3:00:00:00:00:01'`,
     );
     expect(rows[0].currentRunId).toBeNull();
@@ -172,34 +84,27 @@ describe('recovery', () => {
       portPath: '/dev/ttyACM0',
     });
     await pollUntil(() => silent.cancelRequests.includes(staleRunId), { what: 'a cancel for the stale run' });
-    expect((await getJob(jobId)).slots[0].history[0].status).toBe('failed');
+    expect((await suite.getJob(jobId)).slots[0].history[0].status).toBe('failed');
     await silent.close();
   });
 
   it('lets a pinned job wait a bounded time for its lost board, then fails it with DEVICE_GONE', async () => {
-    const doomed = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    const doomed = await suite.startAgent({
       name: 'doomed',
       boards: [board('c3:00:00:00:00:03')],
-      script: async (run) => {
-        await run.started();
-        await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
-      },
-    }).start();
-    agents.push(doomed);
-    const created = await post('/jobs', { firmwareId, target: { device: 'c3:00:00:00:00:03' } });
+      script: hang,
+    });
+    const created = await suite.post('/jobs', {
+      firmwareId: suite.firmwareId,
+      target: { device: 'c3:00:00:00:00:03' },
+    });
     const jobId = created.body.id as string;
     await pollUntil(() => doomed.received.length === 1, { what: 'the pinned run to reach the agent' });
     doomed.pauseHeartbeats();
-    const job = await pollUntil(
-      async () => {
-        const j = await getJob(jobId);
-        return j.status === 'failed' ? j : undefined;
-      },
-      { timeoutMs: 15_000, what: 'the pinned job to fail' },
-    );
+    const job = await suite.waitForStatus(jobId, 'failed', {
+      timeoutMs: 15_000,
+      what: 'the pinned job to fail',
+    });
     expect(job.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
       [1, 'failed', 'INFRASTRUCTURE'],
       [2, 'failed', 'DEVICE_GONE'],
@@ -210,38 +115,34 @@ describe('recovery', () => {
   it('ends a re-queued pinned run whose board came back quarantined (still attached) with NO_USABLE_DEVICE after the bounded wait', async () => {
     const mac = 'c3:00:00:00:00:08';
     const boards = [board(mac)];
-    const agent = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    const agent = await suite.startAgent({
       name: 'returns-quarantined',
       boards,
       script: hang,
-    }).start();
-    agents.push(agent);
-    const jobId = (await post('/jobs', { firmwareId, target: { device: mac } })).body.id as string;
+    });
+    const jobId = (await suite.post('/jobs', { firmwareId: suite.firmwareId, target: { device: mac } })).body
+      .id as string;
     await pollUntil(() => agent.received.length === 1, { what: 'the pinned run to reach the agent' });
     await agent.reportBoards([], [boards[0].portPath], false);
     const requeuedAt = await pollUntil(
-      async () => ((await getJob(jobId)).slots[0].attempts === 2 ? Date.now() : undefined),
+      async () => ((await suite.getJob(jobId)).slots[0].attempts === 2 ? Date.now() : undefined),
       { what: 'the run of the unplugged board to be re-queued' },
     );
     // An operator takes the board out of service while it is away; it is plugged back in quarantined.
-    const quarantined = await post(
+    const quarantined = await suite.post(
       `/devices/${mac}/quarantine`,
       { reason: 'cracked USB connector' },
-      operator,
+      suite.operator,
     );
     expect(quarantined.status).toBe(200);
     await agent.reportBoards(boards, [], true);
-    const { rows } = await sql(
-      api.database.url,
+    const { rows } = await suite.sql(
       `SELECT d.state, count(a.id)::int AS attached FROM "Device" d LEFT JOIN "Attachment" a ON a."deviceId" = d.id AND a."detachedAt" IS NULL WHERE d.mac = $1 GROUP BY d.state`,
       [mac],
     );
     expect(rows[0]).toEqual({ state: 'quarantined', attached: 1 });
 
-    const job = await waitForStatus(jobId, 'failed');
+    const job = await suite.waitForStatus(jobId, 'failed');
     expect(Date.now() - requeuedAt).toBeGreaterThanOrEqual(WAIT_MS - 500);
     expect(job.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId])).toEqual([
       [1, 'failed', 'DEVICE_GONE', agent.deviceIds.get(mac)],
@@ -256,10 +157,7 @@ describe('recovery', () => {
     const mac = 'c3:00:00:00:00:09';
     let failNow: () => void = () => {};
     const failing = new Promise<void>((resolve) => (failNow = resolve));
-    const agent = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    const agent = await suite.startAgent({
       name: 'quarantined-while-queued',
       boards: [board(mac)],
       script: async (run) => {
@@ -267,23 +165,22 @@ describe('recovery', () => {
         await failing;
         await run.finish({ status: 'failed', errorCode: 'FLASH_ERROR', errorMessage: 'erase failed' });
       },
-    }).start();
-    agents.push(agent);
+    });
     // One failure short of quarantine (FLASHFARM_QUARANTINE_AFTER_FAILURES=2).
-    await sql(api.database.url, `UPDATE "Device" SET "consecutiveFailures" = 1 WHERE mac = $1`, [mac]);
-    const pinned = { firmwareId, target: { device: mac } };
-    const first = (await post('/jobs', pinned)).body.id as string;
+    await suite.sql(`UPDATE "Device" SET "consecutiveFailures" = 1 WHERE mac = $1`, [mac]);
+    const pinned = { firmwareId: suite.firmwareId, target: { device: mac } };
+    const first = (await suite.post('/jobs', pinned)).body.id as string;
     await pollUntil(() => agent.received.length === 1, { what: 'the first pinned run to reach the agent' });
-    const second = await post('/jobs', pinned);
+    const second = await suite.post('/jobs', pinned);
     expect(second.status).toBe(201);
     const secondId = second.body.id as string;
     failNow();
-    await waitForStatus(first, 'failed');
+    await suite.waitForStatus(first, 'failed');
     const quarantinedAt = Date.now();
-    const { rows } = await sql(api.database.url, `SELECT state FROM "Device" WHERE mac = $1`, [mac]);
+    const { rows } = await suite.sql(`SELECT state FROM "Device" WHERE mac = $1`, [mac]);
     expect(rows[0].state).toBe('quarantined');
 
-    const job = await waitForStatus(secondId, 'failed');
+    const job = await suite.waitForStatus(secondId, 'failed');
     expect(Date.now() - quarantinedAt).toBeGreaterThanOrEqual(WAIT_MS - 500);
     expect(job.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId])).toEqual([
       [1, 'failed', 'NO_USABLE_DEVICE', null],
@@ -295,14 +192,14 @@ describe('recovery', () => {
 
   it('ends a first attempt pinned to a board that is unplugged with DEVICE_GONE after the bounded wait', async () => {
     const mac = 'c3:00:00:00:00:0a';
-    const agent = await startAgent('unplugged-before', [board(mac)]);
+    const agent = await suite.startAgent({ name: 'unplugged-before', boards: [board(mac)] });
     await agent.reportBoards([], ['/dev/ttyACM0'], false);
-    const created = await post('/jobs', { firmwareId, target: { device: mac } });
+    const created = await suite.post('/jobs', { firmwareId: suite.firmwareId, target: { device: mac } });
     // Not refused: a board that is away may be plugged back in.
     expect(created.status).toBe(201);
     const submittedAt = Date.now();
 
-    const job = await waitForStatus(created.body.id as string, 'failed');
+    const job = await suite.waitForStatus(created.body.id as string, 'failed');
     expect(Date.now() - submittedAt).toBeGreaterThanOrEqual(WAIT_MS - 500);
     expect(job.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId])).toEqual([
       [1, 'failed', 'DEVICE_GONE', null],
@@ -316,33 +213,29 @@ describe('recovery', () => {
     const mac = 'c3:00:00:00:00:0b';
     const boards = [board(mac)];
     let runs = 0;
-    const agent = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    const agent = await suite.startAgent({
       name: 'replugged',
       boards,
       maxParallel: 2,
       script: async (run) => (++runs === 1 ? hang(run) : run.finish()),
-    }).start();
-    agents.push(agent);
-    const pinned = { firmwareId, target: { device: mac } };
-    const first = (await post('/jobs', pinned)).body.id as string;
+    });
+    const pinned = { firmwareId: suite.firmwareId, target: { device: mac } };
+    const first = (await suite.post('/jobs', pinned)).body.id as string;
     await pollUntil(() => agent.received.length === 1, { what: 'the first pinned run to reach the agent' });
-    const second = (await post('/jobs', pinned)).body.id as string;
+    const second = (await suite.post('/jobs', pinned)).body.id as string;
     // Queued behind a run on a board that is present: waiting longer than the bound is no reason to end.
     await new Promise((r) => setTimeout(r, WAIT_MS + 500));
-    expect((await getJob(second)).status).toBe('queued');
+    expect((await suite.getJob(second)).status).toBe('queued');
 
     // The board is unplugged and plugged back in well within the wait: both jobs are flashed.
     await agent.reportBoards([], [boards[0].portPath], false);
-    await pollUntil(async () => (await getJob(first)).slots[0].attempts === 2, {
+    await pollUntil(async () => (await suite.getJob(first)).slots[0].attempts === 2, {
       what: 'the run of the unplugged board to be re-queued',
     });
     await agent.reportBoards(boards, [], true);
-    const done = await waitForStatus(second, 'succeeded');
+    const done = await suite.waitForStatus(second, 'succeeded');
     expect(done.slots[0].history.map((h) => [h.attempt, h.status])).toEqual([[1, 'succeeded']]);
-    const retried = await waitForStatus(first, 'succeeded');
+    const retried = await suite.waitForStatus(first, 'succeeded');
     expect(retried.slots[0].history.map((h) => [h.attempt, h.status, h.errorCode])).toEqual([
       [1, 'failed', 'DEVICE_GONE'],
       [2, 'succeeded', null],
@@ -352,10 +245,7 @@ describe('recovery', () => {
 
   it('re-queues a run the agent gives back, and stops after the attempt cap', async () => {
     let calls = 0;
-    const giver = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    const giver = await suite.startAgent({
       name: 'giver',
       boards: [board('c3:00:00:00:00:04')],
       script: async (run) => {
@@ -368,16 +258,15 @@ describe('recovery', () => {
           requeue: true,
         });
       },
-    }).start();
-    agents.push(giver);
-    const created = await post('/jobs', { firmwareId, target: { device: 'c3:00:00:00:00:04' } });
-    const job = await pollUntil(
-      async () => {
-        const j = await getJob(created.body.id as string);
-        return j.status === 'failed' ? j : undefined;
-      },
-      { timeoutMs: 15_000, what: 'the job to fail after three attempts' },
-    );
+    });
+    const created = await suite.post('/jobs', {
+      firmwareId: suite.firmwareId,
+      target: { device: 'c3:00:00:00:00:04' },
+    });
+    const job = await suite.waitForStatus(created.body.id as string, 'failed', {
+      timeoutMs: 15_000,
+      what: 'the job to fail after three attempts',
+    });
     expect(job.slots[0].history.map((h) => h.attempt)).toEqual([1, 2, 3]);
     expect(calls).toBe(3);
     await giver.close();
@@ -385,10 +274,7 @@ describe('recovery', () => {
 
   it('quarantines a board after consecutive failures and stores what the agent learned', async () => {
     let outcome: 'fail' | 'ok' = 'ok';
-    const flaky = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    const flaky = await suite.startAgent({
       name: 'flaky',
       boards: [board('c3:00:00:00:00:05')],
       script: async (run) => {
@@ -397,31 +283,28 @@ describe('recovery', () => {
           await run.finish({ baud: 460800, learned: { bestBaud: 460800, resetStrategy: 'usb-jtag' } });
         else await run.finish({ status: 'failed', errorCode: 'FLASH_ERROR', errorMessage: 'erase failed' });
       },
-    }).start();
-    agents.push(flaky);
-    const pinned = { firmwareId, target: { device: 'c3:00:00:00:00:05' } };
+    });
+    const pinned = { firmwareId: suite.firmwareId, target: { device: 'c3:00:00:00:00:05' } };
     const waitFor = async (id: string, status: string) =>
-      pollUntil(async () => (await getJob(id)).status === status, { what: `job ${id} ${status}` });
-    await waitFor((await post('/jobs', pinned)).body.id as string, 'succeeded');
-    const learned = await sql(
-      api.database.url,
+      pollUntil(async () => (await suite.getJob(id)).status === status, { what: `job ${id} ${status}` });
+    await waitFor((await suite.post('/jobs', pinned)).body.id as string, 'succeeded');
+    const learned = await suite.sql(
       `SELECT "bestBaud", "resetSequence", "consecutiveFailures" FROM "Device" WHERE mac = 'c3:00:00:00:00:05'`,
     );
     expect(learned.rows[0]).toEqual({ bestBaud: 460800, resetSequence: 'usb-jtag', consecutiveFailures: 0 });
     outcome = 'fail';
-    await waitFor((await post('/jobs', pinned)).body.id as string, 'failed');
-    await waitFor((await post('/jobs', pinned)).body.id as string, 'failed');
-    const { rows } = await sql(
-      api.database.url,
+    await waitFor((await suite.post('/jobs', pinned)).body.id as string, 'failed');
+    await waitFor((await suite.post('/jobs', pinned)).body.id as string, 'failed');
+    const { rows } = await suite.sql(
       `SELECT state, "quarantineReason", "consecutiveFailures" FROM "Device" WHERE mac = 'c3:00:00:00:00:05'`,
     );
     expect(rows[0].state).toBe('quarantined');
     expect(rows[0].consecutiveFailures).toBe(2);
     expect(rows[0].quarantineReason).toMatch(/2 consecutive failed runs.*FLASH_ERROR/);
     // A quarantined board takes no more work: a job pinned to it is refused, and nothing is stored.
-    const jobs = async () => (await sql(api.database.url, `SELECT count(*)::int AS n FROM "Job"`)).rows[0].n;
+    const jobs = async () => (await suite.sql(`SELECT count(*)::int AS n FROM "Job"`)).rows[0].n;
     const before = await jobs();
-    const refused = await post('/jobs', pinned);
+    const refused = await suite.post('/jobs', pinned);
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('DEVICE_QUARANTINED');
     expect(refused.body.message).toMatch(/c3:00:00:00:00:05.*2 consecutive failed runs.*release/);
@@ -431,58 +314,53 @@ describe('recovery', () => {
   });
 
   it('cancels an in-flight run through the agent, and a run the agent never confirms after the grace time', async () => {
-    const obedient = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    const obedient = await suite.startAgent({
       name: 'obedient',
       boards: [board('c3:00:00:00:00:06')],
       script: async (run) => {
         await run.started();
         await run.sleep(60_000);
       },
-    }).start();
-    agents.push(obedient);
-    const created = await post('/jobs', { firmwareId, target: { device: 'c3:00:00:00:00:06' } });
+    });
+    const created = await suite.post('/jobs', {
+      firmwareId: suite.firmwareId,
+      target: { device: 'c3:00:00:00:00:06' },
+    });
     const jobId = created.body.id as string;
-    await pollUntil(async () => (await getJob(jobId)).slots[0].latest.status === 'running', {
+    await pollUntil(async () => (await suite.getJob(jobId)).slots[0].latest.status === 'running', {
       what: 'the run to start',
     });
-    const cancelled = await post(`/jobs/${jobId}/cancel`, { reason: 'stop' });
+    const cancelled = await suite.post(`/jobs/${jobId}/cancel`, { reason: 'stop' });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
-    await pollUntil(async () => (await getJob(jobId)).slots[0].latest.status === 'cancelled', {
+    await pollUntil(async () => (await suite.getJob(jobId)).slots[0].latest.status === 'cancelled', {
       what: 'the agent to confirm',
     });
     expect(obedient.cancelRequests).toEqual([obedient.received[0].runId]);
-    const { rows } = await sql(
-      api.database.url,
+    const { rows } = await suite.sql(
       `SELECT state, "currentRunId" FROM "Device" WHERE mac = 'c3:00:00:00:00:06'`,
     );
     expect(rows[0]).toEqual({ state: 'idle', currentRunId: null });
     await obedient.close();
 
-    const deaf = await new FakeAgent({
-      baseUrl: api.baseUrl,
-      token: agentToken,
-      redisUrl: api.redisUrl,
+    await suite.startAgent({
       name: 'deaf',
       boards: [board('c3:00:00:00:00:07')],
       script: async (run) => {
         await run.started();
         await new Promise((r) => setTimeout(r, 60_000).unref());
       },
-    }).start();
-    agents.push(deaf);
-    const second = (await post('/jobs', { firmwareId, target: { device: 'c3:00:00:00:00:07' } })).body
-      .id as string;
-    await pollUntil(async () => (await getJob(second)).slots[0].latest.status === 'running', {
+    });
+    const second = (
+      await suite.post('/jobs', { firmwareId: suite.firmwareId, target: { device: 'c3:00:00:00:00:07' } })
+    ).body.id as string;
+    await pollUntil(async () => (await suite.getJob(second)).slots[0].latest.status === 'running', {
       what: 'the run to start',
     });
-    await post(`/jobs/${second}/cancel`, {});
+    await suite.post(`/jobs/${second}/cancel`, {});
     const job = await pollUntil(
       async () => {
-        const j = await getJob(second);
+        const j = await suite.getJob(second);
         return j.slots[0].latest.status === 'cancelled' ? j : undefined;
       },
       { timeoutMs: 10_000, what: 'the grace time to end the run' },
