@@ -1,17 +1,24 @@
 /**
  * Api benchmark: throughput and latency of job creation and device listing
  * under concurrent clients, side by side with /health of the same app as the
- * baseline, and the dispatch latency from POST /jobs to the agent picking the
- * run up from its queue.
+ * baseline, and dispatch latency measured two ways in the same run:
+ *
+ * - queue pickup: POST /jobs → the BullMQ job received by the scripted test
+ *   driver (test/support/fake-agent.ts), which also registers the 16 boards
+ *   the load phase schedules onto;
+ * - first byte on the serial link: POST /jobs pinned to one board → the first
+ *   byte a simulated ESP32 (real time, behind an RFC 2217 server) receives
+ *   from a real agent process, broken down into queue pickup, claim answered,
+ *   port opened and reset began (bench/serial-dispatch.ts says where each is
+ *   read). One cold job (firmware not yet in the agent's cache) comes first
+ *   and is reported on its own.
  *
  * Runs its own redis-server (temporary data dir) and the embedded PGlite
- * database, or the PostgreSQL server named by DATABASE_URL. The agent is the
- * scripted test driver (test/support/fake-agent.ts): "dispatch latency" is
- * POST /jobs → the BullMQ job received by the agent process (queue pickup),
- * not bytes on a serial line.
+ * database, or the PostgreSQL server named by DATABASE_URL.
  *
  *   npm run bench:api                          (node --import ./scripts/register-ts.mjs bench/api.ts)
- *   npm run bench:api -- --requests 2000 --concurrency 8,32
+ *   npm run bench:api -- --requests 2000 --concurrency 8,32   (default: 300 requests per endpoint and level)
+ *   npm run bench:api -- --serial-samples 50 --serial-boards 4   (0 samples skips the serial part)
  *
  * The last line is one JSON object with the figures.
  */
@@ -23,6 +30,7 @@ import { ensureRedis } from '#runtime';
 import { loadApiConfig } from '../apps/api/src/config/api-config.js';
 import { createApiApp } from '../apps/api/src/app.factory.js';
 import { FakeAgent } from '../test/support/fake-agent.js';
+import { startSerialFarm, type SerialFarm, type SerialSample } from './serial-dispatch.js';
 
 const BOARDS = 16;
 const DISPATCH_SAMPLES = 30;
@@ -32,8 +40,12 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
-const REQUESTS = Number(arg('requests', '1000'));
+const REQUESTS = Number(arg('requests', '300'));
 const CONCURRENCY = arg('concurrency', '8,32').split(',').map(Number);
+/** Pinned jobs timed to the first serial byte, after one cold run that fills the agent's firmware cache. */
+const SERIAL_SAMPLES = Number(arg('serial-samples', '20'));
+/** Simulated boards the pinned jobs go to, in turn. */
+const SERIAL_BOARDS = Number(arg('serial-boards', '2'));
 
 interface Figures {
   requests: number;
@@ -50,6 +62,56 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round = (n: number, digits = 2): number => Number(n.toFixed(digits));
+
+/** p50 / p99 / max of a list of milliseconds. */
+function spread(values: number[]): { p50Ms: number; p99Ms: number; maxMs: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted[sorted.length - 1] ?? NaN,
+  };
+}
+
+const SERIAL_STAGES = [
+  'pickupMs',
+  'claimAnsweredMs',
+  'portOpenedMs',
+  'resetBeganMs',
+  'firstByteMs',
+  'fetchMs',
+] as const;
+
+/** One cold pinned job, then SERIAL_SAMPLES warm ones, one at a time, round robin over the boards. */
+async function measureSerial(farm: SerialFarm) {
+  const cold = await farm.sample(0);
+  console.log(
+    `serial cold  pickup ${cold.pickupMs} ms, claim answered ${cold.claimAnsweredMs} ms, port opened ${cold.portOpenedMs} ms, ` +
+      `reset began ${cold.resetBeganMs} ms, ` +
+      `first byte ${cold.firstByteMs} ms (firmware downloaded in ${cold.fetchMs} ms)`,
+  );
+  const samples: SerialSample[] = [];
+  for (let i = 0; i < SERIAL_SAMPLES; i++) samples.push(await farm.sample(i % farm.boardCount));
+  console.log(`serial       first byte per job (ms): ${samples.map((s) => s.firstByteMs).join(' ')}`);
+  const stages = Object.fromEntries(
+    SERIAL_STAGES.map((stage) => [stage, spread(samples.map((s) => s[stage]))]),
+  ) as Record<(typeof SERIAL_STAGES)[number], ReturnType<typeof spread>>;
+  for (const stage of SERIAL_STAGES) {
+    const f = stages[stage];
+    console.log(`serial       ${stage.padEnd(16)} p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  max ${f.maxMs} ms`);
+  }
+  return {
+    samples: SERIAL_SAMPLES,
+    boards: farm.boardCount,
+    firmwareBytes: farm.firmwareBytes,
+    ...stages.firstByteMs,
+    stages,
+    cold,
+    measures:
+      'POST /jobs sent (pinned to a board) -> first byte the simulated board receives from the real agent over RFC 2217; ' +
+      'stages are cumulative from POST; firmware cached by the agent except in "cold"',
+  };
+}
 
 /** Fires `requests` calls from `concurrency` clients; each client waits for its answer before the next call. */
 async function load(
@@ -107,6 +169,7 @@ async function main(): Promise<void> {
   const baseUrl = `http://127.0.0.1:${port.port}`;
   const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
   let agent: FakeAgent | undefined;
+  let serial: SerialFarm | undefined;
   try {
     const firmware = await api.infra.database.prisma.firmware.create({
       data: {
@@ -216,15 +279,59 @@ async function main(): Promise<void> {
       `dispatch     p50 ${dispatchFigures.p50Ms} ms  p99 ${dispatchFigures.p99Ms} ms  max ${dispatchFigures.maxMs} ms (${DISPATCH_SAMPLES} jobs, one at a time, queue pickup)`,
     );
     console.log(`(${drainedRuns} benchmark runs were scheduled and completed by the scripted agent)`);
+
+    let serialDispatch: Awaited<ReturnType<typeof measureSerial>> | undefined;
+    if (SERIAL_SAMPLES > 0) {
+      const started = Date.now();
+      serial = await startSerialFarm({
+        baseUrl,
+        adminToken,
+        redisUrl: redis.url,
+        httpServer: api.app.getHttpServer() as import('node:http').Server,
+        boards: SERIAL_BOARDS,
+        dataDir,
+        jobState: async (id) => {
+          const job = await prisma.job.findUnique({
+            where: { id },
+            select: {
+              status: true,
+              runs: {
+                select: { id: true, agentId: true, errorMessage: true, timings: true },
+                orderBy: { attempt: 'desc' },
+                take: 1,
+              },
+            },
+          });
+          return { status: job?.status ?? 'missing', run: job?.runs[0] };
+        },
+        idleDevices: (macs) => prisma.device.count({ where: { mac: { in: macs }, state: 'idle' } }),
+      });
+      console.log(
+        `serial       real agent with ${serial.boardCount} simulated ESP32 board(s) over RFC 2217 ready in ${((Date.now() - started) / 1000).toFixed(1)} s; firmware ${serial.firmwareBytes} bytes`,
+      );
+      try {
+        serialDispatch = await measureSerial(serial);
+      } catch (error) {
+        console.error(`agent output:\n${serial.agentOutput().slice(-4000)}`);
+        throw error;
+      }
+      console.log(
+        `dispatch     queue pickup (scripted agent) p50 ${dispatchFigures.p50Ms} ms  |  first serial byte (real agent) ` +
+          `p50 ${serialDispatch.p50Ms} ms  p99 ${serialDispatch.p99Ms} ms  max ${serialDispatch.maxMs} ms (${SERIAL_SAMPLES} jobs)`,
+      );
+    }
     console.log(
       JSON.stringify({
         database: config.database.kind === 'postgres' ? 'postgres' : 'pglite',
         boards: BOARDS,
         ...results,
         dispatch: dispatchFigures,
+        ...(serialDispatch ? { serialDispatch } : {}),
+        loadAverage1m: round(os.loadavg()[0]),
       }),
     );
   } finally {
+    await serial?.close();
     await agent?.close();
     await api.close();
     await redis.close();
