@@ -323,7 +323,7 @@ async function main(): Promise<void> {
       `  dashboard   ${farm.url}/`,
       `  admin token ${farm.adminToken}   (also in ${tokenFile})`,
       `  OpenAPI     ${farm.url}/api/docs`,
-      `  CLI         FLASHFARM_URL=${farm.url} FLASHFARM_TOKEN=$(cat ${tokenFile}) npx flashfarm devices`,
+      `  CLI         FLASHFARM_URL=${farm.url} FLASHFARM_TOKEN=$(cat ${tokenFile}) ./bin/flashfarm.js devices`,
       '',
       `farm ready in ${elapsed()}. Press Ctrl-C to stop.`,
     ].join('\n'),
