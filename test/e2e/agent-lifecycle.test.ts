@@ -68,7 +68,7 @@ async function agentWith(name: string, board: FarmBoard, env: Record<string, str
 }
 
 async function control(agentId: string, message: AgentControlMessage): Promise<void> {
-  await publisher.publish(agentControlChannel(agentId, publisher.options.db ?? 0), JSON.stringify(message));
+  await publisher.publish(agentControlChannel(agentId, publisher), JSON.stringify(message));
 }
 
 /** Resolves once the run reported write progress. */

@@ -112,7 +112,7 @@ export class FakeAgent {
         this.running.get(message.runId)?.abort();
       }
     });
-    await this.subscriber.subscribe(agentControlChannel(this.agentId, this.subscriber.options.db ?? 0));
+    await this.subscriber.subscribe(agentControlChannel(this.agentId, this.subscriber));
     const beat = this.options.heartbeatMs ?? 200;
     this.heartbeat = setInterval(() => void this.sendHeartbeat().catch(() => {}), beat);
     this.workerConnection = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });

@@ -2,21 +2,7 @@
 import { api, ApiRequestError, follow, withQuery } from './api.js';
 import { ago, badge, duration, errorBox, h, mount, pager, table } from './dom.js';
 import type { ViewContext } from './main.js';
-
-interface RunSnapshot {
-  id: string;
-  slot: number;
-  attempt: number;
-  status: string;
-  stage: string | null;
-  progress: number;
-  deviceId: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  baud: number | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
+import type { RunSnapshot } from '#contracts';
 
 interface Job {
   id: string;

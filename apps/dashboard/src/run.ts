@@ -2,6 +2,7 @@
 import { api, follow } from './api.js';
 import { badge, bytes, duration, facts, h, hex, mount, table, when } from './dom.js';
 import type { ViewContext } from './main.js';
+import type { RunSnapshot } from '#contracts';
 
 interface Region {
   offset: number;
@@ -13,22 +14,8 @@ interface Region {
   skipped?: boolean | number;
 }
 
-interface RunDetail {
-  id: string;
-  jobId: string;
-  slot: number;
-  attempt: number;
-  status: string;
-  stage: string | null;
-  progress: number;
-  portPath: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  baud: number | null;
-  queuedAt: string;
-  dispatchedAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
+/** GET /runs/:id: the run's snapshot and what only the run page shows. */
+interface RunDetail extends RunSnapshot {
   device: { id: string; mac: string; chip: string; label: string | null } | null;
   agent: { name: string; hostname: string } | null;
   retries: number;

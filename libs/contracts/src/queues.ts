@@ -27,17 +27,22 @@ export const AGENT_EVENTS_GROUP = 'api';
  * Redis pub/sub channels belong to the whole server, not to one of its
  * numbered databases: two farms on one Redis server with different database
  * numbers would hear each other's messages. Channel names therefore carry the
- * database number (ioredis: `client.options.db`).
+ * database number of the connection that publishes or subscribes.
  */
 
+/** The part of a Redis client (ioredis) a channel name depends on. */
+export interface RedisDbScope {
+  options: { db?: number };
+}
+
 /** Pub/sub channel carrying control messages (cancel, console on/off) to one agent. */
-export function agentControlChannel(agentId: string, redisDb: number): string {
-  return `ff:${redisDb}:control:${agentId}`;
+export function agentControlChannel(agentId: string, redis: RedisDbScope): string {
+  return `ff:${redis.options.db ?? 0}:control:${agentId}`;
 }
 
 /** Pub/sub channel on which api replicas fan stored events out to each other's SSE listeners. */
-export function apiFanoutChannel(redisDb: number): string {
-  return `ff:${redisDb}:fanout`;
+export function apiFanoutChannel(redis: RedisDbScope): string {
+  return `ff:${redis.options.db ?? 0}:fanout`;
 }
 
 /** Capped Redis stream with a board's console output (serial text read between runs). */

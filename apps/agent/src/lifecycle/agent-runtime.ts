@@ -213,7 +213,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
           break;
       }
     });
-    await subscriber.subscribe(agentControlChannel(agentId, subscriber.options.db ?? 0));
+    await subscriber.subscribe(agentControlChannel(agentId, subscriber));
   }
 
   private startHeartbeat(agentId: string): void {

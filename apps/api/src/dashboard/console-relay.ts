@@ -67,7 +67,7 @@ export class ConsoleRelay implements OnApplicationShutdown {
       agentId
         ? this.redis
             .publish(
-              agentControlChannel(agentId, this.redis.options.db ?? 0),
+              agentControlChannel(agentId, this.redis),
               JSON.stringify({ type: 'console', deviceId, enabled } satisfies AgentControlMessage),
             )
             .catch(() => 0)

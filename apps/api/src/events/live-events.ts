@@ -6,29 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { apiFanoutChannel } from '#contracts';
+import { apiFanoutChannel, type RunSnapshot } from '#contracts';
 import { REDIS } from '../infra/tokens.js';
-
-/** A run as live listeners see it (the same shape as GET /runs/:id's summary). */
-export interface RunSnapshot {
-  id: string;
-  jobId: string;
-  slot: number;
-  attempt: number;
-  status: string;
-  stage: string | null;
-  progress: number;
-  deviceId: string | null;
-  agentId: string | null;
-  portPath: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  baud: number | null;
-  queuedAt: string;
-  dispatchedAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
 
 /** A stored log line, with its row id (the job stream's resume cursor). */
 export interface LiveLogLine {
@@ -39,6 +18,8 @@ export interface LiveLogLine {
   stage: string | null;
   text: string;
 }
+
+export type { RunSnapshot };
 
 /** What travels on the fan-out channel. */
 export type LiveMessage =
@@ -74,7 +55,7 @@ export class LiveEvents implements OnModuleInit, OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {
     // One listener per open SSE stream: hundreds are normal.
     this.emitter.setMaxListeners(0);
-    this.channel = apiFanoutChannel(redis.options.db ?? 0);
+    this.channel = apiFanoutChannel(redis);
   }
 
   async onModuleInit(): Promise<void> {

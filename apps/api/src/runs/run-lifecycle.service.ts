@@ -198,10 +198,7 @@ export class RunLifecycleService {
           runId: event.runId,
           reason: `run already ${stale.status}; a newer attempt owns its slot`,
         };
-        await this.redis.publish(
-          agentControlChannel(event.agentId, this.redis.options.db ?? 0),
-          JSON.stringify(message),
-        );
+        await this.redis.publish(agentControlChannel(event.agentId, this.redis), JSON.stringify(message));
       }
       return;
     }

@@ -1,5 +1,5 @@
 /** How runs and jobs are presented to clients and live listeners. */
-import type { RunSnapshot } from '../events/live-events.js';
+import type { RunSnapshot } from '#contracts';
 
 /** The run columns a snapshot needs. */
 export interface RunRow {

@@ -56,10 +56,7 @@ export class Dispatcher implements OnApplicationShutdown {
 
   /** Sends a control message to one agent. */
   async control(agentId: string, message: AgentControlMessage): Promise<void> {
-    await this.redis.publish(
-      agentControlChannel(agentId, this.redis.options.db ?? 0),
-      JSON.stringify(message),
-    );
+    await this.redis.publish(agentControlChannel(agentId, this.redis), JSON.stringify(message));
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,24 +1,5 @@
 /** The shapes of the api answers the client commands read (the fields they use, not every field). */
-
-/** A run as GET /runs/:id and the event streams describe it. */
-export interface RunSnapshotView {
-  id: string;
-  jobId: string;
-  slot: number;
-  attempt: number;
-  status: string;
-  stage: string | null;
-  progress: number;
-  deviceId: string | null;
-  agentId: string | null;
-  portPath: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  baud: number | null;
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
+import type { RunSnapshot } from '#contracts';
 
 /** A device as a job view summarises it. */
 export interface DeviceSummaryView {
@@ -41,7 +22,7 @@ export interface JobView {
   slots: Array<{
     slot: number;
     attempts: number;
-    latest: RunSnapshotView & { device: DeviceSummaryView | null; retries: number };
+    latest: RunSnapshot & { device: DeviceSummaryView | null; retries: number };
   }>;
 }
 

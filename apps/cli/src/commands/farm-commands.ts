@@ -1,7 +1,8 @@
 /** `flashfarm devices | jobs | logs | cancel | token`: the farm seen from a terminal. */
 import { clientFrom, parseCommandArgs, runCommand, table, type CommandIo } from './context.js';
 import { FarmCliError, FarmExitCode } from './exit-codes.js';
-import type { DeviceView, JobView, Page, RunSnapshotView } from './api-types.js';
+import type { DeviceView, JobView, Page } from './api-types.js';
+import type { RunSnapshot } from '#contracts';
 
 const CONNECTION_HELP = '  --url, --token   the farm (default FLASHFARM_URL, FLASHFARM_TOKEN)\n';
 
@@ -137,13 +138,13 @@ export function runLogs(argv: string[], io: CommandIo): Promise<number> {
       );
       return FarmExitCode.OK;
     }
-    let last: RunSnapshotView | undefined;
+    let last: RunSnapshot | undefined;
     const printed = new Set<number>();
     await client.stream(
       `/runs/${encodeURIComponent(runId)}/events`,
       (event) => {
         const data = JSON.parse(event.data) as Record<string, unknown>;
-        if (event.event === 'run') last = data as unknown as RunSnapshotView;
+        if (event.event === 'run') last = data as unknown as RunSnapshot;
         if (event.event !== 'log') return;
         // A resumed stream may repeat lines (never skip one): print each seq once.
         const seq = Number(data.seq);

@@ -12,7 +12,8 @@ import { clientFrom, parseCommandArgs, runCommand, table, type CommandIo } from 
 import { FarmCliError, FarmExitCode } from './exit-codes.js';
 import { firmwareForm, resolveFirmwareInput } from './firmware-input.js';
 import { renderJunit, type JunitCase } from './junit.js';
-import { TERMINAL_RUN_STATES, type FirmwareView, type JobView, type RunSnapshotView } from './api-types.js';
+import { TERMINAL_RUN_STATES, type FirmwareView, type JobView } from './api-types.js';
+import type { RunSnapshot } from '#contracts';
 
 export const SUBMIT_USAGE = `Usage: flashfarm submit <firmware> --select chip=<chip>[,pool=<pool>,tag=<tag>...] [target] [options]
 
@@ -215,7 +216,7 @@ export async function waitForJob(
 ): Promise<number> {
   const { io } = options;
   const started = Date.now();
-  const runs = new Map<string, RunSnapshotView>();
+  const runs = new Map<string, RunSnapshot>();
   const labels = new Map<string, string>();
   let job = initial;
   const remember = (j: JobView) => {
@@ -262,7 +263,7 @@ export async function waitForJob(
       return;
     }
     if (event.event === 'run') {
-      const run = data as unknown as RunSnapshotView;
+      const run = data as unknown as RunSnapshot;
       const before = runs.get(run.id);
       runs.set(run.id, run);
       if (before?.status === run.status) return;
