@@ -148,6 +148,14 @@ describe('GET /devices', () => {
     expect(macs(third)).toEqual(['10:00:00:00:00:01']);
     const byLabel = (await call<Page<Device>>('GET', '/devices?sort=label', t.viewer)).body;
     expect(byLabel.items[0].label).toBe('Bench left');
+    // The page bounds hold for the list and the history routes alike.
+    expect((await call('GET', '/devices?limit=500', t.viewer)).status).toBe(200);
+    const tooMany = await call<{ code: string; message: string }>('GET', '/devices?limit=501', t.viewer);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.code).toBe('VALIDATION_FAILED');
+    expect(tooMany.body.message).toMatch(/limit/);
+    const badOffset = await call('GET', '/devices/10:00:00:00:00:01/runs?offset=-1', t.viewer);
+    expect(badOffset.status).toBe(400);
   });
 
   it('refuses a bad filter with VALIDATION_FAILED', async () => {

@@ -1,16 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { PageQueryOf } from '../common/page-query.js';
+import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
   IsIn,
-  IsInt,
   IsOptional,
   IsString,
   Matches,
-  Max,
   MaxLength,
-  Min,
   MinLength,
   ValidateIf,
 } from 'class-validator';
@@ -38,7 +36,7 @@ const asArray = ({ value }: { value: unknown }): unknown =>
         .filter(Boolean);
 
 /** Query of GET /devices. */
-export class ListDevicesQuery {
+export class ListDevicesQuery extends PageQueryOf(500) {
   @ApiPropertyOptional({ description: 'Chip family (esp32, esp32s3, ...)' })
   @IsOptional()
   @IsString()
@@ -83,40 +81,10 @@ export class ListDevicesQuery {
     message: `sort must be one of: ${DEVICE_SORT_FIELDS.join(', ')} (prefix "-" for descending)`,
   })
   sort?: string;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be a whole number' })
-  @Min(1)
-  @Max(500)
-  limit?: number;
-
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'offset must be a whole number' })
-  @Min(0)
-  offset?: number;
 }
 
 /** Query of the paginated history routes. */
-export class PageQuery {
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be a whole number' })
-  @Min(1)
-  @Max(500)
-  limit?: number;
-
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'offset must be a whole number' })
-  @Min(0)
-  offset?: number;
-}
+export class PageQuery extends PageQueryOf(500) {}
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
 

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { PageQueryOf } from '../common/page-query.js';
+import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 
 /** Text fields of POST /firmware (the files travel as multipart file fields). */
 export class UploadFirmwareDto {
@@ -44,7 +44,7 @@ export class UploadFirmwareDto {
 }
 
 /** Query of GET /firmware. */
-export class ListFirmwareQuery {
+export class ListFirmwareQuery extends PageQueryOf(200) {
   @ApiPropertyOptional({ description: 'Only firmware for this chip' })
   @IsOptional()
   @IsString()
@@ -59,21 +59,6 @@ export class ListFirmwareQuery {
   @IsOptional()
   @IsIn(['merged', 'parts', 'idf_bundle'], { message: 'kind must be one of: merged, parts, idf_bundle' })
   kind?: 'merged' | 'parts' | 'idf_bundle';
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be a whole number' })
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'offset must be a whole number' })
-  @Min(0)
-  offset?: number;
 }
 
 /** One part of a firmware. */
