@@ -2,49 +2,21 @@
  * Connecting to boards wired in different ways, and the checks that refuse an
  * image before any flash is touched.
  */
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import {
   buildFirmwareSet,
   chipInfo,
-  EspError,
   flash,
   hardReset,
   type LineSignals,
   md5Hex,
   runResetSequence,
   swapped,
-  type Transport,
 } from '#esp';
 import { SimTransport } from '#serial';
-import { SimBoard, type SimBoardOptions } from '#sim';
+import { simBoards, failure } from './support/sim-board.js';
 
-const boards: SimBoard[] = [];
-const transports: Transport[] = [];
-afterEach(async () => {
-  for (const t of transports.splice(0)) await t.close();
-  for (const b of boards.splice(0)) b.dispose();
-});
-
-async function setup(
-  options: Partial<SimBoardOptions> = {},
-): Promise<{ board: SimBoard; transport: SimTransport }> {
-  const board = new SimBoard({ chip: 'esp32', name: `connect-${boards.length}`, timeScale: 0, ...options });
-  boards.push(board);
-  const transport = new SimTransport(board);
-  transports.push(transport);
-  await transport.open(115200);
-  return { board, transport };
-}
-
-async function failure(p: Promise<unknown>): Promise<EspError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EspError);
-    return err as EspError;
-  }
-  throw new Error('expected a failure');
-}
+const setup = simBoards('connect');
 
 /** A transport whose TX wire is cut after the reset: the chip reaches download mode but never hears SYNC. */
 class DeadTxTransport extends SimTransport {
@@ -94,11 +66,7 @@ describe('connect', () => {
   });
 
   it('download mode seen but SYNC unanswered: NO_SYNC naming the TX path', async () => {
-    const board = new SimBoard({ chip: 'esp32', name: 'dead-tx', timeScale: 0 });
-    boards.push(board);
-    const transport = new DeadTxTransport(board);
-    transports.push(transport);
-    await transport.open(115200);
+    const { transport } = await setup({ name: 'dead-tx' }, (board) => new DeadTxTransport(board));
     const err = await failure(chipInfo(transport, { connectAttempts: 2, syncsPerAttempt: 2 }));
     expect(err.code).toBe('NO_SYNC');
     expect(err.message).toMatch(/TX path/);

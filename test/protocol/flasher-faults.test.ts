@@ -3,30 +3,14 @@
  * succeeds (and says how) or fails with the right code and an actionable
  * message, and never leaves the port open after a failure.
  */
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { EspError, flash, type FlasherEvent, type FlashRegion, Op, SlipDecoder, slipEncode } from '#esp';
+import { flash, type FlasherEvent, type FlashRegion, Op, SlipDecoder, slipEncode } from '#esp';
 import { SimTransport } from '#serial';
-import { SimBoard, type SimBoardOptions } from '#sim';
+import { type SimBoard } from '#sim';
+import { simBoards, failure } from './support/sim-board.js';
 
-const boards: SimBoard[] = [];
-const transports: SimTransport[] = [];
-
-afterEach(async () => {
-  for (const t of transports.splice(0)) await t.close();
-  for (const b of boards.splice(0)) b.dispose();
-});
-
-async function setup(
-  options: Partial<SimBoardOptions> = {},
-): Promise<{ board: SimBoard; transport: SimTransport }> {
-  const board = new SimBoard({ chip: 'esp32', name: `faults-${boards.length}`, timeScale: 0, ...options });
-  boards.push(board);
-  const transport = new SimTransport(board);
-  transports.push(transport);
-  await transport.open(115200);
-  return { board, transport };
-}
+const setup = simBoards('faults');
 
 /** Deterministic, moderately compressible bytes. */
 function payload(size: number, seed: number): Uint8Array {
@@ -54,16 +38,6 @@ function expectFlashHolds(board: SimBoard, regions: FlashRegion[]): void {
   }
 }
 
-async function failure(p: Promise<unknown>): Promise<EspError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EspError);
-    return err as EspError;
-  }
-  throw new Error('expected the flash to fail');
-}
-
 /**
  * A link that silently corrupts one byte of the first FLASH_DATA payload and
  * fixes the checksum up, so the loader accepts and writes wrong data: only the
@@ -87,11 +61,7 @@ class OneSilentCorruption extends SimTransport {
 
 describe('flasher under faults', () => {
   it('a block corrupted without a checksum error is caught by the MD5 verify and the region rewritten once', async () => {
-    const board = new SimBoard({ chip: 'esp32', name: 'silent', timeScale: 0 });
-    boards.push(board);
-    const transport = new OneSilentCorruption(board);
-    transports.push(transport);
-    await transport.open(115200);
+    const { board, transport } = await setup({ name: 'silent' }, (b) => new OneSilentCorruption(b));
     const regions = threeRegions();
     const logs: string[] = [];
     const result = await flash(transport, regions, {

@@ -2,7 +2,7 @@
  * Re-flashing, the ROM-only paths, reading, erasing, header patching and a
  * stub left running, against in-process simulated boards.
  */
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import {
   buildFirmwareSet,
   eraseFlash,
@@ -13,26 +13,10 @@ import {
   parseImage,
   readFlash,
 } from '#esp';
-import { SimTransport } from '#serial';
-import { SimBoard, type SimBoardOptions } from '#sim';
+import { type SimBoard } from '#sim';
+import { simBoards } from './support/sim-board.js';
 
-const boards: SimBoard[] = [];
-const transports: SimTransport[] = [];
-afterEach(async () => {
-  for (const t of transports.splice(0)) await t.close();
-  for (const b of boards.splice(0)) b.dispose();
-});
-
-async function setup(
-  options: Partial<SimBoardOptions> = {},
-): Promise<{ board: SimBoard; transport: SimTransport }> {
-  const board = new SimBoard({ chip: 'esp32', name: `ops-${boards.length}`, timeScale: 0, ...options });
-  boards.push(board);
-  const transport = new SimTransport(board);
-  transports.push(transport);
-  await transport.open(115200);
-  return { board, transport };
-}
+const setup = simBoards('ops');
 
 let cachedFirmware: FlashRegion[] | undefined;
 /** One synthetic ESP32 build shared by the tests (building it is the slow part); tests copy before changing it. */
