@@ -72,20 +72,20 @@ export interface RunResultPayload {
   timings: Record<string, number>;
 }
 
+/** How far a run is, as the agent reports it and the api relays it to live listeners. */
+export interface RunProgressFields {
+  stage: string;
+  percent: number;
+  bytesDone: number;
+  bytesTotal: number;
+  baud?: number;
+  etaMs?: number;
+}
+
 /** Events agents append to AGENT_EVENTS_STREAM. Every event carries the run's attempt so stale ones can be dropped. */
 export type AgentEvent =
   | { type: 'run.started'; runId: string; agentId: string; at: string; portPath: string }
-  | {
-      type: 'run.progress';
-      runId: string;
-      at: string;
-      stage: string;
-      percent: number;
-      bytesDone: number;
-      bytesTotal: number;
-      baud?: number;
-      etaMs?: number;
-    }
+  | ({ type: 'run.progress'; runId: string; at: string } & RunProgressFields)
   | { type: 'run.log'; runId: string; lines: RunLogLinePayload[] }
   | { type: 'run.finished'; runId: string; at: string; result: RunResultPayload }
   | { type: 'console.data'; deviceId: string; at: string; text: string };

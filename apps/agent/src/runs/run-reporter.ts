@@ -3,7 +3,7 @@
  * every log line (batched over a few milliseconds, with a per-run increasing
  * seq), finished. Events of a run are appended in order.
  */
-import type { RunLogLinePayload, RunResultPayload } from '#contracts';
+import type { RunLogLinePayload, RunProgressFields, RunResultPayload } from '#contracts';
 import type { AgentEventsPublisher } from '../events/agent-events.publisher.js';
 
 /** At most this many progress events per second per run. */
@@ -17,14 +17,7 @@ const LOG_BATCH_MAX_LINES = 200;
 export type RunEventSink = Pick<AgentEventsPublisher, 'publish' | 'publishFinished' | 'reserveSeq'>;
 
 /** Progress as the run reports it. */
-export interface RunProgress {
-  stage: string;
-  percent: number;
-  bytesDone: number;
-  bytesTotal: number;
-  baud?: number;
-  etaMs?: number;
-}
+export type RunProgress = RunProgressFields;
 
 /** The event side of one run. */
 export class RunReporter {

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { apiFanoutChannel, type RunSnapshot } from '#contracts';
+import { apiFanoutChannel, type RunProgressFields, type RunSnapshot } from '#contracts';
 import { REDIS } from '../infra/tokens.js';
 
 /** A stored log line, with its row id (the job stream's resume cursor). */
@@ -24,17 +24,7 @@ export type { RunSnapshot };
 /** What travels on the fan-out channel. */
 export type LiveMessage =
   | { kind: 'run'; jobId: string; runId: string; run: RunSnapshot }
-  | {
-      kind: 'progress';
-      jobId: string;
-      runId: string;
-      stage: string;
-      percent: number;
-      bytesDone: number;
-      bytesTotal: number;
-      baud?: number;
-      etaMs?: number;
-    }
+  | ({ kind: 'progress'; jobId: string; runId: string } & RunProgressFields)
   | { kind: 'log'; jobId: string; runId: string; lines: LiveLogLine[] }
   | {
       kind: 'job';

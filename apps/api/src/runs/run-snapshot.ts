@@ -1,26 +1,9 @@
 /** How runs and jobs are presented to clients and live listeners. */
 import type { RunSnapshot } from '#contracts';
+import type { Run } from '../db/generated/prisma/client.js';
 
-/** The run columns a snapshot needs. */
-export interface RunRow {
-  id: string;
-  jobId: string;
-  slot: number;
-  attempt: number;
-  status: string;
-  stage: string | null;
-  progress: number;
-  deviceId: string | null;
-  agentId: string | null;
-  portPath: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  baud: number | null;
-  queuedAt: Date;
-  dispatchedAt: Date | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-}
+/** The run columns a snapshot needs: the snapshot's fields, with dates as the database gives them. */
+export type RunRow = Pick<Run, keyof RunSnapshot>;
 
 /** A run's live state, JSON-ready. */
 export function runSnapshot(run: RunRow): RunSnapshot {
