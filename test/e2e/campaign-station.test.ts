@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import type { CampaignCounters } from '#contracts';
 import os from 'node:os';
 import path from 'node:path';
 import { startDemoFarm, type DemoFarm } from '../../scripts/demo.js';
@@ -19,14 +20,7 @@ import { pollUntil } from '../support/poll.js';
 interface CampaignView {
   id: string;
   status: string;
-  counters: {
-    total: number;
-    pending: number;
-    inProgress: number;
-    succeeded: number;
-    failed: number;
-    unitsPerHour: number;
-  };
+  counters: CampaignCounters;
 }
 
 let farm: DemoFarm;

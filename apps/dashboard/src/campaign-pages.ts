@@ -2,15 +2,7 @@
 import { api, ApiRequestError, getToken, withQuery } from './api.js';
 import { ago, badge, errorBox, h, mount, pager, table, when } from './dom.js';
 import type { ViewContext } from './main.js';
-
-interface Counters {
-  total: number;
-  pending: number;
-  inProgress: number;
-  succeeded: number;
-  failed: number;
-  unitsPerHour: number;
-}
+import type { CampaignCounters } from '#contracts';
 
 interface Campaign {
   id: string;
@@ -23,7 +15,7 @@ interface Campaign {
   createdAt: string;
   startedAt: string;
   finishedAt: string | null;
-  counters: Counters;
+  counters: CampaignCounters;
 }
 
 interface Unit {
@@ -53,7 +45,7 @@ interface Page<T> {
 /** How often an open campaign page refreshes its counters. */
 const REFRESH_MS = 1000;
 
-function counterBoxes(c: Counters): HTMLElement {
+function counterBoxes(c: CampaignCounters): HTMLElement {
   const box = (label: string, value: string | number, id: string) =>
     h('div', { class: 'counter', id }, h('strong', {}, String(value)), h('span', { class: 'muted' }, label));
   return h(

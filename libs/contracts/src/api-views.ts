@@ -23,3 +23,14 @@ export interface RunSnapshot {
   startedAt: string | null;
   finishedAt: string | null;
 }
+
+/** Counters of a production campaign, as GET /campaigns/:id answers them and the dashboard shows them. */
+export interface CampaignCounters {
+  total: number;
+  pending: number;
+  inProgress: number;
+  succeeded: number;
+  failed: number;
+  /** Succeeded units per hour since the campaign started. */
+  unitsPerHour: number;
+}

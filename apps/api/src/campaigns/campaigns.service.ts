@@ -10,6 +10,7 @@
  */
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { z } from 'zod';
+import type { CampaignCounters } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
@@ -43,17 +44,6 @@ const createSchema = z
     options: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
-
-/** Counters of a campaign, as the dashboard and production line see them. */
-export interface CampaignCounters {
-  total: number;
-  pending: number;
-  inProgress: number;
-  succeeded: number;
-  failed: number;
-  /** Succeeded units per hour since the campaign started. */
-  unitsPerHour: number;
-}
 
 type FirmwareFacts = { id: string; name: string; version: string | null; sha256: string; chip: string };
 

@@ -19,8 +19,6 @@ export interface LiveLogLine {
   text: string;
 }
 
-export type { RunSnapshot };
-
 /** What travels on the fan-out channel. */
 export type LiveMessage =
   | { kind: 'run'; jobId: string; runId: string; run: RunSnapshot }
