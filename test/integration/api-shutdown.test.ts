@@ -1,6 +1,6 @@
 /**
  * Graceful shutdown with clients attached: open event streams (a dashboard
- * watching a job) must not hold the api's shutdown.
+ * watching a job) are counted in /metrics and must not hold the api's shutdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestApi, type TestApi } from '../support/api-app.js';
@@ -18,6 +18,7 @@ describe('api shutdown', () => {
 
   it('ends open event streams and finishes', async () => {
     const ci = await seedToken(api!.database.url, 'ci', 'ci');
+    const admin = await seedToken(api!.database.url, 'admin', 'admin');
     const firmwareId = await seedFirmware(api!.database.url, 'esp32');
     const created = await fetch(`${api!.baseUrl}/jobs`, {
       method: 'POST',
@@ -32,6 +33,8 @@ describe('api shutdown', () => {
     expect(stream.status).toBe(200);
     const reader = stream.body!.getReader();
     await reader.read(); // the stream is open and the job waits for a board
+    const metrics = await fetch(`${api!.baseUrl}/metrics`, { headers: { authorization: `Bearer ${admin}` } });
+    expect(await metrics.text()).toMatch(/^flashfarm_sse_streams_open 1$/m);
 
     const closing = api!.close();
     api = undefined;

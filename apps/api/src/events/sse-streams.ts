@@ -32,7 +32,7 @@ export class SseStreams implements BeforeApplicationShutdown {
     return stream;
   }
 
-  /** How many streams are open (for metrics and tests). */
+  /** How many streams are open (the flashfarm_sse_streams_open metric). */
   get size(): number {
     return this.open.size;
   }

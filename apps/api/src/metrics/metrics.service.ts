@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
+import { SseStreams } from '../events/sse-streams.js';
 import { PRISMA } from '../infra/tokens.js';
 
 /** Upper bounds (seconds) of the flash duration buckets: a small app at 921600 baud to a 16 MB erase-and-write. */
@@ -22,8 +23,19 @@ export class MetricsService {
   readonly httpDuration: Histogram<'method' | 'route'>;
   private snapshot?: { at: number; text: Promise<string> };
 
-  constructor(@Inject(PRISMA) private readonly prisma: PrismaClient) {
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    streams: SseStreams,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'flashfarm_api_' });
+    new Gauge({
+      name: 'flashfarm_sse_streams_open',
+      help: 'Event streams (SSE) open on this api process: dashboards, CLI --wait/--follow',
+      registers: [this.registry],
+      collect() {
+        this.set(streams.size);
+      },
+    });
     this.httpRequests = new Counter({
       name: 'flashfarm_http_requests_total',
       help: 'HTTP requests answered by this api process',
