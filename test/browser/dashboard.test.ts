@@ -10,9 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { startDemoFarm, type DemoFarm } from '../../scripts/demo.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { createTestRedisUrl } from '../support/redis.js';
+import type { DemoFarm } from '../../scripts/demo.js';
+import { startTestDemoFarm, type TestDemoFarm } from '../support/demo-farm.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { pollUntil } from '../support/poll.js';
 
@@ -20,7 +19,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.join(REPO_ROOT, 'test-output', 'screenshots');
 
 let farm: DemoFarm;
-let database: TestDatabase;
+let testFarm: TestDemoFarm | undefined;
 let browser: BrowserContext;
 let page: Page;
 const pageErrors: string[] = [];
@@ -33,17 +32,7 @@ beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-browser-'));
-  database = await createTestDatabase();
-  farm = await startDemoFarm({
-    env: {
-      DATABASE_URL: database.url,
-      REDIS_URL: await createTestRedisUrl(),
-      FLASHFARM_PORT: '0',
-      FLASHFARM_HOST: '127.0.0.1',
-      FLASHFARM_DATA_DIR: work,
-      FLASHFARM_AGENT_NAME: 'browser-agent',
-    },
+  testFarm = await startTestDemoFarm('browser-agent', {
     boards: [
       { chip: 'esp32', name: 'qa-esp32-1', pool: 'line-1', tags: ['usb-c'] },
       { chip: 'esp32', name: 'qa-esp32-2', pool: 'line-1' },
@@ -53,6 +42,7 @@ beforeAll(async () => {
     ],
     timeScale: 0.2,
   });
+  farm = testFarm.farm;
   await farm.uploadFirmware('esp32', '3.1.0');
   // A fresh profile directory per run (playwright passes it as --user-data-dir).
   browser = await chromium.launchPersistentContext(
@@ -80,8 +70,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await farm?.stop();
-  await database?.drop();
+  await testFarm?.close();
 });
 
 describe('dashboard', () => {

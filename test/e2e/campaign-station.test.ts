@@ -7,14 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import type { CampaignCounters } from '#contracts';
-import os from 'node:os';
-import path from 'node:path';
-import { startDemoFarm, type DemoFarm } from '../../scripts/demo.js';
+import type { DemoFarm } from '../../scripts/demo.js';
 import { UNIT_CSV_COLUMNS } from '../../apps/api/src/campaigns/unit-record.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { createTestRedisUrl } from '../support/redis.js';
+import { startTestDemoFarm, type TestDemoFarm } from '../support/demo-farm.js';
 import { pollUntil } from '../support/poll.js';
 
 interface CampaignView {
@@ -24,7 +20,7 @@ interface CampaignView {
 }
 
 let farm: DemoFarm;
-let database: TestDatabase;
+let testFarm: TestDemoFarm | undefined;
 let firmwareId: string;
 
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
@@ -57,17 +53,7 @@ async function campaign(id: string): Promise<CampaignView> {
 }
 
 beforeAll(async () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-campaign-e2e-'));
-  database = await createTestDatabase();
-  farm = await startDemoFarm({
-    env: {
-      DATABASE_URL: database.url,
-      REDIS_URL: await createTestRedisUrl(),
-      FLASHFARM_PORT: '0',
-      FLASHFARM_HOST: '127.0.0.1',
-      FLASHFARM_DATA_DIR: work,
-      FLASHFARM_AGENT_NAME: 'station-agent',
-    },
+  testFarm = await startTestDemoFarm('station-agent', {
     boards: [
       { chip: 'esp32', name: 'pool-a', pool: 'batch-1' },
       { chip: 'esp32', name: 'pool-b', pool: 'batch-1' },
@@ -76,12 +62,12 @@ beforeAll(async () => {
     emptyPorts: 3,
     timeScale: 0.05,
   });
+  farm = testFarm.farm;
   firmwareId = (await farm.uploadFirmware('esp32', '7.0.0')).id;
 }, 60_000);
 
 afterAll(async () => {
-  await farm?.stop();
-  await database?.drop();
+  await testFarm?.close();
 });
 
 describe('production campaigns', () => {

@@ -6,12 +6,10 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { buildFirmwareSet } from '#esp';
-import { startDemoFarm, type DemoBoardSpec, type DemoFarm } from '../../../scripts/demo.js';
-import { createTestDatabase } from '../../support/database.js';
-import { createTestRedisUrl } from '../../support/redis.js';
+import type { DemoBoardSpec, DemoFarm } from '../../../scripts/demo.js';
+import { startTestDemoFarm } from '../../support/demo-farm.js';
 import { REPO_ROOT } from '../../support/processes.js';
 
 /** Two ESP32 boards share a pool so `--count 2` can fill it; the C3 sits apart for chip mismatches. */
@@ -43,28 +41,10 @@ export interface CliFarm {
 
 /** Starts the farm on a fresh database and Redis database. */
 export async function startCliFarm(): Promise<CliFarm> {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-cli-e2e-'));
-  const database = await createTestDatabase();
-  let farm: DemoFarm;
-  try {
-    farm = await startDemoFarm({
-      env: {
-        DATABASE_URL: database.url,
-        REDIS_URL: await createTestRedisUrl(),
-        FLASHFARM_PORT: '0',
-        FLASHFARM_HOST: '127.0.0.1',
-        FLASHFARM_DATA_DIR: work,
-        FLASHFARM_AGENT_NAME: 'cli-e2e-agent',
-      },
-      boards: CLI_FARM_BOARDS,
-      timeScale: 0.05,
-    });
-  } catch (err) {
-    // The suite's afterAll never sees a farm that failed to start, so nothing else would drop these.
-    await database.drop();
-    fs.rmSync(work, { recursive: true, force: true });
-    throw err;
-  }
+  const { farm, work, close } = await startTestDemoFarm('cli-e2e-agent', {
+    boards: CLI_FARM_BOARDS,
+    timeScale: 0.05,
+  });
 
   const flashfarm = (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000) =>
     new Promise<CliResult>((resolve, reject) => {
@@ -109,15 +89,6 @@ export async function startCliFarm(): Promise<CliFarm> {
       JSON.stringify({ flash_files: files, flash_settings: {}, extra_esptool_args: { chip } }),
     );
     return dir;
-  };
-
-  const close = async (): Promise<void> => {
-    try {
-      await farm.stop();
-    } finally {
-      await database.drop();
-      fs.rmSync(work, { recursive: true, force: true });
-    }
   };
 
   return { farm, work, flashfarm, writeBuildDir, close };
