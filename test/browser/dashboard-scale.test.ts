@@ -5,12 +5,10 @@
  * when a page takes longer than PAGE_BUDGET_MS.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { generateTokenSecret } from '../../apps/api/src/auth/index.js';
 import { startTestApi, type TestApi } from '../support/api-app.js';
+import { scratchDir } from '../support/scratch.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const DEVICES = 500;
@@ -82,22 +80,19 @@ beforeAll(async () => {
   const started = Date.now();
   await seed();
   figures.seedMs = Date.now() - started;
-  browser = await chromium.launchPersistentContext(
-    fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-chromium-')),
-    {
-      executablePath: CHROMIUM,
-      viewport: { width: 1280, height: 800 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    },
-  );
+  browser = await chromium.launchPersistentContext(scratchDir('flashfarm-chromium'), {
+    executablePath: CHROMIUM,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
   page = browser.pages()[0] ?? (await browser.newPage());
   await page.goto(`${api.baseUrl}/`);
   await page.evaluate((t) => sessionStorage.setItem('flashfarm.token', t), token);

@@ -7,13 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { DemoFarm } from '../../scripts/demo.js';
 import { startTestDemoFarm, type TestDemoFarm } from '../support/demo-farm.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { pollUntil } from '../support/poll.js';
+import { scratchDir } from '../support/scratch.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.join(REPO_ROOT, 'test-output', 'screenshots');
@@ -45,22 +45,19 @@ beforeAll(async () => {
   farm = testFarm.farm;
   await farm.uploadFirmware('esp32', '3.1.0');
   // A fresh profile directory per run (playwright passes it as --user-data-dir).
-  browser = await chromium.launchPersistentContext(
-    fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-chromium-')),
-    {
-      executablePath: CHROMIUM,
-      viewport: { width: 1280, height: 800 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    },
-  );
+  browser = await chromium.launchPersistentContext(scratchDir('flashfarm-chromium'), {
+    executablePath: CHROMIUM,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
   page = browser.pages()[0] ?? (await browser.newPage());
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => {

@@ -5,9 +5,6 @@
  * them in parallel, streams logs with increasing seq, and passes the boot check.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Queue } from 'bullmq';
 import { createTestRedisUrl } from '../support/redis.js';
 import { pollUntil } from '../support/poll.js';
@@ -23,6 +20,7 @@ import {
   startBoard,
   type FarmBoard,
 } from './support/farm.js';
+import { scratchDir } from '../support/scratch.js';
 
 const TIME_SCALE = 0.05;
 
@@ -50,7 +48,7 @@ beforeAll(async () => {
     redisUrl,
     name: 'e2e-agent',
     ports: boards.map((b) => b.url),
-    dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-agent-e2e-')),
+    dataDir: scratchDir('flashfarm-agent-e2e'),
   });
   agentId = await pollUntil(() => api.agents.get('e2e-agent')?.agentId, {
     what: 'the agent to register',

@@ -9,9 +9,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { agentControlChannel, type AgentControlMessage } from '#contracts';
@@ -30,6 +27,7 @@ import {
   startBoard,
   type FarmBoard,
 } from './support/farm.js';
+import { scratchDir } from '../support/scratch.js';
 
 /** Real-time-ish boards, so a flash lasts long enough to be interrupted. */
 const TIME_SCALE = 0.5;
@@ -43,7 +41,7 @@ const agents: SpawnedProcess[] = [];
 const queues: Queue[] = [];
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-agent-life-'));
+  return scratchDir('flashfarm-agent-life');
 }
 
 async function agentWith(name: string, board: FarmBoard, env: Record<string, string> = {}) {

@@ -6,10 +6,10 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnTs, type SpawnedProcess } from '../support/processes.js';
 import { pollUntil } from '../support/poll.js';
+import { scratchDir } from '../support/scratch.js';
 
 let demo: SpawnedProcess | undefined;
 
@@ -26,7 +26,7 @@ function alive(pid: number): boolean {
 
 describe('npm run demo', () => {
   it('reaches "farm ready" with a successful sample job, serves the dashboard, and stops cleanly on SIGINT', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-demo-e2e-'));
+    const dataDir = scratchDir('flashfarm-demo-e2e');
     const started = Date.now();
     demo = spawnTs('scripts/demo.ts', [], {
       FLASHFARM_DATA_DIR: dataDir,

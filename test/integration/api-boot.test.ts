@@ -7,7 +7,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort, pingRedis } from '#runtime';
 import { ConfigError } from '#runtime';
@@ -16,12 +15,13 @@ import { startTestApi } from '../support/api-app.js';
 import { createTestRedisUrl } from '../support/redis.js';
 import { pollUntil } from '../support/poll.js';
 import { spawnTs, type SpawnedProcess } from '../support/processes.js';
+import { scratchDir } from '../support/scratch.js';
 
 const started: SpawnedProcess[] = [];
 afterAll(() => started.forEach((p) => p.kill()));
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-boot-'));
+  return scratchDir('flashfarm-boot');
 }
 
 describe('api on PostgreSQL and Redis', () => {

@@ -4,11 +4,10 @@
  * again by `close()`.
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { startDemoFarm, type DemoFarm, type DemoFarmOptions } from '../../scripts/demo.js';
 import { createTestDatabase } from './database.js';
 import { createTestRedisUrl } from './redis.js';
+import { scratchDir } from './scratch.js';
 
 /** A test's demo farm and the directory it keeps its data in. */
 export interface TestDemoFarm {
@@ -24,7 +23,7 @@ export async function startTestDemoFarm(
   agentName: string,
   options: Omit<DemoFarmOptions, 'env'> = {},
 ): Promise<TestDemoFarm> {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), `flashfarm-${agentName}-`));
+  const work = scratchDir(`flashfarm-${agentName}`);
   const database = await createTestDatabase();
   const cleanUp = async (): Promise<void> => {
     await database.drop();

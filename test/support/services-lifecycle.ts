@@ -1,9 +1,11 @@
 /**
  * Jest global set-up and teardown (loaded by global-setup.mjs): starts a real redis-server and a real PostgreSQL
  * server once per run (only when a tier that needs them is selected) and
- * migrates the template database suites clone.
+ * migrates the template database suites clone; creates and removes the run's
+ * scratch directory (scratch.ts).
  */
 import { Migrator } from '../../apps/api/src/db/migrator.js';
+import { createScratchRoot, removeScratchRoot } from './scratch.js';
 import { SERVICES_ENV, startServices, type RunningServices } from './services.js';
 
 const TIERS_WITH_SERVICES = ['integration', 'e2e', 'browser'];
@@ -26,6 +28,7 @@ function selectedProjects(argv: string[]): string[] {
 
 /** Starts the services when a tier that needs them is selected. */
 export async function setup(): Promise<void> {
+  createScratchRoot();
   const selected = selectedProjects(process.argv);
   if (selected.length > 0 && !selected.some((p) => TIERS_WITH_SERVICES.includes(p))) return;
   const services = await startServices(async (url) => {
@@ -46,5 +49,9 @@ export async function setup(): Promise<void> {
 
 /** Stops the services setup() started. */
 export async function teardown(): Promise<void> {
-  await globalThis.__flashfarmServices?.stop();
+  try {
+    await globalThis.__flashfarmServices?.stop();
+  } finally {
+    removeScratchRoot();
+  }
 }

@@ -3,9 +3,6 @@
  * test harness), the agent as a real child process, and simulated boards
  * behind RFC 2217 servers given to the agent as static ports.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { buildFirmwareSet, type ChipName } from '#esp';
 import type { SimBoardOptions } from '#sim';
 import { generateTokenSecret } from '../../../apps/api/src/auth/index.js';
@@ -13,6 +10,7 @@ import { startTestApi, type TestApi } from '../../support/api-app.js';
 import { pollUntil } from '../../support/poll.js';
 import { spawnTs, type SpawnedProcess } from '../../support/processes.js';
 import { startBoard, type FarmBoard } from './farm.js';
+import { scratchDir } from '../../support/scratch.js';
 
 /** A job as GET /jobs/:id answers (the fields the tests read). */
 export interface JobView {
@@ -108,7 +106,7 @@ export async function startApiFarm(options: ApiFarmOptions): Promise<ApiFarm> {
     name: 'e2e-agent',
     role: 'agent',
   });
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashfarm-e2e-agent-'));
+  const dataDir = scratchDir('flashfarm-e2e-agent');
   const farm: ApiFarm = {
     api,
     boards,

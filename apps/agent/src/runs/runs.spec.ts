@@ -58,5 +58,6 @@ describe('learned settings', () => {
     expect(b.bestBaud('/dev/ttyUSB7', 'ch340')).toBeUndefined();
     fs.writeFileSync(path.join(dir, 'learned.json'), '{not json');
     expect(LearnedSettings.inDataDir(dir).bestBaud('/dev/ttyUSB0')).toBeUndefined();
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
