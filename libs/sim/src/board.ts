@@ -15,6 +15,7 @@ import { SimFlash } from './flash-memory.js';
 import { type SimPortHandle } from './port.js';
 import { type SpiFlashPart, jedecCapacityCode } from './registers.js';
 import { romHandler } from './rom-loader.js';
+import { KNOWN_STUBS, type KnownStub } from './stub-catalogue.js';
 import { baudMismatch, dropBytes, flipBits, garble, UartDirection } from './uart.js';
 
 /**
@@ -73,6 +74,13 @@ export interface SimBoardOptions {
   enRiseMs?: number;
   /** Regions programmed before the first power-on (over what a flashFile holds). */
   initialFlash?: ReadonlyArray<{ offset: number; data: Uint8Array }>;
+  /**
+   * RAM code outside the stub catalogue, started with MEM_END, normally runs as the chip's
+   * newest known stub (with a warning); when true it halts the chip as any unknown code would.
+   */
+  strictStubs?: boolean;
+  /** The stubs this board recognises by content; default KNOWN_STUBS (tests and private stub builds add their own). */
+  stubCatalogue?: readonly KnownStub[];
 }
 
 /** A passive description of a board, for listings. */
@@ -155,6 +163,8 @@ export class SimBoard {
   private consoleText = '';
   private readonly printListeners = new Set<(text: string) => void>();
   private readonly modeListeners = new Set<(mode: ChipMode) => void>();
+  private readonly warningListeners = new Set<(message: string) => void>();
+  private readonly warningLog: string[] = [];
   private readonly errors: unknown[] = [];
 
   constructor(options: SimBoardOptions) {
@@ -226,6 +236,9 @@ export class SimBoard {
       },
       softReset: (kind) => this.softReset(kind),
       internalError: (err) => this.errors.push(err),
+      warn: (message) => this.warn(message),
+      strictStubs: options.strictStubs ?? false,
+      stubCatalogue: options.stubCatalogue ?? KNOWN_STUBS,
       modeChanged: (mode) => {
         for (const listener of [...this.modeListeners]) listener(mode);
       },
@@ -318,6 +331,17 @@ export class SimBoard {
       const off = this.onPrint(() => void check());
       check();
     });
+  }
+
+  /** Warnings so far (e.g. RAM code run as an assumed stub), oldest first. */
+  get warnings(): readonly string[] {
+    return this.warningLog;
+  }
+
+  /** Calls listener with each warning as it happens (a CLI prints them). */
+  onWarning(listener: (message: string) => void): () => void {
+    this.warningListeners.add(listener);
+    return () => this.warningListeners.delete(listener);
   }
 
   /** Internal errors caught while handling commands (a test asserts it stays empty). */
@@ -467,6 +491,13 @@ export class SimBoard {
     if (baudMismatch(this.chip.baud, this.hostBaud))
       data = garble(data, this.chip.baud, this.hostBaud, this.rng);
     this.toHost.send(data, this.chip.baud, this.faults.latencyMs);
+  }
+
+  private warn(message: string): void {
+    const line = `${this.name}: ${message}`;
+    this.warningLog.push(line);
+    if (this.warningLog.length > 100) this.warningLog.shift();
+    for (const listener of [...this.warningListeners]) listener(line);
   }
 
   private appendConsole(text: string): void {

@@ -6,7 +6,7 @@ import { type Request, parseRequest } from './protocol.js';
 import { RegisterFile, type SpiFlashPart } from './registers.js';
 import { SlipDecoder } from './slip.js';
 import { STUB_STARTUP_MS, ohaiFrame } from './rom-loader.js';
-import { type KnownStub, type RamSegment, recogniseStub } from './stub-images.js';
+import { type KnownStub, type RamSegment, recogniseRamCode } from './stub-catalogue.js';
 import { stubHandler } from './stub-loader.js';
 
 /** What the chip is doing. */
@@ -71,6 +71,12 @@ export interface ChipEnvironment {
   modeChanged(mode: ChipMode): void;
   /** Called for a handler bug; the chip carries on. */
   internalError(err: unknown): void;
+  /** Something a user should know although the chip carries on (RAM code run as an assumed stub). */
+  warn(message: string): void;
+  /** When true, RAM code outside the stub catalogue halts the chip instead of running as the newest stub. */
+  readonly strictStubs: boolean;
+  /** The stubs recognised by content (KNOWN_STUBS unless a board was given its own). */
+  readonly stubCatalogue: readonly KnownStub[];
 }
 
 /** Handles one request in a given personality (ROM or stub). */
@@ -107,7 +113,15 @@ export class SimChip {
   /** SYNCs the ROM will still miss after this reset (fault injection). */
   syncsToIgnore = 0;
   /** Stub: READ_FLASH streaming state. */
-  readStream: { offset: number; length: number; packet: number; sent: number; acked: number } | null = null;
+  readStream: {
+    offset: number;
+    length: number;
+    packet: number;
+    sent: number;
+    acked: number;
+    /** Bytes that may be unacknowledged before the stub waits. */
+    window: number;
+  } | null = null;
   lastResetCause: ResetCause = 'poweron';
 
   private readonly decoder = new SlipDecoder(MAX_FRAME_BYTES);
@@ -188,18 +202,38 @@ export class SimChip {
   }
 
   /**
-   * MEM_END(0, entry): the CPU jumps to RAM. A recognised flasher stub takes
-   * over and greets with OHAI; other code cannot be simulated, so the chip
-   * goes silent until the next reset.
+   * MEM_END(0, entry): the CPU jumps to RAM. A catalogued flasher stub takes
+   * over with its own behaviour (and greets with OHAI if that stub does).
+   * Other code is assumed to be a newer stub release and runs as the chip's
+   * newest known stub, with a warning naming its digest; with strictStubs, or
+   * when no uploaded segment holds the entry, the chip goes silent until the
+   * next reset, as for any code the simulator cannot run.
    */
   startRamCode(entry: number): void {
-    const stub = recogniseStub(this.def.name, this.ram, entry);
-    if (!stub) {
+    const code = recogniseRamCode(this.def.name, this.ram, entry, {
+      strict: this.env.strictStubs,
+      catalogue: this.env.stubCatalogue,
+    });
+    if (code.kind === 'unknown') {
+      this.runSilent('halted');
+      return;
+    }
+    const stub = code.stub;
+    if (code.kind === 'assumed') {
+      this.env.warn(
+        `RAM code at 0x${code.textStart.toString(16)} (entry 0x${entry.toString(16)}, text SHA-256 ${code.textSha256}) ` +
+          `is not in the stub catalogue; running it as ${stub.release}, the newest ${this.def.displayName} stub known. ` +
+          'Set strictStubs to make unknown code halt the chip instead.',
+      );
+    }
+    if (!stub.behaviour.greets) {
+      // The esp-flasher-stub v0.1.0 placeholder attaches the flash and returns into nothing.
       this.runSilent('halted');
       return;
     }
     this.stub = stub;
     this.stubFlashIdleAt = 0;
+    this.spiAttached = true;
     this.run('stub', stubHandler);
     this.schedule(STUB_STARTUP_MS, () => this.send(ohaiFrame()));
   }

@@ -15,8 +15,9 @@ export {
   SimFlash,
 } from './flash-memory.js';
 export type { FlashDifference, SimFlashOptions } from './flash-memory.js';
-export { KNOWN_STUBS } from './stub-images.js';
-export type { KnownStub } from './stub-images.js';
+export { KNOWN_STUBS, NEWEST_STUB_RELEASE, recogniseRamCode } from './stub-catalogue.js';
+export type { KnownStub, RamCode, RamSegment } from './stub-catalogue.js';
+export type { StubBehaviour, StubFamily } from './stub-behaviour.js';
 export * from './rfc2217/index.js';
 export {
   SINGLE_APP_PARTITIONS,
