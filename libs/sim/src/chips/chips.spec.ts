@@ -172,6 +172,21 @@ describe('eFuse details', () => {
     }
   });
 
+  it('ESP8266: the eFuse words say ESP8266EX with external flash, not ESP8285 (esptool get_chip_description)', () => {
+    const board = new SimBoard({ chip: 'esp8266', timeScale: 0 });
+    try {
+      // esptool packs EFUSE_DATA_OUT0..3 (0x3FF00050..5C) into one 128-bit number.
+      const efuses = [0x3ff00050, 0x3ff00054, 0x3ff00058, 0x3ff0005c].reduce(
+        (acc, addr, i) => acc | (BigInt(board.readRegister(addr)) << BigInt(32 * i)),
+        0n,
+      );
+      const bit = (n: number): boolean => ((efuses >> BigInt(n)) & 1n) === 1n;
+      expect({ bit4: bit(4), bit80: bit(80) }).toEqual({ bit4: false, bit80: false });
+    } finally {
+      board.dispose();
+    }
+  });
+
   it('ESP32-S3 / C3 / C6: major and minor revision fields', () => {
     for (const [chip, revision] of [
       ['esp32s3', 102],

@@ -51,9 +51,12 @@ export const esp8266: ChipDefinition = {
       ouiCode = 1;
       mac3 = 0;
     }
-    const chipIdLow = 0x5a;
+    // EFUSE_DATA_OUT0 bits 23..0 carry no identity esptool reads, except bit 4, which (with bit 80)
+    // marks an ESP8285 with embedded flash (esptool targets/esp8266.py get_chip_description). An
+    // ESP8266EX with external flash leaves both clear, so its flash size comes from the flash ID.
+    const word0Low = 0x000000;
     return new Map<number, number>([
-      [OTP_MAC0, ((mac[5] << 24) | chipIdLow) >>> 0],
+      [OTP_MAC0, ((mac[5] << 24) | word0Low) >>> 0],
       [OTP_MAC1, ((ouiCode << 16) | (mac[3] << 8) | mac[4]) >>> 0],
       [OTP_MAC3, mac3 >>> 0],
     ]);
