@@ -71,8 +71,11 @@ describe('reset circuit and boot mode', () => {
   });
 
   describe('EN RC delay: the chip leaves reset enRiseMs after EN is released and samples IO0 then', () => {
-    /** esptool's ClassicReset one line per call: (D0,R1) · D1 · gap · R0. D1 releases EN with IO0 still high. */
-    async function splitReset(b: SimBoard, gapMs: number): Promise<void> {
+    /**
+     * esptool's ClassicReset one line per call: (D0,R1) · D1 · gap · R0 · hold · D0. D1 releases
+     * EN with IO0 still high; R0 pulls IO0 low; D0 releases it after holdMs.
+     */
+    async function splitReset(b: SimBoard, gapMs: number, holdMs = 60): Promise<void> {
       const port = b.openPort();
       b.clearConsole();
       port.setSignals({ dtr: false, rts: true });
@@ -80,7 +83,7 @@ describe('reset circuit and boot mode', () => {
       port.setSignals({ dtr: true });
       if (gapMs > 0) await sleep(gapMs);
       port.setSignals({ rts: false });
-      await sleep(60);
+      await sleep(holdMs);
       port.setSignals({ dtr: false });
     }
 
@@ -110,7 +113,8 @@ describe('reset circuit and boot mode', () => {
     it('the delay is a board property: a slower EN (enRiseMs 120) still catches IO0 low after a 50 ms gap', async () => {
       const b = await flashedBoard({ enRiseMs: 120 });
       try {
-        await splitReset(b, 50);
+        // IO0 must stay low until the chip samples it: esptool's second attempt holds it 550 ms.
+        await splitReset(b, 50, 550);
         await b.waitForConsole(/waiting for download/, 1000);
         expect(b.mode).toBe('rom');
       } finally {
@@ -251,6 +255,57 @@ describe('reset circuit and boot mode', () => {
     } finally {
       b.dispose();
     }
+  });
+});
+
+describe('RTC watchdog (esptool --after watchdog-reset)', () => {
+  /** esptool v5.3.1 watchdog_reset(): unlock, timeout 2000 slow cycles, enable stage 0 with reset, lock. */
+  async function watchdogReset(
+    host: HostClient,
+    wdt: { config0: number; config1: number; wprotect: number },
+  ) {
+    const write = async (addr: number, value: number): Promise<void> => {
+      host.expectOk(await host.command(0x09, le32(addr, value >>> 0, 0xffffffff, 0)));
+    };
+    await write(wdt.wprotect, 0x50d83aa1);
+    await write(wdt.config1, 2000);
+    await write(wdt.config0, (1 << 31) | (5 << 28) | (1 << 8) | 2);
+    await write(wdt.wprotect, 0);
+  }
+
+  it.each(['esp32s2', 'esp32s3', 'esp32c3'] as const)(
+    '%s: the watchdog resets the chip, which samples the straps again and boots the app',
+    async (chip) => {
+      const b = await flashedBoard({ chip });
+      try {
+        const host = new HostClient(b.openPort());
+        await host.enterBootloader();
+        b.clearConsole();
+        await watchdogReset(host, b.def.rtcWdt!);
+        await b.waitForConsole(/rst:0x10 \(RTCWDT_RTC_RST\)[\s\S]*Calling app_main/, 2000);
+        expect(b.mode).toBe('flash-boot');
+        // The RTC domain starts over: the watchdog is off again.
+        expect(b.readRegister(b.def.rtcWdt!.config0)).toBe(0);
+      } finally {
+        b.dispose();
+      }
+    },
+  );
+
+  it('writes without the key are ignored, as on silicon; ESP32, ESP8266 and ESP32-C6 have no watchdog esptool uses', async () => {
+    const b = await flashedBoard({ chip: 'esp32c3' });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      const wdt = b.def.rtcWdt!;
+      host.expectOk(await host.command(0x09, le32(wdt.config0, 0x80000000 | (5 << 28), 0xffffffff, 0)));
+      expect(b.readRegister(wdt.config0)).toBe(0);
+      expect(b.mode).toBe('rom');
+    } finally {
+      b.dispose();
+    }
+    for (const chip of ['esp32', 'esp8266', 'esp32c6'] as const)
+      expect(board({ chip }).def.rtcWdt).toBeNull();
   });
 });
 

@@ -260,6 +260,9 @@ export class SimBoard {
         return at !== null && at >= offset && at < offset + length;
       },
       softReset: (kind) => this.softReset(kind),
+      watchdogReset: () => {
+        if (this.plugged && !this.enLow) this.hardStart('rtc-wdt');
+      },
       internalError: (err) => this.errors.push(err),
       warn: (message) => this.warn(message),
       strictStubs: options.strictStubs ?? false,

@@ -1,5 +1,10 @@
 import { type Cancel, type SimClock } from './clock.js';
-import { type ChipDefinition, type ChipIdentity, type ResetCause } from './chips/types.js';
+import {
+  type ChipDefinition,
+  type ChipIdentity,
+  type ResetCause,
+  type RtcWdtRegisters,
+} from './chips/types.js';
 import { type SimFlash } from './flash-memory.js';
 import { type BlockInflater } from './inflate.js';
 import { type Request, parseRequest } from './protocol.js';
@@ -67,6 +72,8 @@ export interface ChipEnvironment {
   flashWriteFails(offset: number, length: number): boolean;
   /** A software reset or "run user code" request from the loader. */
   softReset(kind: 'reboot' | 'run-app'): void;
+  /** The RTC watchdog expired: a reset that samples the straps again (RTCWDT_RTC_RST). */
+  watchdogReset(): void;
   /** The chip's mode changed. */
   modeChanged(mode: ChipMode): void;
   /** Called for a handler bug; the chip carries on. */
@@ -81,6 +88,11 @@ export interface ChipEnvironment {
 
 /** Handles one request in a given personality (ROM or stub). */
 export type CommandHandler = (chip: SimChip, req: Request) => Outcome | Promise<Outcome>;
+
+/** The key that unlocks the RTC watchdog's registers (RTC_CNTL_WDT_WKEY). */
+const RTC_WDT_WKEY = 0x50d83aa1;
+/** Stage 0 timeout when CONFIG1 was never written (its reset value, 200 000 slow clock cycles). */
+const RTC_WDT_DEFAULT_CYCLES = 200_000;
 
 /** Largest frame either personality accepts: a 16 KiB data block plus headers. */
 export const MAX_FRAME_BYTES = 8 + 16 + 0x4000 + 64;
@@ -146,6 +158,44 @@ export class SimChip {
     this.regs.setDynamic(def.uartClkdivReg, () =>
       Math.round((identity.xtalMhz * 1e6 * def.uartClkFactor) / this.baud),
     );
+    this.regs.setFlashConnected(() => this.spiAttached || def.flashAttachedAtBoot);
+    if (def.rtcWdt) this.installRtcWatchdog(def.rtcWdt);
+  }
+
+  /**
+   * The RTC watchdog as esptool's watchdog_reset() uses it: unlock with the key,
+   * set the timeout, enable stage 0 with a reset action, lock. When the timeout
+   * (slow clock cycles) elapses the chip resets and the RTC domain, the
+   * watchdog included, starts over. A chip reset before that disarms it.
+   */
+  private installRtcWatchdog(wdt: RtcWdtRegisters): void {
+    let unlocked = false;
+    /** Bumps at every (re)configuration, so only the latest arming fires. */
+    let arming = 0;
+    this.regs.onWrite(wdt.wprotect, (value) => {
+      unlocked = value === RTC_WDT_WKEY;
+      return true;
+    });
+    this.regs.onWrite(wdt.config1, () => unlocked);
+    this.regs.onWrite(wdt.config0, (value) => {
+      if (!unlocked) return false;
+      const enabled = (value >>> 31) & 1;
+      const stage0 = (value >>> 28) & 7;
+      // Action 1 is an interrupt nobody handles in download mode; 2 and above reset.
+      const token = ++arming;
+      if (enabled && stage0 >= 2) {
+        const cycles = this.regs.read(wdt.config1) || RTC_WDT_DEFAULT_CYCLES;
+        // Real milliseconds, not scaled: the timeout races the host's own next commands (esptool locks
+        // the registers after enabling, then sleeps 0.5 s), as the EN RC delay races its line changes.
+        this.scheduleReal((cycles / wdt.slowClockHz) * 1000, () => {
+          if (token !== arming) return;
+          this.regs.poke(wdt.config0, 0);
+          this.regs.poke(wdt.config1, 0);
+          this.env.watchdogReset();
+        });
+      }
+      return true;
+    });
   }
 
   /** What the chip is doing; every change is reported to the board. */
@@ -253,6 +303,16 @@ export class SimChip {
   schedule(simMs: number, fn: () => void): void {
     const epoch = this.epoch;
     const cancel = this.env.clock.after(simMs, () => {
+      this.timers.delete(cancel);
+      if (epoch === this.epoch) fn();
+    });
+    this.timers.add(cancel);
+  }
+
+  /** Runs fn after a real-time delay unless the chip is reset first. */
+  private scheduleReal(ms: number, fn: () => void): void {
+    const epoch = this.epoch;
+    const cancel = this.env.clock.afterReal(ms, () => {
       this.timers.delete(cancel);
       if (epoch === this.epoch) fn();
     });

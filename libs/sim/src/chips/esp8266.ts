@@ -29,6 +29,8 @@ export const esp8266: ChipDefinition = {
   uartDevBufNoAddr: null,
   uartDevBufNoUsbJtag: null,
   spi: { base: 0x60000200, usr: 0x1c, usr1: 0x20, usr2: 0x24, w0: 0x40, addrMsbAligned: true },
+  flashAttachedAtBoot: false,
+  rtcWdt: null,
   bootloaderOffset: 0,
   bannerBaud: 74880,
   strapDownload: 1,
