@@ -42,4 +42,6 @@ export type { AppDescriptor, ImageInfo, Partition } from './firmware-image.js';
 export * from './cli/index.js';
 /** A small host side of the protocol for tests of the simulator (independent of libs/esp). */
 export * as simTesting from './testing/host-client.js';
+/** Recorded client sessions: the fixture format and SLIP framing helpers for recording and replay. */
+export * as simTraffic from './testing/traffic.js';
 export { slipEncode } from './slip.js';
