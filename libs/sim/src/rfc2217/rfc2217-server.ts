@@ -251,7 +251,8 @@ class Session {
   ) {
     const stream = new TelnetStream({
       data: (bytes) => {
-        this.record({ kind: 'data', direction: 'to-board', bytes: bytes.slice() });
+        // Only a recording session pays for the copy.
+        if (this.options.record) this.record({ kind: 'data', direction: 'to-board', bytes: bytes.slice() });
         if (this.handle.isOpen) this.handle.write(bytes);
       },
       negotiation: (verb, option) => this.onNegotiation(verb, option),
@@ -308,7 +309,7 @@ class Session {
 
   private toClient(bytes: Uint8Array): void {
     if (this.released) return;
-    this.record({ kind: 'data', direction: 'to-client', bytes: bytes.slice() });
+    if (this.options.record) this.record({ kind: 'data', direction: 'to-client', bytes: bytes.slice() });
     if (this.suspended) {
       this.held.push(bytes.slice());
       return;
