@@ -133,6 +133,8 @@ export class SimChip {
     acked: number;
     /** Bytes that may be unacknowledged before the stub waits. */
     window: number;
+    /** A packet is being read from flash (packets leave one after the other). */
+    reading: boolean;
   } | null = null;
   lastResetCause: ResetCause = 'poweron';
 

@@ -473,29 +473,36 @@ function readFlash(chip: SimChip, req: Request): Outcome {
   return answer(chip, op, {
     delayMs: flashWait(chip),
     afterSend: () => {
-      chip.readStream = { offset, length, packet, sent: 0, acked: 0, window };
+      chip.readStream = { offset, length, packet, sent: 0, acked: 0, window, reading: false };
       chip.onReadAck = (frame) => onAck(chip, frame);
       sendPackets(chip);
     },
   });
 }
 
-/** Sends packets while the window allows; the digest follows the last acknowledged byte. */
+/**
+ * Reads and sends the next packet while the window allows, one after the
+ * other (each waits for its flash read, then the next is read); the digest
+ * follows once everything sent is acknowledged.
+ */
 function sendPackets(chip: SimChip): void {
   const stream = chip.readStream;
-  if (!stream) return;
+  if (!stream || stream.reading) return;
   if (stream.acked >= stream.length) {
     finishRead(chip);
     return;
   }
-  let simMs = 0;
-  while (stream.sent < stream.length && stream.sent - stream.acked < stream.window) {
-    const n = Math.min(stream.packet, stream.length - stream.sent);
-    const data = chip.flash.read(stream.offset + stream.sent, n);
-    stream.sent += n;
-    simMs += readTimeMs(n);
-    chip.schedule(simMs, () => chip.send(slipEncode(data)));
-  }
+  if (stream.sent >= stream.length || stream.sent - stream.acked >= stream.window) return;
+  const n = Math.min(stream.packet, stream.length - stream.sent);
+  const data = chip.flash.read(stream.offset + stream.sent, n);
+  stream.sent += n;
+  stream.reading = true;
+  // Chained rather than scheduled all at once, so packets leave in order whatever the timers do.
+  chip.schedule(readTimeMs(n), () => {
+    stream.reading = false;
+    chip.send(slipEncode(data));
+    sendPackets(chip);
+  });
 }
 
 function onAck(chip: SimChip, frame: Uint8Array): void {
