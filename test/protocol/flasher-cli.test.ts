@@ -3,9 +3,10 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildFirmwareSet, md5Hex, runFlasherCli, type Transport } from '#esp';
+import { buildFirmwareSet, md5Hex, type Transport } from '#esp';
 import { SimTransport } from '#serial';
 import { SimBoard } from '#sim';
+import { runFlasherCli } from '../../apps/cli/src/flasher/run.js';
 
 let board: SimBoard;
 let dir: string;

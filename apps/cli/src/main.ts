@@ -1,12 +1,13 @@
 /**
  * The `flashfarm` command: one entry point, one subcommand per job. Each
- * subcommand lives with the code it drives (the flasher in libs/esp, the
- * simulator in libs/sim, ...); this file only routes and wires transports.
+ * subcommand's command-line code lives in apps/cli (the flasher commands in
+ * ./flasher, the farm client in ./commands) or with the library it drives
+ * (the simulator in libs/sim); this file only routes and wires transports.
  */
-import { runFlasherCli } from '#esp';
 import { openTransport } from '#serial';
 import { runSimCli } from '#sim';
 import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
+import { runFlasherCli } from './flasher/run.js';
 
 type Command = (argv: string[]) => Promise<number>;
 

@@ -24,8 +24,5 @@ export * from './flasher/write.js';
 export * from './flasher/run.js';
 export * from './flasher/flash.js';
 export * from './flasher/operations.js';
-/** The flasher CLI (`flashfarm flash|erase|read|info`), with an injected openTransport. */
-export * from './cli/run.js';
-export * from './cli/progress.js';
 /** Firmware images: parser, app descriptor, partition table, header patching, writer. */
 export * from './image/index.js';

@@ -1,5 +1,5 @@
 /** Progress and log rendering for the CLI: a redrawn bar on a TTY, plain lines otherwise. */
-import type { FlasherEvent } from '../flasher/events.js';
+import type { FlasherEvent } from '#esp';
 
 /** Where the CLI writes. */
 export interface CliOutput {

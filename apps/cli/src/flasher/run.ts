@@ -1,17 +1,22 @@
 /**
  * `flashfarm flash | erase | read | info`: the flasher on the command line.
- * Ports are opened through an injected openTransport(url) because libs/esp
- * cannot import the transports; the bin wires libs/serial in.
+ * Ports are opened through an injected openTransport(url), so tests can hand
+ * in simulated boards; main.ts wires libs/serial in.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { FlashErrorCode } from '#contracts';
-import { EspError } from '../errors.js';
-import { flash } from '../flasher/flash.js';
-import { chipInfo, eraseFlash, readFlash } from '../flasher/operations.js';
-import type { AfterAction, SessionOptions } from '../flasher/run.js';
-import type { FlashRegion } from '../flasher/regions.js';
-import { resetStrategyFromName } from '../reset/strategies.js';
-import type { Transport } from '../transport.js';
+import {
+  type AfterAction,
+  chipInfo,
+  eraseFlash,
+  EspError,
+  flash,
+  type FlashRegion,
+  readFlash,
+  resetStrategyFromName,
+  type SessionOptions,
+  type Transport,
+} from '#esp';
 import { flagValue, parseArgs, type ParsedArgs, parseSize, usageError } from './args.js';
 import { type CliOutput, ProgressRenderer } from './progress.js';
 
