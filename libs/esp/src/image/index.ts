@@ -19,3 +19,11 @@ export {
 } from './writer.js';
 export * from './firmware-set.js';
 export * from './flasher-args.js';
+export * from './intel-hex.js';
+export * from './memory-types.js';
+export * from './loaded-image.js';
+export * from './flash-params.js';
+export * from './image-info.js';
+export * from './merge-bin.js';
+export * from './elf.js';
+export * from './elf2image.js';
