@@ -11,6 +11,7 @@ import { hardReset, resetStrategyFromName, type ResetStrategy, swapped } from '.
 import { loadStubImage } from '../stub/images.js';
 import { runStub } from '../stub/upload.js';
 import { flashSizeFromJedecId, isAbsentFlashId } from '../targets/flash-tables.js';
+import { findTarget } from '../targets/registry.js';
 import type { Transport } from '../transport.js';
 import { connect, ROM_BAUD } from './connect.js';
 import { type ChipInfo, detectChip } from './detect.js';
@@ -137,13 +138,18 @@ export class Run {
     this.lastStrategy = connected.strategy;
     const conn = connected.conn;
     const { target, info } = await detectChip(conn, transport.baudRate);
-    if (options.expectChip && options.expectChip.toLowerCase().replace(/[-_]/g, '') !== target.name) {
-      throw new EspError(`This board is an ${target.displayName}, not ${options.expectChip}.`, {
-        code: 'CHIP_MISMATCH',
-        stage: 'detect',
-        retryable: false,
-        detail: { chip: target.name, expected: options.expectChip },
-      });
+    const expected = options.expectChip ? findTarget(options.expectChip) : undefined;
+    if (options.expectChip && expected?.name !== target.name) {
+      const wanted = expected ? `an ${expected.displayName}` : `"${options.expectChip}"`;
+      throw new EspError(
+        `This chip is an ${target.displayName}, not ${wanted}: wrong board, or wrong chip argument (--chip ${target.name} matches this one, no --chip detects it).`,
+        {
+          code: 'CHIP_MISMATCH',
+          stage: 'detect',
+          retryable: false,
+          detail: { chip: target.name, expected: options.expectChip },
+        },
+      );
     }
     if (this.verifiedInfo && this.verifiedInfo.mac !== info.mac) {
       throw new EspError(

@@ -3,7 +3,6 @@ export { sha256Hex, xorChecksum, IMAGE_CHECKSUM_SEED } from './digest.js';
 export * from './app-descriptor.js';
 export * from './parser.js';
 export * from './partition-table.js';
-export * from './patch.js';
 export {
   buildImage,
   buildAppImage,
