@@ -4,9 +4,10 @@
  * ./flasher, the farm client in ./commands) or with the library it drives
  * (the simulator in libs/sim); this file only routes and wires transports.
  */
-import { openTransport } from '#serial';
+import { listSerialPorts, openTransport } from '#serial';
 import { runSimCli } from '#sim';
 import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
+import { esptoolOverview, isEsptoolCommand, runEsptoolCli } from './esptool/index.js';
 import { runFlasherCli } from './flasher/run.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -27,6 +28,17 @@ const flasher: Command = (argv) =>
         baudRate: 115_200,
         onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
       }),
+    signal: interruptSignal(),
+  });
+
+const esptool: Command = (argv) =>
+  runEsptoolCli(argv, {
+    openTransport: (url, { baudRate }) =>
+      openTransport(url, {
+        baudRate,
+        onWarning: (message) => process.stderr.write(`Warning: ${message}\n`),
+      }),
+    listPorts: async () => (await listSerialPorts()).ports,
     signal: interruptSignal(),
   });
 
@@ -57,12 +69,19 @@ function usage(): string {
     '',
     'Run `flashfarm <command> --help` for the options of a command.',
     '',
+    esptoolOverview(),
   ].join('\n');
 }
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // esptool's habits: global options first (-p PORT -b 921600 write-flash …), its command names, --version.
+  if (
+    name !== undefined &&
+    ((name.startsWith('-') && name !== '--help' && name !== '-h') || isEsptoolCommand(name))
+  )
+    return esptool(argv);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;

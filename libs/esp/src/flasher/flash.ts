@@ -95,10 +95,11 @@ export async function flash(
     await run.withRecovery(async (p) => {
       info = p.info;
       if (!checked) {
-        planned = prepareImages(sorted, p, options, run.events);
-        checkRegionsAgainstChip(planned, p.session.target, p.info, flashEnd(options, p, run.events), {
+        // The chip first: a wrong image is refused before its header is considered for patching.
+        checkRegionsAgainstChip(sorted, p.session.target, p.info, flashEnd(options, p, run.events), {
           force: options.force,
         });
+        planned = prepareImages(sorted, p, options, run.events);
         checked = true;
       }
       if (options.eraseAll && !erasedAll) {
