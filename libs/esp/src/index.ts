@@ -24,5 +24,5 @@ export * from './flasher/write.js';
 export * from './flasher/run.js';
 export * from './flasher/flash.js';
 export * from './flasher/operations.js';
-/** Firmware images: parser, app descriptor, partition table, header patching, writer. */
+/** Firmware images: parser, app descriptor, partition table, flash-settings patch, writer, elf2image, merge-bin, Intel HEX, image-info. */
 export * from './image/index.js';
