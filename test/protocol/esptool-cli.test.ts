@@ -253,6 +253,44 @@ describe('esptool commands without -p', () => {
   });
 });
 
+describe('esptool reset and loader options', () => {
+  const lab = esptoolLab('in-process');
+
+  it('--before usb-reset reaches the loader over USB-Serial/JTAG, and --no-stub writes through the ROM', async () => {
+    const { board, port } = await lab.board({ chip: 'esp32c3', wiring: 'usb-serial-jtag' });
+    const app = bytes('elf2image/esp32c3-arduino-app.esptool.bin');
+    const run = await lab.run([
+      '-p',
+      port,
+      '--before',
+      'usb_reset',
+      '--no-stub',
+      '--after',
+      'watchdog-reset',
+      'write-flash',
+      '0x10000',
+      fixture('elf2image/esp32c3-arduino-app.esptool.bin'),
+    ]);
+    expect(run.stderr).not.toMatch(/fatal/);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/synced after usb-jtag/);
+    expect(run.stderr).not.toMatch(/uploading the flasher stub/);
+    expect(run.stdout).toContain('Hard resetting with a watchdog...');
+    expect(md5Hex(board.flash.read(0x10000, app.length))).toBe(md5Hex(app));
+  });
+
+  it('--before no-reset talks to a board already waiting in download mode', async () => {
+    const { board, port } = await lab.board({ chip: 'esp32' });
+    const first = await lab.run(['-p', port, '--after', 'no-reset', 'read-mac']);
+    expect(first.code).toBe(0);
+    const resetsBefore = board.console.split('waiting for download').length;
+    const second = await lab.run(['-p', port, '--before', 'no-reset', '--after', 'no-reset', 'read-mac']);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain(`MAC:                ${board.mac}`);
+    expect(board.console.split('waiting for download').length).toBe(resetsBefore);
+  });
+});
+
 describe('esptool commands over socket://', () => {
   const lab = esptoolLab('in-process');
 
