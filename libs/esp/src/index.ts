@@ -33,3 +33,5 @@ export * from './image/index.js';
 export * from './nvs/index.js';
 /** RFC 4180 CSV records (line numbers, no values in errors). */
 export * from './csv/rfc4180.js';
+/** Per-unit production data: serial-number patterns, per-unit CSVs with secret columns. */
+export * from './unit-data/index.js';
