@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { UnitDataError } from './errors.js';
-import { parseUnitCsv, REDACTED, SecretValue } from './unit-csv.js';
+import { parseUnitCsv, REDACTED_SECRET, SecretValue } from './unit-csv.js';
 
 const SECRET = 'hunter2-very-secret';
 
@@ -55,7 +55,7 @@ describe('per-unit CSV', () => {
     ]) {
       expect(text).not.toContain('hunter2');
     }
-    expect(JSON.stringify(row.secrets)).toBe(`{"secret_wifi_psk":"${REDACTED}"}`);
+    expect(JSON.stringify(row.secrets)).toBe(`{"secret_wifi_psk":"${REDACTED_SECRET}"}`);
     expect(new SecretValue('abc').length).toBe(3);
   });
 

@@ -16,7 +16,7 @@ import { UnitDataError } from './errors.js';
 export const SECRET_COLUMN_PREFIX = 'secret_';
 
 /** What every rendering of a secret shows. */
-export const REDACTED = '[secret]';
+export const REDACTED_SECRET = '[secret]';
 
 /** A secret cell: unreadable by accident (toString, JSON, util.inspect), readable on purpose. */
 export class SecretValue {
@@ -37,15 +37,15 @@ export class SecretValue {
   }
 
   toString(): string {
-    return REDACTED;
+    return REDACTED_SECRET;
   }
 
   toJSON(): string {
-    return REDACTED;
+    return REDACTED_SECRET;
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return REDACTED;
+    return REDACTED_SECRET;
   }
 }
 
