@@ -26,3 +26,9 @@ export * from './flasher/flash.js';
 export * from './flasher/operations.js';
 /** Firmware images: parser, app descriptor, partition table, flash-settings patch, writer, elf2image, merge-bin, Intel HEX, image-info. */
 export * from './image/index.js';
+/** ESP-IDF NVS partitions: generator, verifying reader, the NVS CSV format. */
+export * from './nvs/index.js';
+/** RFC 4180 CSV records (line numbers, no values in errors). */
+export * from './csv/rfc4180.js';
+/** Per-unit production data: serial-number patterns, per-unit CSVs with secret columns. */
+export * from './unit-data/index.js';
