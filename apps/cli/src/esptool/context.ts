@@ -8,6 +8,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
   type AfterAction,
+  CHIP_TARGETS,
+  type ChipName,
   EspError,
   findTarget,
   type FlasherEvent,
@@ -53,18 +55,8 @@ export const AFTER_CHOICES = [
   'no-reset-stub',
   'watchdog-reset',
 ] as const;
-/** Chip names --chip accepts besides "auto". */
-export const CHIP_CHOICES = [
-  'esp8266',
-  'esp32',
-  'esp32s2',
-  'esp32s3',
-  'esp32c2',
-  'esp32c3',
-  'esp32c6',
-  'esp32h2',
-  'esp32p4',
-] as const;
+/** Chip names --chip accepts besides "auto" (every chip the flasher supports, in esptool's order). */
+export const CHIP_CHOICES: readonly ChipName[] = CHIP_TARGETS.map((t) => t.name);
 
 /** The global options, validated. */
 export interface GlobalOptions {
@@ -73,7 +65,7 @@ export interface GlobalOptions {
   /** Data-phase baud; undefined = the flasher's default (921 600 with fallback). */
   baud?: number;
   /** undefined = detect. */
-  chip?: (typeof CHIP_CHOICES)[number];
+  chip?: ChipName;
   before: (typeof BEFORE_CHOICES)[number];
   after: AfterAction;
   noStub: boolean;

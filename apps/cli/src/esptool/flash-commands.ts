@@ -14,6 +14,7 @@ import {
   esp32FamilyImageChip,
   eraseFlash,
   flash,
+  type FlashResult,
   flashSizeBytes,
   flashSizeName,
   getTarget,
@@ -104,7 +105,7 @@ export async function writeFlashCommand(ctx: EsptoolContext): Promise<number> {
   return 0;
 }
 
-function renderWriteResult(ctx: EsptoolContext, result: Awaited<ReturnType<typeof flash>>, ms: number): void {
+function renderWriteResult(ctx: EsptoolContext, result: FlashResult, ms: number): void {
   if (ctx.options.has('json')) {
     ctx.out.write(`${JSON.stringify(result)}\n`);
     return;
