@@ -9,4 +9,5 @@ export {
   type Rfc2217ServerOptions,
   type Rfc2217ResetMode,
   type Rfc2217TrafficEvent,
+  type LocalStep,
 } from './rfc2217-server.js';

@@ -82,7 +82,7 @@ export interface Rfc2217Board {
 export type Rfc2217ResetMode = 'local' | 'pass-through';
 
 /** A step of a reset sequence the server runs itself: set lines, or wait (real ms). */
-type LocalStep = { dtr?: boolean; rts?: boolean } | { waitMs: number };
+export type LocalStep = { dtr?: boolean; rts?: boolean } | { waitMs: number };
 
 /** esptool's UnixTightReset (reset.py, v5.3.1) with DEFAULT_RESET_DELAY, as esp_rfc2217_server runs it. */
 export const LOCAL_DOWNLOAD_RESET: readonly LocalStep[] = [
