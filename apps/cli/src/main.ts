@@ -2,11 +2,9 @@
  * The `flashfarm` command: one entry point, one subcommand per job. Each
  * subcommand lives with the code it drives (the flasher in libs/esp, the
  * simulator in libs/sim, ...); this file only routes and wires transports.
+ * A command's code is imported when it runs: `--help` loads nothing else.
  */
-import { runFlasherCli } from '#esp';
-import { openTransport } from '#serial';
-import { runSimCli } from '#sim';
-import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
+import { FARM_COMMAND_SUMMARIES } from './commands/summaries.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -19,8 +17,9 @@ function interruptSignal(): AbortSignal {
   return controller.signal;
 }
 
-const flasher: Command = (argv) =>
-  runFlasherCli(argv, {
+const flasher: Command = async (argv) => {
+  const [{ runFlasherCli }, { openTransport }] = await Promise.all([import('#esp'), import('#serial')]);
+  return runFlasherCli(argv, {
     openTransport: (url) =>
       openTransport(url, {
         baudRate: 115_200,
@@ -28,6 +27,7 @@ const flasher: Command = (argv) =>
       }),
     signal: interruptSignal(),
   });
+};
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   flash: { run: (argv) => flasher(['flash', ...argv]), summary: 'write images to a board and verify them' },
@@ -37,11 +37,18 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: (argv) => flasher(['info', ...argv]),
     summary: 'identify a board: chip, revision, MAC, flash',
   },
-  sim: { run: (argv) => runSimCli(argv), summary: 'run simulated boards behind RFC 2217 servers' },
+  sim: {
+    run: async (argv) => (await import('#sim')).runSimCli(argv),
+    summary: 'run simulated boards behind RFC 2217 servers',
+  },
   ...Object.fromEntries(
-    Object.entries(FARM_COMMANDS).map(([name, c]) => [
+    Object.entries(FARM_COMMAND_SUMMARIES).map(([name, summary]) => [
       name,
-      { run: (argv: string[]) => runFarmCommand(name, argv, interruptSignal()), summary: c.summary },
+      {
+        run: async (argv: string[]) =>
+          (await import('./commands/index.js')).runFarmCommand(name, argv, interruptSignal()),
+        summary,
+      },
     ]),
   ),
 };

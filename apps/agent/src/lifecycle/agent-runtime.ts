@@ -13,10 +13,9 @@ import {
 } from '@nestjs/common';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { agentControlChannel, agentRunQueueName, type AgentControlMessage } from '#contracts';
+import { packageVersion } from '#runtime';
 import { AgentApiClient, ApiRequestError } from '../api/agent-api.client.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { ConsoleService } from '../console/console.service.js';
@@ -35,17 +34,6 @@ const REGISTER_RETRY_MIN_MS = 500;
 const REGISTER_RETRY_MAX_MS = 10_000;
 /** Cancelled run ids are remembered this long (they only matter while a redelivery could arrive). */
 const CANCELLED_MEMORY = 10_000;
-
-function agentVersion(): string {
-  try {
-    const pkg = JSON.parse(
-      fs.readFileSync(path.resolve(import.meta.dirname, '../../../../package.json'), 'utf8'),
-    ) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** Everything the agent runs, started after Nest is up and stopped before Redis closes. */
 @Injectable()
@@ -132,7 +120,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
           {
             name: this.config.name,
             hostname: os.hostname(),
-            version: agentVersion(),
+            version: packageVersion(),
             maxParallel: this.config.maxParallel,
           },
           this.stopped.signal,
