@@ -61,7 +61,7 @@ function serverSources() {
 function ensurePrismaClient() {
   if (fs.existsSync(path.join(root, GENERATED_CLIENT))) return;
   console.log('build: generating the Prisma client');
-  const result = spawnSync(process.execPath, [path.join(root, 'scripts/postinstall.mjs')], {
+  const result = spawnSync(process.execPath, [path.join(root, 'scripts/prisma-generate.mjs')], {
     cwd: root,
     stdio: 'inherit',
   });
