@@ -9,6 +9,7 @@
  * Runs its own redis-server and PostgreSQL (as the test harness does) and
  * builds dist/ first.
  *   npm run bench:startup            (node --import ./scripts/register-ts.mjs bench/startup.ts)
+ *   npm run bench:startup -- --cpu-prof DIR   (also writes CPU profiles of the compiled api and agent)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,9 +27,13 @@ const HELP_RUNS = 5;
 
 type Mode = 'compiled' | 'source';
 
+const profileArg = process.argv.indexOf('--cpu-prof');
+const PROFILE_DIR = profileArg > 0 ? path.resolve(process.argv[profileArg + 1] ?? 'cpu-profiles') : undefined;
+
 function command(mode: Mode, app: 'api' | 'agent' | 'cli'): string[] {
   const entry = `apps/${app}/src/main`;
-  if (mode === 'compiled') return app === 'cli' ? ['bin/flashfarm.js'] : [`dist/${entry}.js`];
+  const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, app)] : [];
+  if (mode === 'compiled') return app === 'cli' ? ['bin/flashfarm.js'] : [...profile, `dist/${entry}.js`];
   return app === 'cli'
     ? [
         '--import',

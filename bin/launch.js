@@ -2,14 +2,19 @@
 // build; what a package or an image holds), or, in a repository checkout
 // without a current build, the TypeScript sources through the swc module
 // hooks (development only: swc is a development dependency).
-//   node bin/launch.js api|agent     (npm run start:api / start:agent)
+//   node bin/launch.js api|agent|demo     (npm run start:api / start:agent / demo)
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const ENTRIES = { api: 'apps/api/src/main', agent: 'apps/agent/src/main', cli: 'apps/cli/src/main' };
-const SOURCE_ROOTS = ['apps', 'libs'];
+const ENTRIES = {
+  api: 'apps/api/src/main',
+  agent: 'apps/agent/src/main',
+  cli: 'apps/cli/src/main',
+  demo: 'scripts/demo',
+};
+const SOURCE_ROOTS = ['apps', 'libs', 'scripts'];
 
 /** Newest mtime of the TypeScript sources, or 0 when there are none (an installed package). */
 function newestSource() {
@@ -32,7 +37,7 @@ function newestSource() {
   return newest;
 }
 
-/** Which tree to run: the build when it exists and is not older than the sources. */
+/** Which tree to run: the build when it exists and is not older than the sources (same code, loads faster). */
 function pick(app) {
   const compiled = path.join(ROOT, 'dist', `${ENTRIES[app]}.js`);
   const source = path.join(ROOT, `${ENTRIES[app]}.ts`);
@@ -49,7 +54,7 @@ function pick(app) {
   return source;
 }
 
-/** Imports a program's entry module (the api and the agent start on import; the CLI exports main). */
+/** Imports a program's entry module (the api and the agent start on import; the CLI and the demo export theirs). */
 export async function launch(app) {
   if (!(app in ENTRIES)) throw new Error(`flashfarm: unknown program "${app}" (api, agent or cli)`);
   const file = pick(app);
@@ -62,7 +67,8 @@ export async function launch(app) {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
   try {
-    await launch(process.argv[2]);
+    const program = await launch(process.argv[2]);
+    if (process.argv[2] === 'demo') await program.runDemo();
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

@@ -20,6 +20,8 @@ import esbuild from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 const SERVER_ROOTS = ['apps/api/src', 'apps/agent/src', 'apps/cli/src', 'libs'];
+/** Scripts compiled too: the demo starts compiled on a fresh clone (its sources import only apps and libs). */
+const SCRIPTS = ['scripts/demo.ts'];
 const GENERATED_CLIENT = 'apps/api/src/db/generated/prisma/client.ts';
 
 /** swc options for server code: the same transform the dev module hooks apply. */
@@ -48,7 +50,8 @@ function walk(dir, out = []) {
 
 /** Server sources that belong in the production tree (no specs). */
 function serverSources() {
-  return SERVER_ROOTS.flatMap((r) => walk(path.join(root, r))).filter(
+  const scripts = SCRIPTS.map((f) => path.join(root, f)).filter((f) => fs.existsSync(f));
+  return [...scripts, ...SERVER_ROOTS.flatMap((r) => walk(path.join(root, r)))].filter(
     (f) =>
       f.endsWith('.ts') &&
       !f.endsWith('.d.ts') &&

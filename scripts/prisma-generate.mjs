@@ -1,6 +1,6 @@
-// npm's `prepare`: generates the Prisma client after every `npm install` /
-// `npm ci` in a checkout (the generated code is not committed; npm build
-// embeds it in dist/). prisma.config.ts points the CLI at our
+// Generates the Prisma client (npm's `prepare` runs this after every
+// `npm install` / `npm ci` in a checkout; the generated code is not
+// committed; npm run build compiles it into dist/). prisma.config.ts points the CLI at our
 // WebAssembly-backed schema engine stand-in, so nothing is downloaded.
 // npm never runs `prepare` where the package is installed from its tarball
 // (npm install -g flashfarm-*.tgz): dist/ there already holds the client.
