@@ -3,7 +3,8 @@
 // builds dist/ when the sources are there (the Dockerfile's dependency layer
 // has none yet and builds later), so `npm run demo`, `npm run start:*` and
 // bin/flashfarm.js start compiled code on a fresh clone. A build that fails
-// here only warns: from a checkout everything also runs from source.
+// here only warns: from a checkout everything also runs from source. Shipped
+// in the package so that an install which does run it finds a no-op.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
