@@ -18,8 +18,8 @@ describe('start-up failures', () => {
       error = e;
     }
     expect(startupFailureText('api', error)).toBe(
-      'flashfarm api failed to start: A_PORT must be a number (see "Configuration" in README.md)\n' +
-        'flashfarm api failed to start: B Invalid input: expected string, received undefined (see "Configuration" in README.md)\n',
+      'flashfarm api failed to start: A_PORT: must be a number (see "Configuration" in README.md)\n' +
+        'flashfarm api failed to start: B: Invalid input: expected string, received undefined (see "Configuration" in README.md)\n',
     );
     expect(
       startupFailureText('agent', new RedisUnavailableError('Cannot reach Redis at REDIS_URL:\n refused')),

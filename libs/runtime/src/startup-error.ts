@@ -29,7 +29,7 @@ export function startupFailureText(program: string, error: unknown): string {
   const prefix = `flashfarm ${program} failed to start:`;
   if (error instanceof ConfigError)
     return error.problems
-      .map((p) => `${prefix} ${p.variable} ${p.message} (see "Configuration" in README.md)\n`)
+      .map((p) => `${prefix} ${p.variable}: ${p.message} (see "Configuration" in README.md)\n`)
       .join('');
   if (!(error instanceof Error)) return `${prefix} ${String(error)}\n`;
   const line = `${prefix} ${error.message.replace(/\s*\n\s*/g, ' ')}\n`;
