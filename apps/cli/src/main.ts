@@ -6,7 +6,7 @@
 import { runFlasherCli } from '#esp';
 import { openTransport } from '#serial';
 import { runSimCli } from '#sim';
-import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
+import { FARM_COMMANDS, runFarmCommand, type CliHooks } from './commands/index.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -29,6 +29,9 @@ const flasher: Command = (argv) =>
     signal: interruptSignal(),
   });
 
+/** What bin/flashfarm.js wires in (see CliHooks); main() sets it before routing. */
+let hooks: CliHooks = {};
+
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   flash: { run: (argv) => flasher(['flash', ...argv]), summary: 'write images to a board and verify them' },
   erase: { run: (argv) => flasher(['erase', ...argv]), summary: 'erase a board (all, or a region)' },
@@ -41,7 +44,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   ...Object.fromEntries(
     Object.entries(FARM_COMMANDS).map(([name, c]) => [
       name,
-      { run: (argv: string[]) => runFarmCommand(name, argv, interruptSignal()), summary: c.summary },
+      {
+        run: (argv: string[]) => runFarmCommand(name, argv, interruptSignal(), hooks),
+        summary: c.summary,
+      },
     ]),
   ),
 };
@@ -60,7 +66,8 @@ function usage(): string {
 }
 
 /** Runs the CLI and returns the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], cliHooks: CliHooks = {}): Promise<number> {
+  hooks = cliHooks;
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());

@@ -17,7 +17,7 @@ import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { parseCreateJobRequest, normaliseSelector } from '../jobs/job-request.js';
-import { isTerminalJob } from '../jobs/job-status.js';
+import { isTerminalJob } from '../runs/job-status.js';
 import { regionRecords, revisionName, type UnitRecord } from './unit-record.js';
 
 /** How often the campaign pass runs: a board plugged into a station starts flashing within this. */

@@ -19,7 +19,7 @@ type SchemaObject = Extract<Parameters<typeof ApiBody>[0], { schema?: unknown }>
 import { z } from 'zod';
 import { ApiError } from '../common/api-error.js';
 import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
-import { LiveStreamsService } from '../events/live-streams.service.js';
+import { LiveStreamsService } from '../runs/live-streams.service.js';
 import {
   MAX_SELECTOR_COUNT,
   SUPPORTED_CONSOLE_BAUDS,

@@ -10,7 +10,7 @@ import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { iso, runSnapshot } from '../runs/run-snapshot.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
 import { canonicalJson, normaliseSelector, type CreateJobRequest } from './job-request.js';
-import { isTerminalJob, latestAttempts } from './job-status.js';
+import { isTerminalJob, latestAttempts } from '../runs/job-status.js';
 
 const MAC_RE = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -24,7 +24,7 @@ import type { JobStatus, LogLevel, RunStatus } from '../db/generated/prisma/enum
 import type { Redis } from 'ioredis';
 import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
 import { LiveEvents } from '../events/live-events.js';
-import { deriveJobStatus } from '../jobs/job-status.js';
+import { deriveJobStatus } from './job-status.js';
 import { iso, runSnapshot } from './run-snapshot.js';
 
 /** Progress is written to the database at most this often per run; listeners get every update. */

@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { ApiError } from '../common/api-error.js';
 import { READ_ROLES, Roles } from '../auth/index.js';
-import { LiveStreamsService } from '../events/live-streams.service.js';
+import { LiveStreamsService } from './live-streams.service.js';
 import { RunsService } from './runs.service.js';
 
 const logQuerySchema = z.object({

@@ -193,10 +193,13 @@ export function runToken(argv: string[], io: CommandIo): Promise<number> {
       io.stdout(TOKEN_USAGE);
       return Promise.resolve(FarmExitCode.OK);
     }
-    // Loaded on demand: it brings the api's database layer, which no other client command needs.
-    return import('../../../api/src/cli/token-cli.js').then(({ runTokenCli }) =>
-      runTokenCli(argv, { env: io.env, stdout: io.stdout, stderr: io.stderr }),
-    );
+    if (!io.databaseTokenCli) {
+      io.stderr(
+        `flashfarm: this build has no database-side token commands; set FLASHFARM_TOKEN to an admin token to create one through the api.\n${TOKEN_USAGE}`,
+      );
+      return Promise.resolve(FarmExitCode.USAGE);
+    }
+    return io.databaseTokenCli(argv, { env: io.env, stdout: io.stdout, stderr: io.stderr });
   }
   return runCommand(io, async () => {
     const { values } = parseCommandArgs(

@@ -19,7 +19,7 @@ import { AGENT_EVENTS_GROUP, AGENT_EVENTS_STREAM, AGENT_EVENT_FIELD, type AgentE
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma } from '../db/generated/prisma/client.js';
 import { API_CONFIG, REDIS } from '../infra/tokens.js';
-import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
+import { RunLifecycleService } from './run-lifecycle.service.js';
 
 /** Entries read per XREADGROUP call. */
 const READ_BATCH = 200;

@@ -24,11 +24,11 @@ import type { Request, Response } from 'express';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { ApiError } from '../common/api-error.js';
-import { isTerminalJob, isTerminalRun } from '../jobs/job-status.js';
-import { iso, runSnapshot } from '../runs/run-snapshot.js';
-import { LiveEvents, type LiveLogLine, type LiveMessage } from './live-events.js';
-import { lastEventId } from './sse.js';
-import { SseStreams } from './sse-streams.js';
+import { isTerminalJob, isTerminalRun } from './job-status.js';
+import { iso, runSnapshot } from './run-snapshot.js';
+import { LiveEvents, type LiveLogLine, type LiveMessage } from '../events/live-events.js';
+import { lastEventId } from '../events/sse.js';
+import { SseStreams } from '../events/sse-streams.js';
 
 /** Stored lines replayed per query. */
 const REPLAY_PAGE = 1000;
