@@ -136,6 +136,7 @@ describe('POST /jobs', () => {
     });
     expect(response.status).toBe(422);
     const body = await json<{ code: string; message: string }>(response);
+    expect(body.code).toBe('NO_MATCHING_DEVICE');
     expect(body.message).toMatch(/no device matches/i);
   });
 

@@ -4,3 +4,4 @@ export * from './flash-options.js';
 export * from './agent-messages.js';
 export * from './agent-api.js';
 export * from './api-views.js';
+export * from './http-errors.js';

@@ -104,7 +104,6 @@ export class TokenStore {
       if (rows.length === 1) return rows[0];
       if (rows.length > 1)
         throw new ApiError(
-          409,
           ApiErrorCode.CONFLICT,
           `More than one token starts with "${key}"; give the token id instead.`,
         );

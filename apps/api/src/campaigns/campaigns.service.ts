@@ -10,7 +10,7 @@
  */
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { z } from 'zod';
-import type { CampaignCounters } from '#contracts';
+import { ApiErrorCode, type CampaignCounters } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
@@ -150,7 +150,10 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       stop: ['running', 'paused'],
     };
     if (!allowed[action].includes(campaign.status))
-      throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is ${campaign.status}; cannot ${action} it.`);
+      throw new ApiError(
+        ApiErrorCode.CAMPAIGN_STATE,
+        `Campaign ${id} is ${campaign.status}; cannot ${action} it.`,
+      );
     const status = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'stopped';
     await this.prisma.campaign.update({
       where: { id },
@@ -174,7 +177,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   async retryFailed(id: string) {
     const campaign = await this.find(id);
     if (campaign.status === 'stopped')
-      throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is stopped; resume is not possible.`);
+      throw new ApiError(ApiErrorCode.CAMPAIGN_STATE, `Campaign ${id} is stopped; resume is not possible.`);
     const { count } = await this.prisma.campaignUnit.updateMany({
       where: { campaignId: id, status: 'failed' },
       data: {

@@ -32,7 +32,6 @@ export class DevicesService {
     const where = UUID_RE.test(key) ? { id: key } : mac ? { mac } : undefined;
     if (!where)
       throw new ApiError(
-        404,
         ApiErrorCode.NOT_FOUND,
         `"${key}" is neither a device id nor a MAC address (aa:bb:cc:dd:ee:ff).`,
       );
@@ -279,7 +278,6 @@ export class DevicesService {
     });
     if (count === 0)
       throw new ApiError(
-        409,
         ApiErrorCode.CONFLICT,
         `Device ${device.mac} is flashing run ${device.currentRunId ?? '(unknown)'}; cancel the job or quarantine it when the run ends.`,
       );

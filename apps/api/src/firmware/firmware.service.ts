@@ -149,7 +149,6 @@ export class FirmwareService implements OnModuleInit {
     const total = files.reduce((n, f) => n + f.size, 0);
     if (total > this.config.maxUploadBytes)
       throw new ApiError(
-        413,
         ApiErrorCode.PAYLOAD_TOO_LARGE,
         `The upload is ${total} bytes; the limit is ${this.config.maxUploadBytes} bytes (FLASHFARM_MAX_UPLOAD_MB).`,
       );
@@ -257,7 +256,6 @@ export class FirmwareService implements OnModuleInit {
     const more =
       details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? 's' : ''})` : '';
     return new ApiError(
-      422,
       ApiErrorCode.FIRMWARE_INVALID,
       `The firmware was refused: ${details[0].message}${more}`,
       details,
@@ -357,7 +355,6 @@ export class FirmwareService implements OnModuleInit {
           if (error instanceof BundleError) {
             if (error.status === 413)
               throw new ApiError(
-                413,
                 ApiErrorCode.PAYLOAD_TOO_LARGE,
                 error.problems[0].message,
                 error.problems.map((p) => ({ field: p.file ?? 'bundle', code: p.code, message: p.message })),
@@ -591,7 +588,6 @@ export class FirmwareService implements OnModuleInit {
     const stream = this.store.openRead(sha256);
     if (!stream)
       throw new ApiError(
-        500,
         ApiErrorCode.INTERNAL,
         `The bytes of part ${sha256} are missing from the firmware store.`,
       );
@@ -613,7 +609,6 @@ export class FirmwareService implements OnModuleInit {
         .filter((j) => j.status === 'queued' || j.status === 'running')
         .reduce((n, j) => n + j._count, 0);
       throw new ApiError(
-        409,
         ApiErrorCode.FIRMWARE_IN_USE,
         `Firmware ${id} is referenced by ${total} job${total === 1 ? '' : 's'} (${active} still queued or running); the farm keeps firmware that has flash records.`,
       );
@@ -626,7 +621,7 @@ export class FirmwareService implements OnModuleInit {
         error instanceof Prisma.PrismaClientKnownRequestError &&
         (error.code === 'P2003' || error.code === 'P2014')
       )
-        throw new ApiError(409, ApiErrorCode.FIRMWARE_IN_USE, `Firmware ${id} is referenced by a job.`);
+        throw new ApiError(ApiErrorCode.FIRMWARE_IN_USE, `Firmware ${id} is referenced by a job.`);
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025')
         throw ApiError.notFound('Firmware', id);
       throw error;

@@ -1,6 +1,6 @@
 /** Creating, listing, reading and cancelling jobs. */
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ApiErrorCode, FlashErrorCode, type DeviceSelector } from '#contracts';
+import { ApiErrorCode, type DeviceSelector } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Job, JobStatus, Run } from '../db/generated/prisma/client.js';
@@ -70,8 +70,7 @@ export class JobsService {
         if (!device) throw ApiError.notFound('Device', key);
         if (device.chip !== firmware.chip)
           throw new ApiError(
-            422,
-            FlashErrorCode.CHIP_MISMATCH,
+            ApiErrorCode.CHIP_MISMATCH,
             `Device ${device.mac} is an ${device.chip}; firmware ${firmware.id} is built for ${firmware.chip}.`,
           );
         targetDeviceId = device.id;
@@ -84,8 +83,7 @@ export class JobsService {
       case 'all': {
         if (target.selector.chip && target.selector.chip !== firmware.chip)
           throw new ApiError(
-            422,
-            FlashErrorCode.CHIP_MISMATCH,
+            ApiErrorCode.CHIP_MISMATCH,
             `The selector asks for ${target.selector.chip} boards but firmware ${firmware.id} is built for ${firmware.chip}.`,
           );
         // The firmware decides the chip: a selector without one still only ever matches boards of that chip.
@@ -102,8 +100,7 @@ export class JobsService {
           });
           if (slots === 0)
             throw new ApiError(
-              422,
-              ApiErrorCode.VALIDATION_FAILED,
+              ApiErrorCode.NO_MATCHING_DEVICE,
               `No device matches ${describeSelector(selector)}: "all" targets the matching boards that are online now.`,
               [{ field: 'target.all', message: 'no device matches' }],
             );
@@ -134,7 +131,6 @@ export class JobsService {
     // quarantined after this check is left to the scheduler (NO_USABLE_DEVICE after the wait).
     if (quarantined)
       throw new ApiError(
-        409,
         ApiErrorCode.DEVICE_QUARANTINED,
         `Device ${quarantined.mac} is quarantined (${quarantined.reason ?? 'no reason given'}) and takes no jobs. Release it with POST /devices/${quarantined.mac}/release once it is fixed, or target a selector so another board can take the job.`,
       );
@@ -195,7 +191,6 @@ export class JobsService {
     const requested = { ...data, count: data.targetKind === 'all' ? 0 : data.count };
     if (canonicalJson(stored) !== canonicalJson(requested))
       throw new ApiError(
-        409,
         ApiErrorCode.IDEMPOTENCY_CONFLICT,
         `Idempotency key "${existing.idempotencyKey}" was already used for job ${existing.id} with a different request.`,
       );
@@ -258,7 +253,6 @@ export class JobsService {
       if (!job) throw ApiError.notFound('Job', id);
       if (isTerminalJob(job.status))
         throw new ApiError(
-          409,
           ApiErrorCode.JOB_NOT_CANCELLABLE,
           `Job ${id} has already ${job.status}; there is nothing to cancel.`,
         );

@@ -124,7 +124,7 @@ export class RunLifecycleService {
         await this.live.publish({ kind: 'run', jobId: run.jobId, runId: run.id, run: runSnapshot(run) });
       return { runId: claim.runId, attempt: claim.attempt, status: 'running' };
     }
-    throw new ApiError(409, ApiErrorCode.RUN_NOT_CLAIMABLE, await this.claimRefusal(claim));
+    throw new ApiError(ApiErrorCode.RUN_NOT_CLAIMABLE, await this.claimRefusal(claim));
   }
 
   /** Why a claim was refused, in a sentence for the agent's log; ends a live run of a cancelled job. */
