@@ -5,3 +5,4 @@ export * from './agent-messages.js';
 export * from './agent-api.js';
 export * from './api-views.js';
 export * from './http-errors.js';
+export * from './ids.js';

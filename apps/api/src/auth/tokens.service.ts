@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { ApiErrorCode } from '#contracts';
+import { ApiErrorCode, isUuid } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
@@ -91,7 +91,7 @@ export class TokenStore {
   /** Finds one token by id or by its display prefix (unambiguous prefixes only). */
   async find(idOrPrefix: string): Promise<TokenView> {
     const key = idOrPrefix.trim();
-    if (UUID_RE.test(key)) {
+    if (isUuid(key)) {
       const row = await this.prisma.apiToken.findUnique({ where: { id: key }, select: VIEW_SELECT });
       if (row) return row;
     }
@@ -175,8 +175,6 @@ export class TokenStore {
     });
   }
 }
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The api's token service: the store on the api's database, plus the bootstrap admin at start. */
 @Injectable()

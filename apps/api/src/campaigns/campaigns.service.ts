@@ -10,8 +10,10 @@
  */
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { z } from 'zod';
-import { ApiErrorCode, type CampaignCounters } from '#contracts';
+import { ApiErrorCode, isUuid, type CampaignCounters, type DeviceSelector } from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { recordId } from '../common/record-id.js';
+import { deviceSelectorWhere } from '../devices/device-lookup.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
@@ -27,12 +29,10 @@ const LAUNCH_BATCH = 200;
 /** Largest page of units. */
 export const MAX_UNIT_PAGE = 1000;
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const createSchema = z
   .object({
     name: z.string().trim().min(1).max(200),
-    firmwareId: z.string().regex(UUID_RE, 'must be a firmware id (UUID)'),
+    firmwareId: z.string().refine(isUuid, 'must be a firmware id (UUID)'),
     mode: z.enum(['pool', 'station']),
     selector: z
       .object({
@@ -228,7 +228,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async find(id: string): Promise<Campaign> {
-    const campaign = UUID_RE.test(id) ? await this.prisma.campaign.findUnique({ where: { id } }) : null;
+    const campaign = await this.prisma.campaign.findUnique({ where: { id: recordId('Campaign', id) } });
     if (!campaign) throw ApiError.notFound('Campaign', id);
     return campaign;
   }
@@ -516,12 +516,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
 }
 
 function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {
-  const selector = campaign.selector as { chip?: string; pool?: string; tags?: string[] };
-  return {
-    chip: selector.chip,
-    ...(selector.pool ? { pool: selector.pool } : {}),
-    ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
-  };
+  return deviceSelectorWhere(campaign.selector as DeviceSelector);
 }
 
 function isRecord(value: unknown): value is UnitRecord {

@@ -1,13 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ApiErrorCode } from '#contracts';
+import { ApiErrorCode, isUuid } from '#contracts';
 import { EspError, findTarget, formatResetSequence, parseResetSequence } from '#esp';
 import { ApiError } from '../common/api-error.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import type { ListDevicesQuery, UpdateDeviceDto } from './devices.dto.js';
-import { canonicalMac } from './mac.js';
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { deviceSelectorWhere, deviceWhereUnique } from './device-lookup.js';
 
 const ATTACHMENT_INCLUDE = {
   where: { detachedAt: null },
@@ -27,19 +25,12 @@ export class DevicesService {
   async resolve(
     idOrMac: string,
   ): Promise<{ id: string; mac: string; state: string; currentRunId: string | null }> {
-    const key = idOrMac.trim();
-    const mac = canonicalMac(key);
-    const where = UUID_RE.test(key) ? { id: key } : mac ? { mac } : undefined;
-    if (!where)
-      throw new ApiError(
-        ApiErrorCode.NOT_FOUND,
-        `"${key}" is neither a device id nor a MAC address (aa:bb:cc:dd:ee:ff).`,
-      );
+    const where = deviceWhereUnique(idOrMac);
     const device = await this.prisma.device.findUnique({
       where,
       select: { id: true, mac: true, state: true, currentRunId: true },
     });
-    if (!device) throw ApiError.notFound('Device', mac ?? key);
+    if (!device) throw ApiError.notFound('Device', 'mac' in where ? where.mac : where.id);
     return device;
   }
 
@@ -49,11 +40,10 @@ export class DevicesService {
     const offset = query.offset ?? 0;
     const and: Prisma.DeviceWhereInput[] = [];
     if (query.chip) and.push({ chip: findTarget(query.chip)?.name ?? query.chip.toLowerCase() });
-    if (query.pool) and.push({ pool: query.pool });
-    if (query.tag?.length) and.push({ tags: { hasEvery: query.tag } });
+    if (query.pool || query.tag?.length) and.push(deviceSelectorWhere({ pool: query.pool, tags: query.tag }));
     if (query.state?.length) and.push({ state: { in: query.state } });
     if (query.agent) {
-      const agent = UUID_RE.test(query.agent) ? { id: query.agent } : { name: query.agent };
+      const agent = isUuid(query.agent) ? { id: query.agent } : { name: query.agent };
       and.push({ attachments: { some: { detachedAt: null, agent } } });
     }
     if (query.search) {

@@ -12,8 +12,9 @@ import {
   type ImageProblem,
   IMAGE_MAGIC,
 } from '#esp';
-import { ApiErrorCode, firmwarePartPath } from '#contracts';
+import { ApiErrorCode, firmwarePartPath, isUuid } from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { recordId } from '../common/record-id.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { FirmwareKind, PartRole } from '../db/generated/prisma/enums.js';
@@ -507,9 +508,8 @@ export class FirmwareService implements OnModuleInit {
 
   /** One firmware with its parts and validation summary. */
   async get(id: string): Promise<FirmwareView> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Firmware', id);
     const row = await this.prisma.firmware.findUnique({
-      where: { id },
+      where: { id: recordId('Firmware', id) },
       include: { parts: { orderBy: { offset: 'asc' } } },
     });
     if (!row) throw ApiError.notFound('Firmware', id);
@@ -578,7 +578,7 @@ export class FirmwareService implements OnModuleInit {
     id: string,
     sha256: string,
   ): Promise<{ stream: fs.ReadStream; size: number; fileName: string }> {
-    if (!UUID_RE.test(id) || !/^[0-9a-f]{64}$/.test(sha256))
+    if (!isUuid(id) || !/^[0-9a-f]{64}$/.test(sha256))
       throw ApiError.notFound('Firmware part', `${id}/${sha256}`);
     const part = await this.prisma.firmwarePart.findFirst({
       where: { firmwareId: id, sha256 },
@@ -596,9 +596,8 @@ export class FirmwareService implements OnModuleInit {
 
   /** Deletes a firmware no job references, and the part files no other firmware uses. */
   async delete(id: string): Promise<void> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Firmware', id);
     const row = await this.prisma.firmware.findUnique({
-      where: { id },
+      where: { id: recordId('Firmware', id) },
       select: { id: true, parts: { select: { sha256: true } } },
     });
     if (!row) throw ApiError.notFound('Firmware', id);
@@ -636,8 +635,6 @@ export class FirmwareService implements OnModuleInit {
     for (const sha of hashes) if (!keep.has(sha)) await this.store.remove(sha);
   }
 }
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** 400 VALIDATION_FAILED for the form itself; details carry a code per problem. */
 function formError(message: string, details: ProblemDetail[]): ApiError {

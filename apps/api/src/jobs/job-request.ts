@@ -3,7 +3,7 @@
  * the database, so every malformed field is reported at once with its path.
  */
 import { z } from 'zod';
-import { DEFAULT_FLASH_OPTIONS, type DeviceSelector, type FlashOptions } from '#contracts';
+import { DEFAULT_FLASH_OPTIONS, isUuid, type DeviceSelector, type FlashOptions } from '#contracts';
 
 /** Data-phase bauds a job may ask for (the flasher falls back down from there). */
 export const SUPPORTED_FLASH_BAUDS = [115_200, 230_400, 460_800, 921_600, 1_500_000, 2_000_000] as const;
@@ -13,8 +13,6 @@ export const SUPPORTED_CONSOLE_BAUDS = [9_600, 57_600, 74_880, 115_200, 230_400,
 export const MAX_SELECTOR_COUNT = 1000;
 /** Longest boot check a job may ask for. */
 export const MAX_BOOT_CHECK_TIMEOUT_MS = 120_000;
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const FLASH_FREQS = ['keep', '80m', '60m', '48m', '40m', '30m', '26m', '24m', '20m', '16m', '15m', '12m'];
 const FLASH_SIZES = [
@@ -97,7 +95,7 @@ const optionsSchema = z
 
 const bodySchema = z
   .object({
-    firmwareId: z.string().regex(UUID_RE, 'must be a firmware id (UUID)'),
+    firmwareId: z.string().refine(isUuid, 'must be a firmware id (UUID)'),
     target: targetSchema,
     options: optionsSchema.optional(),
     priority: z.number().int().min(-1000).max(1000).optional(),

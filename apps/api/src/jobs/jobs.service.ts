@@ -2,6 +2,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ApiErrorCode, type DeviceSelector } from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { recordId } from '../common/record-id.js';
+import { deviceSelectorWhere, deviceWhereUnique } from '../devices/device-lookup.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Job, JobStatus, Run } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
@@ -12,8 +14,6 @@ import { Dispatcher } from '../scheduler/dispatcher.js';
 import { canonicalJson, normaliseSelector, type CreateJobRequest } from './job-request.js';
 import { isTerminalJob, latestAttempts } from '../runs/job-status.js';
 
-const MAC_RE = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Largest page of GET /jobs. */
 export const MAX_PAGE_SIZE = 200;
 
@@ -61,13 +61,9 @@ export class JobsService {
     const target = request.target;
     switch (target.kind) {
       case 'device': {
-        const key = target.device.trim();
-        const device = MAC_RE.test(key)
-          ? await this.prisma.device.findUnique({ where: { mac: key.toLowerCase().replace(/-/g, ':') } })
-          : UUID_RE.test(key)
-            ? await this.prisma.device.findUnique({ where: { id: key } })
-            : null;
-        if (!device) throw ApiError.notFound('Device', key);
+        const where = deviceWhereUnique(target.device);
+        const device = await this.prisma.device.findUnique({ where });
+        if (!device) throw ApiError.notFound('Device', 'mac' in where ? where.mac : where.id);
         if (device.chip !== firmware.chip)
           throw new ApiError(
             ApiErrorCode.CHIP_MISMATCH,
@@ -91,12 +87,7 @@ export class JobsService {
         if (target.kind === 'selector') slots = target.count;
         else {
           slots = await this.prisma.device.count({
-            where: {
-              chip: firmware.chip,
-              state: { in: ['idle', 'busy'] },
-              ...(selector.pool ? { pool: selector.pool } : {}),
-              ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
-            },
+            where: { ...deviceSelectorWhere(selector), state: { in: ['idle', 'busy'] } },
           });
           if (slots === 0)
             throw new ApiError(
@@ -226,8 +217,10 @@ export class JobsService {
 
   /** GET /jobs/:id: the job with each slot's latest attempt and its attempt history. */
   async get(id: string): Promise<JobView> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Job', id);
-    const job = await this.prisma.job.findUnique({ where: { id }, include: { runs: true } });
+    const job = await this.prisma.job.findUnique({
+      where: { id: recordId('Job', id) },
+      include: { runs: true },
+    });
     if (!job) throw ApiError.notFound('Job', id);
     const deviceIds = [...new Set(job.runs.map((r) => r.deviceId).filter((d): d is string => d !== null))];
     const devices = new Map(
@@ -246,7 +239,7 @@ export class JobsService {
    * message and end when the agent confirms (or after the grace time).
    */
   async cancel(id: string, reason: string): Promise<JobView> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Job', id);
+    recordId('Job', id);
     const outcome = await this.prisma.$transaction(async (tx) => {
       await tx.$queryRaw`SELECT id FROM "Job" WHERE id = ${id}::uuid FOR UPDATE`;
       const job = await tx.job.findUnique({ where: { id } });

@@ -1,11 +1,10 @@
 /** Reading runs and their logs. */
 import { Inject, Injectable } from '@nestjs/common';
 import { ApiError } from '../common/api-error.js';
+import { recordId } from '../common/record-id.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { iso, runSnapshot } from './run-snapshot.js';
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A stored log line as clients get it. */
 export interface LogLineView {
@@ -22,9 +21,8 @@ export class RunsService {
 
   /** GET /runs/:id. */
   async get(id: string) {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Run', id);
     const run = await this.prisma.run.findUnique({
-      where: { id },
+      where: { id: recordId('Run', id) },
       include: {
         device: { select: { id: true, mac: true, chip: true, label: true, pool: true } },
         agent: { select: { id: true, name: true, hostname: true } },
@@ -67,8 +65,10 @@ export class RunsService {
     afterSeq: number,
     limit: number,
   ): Promise<{ lastLogSeq: number; lines: LogLineView[] }> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Run', id);
-    const run = await this.prisma.run.findUnique({ where: { id }, select: { lastLogSeq: true } });
+    const run = await this.prisma.run.findUnique({
+      where: { id: recordId('Run', id) },
+      select: { lastLogSeq: true },
+    });
     if (!run) throw ApiError.notFound('Run', id);
     const lines = await this.prisma.runLogLine.findMany({
       where: { runId: id, seq: { gt: afterSeq } },
