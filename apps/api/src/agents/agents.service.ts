@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   canonicalMac,
   isUuid,
+  type AgentDetailView,
   type AgentHeartbeatRequest,
   type AgentHeartbeatResponse,
   type ClaimRunRequest,
@@ -10,6 +11,7 @@ import {
   type RegisterAgentResponse,
   type ReportDevicesRequest,
   type ReportDevicesResponse,
+  type AgentView,
 } from '#contracts';
 import { findTarget } from '#esp';
 import { ApiError } from '../common/api-error.js';
@@ -261,7 +263,7 @@ export class AgentsService {
   }
 
   /** Every agent with the number of boards attached to it. */
-  async list() {
+  async list(): Promise<AgentView[]> {
     const [agents, counts] = await Promise.all([
       this.prisma.agent.findMany({ orderBy: { name: 'asc' } }),
       this.prisma.attachment.groupBy({ by: ['agentId'], where: { detachedAt: null }, _count: true }),
@@ -271,7 +273,7 @@ export class AgentsService {
   }
 
   /** One agent (by id or name) with the boards attached to it. */
-  async get(idOrName: string) {
+  async get(idOrName: string): Promise<AgentDetailView> {
     const agent = await this.prisma.agent.findFirst({
       where: isUuid(idOrName) ? { id: idOrName } : { name: idOrName },
       include: {
@@ -305,13 +307,13 @@ export class AgentsService {
         usbPid: a.usbPid,
         usbSerial: a.usbSerial,
         bridge: a.bridge,
-        attachedSince: a.firstSeenAt,
-        lastSeenAt: a.lastSeenAt,
+        attachedSince: a.firstSeenAt.toISOString(),
+        lastSeenAt: a.lastSeenAt.toISOString(),
       })),
     };
   }
 
-  private view(a: Prisma.AgentGetPayload<object>, deviceCount: number) {
+  private view(a: Prisma.AgentGetPayload<object>, deviceCount: number): AgentView {
     return {
       id: a.id,
       name: a.name,
@@ -319,8 +321,8 @@ export class AgentsService {
       version: a.version,
       status: a.status,
       maxParallel: a.maxParallel,
-      lastHeartbeatAt: a.lastHeartbeatAt,
-      startedAt: a.startedAt,
+      lastHeartbeatAt: a.lastHeartbeatAt.toISOString(),
+      startedAt: a.startedAt.toISOString(),
       deviceCount,
     };
   }

@@ -12,8 +12,18 @@ import {
   type ImageProblem,
   IMAGE_MAGIC,
 } from '#esp';
-import { ApiErrorCode, firmwarePartPath, isUuid } from '#contracts';
+import {
+  ApiErrorCode,
+  firmwarePartPath,
+  isUuid,
+  type FirmwareUploadFields,
+  type FirmwareView,
+  type ListFirmwareQuery,
+  type Page,
+  type ProblemDetail,
+} from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { page } from '../common/page.js';
 import { recordId } from '../common/record-id.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
@@ -30,61 +40,8 @@ export interface UploadedFile {
   buffer: Buffer;
 }
 
-/** The text fields of an upload. */
-export interface UploadFields {
-  name?: string;
-  version?: string;
-  chip?: string;
-  parts?: string;
-  offset?: string;
-}
-
-/** A problem in an answer's `details`: the field or part, the parser's code and a sentence. */
-export interface ProblemDetail {
-  field: string;
-  code: string;
-  message: string;
-}
-
-/** A part as the api shows it. */
-export interface FirmwarePartView {
-  offset: number;
-  size: number;
-  sha256: string;
-  md5: string;
-  role: PartRole;
-  fileName: string;
-  /** Download path (agents use it). */
-  path: string;
-}
-
-/** A firmware as the api shows it. */
-export interface FirmwareView {
-  id: string;
-  sha256: string;
-  name: string;
-  version: string | null;
-  projectName: string | null;
-  idfVersion: string | null;
-  chip: string;
-  kind: FirmwareKind;
-  flash: { mode: string | null; size: string | null; freq: string | null };
-  totalBytes: number;
-  createdBy: string | null;
-  createdAt: Date;
-  parts?: FirmwarePartView[];
-  partCount: number;
-  metadata?: unknown;
-}
-
-/** Filters and page of GET /firmware. */
-export interface FirmwareQuery {
-  chip?: string;
-  name?: string;
-  kind?: FirmwareKind;
-  limit: number;
-  offset: number;
-}
+/** A problem of an upload with its own code (the form's or the image parser's). */
+type CodedProblem = ProblemDetail & { code: string };
 
 /** Upper bound on unpacked bundle size, relative to the upload limit: room for ELF and map files. */
 const BUNDLE_UNPACKED_FACTOR = 8;
@@ -125,10 +82,10 @@ export class FirmwareService implements OnModuleInit {
   /** Validates and stores an upload; `created` is false when the same firmware already existed. */
   async upload(
     files: UploadedFile[],
-    fields: UploadFields,
+    fields: FirmwareUploadFields,
     createdBy: string,
   ): Promise<{ created: boolean; firmware: FirmwareView }> {
-    const formProblems: ProblemDetail[] = [];
+    const formProblems: CodedProblem[] = [];
     for (const key of ['name', 'version', 'chip'] as const) {
       const v = fields[key];
       if (v !== undefined && (v.trim() === '' || v.length > FIELD_CHARS))
@@ -249,7 +206,7 @@ export class FirmwareService implements OnModuleInit {
   private invalid(
     problems: ImageProblem[] | Array<{ code: string; message: string; part?: string }>,
   ): ApiError {
-    const details: ProblemDetail[] = problems.map((p) => ({
+    const details: CodedProblem[] = problems.map((p) => ({
       field: p.part ?? 'firmware',
       code: p.code,
       message: p.message,
@@ -280,7 +237,7 @@ export class FirmwareService implements OnModuleInit {
 
   private async collectParts(
     files: UploadedFile[],
-    fields: UploadFields,
+    fields: FirmwareUploadFields,
     chip: string | undefined,
   ): Promise<{
     kind: FirmwareKind;
@@ -431,7 +388,7 @@ export class FirmwareService implements OnModuleInit {
       throw formError('"parts" must be a non-empty JSON list of {"offset","file"} objects.', [
         { field: 'parts', code: 'BAD_PARTS', message: 'not a JSON list of {offset, file}' },
       ]);
-    const problems: ProblemDetail[] = [];
+    const problems: CodedProblem[] = [];
     const byName = new Map<string, UploadedFile>();
     for (const f of many) {
       if (byName.has(f.originalname))
@@ -524,14 +481,12 @@ export class FirmwareService implements OnModuleInit {
         fileName: p.fileName,
         path: firmwarePartPath(row.id, p.sha256),
       })),
-      metadata: row.metadata,
+      metadata: row.metadata as Record<string, unknown>,
     };
   }
 
   /** A page of firmware, newest first. */
-  async list(
-    query: FirmwareQuery,
-  ): Promise<{ items: FirmwareView[]; total: number; limit: number; offset: number }> {
+  async list(query: ListFirmwareQuery): Promise<Page<FirmwareView>> {
     const where: Prisma.FirmwareWhereInput = {
       ...(query.chip ? { chip: findTarget(query.chip)?.name ?? query.chip } : {}),
       ...(query.name ? { name: { contains: query.name, mode: 'insensitive' } } : {}),
@@ -547,12 +502,11 @@ export class FirmwareService implements OnModuleInit {
       }),
       this.prisma.firmware.count({ where }),
     ]);
-    return {
-      items: rows.map((r) => this.view(r, r._count.parts)),
+    return page(
+      rows.map((r) => this.view(r, r._count.parts)),
       total,
-      limit: query.limit,
-      offset: query.offset,
-    };
+      query,
+    );
   }
 
   private view(row: Prisma.FirmwareGetPayload<object>, partCount: number): FirmwareView {
@@ -568,7 +522,7 @@ export class FirmwareService implements OnModuleInit {
       flash: { mode: row.flashMode, size: row.flashSize, freq: row.flashFreq },
       totalBytes: row.totalBytes,
       createdBy: row.createdBy,
-      createdAt: row.createdAt,
+      createdAt: row.createdAt.toISOString(),
       partCount,
     };
   }
@@ -637,6 +591,6 @@ export class FirmwareService implements OnModuleInit {
 }
 
 /** 400 VALIDATION_FAILED for the form itself; details carry a code per problem. */
-function formError(message: string, details: ProblemDetail[]): ApiError {
+function formError(message: string, details: CodedProblem[]): ApiError {
   return ApiError.validation(message, details);
 }

@@ -1,39 +1,35 @@
 /** Creating, listing, reading and cancelling jobs. */
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ApiErrorCode, type DeviceSelector } from '#contracts';
+import {
+  ApiErrorCode,
+  type DeviceSelector,
+  type DeviceSummary,
+  type FlashOptions,
+  type JobRunView,
+  type JobSlotView,
+  type JobView,
+  type ListJobsQuery,
+  type Page,
+} from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { page } from '../common/page.js';
 import { recordId } from '../common/record-id.js';
 import { deviceSelectorWhere, deviceWhereUnique } from '../devices/device-lookup.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import type { Job, JobStatus, Run } from '../db/generated/prisma/client.js';
+import type { Job, Run } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
-import { iso, runSnapshot } from '../runs/run-snapshot.js';
+import { iso, runErrorCodeOf, runSnapshot } from '../runs/run-snapshot.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
-import { canonicalJson, normaliseSelector, type CreateJobRequest } from './job-request.js';
+import { canonicalJson, normaliseSelector, type NewJob } from './job-request.js';
 import { isTerminalJob, latestAttempts } from '../runs/job-status.js';
-
-/** Largest page of GET /jobs. */
-export const MAX_PAGE_SIZE = 200;
-
-/** Filters and page of GET /jobs. */
-export interface ListJobsQuery {
-  status?: JobStatus;
-  firmwareId?: string;
-  requestedBy?: string;
-  limit: number;
-  offset: number;
-}
 
 /** The outcome of POST /jobs: a new job (201) or the one an idempotency key already created (200). */
 export interface CreateJobResult {
   created: boolean;
   job: JobView;
 }
-
-/** A job as clients see it. */
-export type JobView = ReturnType<typeof jobView>;
 
 @Injectable()
 export class JobsService {
@@ -47,7 +43,7 @@ export class JobsService {
   ) {}
 
   /** Validates the target against the database and creates the job with one queued run per slot. */
-  async create(request: CreateJobRequest, requestedBy: string): Promise<CreateJobResult> {
+  async create(request: NewJob, requestedBy: string): Promise<CreateJobResult> {
     const firmware = await this.prisma.firmware.findUnique({
       where: { id: request.firmwareId },
       select: { id: true, chip: true },
@@ -189,9 +185,7 @@ export class JobsService {
   }
 
   /** GET /jobs: newest first. */
-  async list(
-    query: ListJobsQuery,
-  ): Promise<{ items: JobView[]; total: number; limit: number; offset: number }> {
+  async list(query: ListJobsQuery): Promise<Page<JobView>> {
     const where: Prisma.JobWhereInput = {
       ...(query.status ? { status: query.status } : {}),
       ...(query.firmwareId ? { firmwareId: query.firmwareId } : {}),
@@ -207,12 +201,11 @@ export class JobsService {
       }),
       this.prisma.job.count({ where }),
     ]);
-    return {
-      items: jobs.map((j) => jobView(j, j.runs, new Map())),
+    return page(
+      jobs.map((j) => jobView(j, j.runs, new Map())),
       total,
-      limit: query.limit,
-      offset: query.offset,
-    };
+      query,
+    );
   }
 
   /** GET /jobs/:id: the job with each slot's latest attempt and its attempt history. */
@@ -305,23 +298,33 @@ function describeSelector(selector: DeviceSelector): string {
   return parts.join(', ');
 }
 
-type DeviceSummary = { id: string; mac: string; chip: string; label: string | null };
-
-function runView(run: Run, devices: Map<string, DeviceSummary>) {
+function runView(run: Run, devices: Map<string, DeviceSummary>): JobRunView {
   return {
     ...runSnapshot(run),
     device: run.deviceId ? (devices.get(run.deviceId) ?? { id: run.deviceId }) : null,
     retries: run.retries,
     bytesWritten: run.bytesWritten,
     bytesSkipped: run.bytesSkipped,
-    timings: run.timings,
+    timings: run.timings as Record<string, number>,
     lastLogSeq: run.lastLogSeq,
   };
 }
 
+/** The target as the job names it to clients. */
+function targetView(job: Job): JobView['target'] {
+  switch (job.targetKind) {
+    case 'device':
+      return { device: job.targetDeviceId };
+    case 'selector':
+      return { selector: job.selector as DeviceSelector, count: job.count };
+    case 'all':
+      return { all: job.selector as DeviceSelector };
+  }
+}
+
 /** A job with its slots (latest attempt first-class, earlier attempts as history). */
-export function jobView(job: Job, runs: Run[], devices: Map<string, DeviceSummary>) {
-  const slots = latestAttempts(runs).map((latest) => ({
+export function jobView(job: Job, runs: Run[], devices: Map<string, DeviceSummary>): JobView {
+  const slots = latestAttempts(runs).map((latest): JobSlotView => ({
     slot: latest.slot,
     attempts: latest.attempt,
     latest: runView(latest, devices),
@@ -333,25 +336,20 @@ export function jobView(job: Job, runs: Run[], devices: Map<string, DeviceSummar
         attempt: r.attempt,
         status: r.status,
         deviceId: r.deviceId,
-        errorCode: r.errorCode,
+        errorCode: runErrorCodeOf(r.errorCode),
         errorMessage: r.errorMessage,
         startedAt: iso(r.startedAt),
         finishedAt: iso(r.finishedAt),
       })),
   }));
-  const counts: Record<string, number> = {};
+  const counts: JobView['slotCounts'] = {};
   for (const s of slots) counts[s.latest.status] = (counts[s.latest.status] ?? 0) + 1;
   return {
     id: job.id,
     status: job.status,
     firmwareId: job.firmwareId,
-    target:
-      job.targetKind === 'device'
-        ? { device: job.targetDeviceId }
-        : job.targetKind === 'selector'
-          ? { selector: job.selector, count: job.count }
-          : { all: job.selector },
-    options: job.options,
+    target: targetView(job),
+    options: job.options as FlashOptions,
     priority: job.priority,
     requestedBy: job.requestedBy,
     idempotencyKey: job.idempotencyKey,

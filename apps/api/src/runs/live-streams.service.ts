@@ -111,7 +111,7 @@ export class LiveStreamsService {
           return;
         case 'run':
           stream.send('run', message.run);
-          if (isTerminalRun(message.run.status as never)) void end(message.run.status);
+          if (isTerminalRun(message.run.status)) void end(message.run.status);
           return;
         case 'progress':
           stream.send('progress', { ...message, kind: undefined });
@@ -197,7 +197,7 @@ export class LiveStreamsService {
         case 'run':
           if (!runIds.includes(message.runId)) runIds.push(message.runId);
           stream.send('run', message.run);
-          if (isTerminalRun(message.run.status as never)) void maybeEnd().catch(() => stream.close());
+          if (isTerminalRun(message.run.status)) void maybeEnd().catch(() => stream.close());
           return;
         case 'progress':
           stream.send('progress', { ...message, kind: undefined });
