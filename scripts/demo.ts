@@ -16,7 +16,7 @@ import { loadAgentConfig } from '../apps/agent/src/config/agent-config.js';
 import { createAgentApp, createAgentLogger, type AgentApp } from '../apps/agent/src/agent.factory.js';
 import { FarmClient } from '../apps/cli/src/commands/client.js';
 import { firmwareForm } from '../apps/cli/src/commands/firmware-input.js';
-import type { FirmwareView, JobView, Page, DeviceView } from '../apps/cli/src/commands/api-types.js';
+import type { DeviceView, FirmwareView, JobView, Page } from '#contracts';
 import { buildFirmwareSet } from '#esp';
 import { freePort } from '#runtime';
 import { bootableAppImages, SimBoard, startRfc2217Server, type ChipName, type Rfc2217Server } from '#sim';

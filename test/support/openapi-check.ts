@@ -31,7 +31,7 @@ interface Operation {
 }
 
 /** One response as the recorder saw it. */
-export interface SeenResponse {
+export interface RecordedAnswer {
   method: string;
   url: string;
   status: number;
@@ -128,7 +128,7 @@ export class OpenApiCheck {
   }
 
   /** What is wrong with one response ([] when it is as documented). */
-  check(seen: SeenResponse): string[] {
+  check(seen: RecordedAnswer): string[] {
     const pathname = new URL(seen.url, 'http://x').pathname;
     if (UNDOCUMENTED_PATHS.has(pathname) || UNDOCUMENTED_PREFIXES.some((p) => pathname.startsWith(p)))
       return [];
@@ -214,7 +214,7 @@ export function responseRecorder(check: OpenApiCheck, found: string[]) {
       return end(chunk, ...rest);
     }) as Response['end'];
     response.on('finish', () => {
-      const seen: SeenResponse = {
+      const seen: RecordedAnswer = {
         method: request.method,
         url: request.originalUrl,
         status: response.statusCode,

@@ -369,7 +369,7 @@ export const FirmwarePartView = z
 /** One part of a firmware. */
 export type FirmwarePartView = z.infer<typeof FirmwarePartView>;
 
-/** A stored firmware; GET /firmware/:id adds its parts and validation summary. */
+/** A stored firmware as GET /firmware lists it. */
 export const FirmwareView = z
   .object({
     id: Id,
@@ -391,15 +391,20 @@ export const FirmwareView = z
     createdBy: nullable(z.string()),
     createdAt: Instant,
     partCount: z.number().int(),
-    parts: z.array(FirmwarePartView).optional(),
-    metadata: z
-      .record(z.string(), z.unknown())
-      .optional()
-      .describe('Validation summary: source files, app descriptor, partition table, flash needed, warnings'),
   })
   .strict();
 /** A stored firmware. */
 export type FirmwareView = z.infer<typeof FirmwareView>;
+
+/** One firmware with its parts and validation summary (GET /firmware/:id, POST /firmware). */
+export const FirmwareDetailView = FirmwareView.extend({
+  parts: z.array(FirmwarePartView),
+  metadata: z
+    .record(z.string(), z.unknown())
+    .describe('Validation summary: source files, app descriptor, partition table, flash needed, warnings'),
+}).strict();
+/** One firmware with its parts and validation summary. */
+export type FirmwareDetailView = z.infer<typeof FirmwareDetailView>;
 
 /** A page of firmware. */
 export const FirmwarePage = pageOf(FirmwareView);
@@ -499,18 +504,16 @@ export const CampaignView = z
     name: z.string(),
     mode: z.enum(CAMPAIGN_MODES),
     status: z.enum(CAMPAIGN_STATUSES),
-    firmware: z.union([
-      z
-        .object({
-          id: Id,
-          name: z.string(),
-          version: nullable(z.string()),
-          sha256: z.string(),
-          chip: z.string(),
-        })
-        .strict(),
-      z.object({ id: Id }).strict().describe('The firmware record is gone'),
-    ]),
+    firmware: z
+      .object({
+        id: Id,
+        name: z.string().optional(),
+        version: nullable(z.string()).optional(),
+        sha256: z.string().optional(),
+        chip: z.string().optional(),
+      })
+      .strict()
+      .describe('The firmware; only its id once the firmware record is gone'),
     selector: DeviceSelector,
     options: z.record(z.string(), z.unknown()).describe('Flash options for every unit, as given'),
     createdBy: z.string(),

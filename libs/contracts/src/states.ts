@@ -64,3 +64,15 @@ export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 export const CAMPAIGN_UNIT_STATUSES = ['pending', 'flashing', 'succeeded', 'failed'] as const;
 /** A campaign unit's status. */
 export type CampaignUnitStatus = (typeof CAMPAIGN_UNIT_STATUSES)[number];
+
+/** The run statuses after which a run never changes again. */
+export const TERMINAL_RUN_STATUSES = [
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const satisfies readonly RunStatus[];
+
+/** True when a run with this status has ended. */
+export function isEndedRun(status: RunStatus): boolean {
+  return (TERMINAL_RUN_STATUSES as readonly RunStatus[]).includes(status);
+}

@@ -5,12 +5,12 @@ import { CreatedTokenView, ListTokensQuery, TokenList, TokenRequest, TokenView }
 import { ApiError } from '../common/api-error.js';
 import { Answers, Problems, ValidBody, ValidQuery } from '../common/http-contract.js';
 import { Principal, Roles, type AuthPrincipal } from './roles.js';
-import { TokensService, type TokenRecord } from './tokens.service.js';
+import { TokensService, type StoredToken } from './tokens.service.js';
 
 const DAY_MS = 86_400_000;
 
 /** A stored token as the api answers it. */
-function tokenView(token: TokenRecord): TokenView {
+function tokenView(token: StoredToken): TokenView {
   return {
     id: token.id,
     name: token.name,

@@ -13,7 +13,7 @@ export const BOOTSTRAP_ADMIN_NAME = 'bootstrap-admin';
 export const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 
 /** A stored token as the store reads it (never the secret or its hash); the HTTP view is TokenView. */
-export interface TokenRecord {
+export interface StoredToken {
   id: string;
   name: string;
   role: Role;
@@ -26,7 +26,7 @@ export interface TokenRecord {
 }
 
 /** A newly created token: the only time the secret is shown. */
-export interface CreatedToken extends TokenRecord {
+export interface CreatedToken extends StoredToken {
   secret: string;
 }
 
@@ -80,7 +80,7 @@ export class TokenStore {
   }
 
   /** Every token, newest first; revoked ones only when asked. */
-  list(options: { includeRevoked?: boolean } = {}): Promise<TokenRecord[]> {
+  list(options: { includeRevoked?: boolean } = {}): Promise<StoredToken[]> {
     return this.prisma.apiToken.findMany({
       where: options.includeRevoked ? {} : { revokedAt: null },
       orderBy: { createdAt: 'desc' },
@@ -89,7 +89,7 @@ export class TokenStore {
   }
 
   /** Finds one token by id or by its display prefix (unambiguous prefixes only). */
-  async find(idOrPrefix: string): Promise<TokenRecord> {
+  async find(idOrPrefix: string): Promise<StoredToken> {
     const key = idOrPrefix.trim();
     if (isUuid(key)) {
       const row = await this.prisma.apiToken.findUnique({ where: { id: key }, select: VIEW_SELECT });
@@ -112,7 +112,7 @@ export class TokenStore {
   }
 
   /** Revokes a token (idempotent: revoking twice keeps the first time). */
-  async revoke(idOrPrefix: string): Promise<TokenRecord> {
+  async revoke(idOrPrefix: string): Promise<StoredToken> {
     const token = await this.find(idOrPrefix);
     if (token.revokedAt) return token;
     return this.prisma.apiToken.update({

@@ -15,7 +15,14 @@ import { AnyFilesInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { z } from 'zod';
-import { FirmwarePage, FirmwareUploadFields, FirmwareView, ListFirmwareQuery, type Page } from '#contracts';
+import {
+  FirmwareDetailView,
+  FirmwarePage,
+  FirmwareUploadFields,
+  ListFirmwareQuery,
+  type FirmwareView,
+  type Page,
+} from '#contracts';
 import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
 import { Answers, Problems, ValidQuery, parseInput } from '../common/http-contract.js';
 import { FirmwareService, type UploadedFile } from './firmware.service.js';
@@ -68,15 +75,15 @@ export class FirmwareController {
   })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: UPLOAD_FORM })
-  @Answers(FirmwareView, { status: 201, description: 'Stored' })
-  @Answers(FirmwareView, { description: 'The same firmware was already stored' })
+  @Answers(FirmwareDetailView, { status: 201, description: 'Stored' })
+  @Answers(FirmwareDetailView, { description: 'The same firmware was already stored' })
   @Problems('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'FIRMWARE_INVALID')
   async upload(
     @UploadedFiles() files: UploadedFile[] | undefined,
     @Body() body: unknown,
     @Principal() principal: AuthPrincipal,
     @Res({ passthrough: true }) response: Response,
-  ): Promise<FirmwareView> {
+  ): Promise<FirmwareDetailView> {
     const fields = parseInput(FirmwareUploadFields, body, 'upload form');
     const result = await this.firmware.upload(files ?? [], fields, principal.name);
     response.status(result.created ? 201 : 200);
@@ -94,9 +101,9 @@ export class FirmwareController {
   @Get(':id')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'One firmware with its parts, app descriptor and validation summary' })
-  @Answers(FirmwareView)
+  @Answers(FirmwareDetailView)
   @Problems('NOT_FOUND')
-  get(@Param('id') id: string): Promise<FirmwareView> {
+  get(@Param('id') id: string): Promise<FirmwareDetailView> {
     return this.firmware.get(id);
   }
 

@@ -17,6 +17,7 @@ import {
   firmwarePartPath,
   isUuid,
   type FirmwareUploadFields,
+  type FirmwareDetailView,
   type FirmwareView,
   type ListFirmwareQuery,
   type Page,
@@ -84,7 +85,7 @@ export class FirmwareService implements OnModuleInit {
     files: UploadedFile[],
     fields: FirmwareUploadFields,
     createdBy: string,
-  ): Promise<{ created: boolean; firmware: FirmwareView }> {
+  ): Promise<{ created: boolean; firmware: FirmwareDetailView }> {
     const formProblems: CodedProblem[] = [];
     for (const key of ['name', 'version', 'chip'] as const) {
       const v = fields[key];
@@ -464,7 +465,7 @@ export class FirmwareService implements OnModuleInit {
   }
 
   /** One firmware with its parts and validation summary. */
-  async get(id: string): Promise<FirmwareView> {
+  async get(id: string): Promise<FirmwareDetailView> {
     const row = await this.prisma.firmware.findUnique({
       where: { id: recordId('Firmware', id) },
       include: { parts: { orderBy: { offset: 'asc' } } },

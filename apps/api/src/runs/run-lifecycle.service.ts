@@ -50,7 +50,7 @@ const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'warn', 'error']);
 /** How a run ended, from the agent's report or from the api's own recovery. */
 export interface RunOutcome {
   status: 'succeeded' | 'failed' | 'cancelled';
-  errorCode?: string;
+  errorCode?: RunErrorCode;
   errorMessage?: string;
   /** Give the slot another attempt (when attempts remain and the job is not cancelled). */
   requeue?: boolean;

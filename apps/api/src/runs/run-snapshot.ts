@@ -3,10 +3,10 @@ import { RunErrorCode, type RunSnapshot } from '#contracts';
 import type { Run } from '../db/generated/prisma/client.js';
 
 /** The run columns a snapshot needs: the snapshot's fields, with dates as the database gives them. */
-export type RunRow = Pick<Run, keyof RunSnapshot>;
+export type SnapshotColumns = Pick<Run, keyof RunSnapshot>;
 
 /** A run's live state, JSON-ready. */
-export function runSnapshot(run: RunRow): RunSnapshot {
+export function runSnapshot(run: SnapshotColumns): RunSnapshot {
   return {
     id: run.id,
     jobId: run.jobId,

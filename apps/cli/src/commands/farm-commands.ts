@@ -1,8 +1,7 @@
 /** `flashfarm devices | jobs | logs | cancel | token`: the farm seen from a terminal. */
 import { clientFrom, parseCommandArgs, runCommand, table, type CommandIo } from './context.js';
 import { FarmCliError, FarmExitCode } from './exit-codes.js';
-import type { DeviceView, JobView, Page } from './api-types.js';
-import type { RunSnapshot } from '#contracts';
+import type { DeviceView, JobView, Page, RunSnapshot } from '#contracts';
 
 const CONNECTION_HELP = '  --url, --token   the farm (default FLASHFARM_URL, FLASHFARM_TOKEN)\n';
 
