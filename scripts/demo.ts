@@ -63,6 +63,8 @@ export interface DemoFarmOptions {
   devicesTimeoutMs?: number;
   /** Extra rfc2217:// ports the agent watches with no board behind them yet (a station's empty sockets). */
   emptyPorts?: number;
+  /** Called with the api before it listens (tests install their response recorder here). */
+  beforeListen?: (api: ApiApp) => void;
 }
 
 /** A running demo farm. */
@@ -131,6 +133,7 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
+    options.beforeListen?.(api);
     await api.app.listen(apiConfig.http.port, apiConfig.http.host);
     const url = (await api.app.getUrl()).replace('[::1]', 'localhost');
     log(`api listening at ${url}`);

@@ -2,7 +2,7 @@
 import { loadApiConfig, type ApiConfig } from '../../apps/api/src/config/api-config.js';
 import { createApiApp, type ApiApp } from '../../apps/api/src/app.factory.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
-import { OpenApiCheck, responseRecorder } from './openapi-check.js';
+import { openApiCheckFor, responseRecorder } from './openapi-check.js';
 import { createTestRedisUrl } from './redis.js';
 
 /** A listening api with its own database and Redis db. */
@@ -39,7 +39,7 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
   const api = await createApiApp(config, { logger: false });
   // Every answer of every suite is held to the OpenAPI document (support/openapi-check.ts).
   const openApiViolations: string[] = [];
-  api.app.use(responseRecorder(new OpenApiCheck(api.document), openApiViolations));
+  api.app.use(responseRecorder(openApiCheckFor(api.document), openApiViolations));
   await api.app.listen(0, '127.0.0.1');
   const server = api.app.getHttpServer() as import('node:http').Server;
   const address = server.address() as { port: number };

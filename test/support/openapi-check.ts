@@ -172,6 +172,22 @@ export class OpenApiCheck {
   }
 }
 
+const checks = new Map<string, OpenApiCheck>();
+
+/**
+ * The check for a document, compiled once per test file: suites that start several apis (replicas,
+ * restarts) share it, since compiling the validators is most of its cost.
+ */
+export function openApiCheckFor(document: OpenAPIObject): OpenApiCheck {
+  const key = JSON.stringify(document);
+  let check = checks.get(key);
+  if (!check) {
+    check = new OpenApiCheck(document);
+    checks.set(key, check);
+  }
+  return check;
+}
+
 /** Where the run's recorded operations go (one JSON line per response), for a coverage summary. */
 function journal(): string | undefined {
   const root = process.env[SCRATCH_ENV];

@@ -24,6 +24,14 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'opaque', description: 'An API token' })
       .build(),
   );
+  // Express tags every JSON answer of a GET with an ETag and answers 304 when If-None-Match holds it
+  // (browsers send it on their own): every GET with a JSON body can answer 304 with no body.
+  for (const item of Object.values(document.paths)) {
+    const responses = item.get?.responses;
+    const ok = responses?.['200'];
+    if (responses && ok && 'content' in ok && ok.content?.['application/json'] && !responses['304'])
+      responses['304'] = { description: 'Not modified: If-None-Match holds the current ETag' };
+  }
   document.components = {
     ...document.components,
     schemas: { ...document.components?.schemas, ...contractComponents() },

@@ -5,9 +5,10 @@
  * AGENT_EVENTS_STREAM, which keeps them while the api is down.
  */
 import { z } from 'zod';
+import { Uuid } from './ids.js';
 import { DEVICE_STATES } from './states.js';
 
-const Id = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/);
+const Id = Uuid;
 
 /** POST /agents/register — an agent announces itself at start-up (idempotent by name). */
 export const RegisterAgentRequest = z

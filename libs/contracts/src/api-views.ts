@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { RunErrorCode } from './error-codes.js';
 import { DeviceSelector, FlashOptions } from './flash-options.js';
+import { Uuid } from './ids.js';
 import { pageOf } from './pagination.js';
 import {
   AGENT_STATUSES,
@@ -29,9 +30,7 @@ import {
 } from './states.js';
 
 /** A record id (UUID) as the api answers it. */
-export const Id = z
-  .string()
-  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/);
+const Id = Uuid;
 /** An instant, ISO 8601 in UTC (2026-11-21T09:30:00.000Z). */
 export const Instant = z.iso.datetime();
 const nullable = <T extends z.ZodType>(schema: T) => schema.nullable();

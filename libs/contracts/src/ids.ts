@@ -4,14 +4,19 @@
  * aabbccddeeff, aabb.ccdd.eeff), stored as lowercase aa:bb:cc:dd:ee:ff. One
  * grammar for every route, every client and the agent.
  */
+import { z } from 'zod';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Both cases spelled out (no flag), so the pattern means the same as a JSON-Schema pattern.
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const SEPARATED_MAC_RE = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i;
 const BARE_MAC_RE = /^[0-9a-f]{12}$/i;
 const DOTTED_MAC_RE = /^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i;
 
 /** The UUID grammar as a JSON-Schema/OpenAPI pattern (any version, any case). */
 export const UUID_PATTERN = UUID_RE.source;
+
+/** A record id (UUID) in a view or a request. */
+export const Uuid = z.string().regex(UUID_RE, 'must be a UUID');
 
 /** True when the text is a UUID (the form of every record id). */
 export function isUuid(text: string): boolean {

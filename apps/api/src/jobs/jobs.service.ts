@@ -2,6 +2,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   ApiErrorCode,
+  DEFAULT_FLASH_OPTIONS,
   type DeviceSelector,
   type DeviceSummary,
   type FlashOptions,
@@ -349,7 +350,8 @@ export function jobView(job: Job, runs: Run[], devices: Map<string, DeviceSummar
     status: job.status,
     firmwareId: job.firmwareId,
     target: targetView(job),
-    options: job.options as FlashOptions,
+    // What the scheduler dispatches: stored options over the defaults (rows written without options hold {}).
+    options: { ...DEFAULT_FLASH_OPTIONS, ...(job.options as Partial<FlashOptions>) },
     priority: job.priority,
     requestedBy: job.requestedBy,
     idempotencyKey: job.idempotencyKey,
