@@ -4,5 +4,9 @@
 import { launch } from './launch.js';
 
 const { main } = await launch('cli');
-const code = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2), {
+  // `flashfarm token …` on the database is the api's code (its configuration and database layer).
+  // Apps never import each other, so it is wired in here, and loaded only when used.
+  databaseTokenCli: async (argv, io) => (await launch('token-cli')).runTokenCli(argv, io),
+});
 process.exit(code);

@@ -12,6 +12,7 @@ const ENTRIES = {
   api: 'apps/api/src/main',
   agent: 'apps/agent/src/main',
   cli: 'apps/cli/src/main',
+  'token-cli': 'apps/api/src/cli/token-cli',
   demo: 'scripts/demo',
 };
 const SOURCE_ROOTS = ['apps', 'libs', 'scripts'];
@@ -54,13 +55,18 @@ function pick(app) {
   return source;
 }
 
+/** The swc module hooks are registered once per process, however many programs are launched. */
+let hooksRegistered = false;
+
 /** Imports a program's entry module (the api and the agent start on import; the CLI and the demo export theirs). */
 export async function launch(app) {
-  if (!(app in ENTRIES)) throw new Error(`flashfarm: unknown program "${app}" (api, agent or cli)`);
+  if (!(app in ENTRIES))
+    throw new Error(`flashfarm: unknown program "${app}" (api, agent, cli, token-cli or demo)`);
   const file = pick(app);
-  if (file.endsWith('.ts')) {
+  if (file.endsWith('.ts') && !hooksRegistered) {
     const { register } = await import('node:module');
     register('../scripts/ts-hooks.mjs', import.meta.url);
+    hooksRegistered = true;
   }
   return import(pathToFileURL(file).href);
 }

@@ -16,7 +16,7 @@ import { loadAgentConfig } from '../apps/agent/src/config/agent-config.js';
 import { createAgentApp, createAgentLogger, type AgentApp } from '../apps/agent/src/agent.factory.js';
 import { FarmClient } from '../apps/cli/src/commands/client.js';
 import { firmwareForm } from '../apps/cli/src/commands/firmware-input.js';
-import type { FirmwareView, JobView, Page, DeviceView } from '../apps/cli/src/commands/api-types.js';
+import type { DeviceView, FirmwareView, JobView, Page } from '#contracts';
 import { buildFirmwareSet } from '#esp';
 import { freePort } from '#runtime';
 import { bootableAppImages, SimBoard, startRfc2217Server, type ChipName, type Rfc2217Server } from '#sim';
@@ -63,6 +63,8 @@ export interface DemoFarmOptions {
   devicesTimeoutMs?: number;
   /** Extra rfc2217:// ports the agent watches with no board behind them yet (a station's empty sockets). */
   emptyPorts?: number;
+  /** Called with the api before it listens (tests install their response recorder here). */
+  beforeListen?: (api: ApiApp) => void;
 }
 
 /** A running demo farm. */
@@ -131,6 +133,7 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
+    options.beforeListen?.(api);
     await api.app.listen(apiConfig.http.port, apiConfig.http.host);
     const url = (await api.app.getUrl()).replace('[::1]', 'localhost');
     log(`api listening at ${url}`);

@@ -7,17 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import type { CampaignCounters } from '#contracts';
+import type { CampaignView } from '#contracts';
 import type { DemoFarm } from '../../scripts/demo.js';
 import { UNIT_CSV_COLUMNS } from '../../apps/api/src/campaigns/unit-record.js';
 import { startTestDemoFarm, type TestDemoFarm } from '../support/demo-farm.js';
 import { pollUntil } from '../support/poll.js';
-
-interface CampaignView {
-  id: string;
-  status: string;
-  counters: CampaignCounters;
-}
 
 let farm: DemoFarm;
 let testFarm: TestDemoFarm | undefined;

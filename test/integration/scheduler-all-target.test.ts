@@ -13,14 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RunLifecycleService } from '../../apps/api/src/runs/run-lifecycle.service.js';
 import { pollUntil } from '../support/poll.js';
 import type { FakeAgent, FakeBoard, FakeRunScript } from '../support/fake-agent.js';
-import {
-  board,
-  hang,
-  startSchedulerSuite,
-  type JobView,
-  type SchedulerSuite,
-  type SlotView,
-} from '../support/scheduler-suite.js';
+import { board, hang, startSchedulerSuite, type SchedulerSuite } from '../support/scheduler-suite.js';
+import type { JobSlotView, JobView } from '#contracts';
 
 /** The bounded wait of a slot with no usable board (FLASHFARM_PINNED_REQUEUE_WAIT_MS). */
 const WAIT_MS = 2500;
@@ -63,7 +57,7 @@ async function submitAll(pool: string): Promise<string> {
   return created.body.id as string;
 }
 
-function slotOf(job: JobView, deviceId: string | undefined): SlotView {
+function slotOf(job: JobView, deviceId: string | undefined): JobSlotView {
   const slot = job.slots.find((s) => s.history[0].deviceId === deviceId);
   if (!slot) throw new Error(`no slot started on device ${deviceId}`);
   return slot;
@@ -280,7 +274,7 @@ describe('"all" jobs', () => {
     await agent.reportBoards([boards[0], boards[2]], [], false);
 
     const job = await suite.waitForStatus(jobId, 'succeeded');
-    const history = (slot: SlotView) =>
+    const history = (slot: JobSlotView) =>
       slot.history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId]);
     expect(history(job.slots[slotA])).toEqual([
       [1, 'failed', 'DEVICE_GONE', agent.deviceIds.get(first)],

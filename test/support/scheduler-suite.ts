@@ -15,27 +15,9 @@ import {
   type FakeBoard,
   type FakeRunScript,
 } from './fake-agent.js';
+import type { JobView } from '#contracts';
 
 /** GET /jobs/:id, as far as the scheduler suites read it. */
-export interface JobView {
-  id: string;
-  status: string;
-  slots: Array<{
-    attempts: number;
-    latest: { status: string; errorCode: string | null; device: { mac: string } | null };
-    history: Array<{
-      runId: string;
-      attempt: number;
-      status: string;
-      deviceId: string | null;
-      errorCode: string | null;
-      errorMessage: string | null;
-    }>;
-  }>;
-}
-
-/** One slot of a job. */
-export type SlotView = JobView['slots'][number];
 
 /** An api answer: its status and JSON body. */
 export interface ApiAnswer {

@@ -5,6 +5,7 @@
  * (the simulator in libs/sim); this file only routes and wires transports.
  * A command's code is imported when it runs, so `--help` loads little.
  */
+import type { CliHooks } from './commands/context.js';
 import { FARM_COMMAND_SUMMARIES } from './commands/summaries.js';
 import { esptoolOverview, isEsptoolCommand, runEsptoolCli } from './esptool/index.js';
 
@@ -33,6 +34,9 @@ const flasher: Command = async (argv) => {
     signal: interruptSignal(),
   });
 };
+
+/** What bin/flashfarm.js wires in (see CliHooks); main() sets it before routing. */
+let hooks: CliHooks = {};
 
 const esptool: Command = async (argv) => {
   const { listSerialPorts, openTransport } = await import('#serial');
@@ -68,7 +72,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
       name,
       {
         run: async (argv: string[]) =>
-          (await import('./commands/index.js')).runFarmCommand(name, argv, interruptSignal()),
+          (await import('./commands/index.js')).runFarmCommand(name, argv, interruptSignal(), hooks),
         summary,
       },
     ]),
@@ -90,7 +94,8 @@ function usage(): string {
 }
 
 /** Runs the CLI and returns the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], cliHooks: CliHooks = {}): Promise<number> {
+  hooks = cliHooks;
   const [name, ...rest] = argv;
   // esptool's habits: global options first (-p PORT -b 921600 write-flash …), its command names, --version.
   if (

@@ -110,34 +110,3 @@ export type SchedulerErrorCode = (typeof SchedulerErrorCode)[keyof typeof Schedu
 /** Every code a failed run's errorCode may hold: a flash failure or a scheduler decision. */
 export const RunErrorCode = { ...FlashErrorCode, ...SchedulerErrorCode } as const;
 export type RunErrorCode = FlashErrorCode | SchedulerErrorCode;
-
-/** Error codes of the HTTP api (problem bodies) and of the CLI. */
-export const ApiErrorCode = {
-  VALIDATION_FAILED: 'VALIDATION_FAILED',
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  FORBIDDEN: 'FORBIDDEN',
-  NOT_FOUND: 'NOT_FOUND',
-  CONFLICT: 'CONFLICT',
-  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FIRMWARE_INVALID: 'FIRMWARE_INVALID',
-  FIRMWARE_IN_USE: 'FIRMWARE_IN_USE',
-  JOB_NOT_CANCELLABLE: 'JOB_NOT_CANCELLABLE',
-  IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
-  /** A job pinned to a quarantined board: release the board or target a selector. */
-  DEVICE_QUARANTINED: 'DEVICE_QUARANTINED',
-  /** An agent claimed a run the api no longer wants it to flash (ended, reassigned, job cancelled). */
-  RUN_NOT_CLAIMABLE: 'RUN_NOT_CLAIMABLE',
-  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
-  INTERNAL: 'INTERNAL',
-} as const;
-export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
-
-/** The JSON body of every 4xx/5xx answer of the api. */
-export interface ProblemBody {
-  statusCode: number;
-  /** An ApiErrorCode, or a FlashErrorCode where a flash failure is reported. */
-  code: string;
-  message: string;
-  /** Field-level details for validation failures. */
-  details?: Array<{ field: string; message: string; code?: string }>;
-}

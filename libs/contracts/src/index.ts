@@ -4,3 +4,8 @@ export * from './flash-options.js';
 export * from './agent-messages.js';
 export * from './agent-api.js';
 export * from './api-views.js';
+export * from './api-requests.js';
+export * from './http-errors.js';
+export * from './ids.js';
+export * from './pagination.js';
+export * from './states.js';

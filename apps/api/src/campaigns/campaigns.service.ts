@@ -9,16 +9,29 @@
  * starts a job for each pending unit, and closes units whose job ended.
  */
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { z } from 'zod';
-import type { CampaignCounters } from '#contracts';
+import type { z } from 'zod';
+import {
+  ApiErrorCode,
+  type CampaignCounters,
+  type CampaignRequest,
+  type CampaignUnitsQuery,
+  type CampaignView,
+  type DeviceSelector,
+  type Page,
+  type RetriedUnitsView,
+  type UnitRecord,
+} from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { page } from '../common/page.js';
+import { recordId } from '../common/record-id.js';
+import { deviceSelectorWhere } from '../devices/device-lookup.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
+import type { Campaign, CampaignUnit, Device, Run } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
-import { parseCreateJobRequest, normaliseSelector } from '../jobs/job-request.js';
-import { isTerminalJob } from '../jobs/job-status.js';
-import { regionRecords, revisionName, type UnitRecord } from './unit-record.js';
+import { normaliseSelector, parseNewJob } from '../jobs/job-request.js';
+import { isTerminalJob } from '../runs/job-status.js';
+import { regionRecords, revisionName } from './unit-record.js';
 
 /** How often the campaign pass runs: a board plugged into a station starts flashing within this. */
 export const CAMPAIGN_TICK_MS = 500;
@@ -26,24 +39,6 @@ export const CAMPAIGN_TICK_MS = 500;
 const LAUNCH_BATCH = 200;
 /** Largest page of units. */
 export const MAX_UNIT_PAGE = 1000;
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const createSchema = z
-  .object({
-    name: z.string().trim().min(1).max(200),
-    firmwareId: z.string().regex(UUID_RE, 'must be a firmware id (UUID)'),
-    mode: z.enum(['pool', 'station']),
-    selector: z
-      .object({
-        pool: z.string().trim().min(1).optional(),
-        tags: z.array(z.string().trim().min(1)).max(32).optional(),
-      })
-      .strict()
-      .default({}),
-    options: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
 
 type FirmwareFacts = { id: string; name: string; version: string | null; sha256: string; chip: string };
 
@@ -77,16 +72,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** POST /campaigns */
-  async create(body: unknown, operator: string) {
-    const parsed = createSchema.safeParse(body ?? {});
-    if (!parsed.success)
-      throw ApiError.validation(
-        `Invalid campaign: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`,
-        parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'body', message: i.message })),
-      );
-    const b = parsed.data;
+  async create(b: z.output<typeof CampaignRequest>, operator: string): Promise<CampaignView> {
     // The jobs' own validation decides which options are valid.
-    const probe = parseCreateJobRequest(
+    const probe = parseNewJob(
       { firmwareId: b.firmwareId, target: { device: 'probe' }, options: b.options ?? {} },
       undefined,
     );
@@ -102,7 +90,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         name: b.name,
         firmwareId: firmware.id,
         mode: b.mode,
-        selector: selector as Prisma.InputJsonValue,
+        selector: selector,
         options: (b.options ?? {}) as Prisma.InputJsonValue,
         createdBy: operator,
       },
@@ -122,27 +110,27 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** GET /campaigns */
-  async list(page: { limit: number; offset: number }) {
+  async list(window: { limit: number; offset: number }): Promise<Page<CampaignView>> {
     const [rows, total] = await Promise.all([
       this.prisma.campaign.findMany({
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        skip: page.offset,
-        take: page.limit,
+        skip: window.offset,
+        take: window.limit,
       }),
       this.prisma.campaign.count(),
     ]);
     const items = [];
     for (const c of rows) items.push(await this.view(c));
-    return { items, total, limit: page.limit, offset: page.offset };
+    return page(items, total, window);
   }
 
   /** GET /campaigns/:id */
-  async get(id: string) {
+  async get(id: string): Promise<CampaignView> {
     return this.view(await this.find(id));
   }
 
   /** pause | resume | stop */
-  async control(id: string, action: 'pause' | 'resume' | 'stop') {
+  async control(id: string, action: 'pause' | 'resume' | 'stop'): Promise<CampaignView> {
     const campaign = await this.find(id);
     const allowed: Record<typeof action, Campaign['status'][]> = {
       pause: ['running'],
@@ -150,7 +138,10 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       stop: ['running', 'paused'],
     };
     if (!allowed[action].includes(campaign.status))
-      throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is ${campaign.status}; cannot ${action} it.`);
+      throw new ApiError(
+        ApiErrorCode.CAMPAIGN_STATE,
+        `Campaign ${id} is ${campaign.status}; cannot ${action} it.`,
+      );
     const status = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'stopped';
     await this.prisma.campaign.update({
       where: { id },
@@ -171,10 +162,10 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** POST /campaigns/:id/retry-failed: failed units go back to pending (same row: still once per board). */
-  async retryFailed(id: string) {
+  async retryFailed(id: string): Promise<RetriedUnitsView> {
     const campaign = await this.find(id);
     if (campaign.status === 'stopped')
-      throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is stopped; resume is not possible.`);
+      throw new ApiError(ApiErrorCode.CAMPAIGN_STATE, `Campaign ${id} is stopped; resume is not possible.`);
     const { count } = await this.prisma.campaignUnit.updateMany({
       where: { campaignId: id, status: 'failed' },
       data: {
@@ -192,7 +183,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** GET /campaigns/:id/units: records, oldest first. */
-  async units(id: string, query: { status?: CampaignUnit['status']; limit: number; offset: number }) {
+  async units(id: string, query: CampaignUnitsQuery): Promise<Page<UnitRecord>> {
     const campaign = await this.find(id);
     const where = { campaignId: id, ...(query.status ? { status: query.status } : {}) };
     const [rows, total] = await Promise.all([
@@ -204,7 +195,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       }),
       this.prisma.campaignUnit.count({ where }),
     ]);
-    return { items: await this.records(campaign, rows), total, limit: query.limit, offset: query.offset };
+    return page(await this.records(campaign, rows), total, query);
   }
 
   /** Every unit's record, in pages, for the exports. */
@@ -225,7 +216,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async find(id: string): Promise<Campaign> {
-    const campaign = UUID_RE.test(id) ? await this.prisma.campaign.findUnique({ where: { id } }) : null;
+    const campaign = await this.prisma.campaign.findUnique({ where: { id: recordId('Campaign', id) } });
     if (!campaign) throw ApiError.notFound('Campaign', id);
     return campaign;
   }
@@ -262,7 +253,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     };
   }
 
-  private async view(campaign: Campaign) {
+  private async view(campaign: Campaign): Promise<CampaignView> {
     const firmware = await this.firmwareFacts(campaign.firmwareId).catch(() => undefined);
     return {
       id: campaign.id,
@@ -270,8 +261,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       mode: campaign.mode,
       status: campaign.status,
       firmware: firmware ?? { id: campaign.firmwareId },
-      selector: campaign.selector,
-      options: campaign.options,
+      selector: campaign.selector as DeviceSelector,
+      options: campaign.options as Record<string, unknown>,
       createdBy: campaign.createdBy,
       createdAt: campaign.createdAt.toISOString(),
       startedAt: campaign.startedAt.toISOString(),
@@ -294,37 +285,17 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     return units.map((u) => {
       const stored: unknown = u.record;
       if (isRecord(stored)) return { ...stored, result: u.status, attempts: u.attempts };
-      const d = devices.get(u.deviceId);
-      return {
-        campaignId: campaign.id,
-        campaignName: campaign.name,
-        unitId: u.id,
-        mac: u.mac,
-        chip: d?.chip ?? firmware.chip,
-        chipRevision: revisionName(d?.chipRevision),
-        chipDescription: d?.chipDescription ?? null,
-        flashId: jedecName(d?.flashJedecId),
-        flashSizeBytes: d?.flashSizeBytes ?? null,
-        firmwareId: firmware.id,
-        firmwareName: firmware.name,
-        firmwareVersion: firmware.version,
-        firmwareSha256: firmware.sha256,
-        regions: [],
-        baud: null,
-        attempts: u.attempts,
-        retries: 0,
-        agent: null,
-        port: null,
-        operator: campaign.createdBy,
-        jobId: u.jobId,
-        runId: u.runId,
+      return unitRecord({
+        campaign,
+        unit: u,
+        firmware,
+        device: devices.get(u.deviceId),
         result: u.status,
         errorCode: u.errorCode,
         errorMessage: u.errorMessage,
-        queuedAt: u.createdAt.toISOString(),
-        startedAt: u.startedAt?.toISOString() ?? null,
-        finishedAt: u.finishedAt?.toISOString() ?? null,
-      };
+        startedAt: u.startedAt,
+        finishedAt: u.finishedAt,
+      });
     });
   }
 
@@ -382,7 +353,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     });
     for (const unit of pending) {
       const attempt = unit.attempts + 1;
-      const parsed = parseCreateJobRequest(
+      const parsed = parseNewJob(
         { firmwareId: campaign.firmwareId, target: { device: unit.deviceId }, options: campaign.options },
         `campaign:${unit.id}:${attempt}`,
       );
@@ -395,7 +366,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         continue;
       }
       try {
-        const { job } = await this.jobs.create(parsed.request, campaign.createdBy);
+        const { job } = await this.jobs.create(parsed.job, campaign.createdBy);
         await this.prisma.campaignUnit.updateMany({
           where: { id: unit.id, status: 'pending', jobId: null },
           data: { status: 'flashing', jobId: job.id, attempts: attempt, startedAt: new Date() },
@@ -451,7 +422,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
             errorCode: record.errorCode,
             errorMessage: record.errorMessage,
             finishedAt: record.finishedAt ? new Date(record.finishedAt) : new Date(),
-            record: record as unknown as Prisma.InputJsonValue,
+            record: record,
           },
         });
       }
@@ -479,46 +450,73 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     const agent = run?.agentId
       ? await this.prisma.agent.findUnique({ where: { id: run.agentId }, select: { name: true } })
       : null;
-    return {
-      campaignId: campaign.id,
-      campaignName: campaign.name,
-      unitId: unit.id,
-      mac: unit.mac,
-      chip: device?.chip ?? firmware.chip,
-      chipRevision: revisionName(device?.chipRevision),
-      chipDescription: device?.chipDescription ?? null,
-      flashId: jedecName(device?.flashJedecId),
-      flashSizeBytes: device?.flashSizeBytes ?? null,
-      firmwareId: firmware.id,
-      firmwareName: firmware.name,
-      firmwareVersion: firmware.version,
-      firmwareSha256: firmware.sha256,
-      regions: regionRecords(run?.regions),
-      baud: run?.baud ?? null,
-      attempts: unit.attempts,
-      retries: run?.retries ?? 0,
-      agent: agent?.name ?? null,
-      port: run?.portPath ?? null,
-      operator: campaign.createdBy,
-      jobId: unit.jobId,
-      runId: run?.id ?? null,
+    return unitRecord({
+      campaign,
+      unit,
+      firmware,
+      device: device ?? undefined,
+      run,
+      agentName: agent?.name ?? null,
       result: jobStatus === 'succeeded' ? 'succeeded' : 'failed',
       errorCode: run?.errorCode ?? (jobStatus === 'succeeded' ? null : jobStatus.toUpperCase()),
       errorMessage: run?.errorMessage ?? null,
-      queuedAt: unit.createdAt.toISOString(),
-      startedAt: (run?.startedAt ?? unit.startedAt)?.toISOString() ?? null,
-      finishedAt: run?.finishedAt?.toISOString() ?? new Date().toISOString(),
-    };
+      startedAt: run?.startedAt ?? unit.startedAt,
+      finishedAt: run?.finishedAt ?? new Date(),
+    });
   }
 }
 
-function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {
-  const selector = campaign.selector as { chip?: string; pool?: string; tags?: string[] };
+/** What a unit record is made of: the unit, its board, the firmware and, once flashed, its run. */
+interface UnitFacts {
+  campaign: Campaign;
+  unit: CampaignUnit;
+  firmware: FirmwareFacts;
+  device: Device | undefined;
+  run?: Run;
+  agentName?: string | null;
+  result: UnitRecord['result'];
+  errorCode: string | null;
+  errorMessage: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** The one place a unit record is built, for open units (facts so far) and finished ones (from the run). */
+function unitRecord(f: UnitFacts): UnitRecord {
   return {
-    chip: selector.chip,
-    ...(selector.pool ? { pool: selector.pool } : {}),
-    ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
+    campaignId: f.campaign.id,
+    campaignName: f.campaign.name,
+    unitId: f.unit.id,
+    mac: f.unit.mac,
+    chip: f.device?.chip ?? f.firmware.chip,
+    chipRevision: revisionName(f.device?.chipRevision),
+    chipDescription: f.device?.chipDescription ?? null,
+    flashId: jedecName(f.device?.flashJedecId),
+    flashSizeBytes: f.device?.flashSizeBytes ?? null,
+    firmwareId: f.firmware.id,
+    firmwareName: f.firmware.name,
+    firmwareVersion: f.firmware.version,
+    firmwareSha256: f.firmware.sha256,
+    regions: regionRecords(f.run?.regions),
+    baud: f.run?.baud ?? null,
+    attempts: f.unit.attempts,
+    retries: f.run?.retries ?? 0,
+    agent: f.agentName ?? null,
+    port: f.run?.portPath ?? null,
+    operator: f.campaign.createdBy,
+    jobId: f.unit.jobId,
+    runId: f.run?.id ?? f.unit.runId,
+    result: f.result,
+    errorCode: f.errorCode,
+    errorMessage: f.errorMessage,
+    queuedAt: f.unit.createdAt.toISOString(),
+    startedAt: f.startedAt?.toISOString() ?? null,
+    finishedAt: f.finishedAt?.toISOString() ?? null,
   };
+}
+
+function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {
+  return deviceSelectorWhere(campaign.selector as DeviceSelector);
 }
 
 function isRecord(value: unknown): value is UnitRecord {

@@ -6,8 +6,8 @@ import {
   UNIT_CSV_COLUMNS,
   unitCsvHeader,
   unitCsvRow,
-  type UnitRecord,
 } from './unit-record.js';
+import type { UnitRecord } from '#contracts';
 
 const record: UnitRecord = {
   campaignId: 'c',

@@ -3,46 +3,7 @@
  * form: one row per unit, one column per field, every field always present.
  */
 
-/** One flash region as the record keeps it. */
-export interface RegionRecord {
-  offset: number;
-  size: number;
-  sha256: string | null;
-  md5: string | null;
-  verifiedMd5: string | null;
-}
-
-/** What QA gets for every unit. */
-export interface UnitRecord {
-  campaignId: string;
-  campaignName: string;
-  unitId: string;
-  mac: string;
-  chip: string;
-  chipRevision: string | null;
-  chipDescription: string | null;
-  flashId: string | null;
-  flashSizeBytes: number | null;
-  firmwareId: string;
-  firmwareName: string;
-  firmwareVersion: string | null;
-  firmwareSha256: string;
-  regions: RegionRecord[];
-  baud: number | null;
-  attempts: number;
-  retries: number;
-  agent: string | null;
-  port: string | null;
-  operator: string;
-  jobId: string | null;
-  runId: string | null;
-  result: string;
-  errorCode: string | null;
-  errorMessage: string | null;
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
+import type { RegionRecord, UnitRecord } from '#contracts';
 
 /** CSV columns, in order. Regions are flattened into one cell each for offsets, SHA-256 and MD5 (";"-separated, same order). */
 export const UNIT_CSV_COLUMNS = [

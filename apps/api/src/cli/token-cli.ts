@@ -9,7 +9,7 @@ import { ApiError } from '../common/api-error.js';
 import { loadApiConfig, type ApiConfig } from '../config/api-config.js';
 import { openDatabase, type Database } from '../infra/database.js';
 import { ALL_ROLES, type Role } from '../auth/roles.js';
-import { TokenStore, type TokenView } from '../auth/tokens.service.js';
+import { TokenStore, type StoredToken } from '../auth/tokens.service.js';
 
 /** Where the CLI writes and which configuration it uses (tests inject these). */
 export interface TokenCliOptions {
@@ -138,7 +138,7 @@ function parse(args: string[]) {
   });
 }
 
-function formatTable(tokens: TokenView[]): string {
+function formatTable(tokens: StoredToken[]): string {
   if (tokens.length === 0) return 'No tokens.\n';
   const rows = [
     ['ID', 'NAME', 'ROLE', 'PREFIX', 'CREATED', 'LAST USED', 'EXPIRES', 'REVOKED'],

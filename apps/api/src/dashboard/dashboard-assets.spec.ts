@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DashboardAssets } from './dashboard-assets.js';
+import { DASHBOARD_DIR, DashboardAssets } from './dashboard-assets.js';
 
 describe('DashboardAssets', () => {
   it('compiles TypeScript to an ES module, caches it until the mtime changes, and refuses odd names', async () => {
@@ -52,5 +52,16 @@ describe('DashboardAssets', () => {
     for (const name of ['main.js', '../index.html', 'manifest.json', 'index.html'])
       expect(await assets.asset(name)).toBeUndefined();
     fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('serves the real dashboard with only relative imports: contract types are erased, nothing needs a bundler', async () => {
+    const assets = new DashboardAssets();
+    const modules = fs.readdirSync(path.join(DASHBOARD_DIR, 'src')).filter((f) => f.endsWith('.ts'));
+    expect(modules.length).toBeGreaterThan(5);
+    for (const module of modules) {
+      const body = String((await assets.asset(module.replace(/\.ts$/, '.js')))?.body ?? '');
+      const specifiers = [...body.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1]);
+      expect({ module, bare: specifiers.filter((s) => !s.startsWith('./')) }).toEqual({ module, bare: [] });
+    }
   });
 });

@@ -12,8 +12,20 @@ import {
   type ImageProblem,
   IMAGE_MAGIC,
 } from '#esp';
-import { ApiErrorCode, firmwarePartPath } from '#contracts';
+import {
+  ApiErrorCode,
+  firmwarePartPath,
+  isUuid,
+  type FirmwareUploadFields,
+  type FirmwareDetailView,
+  type FirmwareView,
+  type ListFirmwareQuery,
+  type Page,
+  type ProblemDetail,
+} from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { page } from '../common/page.js';
+import { recordId } from '../common/record-id.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { FirmwareKind, PartRole } from '../db/generated/prisma/enums.js';
@@ -29,61 +41,8 @@ export interface UploadedFile {
   buffer: Buffer;
 }
 
-/** The text fields of an upload. */
-export interface UploadFields {
-  name?: string;
-  version?: string;
-  chip?: string;
-  parts?: string;
-  offset?: string;
-}
-
-/** A problem in an answer's `details`: the field or part, the parser's code and a sentence. */
-export interface ProblemDetail {
-  field: string;
-  code: string;
-  message: string;
-}
-
-/** A part as the api shows it. */
-export interface FirmwarePartView {
-  offset: number;
-  size: number;
-  sha256: string;
-  md5: string;
-  role: PartRole;
-  fileName: string;
-  /** Download path (agents use it). */
-  path: string;
-}
-
-/** A firmware as the api shows it. */
-export interface FirmwareView {
-  id: string;
-  sha256: string;
-  name: string;
-  version: string | null;
-  projectName: string | null;
-  idfVersion: string | null;
-  chip: string;
-  kind: FirmwareKind;
-  flash: { mode: string | null; size: string | null; freq: string | null };
-  totalBytes: number;
-  createdBy: string | null;
-  createdAt: Date;
-  parts?: FirmwarePartView[];
-  partCount: number;
-  metadata?: unknown;
-}
-
-/** Filters and page of GET /firmware. */
-export interface FirmwareQuery {
-  chip?: string;
-  name?: string;
-  kind?: FirmwareKind;
-  limit: number;
-  offset: number;
-}
+/** A problem of an upload with its own code (the form's or the image parser's). */
+type CodedProblem = ProblemDetail & { code: string };
 
 /** Upper bound on unpacked bundle size, relative to the upload limit: room for ELF and map files. */
 const BUNDLE_UNPACKED_FACTOR = 8;
@@ -124,10 +83,10 @@ export class FirmwareService implements OnModuleInit {
   /** Validates and stores an upload; `created` is false when the same firmware already existed. */
   async upload(
     files: UploadedFile[],
-    fields: UploadFields,
+    fields: FirmwareUploadFields,
     createdBy: string,
-  ): Promise<{ created: boolean; firmware: FirmwareView }> {
-    const formProblems: ProblemDetail[] = [];
+  ): Promise<{ created: boolean; firmware: FirmwareDetailView }> {
+    const formProblems: CodedProblem[] = [];
     for (const key of ['name', 'version', 'chip'] as const) {
       const v = fields[key];
       if (v !== undefined && (v.trim() === '' || v.length > FIELD_CHARS))
@@ -149,7 +108,6 @@ export class FirmwareService implements OnModuleInit {
     const total = files.reduce((n, f) => n + f.size, 0);
     if (total > this.config.maxUploadBytes)
       throw new ApiError(
-        413,
         ApiErrorCode.PAYLOAD_TOO_LARGE,
         `The upload is ${total} bytes; the limit is ${this.config.maxUploadBytes} bytes (FLASHFARM_MAX_UPLOAD_MB).`,
       );
@@ -249,7 +207,7 @@ export class FirmwareService implements OnModuleInit {
   private invalid(
     problems: ImageProblem[] | Array<{ code: string; message: string; part?: string }>,
   ): ApiError {
-    const details: ProblemDetail[] = problems.map((p) => ({
+    const details: CodedProblem[] = problems.map((p) => ({
       field: p.part ?? 'firmware',
       code: p.code,
       message: p.message,
@@ -257,7 +215,6 @@ export class FirmwareService implements OnModuleInit {
     const more =
       details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? 's' : ''})` : '';
     return new ApiError(
-      422,
       ApiErrorCode.FIRMWARE_INVALID,
       `The firmware was refused: ${details[0].message}${more}`,
       details,
@@ -281,7 +238,7 @@ export class FirmwareService implements OnModuleInit {
 
   private async collectParts(
     files: UploadedFile[],
-    fields: UploadFields,
+    fields: FirmwareUploadFields,
     chip: string | undefined,
   ): Promise<{
     kind: FirmwareKind;
@@ -357,7 +314,6 @@ export class FirmwareService implements OnModuleInit {
           if (error instanceof BundleError) {
             if (error.status === 413)
               throw new ApiError(
-                413,
                 ApiErrorCode.PAYLOAD_TOO_LARGE,
                 error.problems[0].message,
                 error.problems.map((p) => ({ field: p.file ?? 'bundle', code: p.code, message: p.message })),
@@ -433,7 +389,7 @@ export class FirmwareService implements OnModuleInit {
       throw formError('"parts" must be a non-empty JSON list of {"offset","file"} objects.', [
         { field: 'parts', code: 'BAD_PARTS', message: 'not a JSON list of {offset, file}' },
       ]);
-    const problems: ProblemDetail[] = [];
+    const problems: CodedProblem[] = [];
     const byName = new Map<string, UploadedFile>();
     for (const f of many) {
       if (byName.has(f.originalname))
@@ -509,10 +465,9 @@ export class FirmwareService implements OnModuleInit {
   }
 
   /** One firmware with its parts and validation summary. */
-  async get(id: string): Promise<FirmwareView> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Firmware', id);
+  async get(id: string): Promise<FirmwareDetailView> {
     const row = await this.prisma.firmware.findUnique({
-      where: { id },
+      where: { id: recordId('Firmware', id) },
       include: { parts: { orderBy: { offset: 'asc' } } },
     });
     if (!row) throw ApiError.notFound('Firmware', id);
@@ -527,14 +482,12 @@ export class FirmwareService implements OnModuleInit {
         fileName: p.fileName,
         path: firmwarePartPath(row.id, p.sha256),
       })),
-      metadata: row.metadata,
+      metadata: row.metadata as Record<string, unknown>,
     };
   }
 
   /** A page of firmware, newest first. */
-  async list(
-    query: FirmwareQuery,
-  ): Promise<{ items: FirmwareView[]; total: number; limit: number; offset: number }> {
+  async list(query: ListFirmwareQuery): Promise<Page<FirmwareView>> {
     const where: Prisma.FirmwareWhereInput = {
       ...(query.chip ? { chip: findTarget(query.chip)?.name ?? query.chip } : {}),
       ...(query.name ? { name: { contains: query.name, mode: 'insensitive' } } : {}),
@@ -550,12 +503,11 @@ export class FirmwareService implements OnModuleInit {
       }),
       this.prisma.firmware.count({ where }),
     ]);
-    return {
-      items: rows.map((r) => this.view(r, r._count.parts)),
+    return page(
+      rows.map((r) => this.view(r, r._count.parts)),
       total,
-      limit: query.limit,
-      offset: query.offset,
-    };
+      query,
+    );
   }
 
   private view(row: Prisma.FirmwareGetPayload<object>, partCount: number): FirmwareView {
@@ -571,7 +523,7 @@ export class FirmwareService implements OnModuleInit {
       flash: { mode: row.flashMode, size: row.flashSize, freq: row.flashFreq },
       totalBytes: row.totalBytes,
       createdBy: row.createdBy,
-      createdAt: row.createdAt,
+      createdAt: row.createdAt.toISOString(),
       partCount,
     };
   }
@@ -581,7 +533,7 @@ export class FirmwareService implements OnModuleInit {
     id: string,
     sha256: string,
   ): Promise<{ stream: fs.ReadStream; size: number; fileName: string }> {
-    if (!UUID_RE.test(id) || !/^[0-9a-f]{64}$/.test(sha256))
+    if (!isUuid(id) || !/^[0-9a-f]{64}$/.test(sha256))
       throw ApiError.notFound('Firmware part', `${id}/${sha256}`);
     const part = await this.prisma.firmwarePart.findFirst({
       where: { firmwareId: id, sha256 },
@@ -591,7 +543,6 @@ export class FirmwareService implements OnModuleInit {
     const stream = this.store.openRead(sha256);
     if (!stream)
       throw new ApiError(
-        500,
         ApiErrorCode.INTERNAL,
         `The bytes of part ${sha256} are missing from the firmware store.`,
       );
@@ -600,9 +551,8 @@ export class FirmwareService implements OnModuleInit {
 
   /** Deletes a firmware no job references, and the part files no other firmware uses. */
   async delete(id: string): Promise<void> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Firmware', id);
     const row = await this.prisma.firmware.findUnique({
-      where: { id },
+      where: { id: recordId('Firmware', id) },
       select: { id: true, parts: { select: { sha256: true } } },
     });
     if (!row) throw ApiError.notFound('Firmware', id);
@@ -613,7 +563,6 @@ export class FirmwareService implements OnModuleInit {
         .filter((j) => j.status === 'queued' || j.status === 'running')
         .reduce((n, j) => n + j._count, 0);
       throw new ApiError(
-        409,
         ApiErrorCode.FIRMWARE_IN_USE,
         `Firmware ${id} is referenced by ${total} job${total === 1 ? '' : 's'} (${active} still queued or running); the farm keeps firmware that has flash records.`,
       );
@@ -626,7 +575,7 @@ export class FirmwareService implements OnModuleInit {
         error instanceof Prisma.PrismaClientKnownRequestError &&
         (error.code === 'P2003' || error.code === 'P2014')
       )
-        throw new ApiError(409, ApiErrorCode.FIRMWARE_IN_USE, `Firmware ${id} is referenced by a job.`);
+        throw new ApiError(ApiErrorCode.FIRMWARE_IN_USE, `Firmware ${id} is referenced by a job.`);
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025')
         throw ApiError.notFound('Firmware', id);
       throw error;
@@ -642,9 +591,7 @@ export class FirmwareService implements OnModuleInit {
   }
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** 400 VALIDATION_FAILED for the form itself; details carry a code per problem. */
-function formError(message: string, details: ProblemDetail[]): ApiError {
+function formError(message: string, details: CodedProblem[]): ApiError {
   return ApiError.validation(message, details);
 }

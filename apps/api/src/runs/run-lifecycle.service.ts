@@ -24,7 +24,7 @@ import type { JobStatus, LogLevel, RunStatus } from '../db/generated/prisma/enum
 import type { Redis } from 'ioredis';
 import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
 import { LiveEvents } from '../events/live-events.js';
-import { deriveJobStatus } from '../jobs/job-status.js';
+import { deriveJobStatus } from './job-status.js';
 import { iso, runSnapshot } from './run-snapshot.js';
 
 /** Progress is written to the database at most this often per run; listeners get every update. */
@@ -50,7 +50,7 @@ const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'warn', 'error']);
 /** How a run ended, from the agent's report or from the api's own recovery. */
 export interface RunOutcome {
   status: 'succeeded' | 'failed' | 'cancelled';
-  errorCode?: string;
+  errorCode?: RunErrorCode;
   errorMessage?: string;
   /** Give the slot another attempt (when attempts remain and the job is not cancelled). */
   requeue?: boolean;
@@ -124,7 +124,7 @@ export class RunLifecycleService {
         await this.live.publish({ kind: 'run', jobId: run.jobId, runId: run.id, run: runSnapshot(run) });
       return { runId: claim.runId, attempt: claim.attempt, status: 'running' };
     }
-    throw new ApiError(409, ApiErrorCode.RUN_NOT_CLAIMABLE, await this.claimRefusal(claim));
+    throw new ApiError(ApiErrorCode.RUN_NOT_CLAIMABLE, await this.claimRefusal(claim));
   }
 
   /** Why a claim was refused, in a sentence for the agent's log; ends a live run of a cancelled job. */

@@ -30,6 +30,7 @@ import { AgentLivenessService } from '../agents/index.js';
 import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { runSnapshot } from '../runs/run-snapshot.js';
+import { deviceSelectorWhere } from '../devices/device-lookup.js';
 import { Dispatcher } from './dispatcher.js';
 import { unusablePinnedBoard } from './pinned-board.js';
 import { heldBoards, type SlotRun } from './slot-boards.js';
@@ -290,8 +291,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
             { state: { in: ['idle', 'busy'] } },
             { state: 'offline', attachments: { some: { detachedAt: null } } },
           ],
-          ...(selector.pool ? { pool: selector.pool } : {}),
-          ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
+          ...deviceSelectorWhere({ pool: selector.pool, tags: selector.tags }),
         },
         select: { id: true },
       });

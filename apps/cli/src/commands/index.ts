@@ -1,5 +1,5 @@
 /** The farm client commands (`submit`, `devices`, `jobs`, `logs`, `cancel`, `token`), routed by apps/cli/src/main.ts. */
-import { processIo, type CommandIo } from './context.js';
+import { processIo, type CliHooks, type CommandIo } from './context.js';
 import { runCancel, runDevices, runJobs, runLogs, runToken } from './farm-commands.js';
 import { runSubmit } from './submit.js';
 import { FARM_COMMAND_SUMMARIES as S, type FarmCommandName } from './summaries.js';
@@ -8,7 +8,7 @@ export { FarmExitCode, FarmCliError } from './exit-codes.js';
 export { FarmClient, parseSse, type SseEvent } from './client.js';
 export { renderJunit, xmlEscape, type JunitCase, type JunitSuite } from './junit.js';
 export { ciIdempotencyKey, parseSelector, runSubmit } from './submit.js';
-export { processIo, type CommandIo } from './context.js';
+export { processIo, type CliHooks, type CommandIo, type DatabaseTokenCli } from './context.js';
 export { firmwareForm, resolveFirmwareInput, type FirmwareInput } from './firmware-input.js';
 
 type FarmCommand = (argv: string[], io: CommandIo) => Promise<number>;
@@ -24,8 +24,13 @@ export const FARM_COMMANDS: Record<FarmCommandName, { run: FarmCommand; summary:
 };
 
 /** Runs a farm command with the real process's environment and output. */
-export function runFarmCommand(name: string, argv: string[], signal?: AbortSignal): Promise<number> {
+export function runFarmCommand(
+  name: string,
+  argv: string[],
+  signal?: AbortSignal,
+  hooks: CliHooks = {},
+): Promise<number> {
   const command = name in FARM_COMMANDS ? FARM_COMMANDS[name as FarmCommandName] : undefined;
   if (!command) return Promise.resolve(2);
-  return command.run(argv, processIo(signal));
+  return command.run(argv, processIo(signal, hooks));
 }

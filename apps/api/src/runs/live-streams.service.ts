@@ -24,11 +24,11 @@ import type { Request, Response } from 'express';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { ApiError } from '../common/api-error.js';
-import { isTerminalJob, isTerminalRun } from '../jobs/job-status.js';
-import { iso, runSnapshot } from '../runs/run-snapshot.js';
-import { LiveEvents, type LiveLogLine, type LiveMessage } from './live-events.js';
-import { lastEventId } from './sse.js';
-import { SseStreams } from './sse-streams.js';
+import { isTerminalJob, isTerminalRun } from './job-status.js';
+import { iso, runSnapshot } from './run-snapshot.js';
+import { LiveEvents, type LiveLogLine, type LiveMessage } from '../events/live-events.js';
+import { lastEventId } from '../events/sse.js';
+import { SseStreams } from '../events/sse-streams.js';
 
 /** Stored lines replayed per query. */
 const REPLAY_PAGE = 1000;
@@ -111,7 +111,7 @@ export class LiveStreamsService {
           return;
         case 'run':
           stream.send('run', message.run);
-          if (isTerminalRun(message.run.status as never)) void end(message.run.status);
+          if (isTerminalRun(message.run.status)) void end(message.run.status);
           return;
         case 'progress':
           stream.send('progress', { ...message, kind: undefined });
@@ -197,7 +197,7 @@ export class LiveStreamsService {
         case 'run':
           if (!runIds.includes(message.runId)) runIds.push(message.runId);
           stream.send('run', message.run);
-          if (isTerminalRun(message.run.status as never)) void maybeEnd().catch(() => stream.close());
+          if (isTerminalRun(message.run.status)) void maybeEnd().catch(() => stream.close());
           return;
         case 'progress':
           stream.send('progress', { ...message, kind: undefined });
