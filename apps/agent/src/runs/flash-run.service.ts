@@ -137,7 +137,7 @@ export class FlashRunService {
       const entry = inventory.entry(portPath);
       const bridge = entry?.bridge;
       const learnedPort = this.deps.learned.port(portPath);
-      let baud = capBaud(
+      const baud = capBaud(
         Math.min(
           payload.options.baud ?? DEFAULT_FLASH_BAUD,
           payload.device.bestBaud ?? Infinity,
@@ -175,6 +175,7 @@ export class FlashRunService {
 
       let result: FlashResult | undefined;
       let retries = 0;
+      const retriesByCode = new Map<FlashErrorCode, number>();
       const flashStart = Date.now();
       const bootCheck = payload.options.bootCheck;
       let transport = createTransport(portPath);
@@ -208,19 +209,19 @@ export class FlashRunService {
           const code = errorCodeOf(err);
           const message = (err as Error).message;
           const action = decideAfterFailure(code, {
-            attempt,
+            retries,
+            retriesOfCode: retriesByCode.get(code) ?? 0,
             maxRetries: config.runRetries,
-            baud,
             resetStrategy,
           });
           if (action.kind === 'retry') {
             retries++;
+            retriesByCode.set(code, (retriesByCode.get(code) ?? 0) + 1);
             reporter.log(
               'warn',
               'run',
               `${action.why} (attempt ${attempt + 2} of ${config.runRetries + 1}): ${message}`,
             );
-            baud = action.baud;
             resetStrategy = action.resetStrategy;
             transport = createTransport(portPath);
             continue;

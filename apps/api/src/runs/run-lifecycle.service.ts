@@ -7,10 +7,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   ApiErrorCode,
-  FLASH_ERROR_REMEDY,
-  FlashErrorCode,
-  RunErrorCode,
   agentControlChannel,
+  failurePolicy,
   type AgentControlMessage,
   type AgentEvent,
   type ClaimRunResponse,
@@ -29,20 +27,6 @@ import { iso, runSnapshot } from './run-snapshot.js';
 
 /** Progress is written to the database at most this often per run; listeners get every update. */
 export const PROGRESS_WRITE_INTERVAL_MS = 500;
-
-/** Failure codes that say nothing about the board itself, so they do not count towards quarantine. */
-const NOT_THE_BOARDS_FAULT = new Set<string>([
-  FlashErrorCode.CANCELLED,
-  FlashErrorCode.INFRASTRUCTURE,
-  FlashErrorCode.BAD_IMAGE,
-  FlashErrorCode.CHIP_MISMATCH,
-  FlashErrorCode.INVALID_ARGUMENT,
-  FlashErrorCode.DEVICE_GONE,
-  FlashErrorCode.PORT_NOT_FOUND,
-  FlashErrorCode.PORT_BUSY,
-  // Set on a waiting slot; a replica may still end one another replica has just bound to a board.
-  RunErrorCode.NO_USABLE_DEVICE,
-]);
 
 const LIVE_STATUSES: RunStatus[] = ['queued', 'dispatched', 'running'];
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'warn', 'error']);
@@ -399,10 +383,11 @@ export class RunLifecycleService {
   ): boolean {
     if (outcome.status !== 'failed' || outcome.final || jobStatus === 'cancelled') return false;
     if (attempt >= this.config.scheduler.maxAttempts) return false;
+    // A run the agent handed back gets its new attempt whatever its code (e.g. CANCELLED by a shutdown).
     if (outcome.requeue) return true;
-    const remedy = outcome.errorCode ? FLASH_ERROR_REMEDY[outcome.errorCode as FlashErrorCode] : undefined;
+    const { api } = failurePolicy(outcome.errorCode);
     // A lost board can be replaced; a suspect board only when another board may take the slot.
-    return remedy === 'rebind' || (remedy === 'quarantine' && targetKind !== 'device');
+    return api === 'any' || (api === 'unpinned' && targetKind !== 'device');
   }
 
   private async releaseDevice(
@@ -418,7 +403,7 @@ export class RunLifecycleService {
     const identity = outcome.result?.identity;
     // A run the agent gave back (requeue) says the port or link was unusable, not that the board failed.
     const countsAgainstBoard =
-      outcome.status === 'failed' && !outcome.requeue && !NOT_THE_BOARDS_FAULT.has(outcome.errorCode ?? '');
+      outcome.status === 'failed' && !outcome.requeue && failurePolicy(outcome.errorCode).counts;
     const failures =
       outcome.status === 'succeeded'
         ? 0

@@ -72,7 +72,6 @@ export async function detectChip(
         {
           code: 'CHIP_MISMATCH',
           stage: 'detect',
-          retryable: false,
           detail: { magic },
         },
       );

@@ -36,7 +36,6 @@ export async function readFlash(
           {
             code: 'INVALID_ARGUMENT',
             stage: 'read',
-            retryable: false,
           },
         );
       }
