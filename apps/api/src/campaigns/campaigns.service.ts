@@ -18,7 +18,7 @@ import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { parseCreateJobRequest, normaliseSelector } from '../jobs/job-request.js';
 import { isTerminalJob } from '../jobs/job-status.js';
-import { regionRecords, revisionName, type UnitRecord } from './unit-record.js';
+import { buildUnitRecord, type UnitRecord } from './unit-record.js';
 
 /** How often the campaign pass runs: a board plugged into a station starts flashing within this. */
 export const CAMPAIGN_TICK_MS = 500;
@@ -294,37 +294,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     return units.map((u) => {
       const stored: unknown = u.record;
       if (isRecord(stored)) return { ...stored, result: u.status, attempts: u.attempts };
-      const d = devices.get(u.deviceId);
-      return {
-        campaignId: campaign.id,
-        campaignName: campaign.name,
-        unitId: u.id,
-        mac: u.mac,
-        chip: d?.chip ?? firmware.chip,
-        chipRevision: revisionName(d?.chipRevision),
-        chipDescription: d?.chipDescription ?? null,
-        flashId: jedecName(d?.flashJedecId),
-        flashSizeBytes: d?.flashSizeBytes ?? null,
-        firmwareId: firmware.id,
-        firmwareName: firmware.name,
-        firmwareVersion: firmware.version,
-        firmwareSha256: firmware.sha256,
-        regions: [],
-        baud: null,
-        attempts: u.attempts,
-        retries: 0,
-        agent: null,
-        port: null,
-        operator: campaign.createdBy,
-        jobId: u.jobId,
-        runId: u.runId,
-        result: u.status,
-        errorCode: u.errorCode,
-        errorMessage: u.errorMessage,
-        queuedAt: u.createdAt.toISOString(),
-        startedAt: u.startedAt?.toISOString() ?? null,
-        finishedAt: u.finishedAt?.toISOString() ?? null,
-      };
+      return buildUnitRecord({ campaign, unit: u, firmware, device: devices.get(u.deviceId) });
     });
   }
 
@@ -479,36 +449,13 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     const agent = run?.agentId
       ? await this.prisma.agent.findUnique({ where: { id: run.agentId }, select: { name: true } })
       : null;
-    return {
-      campaignId: campaign.id,
-      campaignName: campaign.name,
-      unitId: unit.id,
-      mac: unit.mac,
-      chip: device?.chip ?? firmware.chip,
-      chipRevision: revisionName(device?.chipRevision),
-      chipDescription: device?.chipDescription ?? null,
-      flashId: jedecName(device?.flashJedecId),
-      flashSizeBytes: device?.flashSizeBytes ?? null,
-      firmwareId: firmware.id,
-      firmwareName: firmware.name,
-      firmwareVersion: firmware.version,
-      firmwareSha256: firmware.sha256,
-      regions: regionRecords(run?.regions),
-      baud: run?.baud ?? null,
-      attempts: unit.attempts,
-      retries: run?.retries ?? 0,
-      agent: agent?.name ?? null,
-      port: run?.portPath ?? null,
-      operator: campaign.createdBy,
-      jobId: unit.jobId,
-      runId: run?.id ?? null,
-      result: jobStatus === 'succeeded' ? 'succeeded' : 'failed',
-      errorCode: run?.errorCode ?? (jobStatus === 'succeeded' ? null : jobStatus.toUpperCase()),
-      errorMessage: run?.errorMessage ?? null,
-      queuedAt: unit.createdAt.toISOString(),
-      startedAt: (run?.startedAt ?? unit.startedAt)?.toISOString() ?? null,
-      finishedAt: run?.finishedAt?.toISOString() ?? new Date().toISOString(),
-    };
+    return buildUnitRecord({
+      campaign,
+      unit,
+      firmware,
+      device,
+      ended: { jobStatus, run: run && { ...run, agentName: agent?.name ?? null }, at: new Date() },
+    });
   }
 }
 
@@ -523,9 +470,4 @@ function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {
 
 function isRecord(value: unknown): value is UnitRecord {
   return typeof value === 'object' && value !== null && 'unitId' in value;
-}
-
-/** The JEDEC id as stored (wire order: manufacturer, memory type, capacity), as datasheets print it. */
-function jedecName(id: number | null | undefined): string | null {
-  return id === null || id === undefined ? null : `0x${id.toString(16).padStart(6, '0')}`;
 }
