@@ -18,7 +18,18 @@ import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { parseCreateJobRequest, normaliseSelector } from '../jobs/job-request.js';
 import { isTerminalJob } from '../jobs/job-status.js';
+import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
 import { buildUnitRecord, type UnitRecord } from './unit-record.js';
+
+/** What each control action asks of a campaign: its new status and the statuses it may come from. */
+const CONTROL: Record<
+  'pause' | 'resume' | 'stop',
+  { status: Campaign['status']; from: Campaign['status'][] }
+> = {
+  pause: { status: 'paused', from: ['running'] },
+  resume: { status: 'running', from: ['paused'] },
+  stop: { status: 'stopped', from: ['running', 'paused'] },
+};
 
 /** How often the campaign pass runs: a board plugged into a station starts flashing within this. */
 export const CAMPAIGN_TICK_MS = 500;
@@ -143,28 +154,24 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
 
   /** pause | resume | stop */
   async control(id: string, action: 'pause' | 'resume' | 'stop') {
-    const campaign = await this.find(id);
-    const allowed: Record<typeof action, Campaign['status'][]> = {
-      pause: ['running'],
-      resume: ['paused'],
-      stop: ['running', 'paused'],
-    };
-    if (!allowed[action].includes(campaign.status))
+    const { status, from } = CONTROL[action];
+    let campaign = await this.find(id);
+    // Conditional on the state it was read in: a concurrent control or the pass completing it wins.
+    const moved = from.includes(campaign.status)
+      ? await transitionCampaign(this.prisma, { id }, status, {
+          from: [campaign.status],
+          data: status === 'stopped' ? { finishedAt: new Date() } : {},
+        })
+      : 0;
+    if (moved === 0) {
+      campaign = await this.find(id);
       throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is ${campaign.status}; cannot ${action} it.`);
-    const status = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'stopped';
-    await this.prisma.campaign.update({
-      where: { id },
-      data: { status, ...(status === 'stopped' ? { finishedAt: new Date() } : {}) },
-    });
+    }
     if (status === 'stopped') {
       // Units not yet on a board never start; boards mid-flash finish and are recorded.
-      await this.prisma.campaignUnit.updateMany({
-        where: { campaignId: id, status: 'pending', jobId: null },
-        data: {
-          status: 'failed',
-          errorCode: 'CANCELLED',
-          errorMessage: 'campaign stopped before this unit started',
-        },
+      await transitionUnit(this.prisma, { campaignId: id, jobId: null }, 'failed', {
+        from: ['pending'],
+        data: { errorCode: 'CANCELLED', errorMessage: 'campaign stopped before this unit started' },
       });
     }
     return this.get(id);
@@ -175,19 +182,15 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     const campaign = await this.find(id);
     if (campaign.status === 'stopped')
       throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is stopped; resume is not possible.`);
-    const { count } = await this.prisma.campaignUnit.updateMany({
-      where: { campaignId: id, status: 'failed' },
-      data: {
-        status: 'pending',
-        jobId: null,
-        runId: null,
-        errorCode: null,
-        errorMessage: null,
-        finishedAt: null,
-      },
+    const count = await transitionUnit(this.prisma, { campaignId: id }, 'pending', {
+      from: ['failed'],
+      data: { jobId: null, runId: null, errorCode: null, errorMessage: null, finishedAt: null },
     });
-    if (count && campaign.status === 'completed')
-      await this.prisma.campaign.update({ where: { id }, data: { status: 'running', finishedAt: null } });
+    if (count)
+      await transitionCampaign(this.prisma, { id }, 'running', {
+        from: ['completed'],
+        data: { finishedAt: null },
+      });
     return { retried: count, campaign: await this.get(id) };
   }
 
@@ -366,9 +369,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       }
       try {
         const { job } = await this.jobs.create(parsed.request, campaign.createdBy);
-        await this.prisma.campaignUnit.updateMany({
-          where: { id: unit.id, status: 'pending', jobId: null },
-          data: { status: 'flashing', jobId: job.id, attempts: attempt, startedAt: new Date() },
+        await transitionUnit(this.prisma, { id: unit.id, jobId: null }, 'flashing', {
+          from: ['pending'],
+          data: { jobId: job.id, attempts: attempt, startedAt: new Date() },
         });
       } catch (error) {
         if (error instanceof ApiError && error.status < 500)
@@ -379,9 +382,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async failUnit(unit: CampaignUnit, code: string, message: string): Promise<void> {
-    await this.prisma.campaignUnit.updateMany({
-      where: { id: unit.id, status: 'pending' },
-      data: { status: 'failed', errorCode: code, errorMessage: message, finishedAt: new Date() },
+    await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
+      from: ['pending'],
+      data: { errorCode: code, errorMessage: message, finishedAt: new Date() },
     });
   }
 
@@ -399,10 +402,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       for (const unit of flashing) {
         const job = byId.get(unit.jobId!);
         if (!job) {
-          await this.prisma.campaignUnit.updateMany({
-            where: { id: unit.id, status: 'flashing' },
+          await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
+            from: ['flashing'],
             data: {
-              status: 'failed',
               errorCode: 'INTERNAL',
               errorMessage: "the unit's job was deleted",
               finishedAt: new Date(),
@@ -413,17 +415,21 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         if (!isTerminalJob(job.status)) continue;
         const run = job.runs[0];
         const record = await this.finalRecord(campaign, unit, job.status, run);
-        await this.prisma.campaignUnit.updateMany({
-          where: { id: unit.id, status: 'flashing', jobId: job.id },
-          data: {
-            status: job.status === 'succeeded' ? 'succeeded' : 'failed',
-            runId: run?.id ?? null,
-            errorCode: record.errorCode,
-            errorMessage: record.errorMessage,
-            finishedAt: record.finishedAt ? new Date(record.finishedAt) : new Date(),
-            record: record as unknown as Prisma.InputJsonValue,
+        await transitionUnit(
+          this.prisma,
+          { id: unit.id, jobId: job.id },
+          record.result === 'succeeded' ? 'succeeded' : 'failed',
+          {
+            from: ['flashing'],
+            data: {
+              runId: run?.id ?? null,
+              errorCode: record.errorCode,
+              errorMessage: record.errorMessage,
+              finishedAt: record.finishedAt ? new Date(record.finishedAt) : new Date(),
+              record: record as unknown as Prisma.InputJsonValue,
+            },
           },
-        });
+        );
       }
     }
     if (campaign.mode === 'pool' && campaign.status === 'running') {
@@ -431,9 +437,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         where: { campaignId: campaign.id, status: { in: ['pending', 'flashing'] } },
       });
       if (open === 0)
-        await this.prisma.campaign.updateMany({
-          where: { id: campaign.id, status: 'running' },
-          data: { status: 'completed', finishedAt: new Date() },
+        await transitionCampaign(this.prisma, { id: campaign.id }, 'completed', {
+          from: ['running'],
+          data: { finishedAt: new Date() },
         });
     }
   }

@@ -6,6 +6,7 @@ import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import type { ListDevicesQuery, UpdateDeviceDto } from './devices.dto.js';
 import { canonicalMac } from './mac.js';
+import { transitionDevice } from '../state/device-state.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -273,9 +274,9 @@ export class DevicesService {
   async quarantine(idOrMac: string, reason: string) {
     const device = await this.resolve(idOrMac);
     const now = new Date();
-    const { count } = await this.prisma.device.updateMany({
-      where: { id: device.id, state: { not: 'busy' } },
-      data: { state: 'quarantined', quarantineReason: reason.trim(), quarantinedAt: now },
+    const count = await transitionDevice(this.prisma, { id: device.id }, 'quarantined', {
+      from: ['idle', 'offline', 'quarantined'],
+      data: { quarantineReason: reason.trim(), quarantinedAt: now },
     });
     if (count === 0)
       throw new ApiError(
@@ -293,14 +294,9 @@ export class DevicesService {
     const attached = await this.prisma.attachment.count({
       where: { deviceId: device.id, detachedAt: null, agent: { status: { not: 'offline' } } },
     });
-    await this.prisma.device.updateMany({
-      where: { id: device.id, state: 'quarantined' },
-      data: {
-        state: attached ? 'idle' : 'offline',
-        quarantineReason: null,
-        quarantinedAt: null,
-        consecutiveFailures: 0,
-      },
+    await transitionDevice(this.prisma, { id: device.id }, attached ? 'idle' : 'offline', {
+      from: ['quarantined'],
+      data: { quarantineReason: null, quarantinedAt: null, consecutiveFailures: 0 },
     });
     return this.get(device.id);
   }

@@ -9,6 +9,7 @@ import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { iso, runSnapshot } from '../runs/run-snapshot.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
+import { transitionRun } from '../state/run-state.js';
 import { canonicalJson, normaliseSelector, type CreateJobRequest } from './job-request.js';
 import { isTerminalJob, latestAttempts } from './job-status.js';
 
@@ -263,9 +264,9 @@ export class JobsService {
           `Job ${id} has already ${job.status}; there is nothing to cancel.`,
         );
       const now = new Date();
-      await tx.run.updateMany({
-        where: { jobId: id, status: 'queued' },
-        data: { status: 'cancelled', finishedAt: now, errorCode: 'CANCELLED', errorMessage: reason },
+      await transitionRun(tx, { jobId: id }, 'cancelled', {
+        from: ['queued'],
+        data: { finishedAt: now, errorCode: 'CANCELLED', errorMessage: reason },
       });
       const updated = await tx.job.update({
         where: { id },

@@ -30,6 +30,8 @@ import { AgentLivenessService } from '../agents/index.js';
 import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { runSnapshot } from '../runs/run-snapshot.js';
+import { transitionDevice } from '../state/device-state.js';
+import { transitionRun } from '../state/run-state.js';
 import { Dispatcher } from './dispatcher.js';
 import { unusablePinnedBoard } from './pinned-board.js';
 import { heldBoards, type SlotRun } from './slot-boards.js';
@@ -444,22 +446,21 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private async bind(runId: string, device: CandidateDevice): Promise<boolean> {
     try {
       await this.prisma.$transaction(async (tx) => {
-        const d = await tx.device.updateMany({
-          where: { id: device.id, state: 'idle', currentRunId: null },
-          data: { state: 'busy', currentRunId: runId },
+        const bound = await transitionDevice(tx, { id: device.id, currentRunId: null }, 'busy', {
+          from: ['idle'],
+          data: { currentRunId: runId },
         });
-        if (d.count !== 1) throw new BindLost();
-        const r = await tx.run.updateMany({
-          where: { id: runId, status: 'queued' },
+        if (bound !== 1) throw new BindLost();
+        const dispatched = await transitionRun(tx, { id: runId }, 'dispatched', {
+          from: ['queued'],
           data: {
-            status: 'dispatched',
             deviceId: device.id,
             agentId: device.agentId,
             portPath: device.portPath,
             dispatchedAt: new Date(),
           },
         });
-        if (r.count !== 1) throw new BindLost();
+        if (dispatched !== 1) throw new BindLost();
       });
       return true;
     } catch (error) {
