@@ -44,6 +44,8 @@ export interface RunOutcome {
   at?: Date;
   /** Never give the slot another attempt (e.g. a pinned board that did not come back). */
   final?: boolean;
+  /** The agent's last log seq of the run (run.finished), which event streams wait for before `end`. */
+  finalLogSeq?: number;
 }
 
 /** What finishRun did. */
@@ -282,6 +284,7 @@ export class RunLifecycleService {
       requeue: r.requeue,
       result: r,
       at: parseDate(event.at),
+      ...(Number.isSafeInteger(event.lastSeq) && event.lastSeq! >= 0 ? { finalLogSeq: event.lastSeq } : {}),
     });
   }
 
@@ -303,6 +306,7 @@ export class RunLifecycleService {
       const ended = await transitionRun(tx, { id: runId }, outcome.status, {
         data: {
           finishedAt: at,
+          finalLogSeq: outcome.finalLogSeq,
           errorCode: outcome.status === 'succeeded' ? null : (outcome.errorCode ?? null),
           errorMessage: outcome.status === 'succeeded' ? null : (outcome.errorMessage ?? null),
           ...(outcome.status === 'succeeded' ? { progress: 100 } : {}),
