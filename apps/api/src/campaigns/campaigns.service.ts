@@ -64,6 +64,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   private timer?: NodeJS.Timeout;
   private passing?: Promise<void>;
   private readonly firmware = new Map<string, FirmwareFacts>();
+  /** Passes this replica completed (flashfarm_campaign_passes_total). */
+  passes = 0;
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -316,6 +318,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       }
       await this.collect(campaign);
     }
+    this.passes++;
   }
 
   /** Station mode: matching boards attached since the campaign started, not yet units. */

@@ -68,6 +68,13 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private stopped = false;
   /** When this replica first saw a waiting run that no board can take (pinned runs and "all" slots). */
   private readonly unbindable = new UnbindableSince();
+  /** Passes this replica completed (flashfarm_scheduler_passes_total). */
+  passes = 0;
+  /**
+   * When the last completed pass began (ms since the epoch): every change made before that moment, and
+   * every bounded wait that had run out by then, has been acted on. Tests wait on it instead of sleeping.
+   */
+  lastPassStartedAt = 0;
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -139,6 +146,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     this.unbindable.endPass();
     await this.recheckDispatched(now);
     await this.bindWaiting(now);
+    this.passes++;
+    this.lastPassStartedAt = now.getTime();
   }
 
   private agentCutoff(now: Date): Date {
