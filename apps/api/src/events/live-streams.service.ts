@@ -24,6 +24,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
+import type { JobStatus } from '../db/generated/prisma/enums.js';
 import { PRISMA } from '../infra/tokens.js';
 import { ApiError } from '../common/api-error.js';
 import { isTerminalJob, isTerminalRun } from '../jobs/job-status.js';
@@ -133,22 +134,17 @@ export class LiveStreamsService {
       }
     };
 
-    // Listen before reading the database, so nothing falls between the replay and the live events.
-    const buffered: LiveMessage[] = [];
-    let replaying = true;
-    const unsubscribe = this.live.subscribe((message) => {
-      if (message.kind === 'schedule' || message.kind === 'job' || message.runId !== runId) return;
-      if (replaying) buffered.push(message);
-      else deliver(message);
-    });
-    stream.onClose(unsubscribe);
+    const goLive = this.subscribeHeld(
+      stream,
+      (m) => m.kind !== 'schedule' && m.kind !== 'job' && m.runId === runId,
+      deliver,
+    );
 
     const run = await this.prisma.run.findUnique({ where: { id: runId } });
     if (!run) return stream.close();
     stream.send('run', runSnapshot(run));
     await replayStored();
-    replaying = false;
-    for (const message of buffered.splice(0)) deliver(message);
+    goLive();
     if (isTerminalRun(run.status)) await end(run.status);
   }
 
@@ -215,36 +211,20 @@ export class LiveStreamsService {
     };
 
     let runIds: string[] = [];
-    const replayStored = async (): Promise<void> => {
-      let after = resumeAfter;
-      for (;;) {
-        const lines = await this.prisma.runLogLine.findMany({
-          where: { runId: { in: runIds }, id: { gt: after } },
-          orderBy: { id: 'asc' },
-          take: REPLAY_PAGE,
-        });
-        for (const l of lines) sendLine(l.runId, l);
-        if (lines.length) after = lines[lines.length - 1].id;
-        if (lines.length < REPLAY_PAGE || stream.isClosed) return;
-      }
-    };
+    const replayStored = () => this.replayJobLines(runIds, resumeAfter, sendLine, stream);
     const arrivals = new Arrivals();
     stream.onClose(() => arrivals.wake());
     let ending = false;
     const maybeEnd = async (): Promise<void> => {
       if (ending) return;
-      const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
-      if (!job || !isTerminalJob(job.status)) return;
-      const live = await this.prisma.run.count({
-        where: { jobId, status: { in: [...LIVE_RUN_STATUSES] } },
-      });
-      if (live > 0 || ending) return;
+      const status = await this.endedJobStatus(jobId);
+      if (!status || ending) return;
       ending = true;
       runIds = (await this.prisma.run.findMany({ where: { jobId }, select: { id: true } })).map((r) => r.id);
       await this.awaitFinalLines(runIds, arrivals, stream);
       await replayStored().catch(() => undefined);
       if (stream.isClosed) return;
-      stream.send('end', { jobId, status: job.status });
+      stream.send('end', { jobId, status });
       stream.close();
     };
     const deliver = (message: LiveMessage): void => {
@@ -271,15 +251,7 @@ export class LiveStreamsService {
       }
     };
 
-    const buffered: LiveMessage[] = [];
-    let replaying = true;
-    const unsubscribe = this.live.subscribe((message) => {
-      if (message.kind === 'schedule' || message.jobId !== jobId) return;
-      if (replaying) buffered.push(message);
-      else deliver(message);
-    });
-    stream.onClose(unsubscribe);
-
+    const goLive = this.subscribeHeld(stream, (m) => m.kind !== 'schedule' && m.jobId === jobId, deliver);
     const job = await this.prisma.job.findUnique({
       where: { id: jobId },
       include: { runs: { orderBy: [{ slot: 'asc' }, { attempt: 'asc' }] } },
@@ -294,9 +266,59 @@ export class LiveStreamsService {
     for (const run of job.runs) stream.send('run', runSnapshot(run));
     runIds = job.runs.map((r) => r.id);
     await replayStored();
-    replaying = false;
-    for (const message of buffered.splice(0)) deliver(message);
+    goLive();
     await maybeEnd();
+  }
+
+  /**
+   * Listens before the database is read, so nothing falls between the replay and the live events:
+   * messages are held until the returned function is called, then delivered as they come.
+   */
+  private subscribeHeld(
+    stream: { onClose(listener: () => void): void },
+    accept: (message: LiveMessage) => boolean,
+    deliver: (message: LiveMessage) => void,
+  ): () => void {
+    const held: LiveMessage[] = [];
+    let holding = true;
+    stream.onClose(
+      this.live.subscribe((message) => {
+        if (!accept(message)) return;
+        if (holding) held.push(message);
+        else deliver(message);
+      }),
+    );
+    return () => {
+      holding = false;
+      for (const message of held.splice(0)) deliver(message);
+    };
+  }
+
+  /** A job's stored lines after row id `after`, in id order. */
+  private async replayJobLines(
+    runIds: string[],
+    after: bigint,
+    send: (runId: string, line: StoredLine) => void,
+    stream: { readonly isClosed: boolean },
+  ): Promise<void> {
+    for (;;) {
+      const lines = await this.prisma.runLogLine.findMany({
+        where: { runId: { in: runIds }, id: { gt: after } },
+        orderBy: { id: 'asc' },
+        take: REPLAY_PAGE,
+      });
+      for (const l of lines) send(l.runId, l);
+      if (lines.length) after = lines[lines.length - 1].id;
+      if (lines.length < REPLAY_PAGE || stream.isClosed) return;
+    }
+  }
+
+  /** The job's status once it and every run of it have ended; undefined before. */
+  private async endedJobStatus(jobId: string): Promise<JobStatus | undefined> {
+    const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+    if (!job || !isTerminalJob(job.status)) return undefined;
+    const live = await this.prisma.run.count({ where: { jobId, status: { in: [...LIVE_RUN_STATUSES] } } });
+    return live > 0 ? undefined : job.status;
   }
 }
 

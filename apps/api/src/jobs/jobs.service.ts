@@ -48,6 +48,7 @@ export class JobsService {
   ) {}
 
   /** Validates the target against the database and creates the job with one queued run per slot. */
+  // eslint-disable-next-line max-lines-per-function -- its target resolution (id or MAC, selector to query) moves to the shared lookup helpers of issue 11; the rest is one intake in order
   async create(request: CreateJobRequest, requestedBy: string): Promise<CreateJobResult> {
     const firmware = await this.prisma.firmware.findUnique({
       where: { id: request.firmwareId },
