@@ -7,6 +7,7 @@ import { runFlasherCli } from '#esp';
 import { openTransport } from '#serial';
 import { runSimCli } from '#sim';
 import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
+import { runNvsCli } from './commands/nvs.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -38,6 +39,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     summary: 'identify a board: chip, revision, MAC, flash',
   },
   sim: { run: (argv) => runSimCli(argv), summary: 'run simulated boards behind RFC 2217 servers' },
+  nvs: { run: runNvsCli, summary: 'generate an ESP-IDF NVS partition from a CSV, or decode one' },
   ...Object.fromEntries(
     Object.entries(FARM_COMMANDS).map(([name, c]) => [
       name,

@@ -29,3 +29,9 @@ export * from './cli/run.js';
 export * from './cli/progress.js';
 /** Firmware images: parser, app descriptor, partition table, header patching, writer. */
 export * from './image/index.js';
+/** ESP-IDF NVS partitions: generator, verifying reader, the NVS CSV format. */
+export * from './nvs/index.js';
+/** RFC 4180 CSV records (line numbers, no values in errors). */
+export * from './csv/rfc4180.js';
+/** Per-unit production data: serial-number patterns, per-unit CSVs with secret columns. */
+export * from './unit-data/index.js';

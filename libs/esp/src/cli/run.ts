@@ -44,6 +44,7 @@ export const EXIT_CODES: Readonly<Record<FlashErrorCode, number>> = {
   PORT_BUSY: 8,
   PORT_NOT_FOUND: 8,
   DEVICE_GONE: 9,
+  DEVICE_CHANGED: 12,
   BOOT_CHECK_FAILED: 10,
   INFRASTRUCTURE: 11,
   CANCELLED: 130,
