@@ -1,13 +1,12 @@
 /**
  * The `flashfarm` command: one entry point, one subcommand per job. Each
- * subcommand lives with the code it drives (the flasher in libs/esp, the
- * simulator in libs/sim, ...); this file only routes and wires transports.
+ * subcommand's command-line code lives in apps/cli (the flasher commands in
+ * ./flasher, the farm client in ./commands) or with the library it drives
+ * (the simulator in libs/sim); this file only routes and wires transports.
+ * A command's code is imported when it runs, so `--help` loads little.
  */
-import { runFlasherCli } from '#esp';
-import { openTransport } from '#serial';
-import { runSimCli } from '#sim';
-import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
-import { runNvsCli } from './commands/nvs.js';
+import { FARM_COMMAND_SUMMARIES } from './commands/summaries.js';
+import { esptoolOverview, isEsptoolCommand, runEsptoolCli } from './esptool/index.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -20,8 +19,12 @@ function interruptSignal(): AbortSignal {
   return controller.signal;
 }
 
-const flasher: Command = (argv) =>
-  runFlasherCli(argv, {
+const flasher: Command = async (argv) => {
+  const [{ runFlasherCli }, { openTransport }] = await Promise.all([
+    import('./flasher/run.js'),
+    import('#serial'),
+  ]);
+  return runFlasherCli(argv, {
     openTransport: (url) =>
       openTransport(url, {
         baudRate: 115_200,
@@ -29,6 +32,20 @@ const flasher: Command = (argv) =>
       }),
     signal: interruptSignal(),
   });
+};
+
+const esptool: Command = async (argv) => {
+  const { listSerialPorts, openTransport } = await import('#serial');
+  return runEsptoolCli(argv, {
+    openTransport: (url, { baudRate }) =>
+      openTransport(url, {
+        baudRate,
+        onWarning: (message) => process.stderr.write(`Warning: ${message}\n`),
+      }),
+    listPorts: async () => (await listSerialPorts()).ports,
+    signal: interruptSignal(),
+  });
+};
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   flash: { run: (argv) => flasher(['flash', ...argv]), summary: 'write images to a board and verify them' },
@@ -38,12 +55,22 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: (argv) => flasher(['info', ...argv]),
     summary: 'identify a board: chip, revision, MAC, flash',
   },
-  sim: { run: (argv) => runSimCli(argv), summary: 'run simulated boards behind RFC 2217 servers' },
-  nvs: { run: runNvsCli, summary: 'generate an ESP-IDF NVS partition from a CSV, or decode one' },
+  sim: {
+    run: async (argv) => (await import('#sim')).runSimCli(argv),
+    summary: 'run simulated boards behind RFC 2217 servers',
+  },
+  nvs: {
+    run: async (argv) => (await import('./commands/nvs.js')).runNvsCli(argv),
+    summary: 'generate an ESP-IDF NVS partition from a CSV, or decode one',
+  },
   ...Object.fromEntries(
-    Object.entries(FARM_COMMANDS).map(([name, c]) => [
+    Object.entries(FARM_COMMAND_SUMMARIES).map(([name, summary]) => [
       name,
-      { run: (argv: string[]) => runFarmCommand(name, argv, interruptSignal()), summary: c.summary },
+      {
+        run: async (argv: string[]) =>
+          (await import('./commands/index.js')).runFarmCommand(name, argv, interruptSignal()),
+        summary,
+      },
     ]),
   ),
 };
@@ -58,12 +85,19 @@ function usage(): string {
     '',
     'Run `flashfarm <command> --help` for the options of a command.',
     '',
+    esptoolOverview(),
   ].join('\n');
 }
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // esptool's habits: global options first (-p PORT -b 921600 write-flash …), its command names, --version.
+  if (
+    name !== undefined &&
+    ((name.startsWith('-') && name !== '--help' && name !== '-h') || isEsptoolCommand(name))
+  )
+    return esptool(argv);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;

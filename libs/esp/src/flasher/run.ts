@@ -12,7 +12,7 @@ import { hardReset, resetStrategyFromName, type ResetStrategy, swapped } from '.
 import { loadStubImage } from '../stub/images.js';
 import { runStub } from '../stub/upload.js';
 import { flashSizeFromJedecId, isAbsentFlashId } from '../targets/flash-tables.js';
-import { normalizeMac } from '../targets/registry.js';
+import { findTarget, normalizeMac } from '../targets/registry.js';
 import type { Transport } from '../transport.js';
 import { connect, ROM_BAUD } from './connect.js';
 import { type ChipInfo, detectChip } from './detect.js';
@@ -163,12 +163,17 @@ export class Run {
         reconnect: this.verifiedInfo !== undefined,
       });
     }
-    if (options.expectChip && options.expectChip.toLowerCase().replace(/[-_]/g, '') !== target.name) {
-      throw new EspError(`This board is an ${target.displayName}, not ${options.expectChip}.`, {
-        code: 'CHIP_MISMATCH',
-        stage: 'detect',
-        detail: { chip: target.name, expected: options.expectChip },
-      });
+    const expected = options.expectChip ? findTarget(options.expectChip) : undefined;
+    if (options.expectChip && expected?.name !== target.name) {
+      const asked = expected ? `an ${expected.displayName}` : `"${options.expectChip}"`;
+      throw new EspError(
+        `This chip is an ${target.displayName}, not ${asked}: wrong board, or wrong chip argument (--chip ${target.name} matches this one, no --chip detects it).`,
+        {
+          code: 'CHIP_MISMATCH',
+          stage: 'detect',
+          detail: { chip: target.name, expected: options.expectChip },
+        },
+      );
     }
     events.log(
       'info',
