@@ -182,4 +182,46 @@ export default tseslint.config(
     rules: rooms('libs/serial/', 'libs/sim/', 'serialport', '@serialport/*'),
   },
   { files: ['apps/agent/**/*.ts', 'apps/cli/**/*.ts'], rules: rooms('serialport', '@serialport/*') },
+  {
+    // Functions of the apps read as named steps: one longer than this says why in its disable comment.
+    files: ['apps/*/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true }],
+    },
+  },
+  {
+    // Tests wait on facts (pollUntil, within, events, metrics, pass counters), never on time passing:
+    // a sleep followed by "nothing happened" proves nothing. Timing primitives live in test support.
+    files: ['test/**/*.ts', '**/*.spec.ts'],
+    ignores: [
+      'test/**/support/**',
+      // The simulator's own tests pace its real-time inputs (reset pulse widths, UART gaps) with local
+      // sleeps, and a few wait out a quiet line; they belong to libs/sim and move to test support there.
+      'libs/sim/src/board.spec.ts',
+      'libs/sim/src/uart.spec.ts',
+      'test/protocol/sim-fuzz.test.ts',
+    ],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "NewExpression[callee.name='Promise'] CallExpression[callee.name='setTimeout'][arguments.0.type='Identifier']",
+          message:
+            'A sleep in a test: wait on a fact instead (pollUntil/within from test/support, an event, a metric).',
+        },
+        {
+          selector:
+            'CallExpression[callee.name=/^(sleep|delay)$/], CallExpression[callee.property.name=/^(sleep|delay)$/]',
+          message:
+            'A sleep in a test: wait on a fact instead (pollUntil/within from test/support, an event, a metric).',
+        },
+      ],
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'node:timers/promises', message: 'A sleep in a test: wait on a fact instead.' }] },
+      ],
+    },
+  },
 );

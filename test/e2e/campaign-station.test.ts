@@ -46,6 +46,14 @@ async function campaign(id: string): Promise<CampaignView> {
   return farm.client.request<CampaignView>('GET', `/campaigns/${id}`);
 }
 
+/** Campaign passes the farm's api completed (flashfarm_campaign_passes_total). */
+async function campaignPasses(): Promise<number> {
+  const text = await farm.client.request<string>('GET', '/metrics', { text: true });
+  const m = /^flashfarm_campaign_passes_total (\d+)$/m.exec(text);
+  if (!m) throw new Error('/metrics has no flashfarm_campaign_passes_total');
+  return Number(m[1]);
+}
+
 beforeAll(async () => {
   testFarm = await startTestDemoFarm('station-agent', {
     boards: [
@@ -147,8 +155,11 @@ describe('production campaigns', () => {
         { timeoutMs: 40_000, what: `station unit ${i + 1} to be flashed` },
       );
     }
-    // A few more passes: nothing is flashed twice.
-    await new Promise((r) => setTimeout(r, 2_000));
+    // A few more campaign passes (seen on /metrics): none starts a second job for a unit.
+    const before = await campaignPasses();
+    await pollUntil(async () => (await campaignPasses()) >= before + 3, {
+      what: 'three more campaign passes',
+    });
     const final = await campaign(created.id);
     expect(final.counters).toMatchObject({ total: 3, succeeded: 3, failed: 0 });
     expect((await farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total - jobsBefore).toBe(3);

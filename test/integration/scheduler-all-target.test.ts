@@ -18,13 +18,15 @@ import type { JobSlotView, JobView } from '#contracts';
 
 /** The bounded wait of a slot with no usable board (FLASHFARM_PINNED_REQUEUE_WAIT_MS). */
 const WAIT_MS = 2500;
+/** The scheduler's safety-net poll (FLASHFARM_SCHEDULER_INTERVAL_MS). */
+const INTERVAL_MS = 200;
 
 let suite: SchedulerSuite;
 
 beforeAll(async () => {
   suite = await startSchedulerSuite({
     env: {
-      FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
+      FLASHFARM_SCHEDULER_INTERVAL_MS: String(INTERVAL_MS),
       FLASHFARM_AGENT_HEARTBEAT_MS: '300',
       FLASHFARM_AGENT_DEAD_AFTER_MS: '1500',
       FLASHFARM_PINNED_REQUEUE_WAIT_MS: String(WAIT_MS),
@@ -178,8 +180,9 @@ describe('"all" jobs', () => {
       },
       { what: 'the board offline with its agent, and its slot re-queued' },
     );
-    // Nothing should change during the outage; only time passing can show that.
-    await new Promise((r) => setTimeout(r, WAIT_MS + 1000));
+    // Nothing changes during the outage: a pass begun after the bounded wait ran out (counted from
+    // at most one pass interval before now) leaves the slot waiting.
+    await suite.passBeganAfter(Date.now() + WAIT_MS + INTERVAL_MS, 'the bounded wait of the slot');
     const during = await suite.getJob(jobId);
     expect(during.status).toBe('running');
     expect(slotOf(during, first.deviceIds.get(held)).latest.status).toBe('queued');

@@ -3,6 +3,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { FlashErrorCode } from '#contracts';
 import { openTransport, parseRfc2217Url, Rfc2217Transport, TransportError } from '#serial';
 import { SimBoard, type SimPortHandle, startRfc2217Server, type Rfc2217Server } from '#sim';
+import { pollUntil } from '../support/poll.js';
 
 // Our RFC 2217 client against our RFC 2217 server (and against small raw
 // servers where a misbehaving peer is the point). The board records what
@@ -310,16 +311,20 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
 
     const opening = transport.open(115_200);
     // Wait until the server holds the board, i.e. the open is mid-negotiation.
-    const deadline = Date.now() + 2_000;
-    while (!board.portOpen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(board.portOpen).toBe(true);
+    await pollUntil(() => board.portOpen, {
+      timeoutMs: 2_000,
+      intervalMs: 5,
+      what: 'the server to open the board',
+    });
     await transport.close();
     await expectCode(opening, FlashErrorCode.CANCELLED);
     expect(transport.isOpen).toBe(false);
     // The relay in between hides when the server let go; wait for the board's port to be free.
-    const freed = Date.now() + 2_000;
-    while (board.portOpen && Date.now() < freed) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(board.portOpen).toBe(false);
+    await pollUntil(() => !board.portOpen, {
+      timeoutMs: 2_000,
+      intervalMs: 5,
+      what: "the board's port to be free",
+    });
 
     // Directly (no relay): a read pending at close() is CANCELLED, and the port reopens at once.
     const direct = track(new Rfc2217Transport({ host: '127.0.0.1', port }));
@@ -379,8 +384,11 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
     );
     await transport.setSignals({ dtr: false, rts: true });
     const controls = () => seen.filter((body) => body[0] === 5).map((body) => body[1]);
-    const deadline = Date.now() + 2000;
-    while (controls().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await pollUntil(() => controls().length >= 3, {
+      timeoutMs: 2_000,
+      intervalMs: 10,
+      what: 'three control frames',
+    });
     // no-flow-control at open, then DTR off and RTS on
     expect(controls()).toEqual([1, 9, 11]);
   });

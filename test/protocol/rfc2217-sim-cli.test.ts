@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { FlashErrorCode } from '#contracts';
 import { openTransport, type TransportError } from '#serial';
 import { type RunningSimBoard, runSimCli } from '#sim';
+import { pollUntil } from '../support/poll.js';
 
 // `flashfarm sim`: boards behind RFC 2217 servers, a listing, clean stop.
 
@@ -160,8 +161,11 @@ describe('flashfarm sim', () => {
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      const deadline = Date.now() + 15_000;
-      while (!output.includes('Ctrl-C') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await pollUntil(() => output.includes('Ctrl-C'), {
+        timeoutMs: 15_000,
+        intervalMs: 20,
+        what: 'the simulator to be ready',
+      });
       expect(output).toContain(`rfc2217://127.0.0.1:${port}`);
       child.kill(signal);
       await expect(exited).resolves.toBe(0);

@@ -4,6 +4,7 @@
  * ci and an operator token, an esp32c3 firmware, scripted agents that are
  * closed with the suite, and the job calls the scenarios make.
  */
+import { SchedulerService } from '../../apps/api/src/scheduler/scheduler.service.js';
 import { startTestApi, type TestApi } from './api-app.js';
 import { pollUntil } from './poll.js';
 import {
@@ -59,6 +60,12 @@ export interface SchedulerSuite {
   ): Promise<JobView>;
   /** Runs one statement on the suite's database. */
   sql(text: string, values?: unknown[]): ReturnType<typeof sql>;
+  /**
+   * Resolves once the scheduler has completed a pass that began at or after `at` (ms since the epoch):
+   * whatever that pass would do about the state before `at` is done. For "nothing happens" checks,
+   * instead of sleeping and hoping a pass ran.
+   */
+  passBeganAfter(at: number, what: string): Promise<void>;
   /** Closes every agent the suite started, then the api (dropping its database). */
   close(): Promise<void>;
 }
@@ -72,6 +79,14 @@ export function board(mac: string, portPath = '/dev/ttyACM0'): FakeBoard {
 export const hang: FakeRunScript = async (run) => {
   await run.started();
   await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+};
+
+/** A run script that starts and holds the board until the run is cancelled, which it then confirms. */
+export const holdUntilCancelled: FakeRunScript = async (run) => {
+  await run.started();
+  await new Promise<void>((_, reject) =>
+    run.signal.addEventListener('abort', () => reject(new Error('cancelled'))),
+  );
 };
 
 /** Starts the api on a fresh database and Redis db, and seeds the tokens and the firmware. */
@@ -134,6 +149,15 @@ export async function startSchedulerSuite(options: SchedulerSuiteOptions): Promi
       { timeoutMs: wait.timeoutMs ?? statusTimeoutMs, what: wait.what ?? `job ${jobId} to be ${status}` },
     );
 
+  const scheduler = api.api.app.get(SchedulerService);
+  const passBeganAfter = async (at: number, what: string): Promise<void> => {
+    await pollUntil(() => scheduler.lastPassStartedAt >= at, {
+      what: `a scheduler pass begun after ${what}`,
+      timeoutMs: Math.max(0, at - Date.now()) + statusTimeoutMs,
+      intervalMs: 20,
+    });
+  };
+
   const close = async (): Promise<void> => {
     try {
       // Agents first: their heartbeats and workers talk to the api and its Redis until they stop.
@@ -154,6 +178,7 @@ export async function startSchedulerSuite(options: SchedulerSuiteOptions): Promi
     getJob,
     waitForStatus,
     sql: (text, values) => sql(api.database.url, text, values),
+    passBeganAfter,
     close,
   };
 }

@@ -22,6 +22,7 @@ function counterBoxes(c: CampaignCounters): HTMLElement {
 }
 
 /** #/campaigns (list and start form) or #/campaigns/:id */
+// eslint-disable-next-line max-lines-per-function -- one page: the list and the start form share the firmware list and the message box
 export async function campaignsPage(ctx: ViewContext): Promise<void> {
   if (ctx.params[0]) return campaignPage(ctx, ctx.params[0]);
   const [page, firmware] = await Promise.all([
@@ -117,6 +118,7 @@ async function download(path: string, file: string): Promise<void> {
   a.click();
 }
 
+// eslint-disable-next-line max-lines-per-function -- one page: counters, controls, unit table and refresh share the page's boxes and filters
 async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
   const offset = Number(ctx.query.get('offset') ?? 0);
   const status = ctx.query.get('status');
@@ -130,6 +132,7 @@ async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
       .then(() => refresh())
       .catch((e: unknown) => mount(message, errorBox(e)));
   };
+  // eslint-disable-next-line max-lines-per-function -- the page's markup, top to bottom, over the boxes above
   const draw = (c: CampaignView, units: Page<UnitRecord>) => {
     mount(
       head,

@@ -29,6 +29,7 @@ function select(name: string, label: string, options: string[], value: string | 
 }
 
 /** #/devices */
+// eslint-disable-next-line max-lines-per-function -- one page: filters, table and pager share the query it reads from the URL
 export async function devicesView(ctx: ViewContext): Promise<void> {
   const q = ctx.query;
   const sort = q.get('sort') ?? 'mac';
@@ -145,6 +146,7 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
 }
 
 /** #/devices/:id */
+// eslint-disable-next-line max-lines-per-function -- one page: facts, edit form, quarantine controls and both histories share the device read once
 export async function deviceView(ctx: ViewContext): Promise<void> {
   const id = ctx.params[0];
   const runsOffset = Number(ctx.query.get('runs') ?? 0);

@@ -92,6 +92,7 @@ function regionsTable(regions: unknown): HTMLElement {
 }
 
 /** #/runs/:id */
+// eslint-disable-next-line max-lines-per-function -- one page: header, progress and the live log share the run and its stream
 export async function runView(ctx: ViewContext): Promise<void> {
   const id = ctx.params[0];
   let run = await api<RunView>(`/runs/${encodeURIComponent(id)}`, { signal: ctx.signal });

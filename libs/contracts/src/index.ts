@@ -1,4 +1,5 @@
 export * from './error-codes.js';
+export * from './failure-policy.js';
 export * from './queues.js';
 export * from './flash-options.js';
 export * from './agent-messages.js';

@@ -23,6 +23,7 @@ import { DeviceInventory } from '../devices/device-inventory.js';
 import { AgentEventsPublisher } from '../events/agent-events.publisher.js';
 import { FirmwareCache } from '../firmware/firmware-cache.js';
 import { PortRegistry } from '../ports/port-registry.js';
+import { hostTransports } from '../ports/transport-factory.js';
 import { createRunProcessors, dispatchJob, type RunningRun } from '../runs/flash-run.processor.js';
 import { FlashRunService, RunAbort } from '../runs/flash-run.service.js';
 import { LearnedSettings } from '../runs/learned-settings.js';
@@ -96,6 +97,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
       registry: this.registry,
       cache,
       learned: this.learned,
+      transportFor: hostTransports,
     });
     if (!config.agentToken)
       this.logger.warn('FLASHFARM_AGENT_TOKEN is not set: the api will refuse this agent');

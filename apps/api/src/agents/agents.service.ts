@@ -19,6 +19,7 @@ import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
+import { transitionDevice } from '../state/device-state.js';
 
 type Tx = Prisma.TransactionClient;
 
@@ -67,10 +68,12 @@ export class AgentsService {
     });
     if (agent.status === 'offline')
       // Back from the dead (a network blip): its boards are still attached, so they are usable again.
-      await this.prisma.device.updateMany({
-        where: { state: 'offline', attachments: { some: { agentId: agent.id, detachedAt: null } } },
-        data: { state: 'idle', lastSeenAt: new Date() },
-      });
+      await transitionDevice(
+        this.prisma,
+        { attachments: { some: { agentId: agent.id, detachedAt: null } } },
+        'idle',
+        { from: ['offline'], data: { lastSeenAt: new Date() } },
+      );
     const ids = body.runningRunIds.filter((id) => isUuid(id));
     if (ids.length === 0) return { cancelRunIds: [], staleRunIds: [] };
     // A failed run the agent still lists was ended here (agent declared dead, board gone): its slot moved on.
@@ -151,9 +154,8 @@ export class AgentsService {
           data: { detachedAt: now },
         });
         // Busy boards stay busy (the scheduler ends their run); quarantined ones keep that mark.
-        await tx.device.updateMany({
-          where: { id: { in: closing.map((c) => c.deviceId) }, state: 'idle' },
-          data: { state: 'offline' },
+        await transitionDevice(tx, { id: { in: closing.map((c) => c.deviceId) } }, 'offline', {
+          from: ['idle'],
         });
       });
     return { devices };
@@ -176,14 +178,12 @@ export class AgentsService {
       flashSizeBytes: id.flashSizeBytes ?? null,
       lastSeenAt: now,
     };
-    const existing = await tx.device.findUnique({ where: { mac: p.mac }, select: { id: true, state: true } });
+    const existing = await tx.device.findUnique({ where: { mac: p.mac }, select: { id: true } });
+    // A board seen again is usable again, unless it is flashing or was quarantined.
+    if (existing) await transitionDevice(tx, { id: existing.id }, 'idle', { from: ['offline'] });
     const device = existing
-      ? await tx.device.update({
-          where: { id: existing.id },
-          // A board seen again is usable again, unless it is flashing or was quarantined.
-          data: { ...identity, ...(existing.state === 'offline' ? { state: 'idle' as const } : {}) },
-        })
-      : await tx.device.create({ data: { mac: p.mac, ...identity, state: 'idle' } });
+      ? await tx.device.update({ where: { id: existing.id }, data: identity })
+      : await tx.device.create({ data: { mac: p.mac, ...identity } });
 
     const a = p.attachment;
     const usb = {
@@ -226,9 +226,8 @@ export class AgentsService {
         where: { id: { in: displaced.map((d) => d.id) } },
         data: { detachedAt: now },
       });
-      await tx.device.updateMany({
-        where: { id: { in: displaced.map((d) => d.deviceId) }, state: 'idle' },
-        data: { state: 'offline' },
+      await transitionDevice(tx, { id: { in: displaced.map((d) => d.deviceId) } }, 'offline', {
+        from: ['idle'],
       });
     }
     return {

@@ -26,12 +26,23 @@ import { page } from '../common/page.js';
 import { recordId } from '../common/record-id.js';
 import { deviceSelectorWhere } from '../devices/device-lookup.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import type { Campaign, CampaignUnit, Device, Run } from '../db/generated/prisma/client.js';
+import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { normaliseSelector, parseNewJob } from '../jobs/job-request.js';
 import { isTerminalJob } from '../runs/job-status.js';
-import { regionRecords, revisionName } from './unit-record.js';
+import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
+import { buildUnitRecord } from './unit-record.js';
+
+/** What each control action asks of a campaign: its new status and the statuses it may come from. */
+const CONTROL: Record<
+  'pause' | 'resume' | 'stop',
+  { status: Campaign['status']; from: Campaign['status'][] }
+> = {
+  pause: { status: 'paused', from: ['running'] },
+  resume: { status: 'running', from: ['paused'] },
+  stop: { status: 'stopped', from: ['running', 'paused'] },
+};
 
 /** How often the campaign pass runs: a board plugged into a station starts flashing within this. */
 export const CAMPAIGN_TICK_MS = 500;
@@ -48,6 +59,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   private timer?: NodeJS.Timeout;
   private passing?: Promise<void>;
   private readonly firmware = new Map<string, FirmwareFacts>();
+  /** Passes this replica completed (flashfarm_campaign_passes_total). */
+  passes = 0;
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -131,31 +144,27 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
 
   /** pause | resume | stop */
   async control(id: string, action: 'pause' | 'resume' | 'stop'): Promise<CampaignView> {
-    const campaign = await this.find(id);
-    const allowed: Record<typeof action, Campaign['status'][]> = {
-      pause: ['running'],
-      resume: ['paused'],
-      stop: ['running', 'paused'],
-    };
-    if (!allowed[action].includes(campaign.status))
+    const { status, from } = CONTROL[action];
+    let campaign = await this.find(id);
+    // Conditional on the state it was read in: a concurrent control or the pass completing it wins.
+    const moved = from.includes(campaign.status)
+      ? await transitionCampaign(this.prisma, { id }, status, {
+          from: [campaign.status],
+          data: status === 'stopped' ? { finishedAt: new Date() } : {},
+        })
+      : 0;
+    if (moved === 0) {
+      campaign = await this.find(id);
       throw new ApiError(
         ApiErrorCode.CAMPAIGN_STATE,
         `Campaign ${id} is ${campaign.status}; cannot ${action} it.`,
       );
-    const status = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'stopped';
-    await this.prisma.campaign.update({
-      where: { id },
-      data: { status, ...(status === 'stopped' ? { finishedAt: new Date() } : {}) },
-    });
+    }
     if (status === 'stopped') {
       // Units not yet on a board never start; boards mid-flash finish and are recorded.
-      await this.prisma.campaignUnit.updateMany({
-        where: { campaignId: id, status: 'pending', jobId: null },
-        data: {
-          status: 'failed',
-          errorCode: 'CANCELLED',
-          errorMessage: 'campaign stopped before this unit started',
-        },
+      await transitionUnit(this.prisma, { campaignId: id, jobId: null }, 'failed', {
+        from: ['pending'],
+        data: { errorCode: 'CANCELLED', errorMessage: 'campaign stopped before this unit started' },
       });
     }
     return this.get(id);
@@ -166,19 +175,15 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     const campaign = await this.find(id);
     if (campaign.status === 'stopped')
       throw new ApiError(ApiErrorCode.CAMPAIGN_STATE, `Campaign ${id} is stopped; resume is not possible.`);
-    const { count } = await this.prisma.campaignUnit.updateMany({
-      where: { campaignId: id, status: 'failed' },
-      data: {
-        status: 'pending',
-        jobId: null,
-        runId: null,
-        errorCode: null,
-        errorMessage: null,
-        finishedAt: null,
-      },
+    const count = await transitionUnit(this.prisma, { campaignId: id }, 'pending', {
+      from: ['failed'],
+      data: { jobId: null, runId: null, errorCode: null, errorMessage: null, finishedAt: null },
     });
-    if (count && campaign.status === 'completed')
-      await this.prisma.campaign.update({ where: { id }, data: { status: 'running', finishedAt: null } });
+    if (count)
+      await transitionCampaign(this.prisma, { id }, 'running', {
+        from: ['completed'],
+        data: { finishedAt: null },
+      });
     return { retried: count, campaign: await this.get(id) };
   }
 
@@ -285,17 +290,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     return units.map((u) => {
       const stored: unknown = u.record;
       if (isRecord(stored)) return { ...stored, result: u.status, attempts: u.attempts };
-      return unitRecord({
-        campaign,
-        unit: u,
-        firmware,
-        device: devices.get(u.deviceId),
-        result: u.status,
-        errorCode: u.errorCode,
-        errorMessage: u.errorMessage,
-        startedAt: u.startedAt,
-        finishedAt: u.finishedAt,
-      });
+      return buildUnitRecord({ campaign, unit: u, firmware, device: devices.get(u.deviceId) });
     });
   }
 
@@ -314,6 +309,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       }
       await this.collect(campaign);
     }
+    this.passes++;
   }
 
   /** Station mode: matching boards attached since the campaign started, not yet units. */
@@ -367,9 +363,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       }
       try {
         const { job } = await this.jobs.create(parsed.job, campaign.createdBy);
-        await this.prisma.campaignUnit.updateMany({
-          where: { id: unit.id, status: 'pending', jobId: null },
-          data: { status: 'flashing', jobId: job.id, attempts: attempt, startedAt: new Date() },
+        await transitionUnit(this.prisma, { id: unit.id, jobId: null }, 'flashing', {
+          from: ['pending'],
+          data: { jobId: job.id, attempts: attempt, startedAt: new Date() },
         });
       } catch (error) {
         if (error instanceof ApiError && error.status < 500)
@@ -380,9 +376,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async failUnit(unit: CampaignUnit, code: string, message: string): Promise<void> {
-    await this.prisma.campaignUnit.updateMany({
-      where: { id: unit.id, status: 'pending' },
-      data: { status: 'failed', errorCode: code, errorMessage: message, finishedAt: new Date() },
+    await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
+      from: ['pending'],
+      data: { errorCode: code, errorMessage: message, finishedAt: new Date() },
     });
   }
 
@@ -400,10 +396,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       for (const unit of flashing) {
         const job = byId.get(unit.jobId!);
         if (!job) {
-          await this.prisma.campaignUnit.updateMany({
-            where: { id: unit.id, status: 'flashing' },
+          await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
+            from: ['flashing'],
             data: {
-              status: 'failed',
               errorCode: 'INTERNAL',
               errorMessage: "the unit's job was deleted",
               finishedAt: new Date(),
@@ -414,17 +409,21 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         if (!isTerminalJob(job.status)) continue;
         const run = job.runs[0];
         const record = await this.finalRecord(campaign, unit, job.status, run);
-        await this.prisma.campaignUnit.updateMany({
-          where: { id: unit.id, status: 'flashing', jobId: job.id },
-          data: {
-            status: job.status === 'succeeded' ? 'succeeded' : 'failed',
-            runId: run?.id ?? null,
-            errorCode: record.errorCode,
-            errorMessage: record.errorMessage,
-            finishedAt: record.finishedAt ? new Date(record.finishedAt) : new Date(),
-            record: record,
+        await transitionUnit(
+          this.prisma,
+          { id: unit.id, jobId: job.id },
+          record.result === 'succeeded' ? 'succeeded' : 'failed',
+          {
+            from: ['flashing'],
+            data: {
+              runId: run?.id ?? null,
+              errorCode: record.errorCode,
+              errorMessage: record.errorMessage,
+              finishedAt: record.finishedAt ? new Date(record.finishedAt) : new Date(),
+              record: record as unknown as Prisma.InputJsonValue,
+            },
           },
-        });
+        );
       }
     }
     if (campaign.mode === 'pool' && campaign.status === 'running') {
@@ -432,9 +431,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         where: { campaignId: campaign.id, status: { in: ['pending', 'flashing'] } },
       });
       if (open === 0)
-        await this.prisma.campaign.updateMany({
-          where: { id: campaign.id, status: 'running' },
-          data: { status: 'completed', finishedAt: new Date() },
+        await transitionCampaign(this.prisma, { id: campaign.id }, 'completed', {
+          from: ['running'],
+          data: { finishedAt: new Date() },
         });
     }
   }
@@ -450,69 +449,14 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     const agent = run?.agentId
       ? await this.prisma.agent.findUnique({ where: { id: run.agentId }, select: { name: true } })
       : null;
-    return unitRecord({
+    return buildUnitRecord({
       campaign,
       unit,
       firmware,
-      device: device ?? undefined,
-      run,
-      agentName: agent?.name ?? null,
-      result: jobStatus === 'succeeded' ? 'succeeded' : 'failed',
-      errorCode: run?.errorCode ?? (jobStatus === 'succeeded' ? null : jobStatus.toUpperCase()),
-      errorMessage: run?.errorMessage ?? null,
-      startedAt: run?.startedAt ?? unit.startedAt,
-      finishedAt: run?.finishedAt ?? new Date(),
+      device,
+      ended: { jobStatus, run: run && { ...run, agentName: agent?.name ?? null }, at: new Date() },
     });
   }
-}
-
-/** What a unit record is made of: the unit, its board, the firmware and, once flashed, its run. */
-interface UnitFacts {
-  campaign: Campaign;
-  unit: CampaignUnit;
-  firmware: FirmwareFacts;
-  device: Device | undefined;
-  run?: Run;
-  agentName?: string | null;
-  result: UnitRecord['result'];
-  errorCode: string | null;
-  errorMessage: string | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-}
-
-/** The one place a unit record is built, for open units (facts so far) and finished ones (from the run). */
-function unitRecord(f: UnitFacts): UnitRecord {
-  return {
-    campaignId: f.campaign.id,
-    campaignName: f.campaign.name,
-    unitId: f.unit.id,
-    mac: f.unit.mac,
-    chip: f.device?.chip ?? f.firmware.chip,
-    chipRevision: revisionName(f.device?.chipRevision),
-    chipDescription: f.device?.chipDescription ?? null,
-    flashId: jedecName(f.device?.flashJedecId),
-    flashSizeBytes: f.device?.flashSizeBytes ?? null,
-    firmwareId: f.firmware.id,
-    firmwareName: f.firmware.name,
-    firmwareVersion: f.firmware.version,
-    firmwareSha256: f.firmware.sha256,
-    regions: regionRecords(f.run?.regions),
-    baud: f.run?.baud ?? null,
-    attempts: f.unit.attempts,
-    retries: f.run?.retries ?? 0,
-    agent: f.agentName ?? null,
-    port: f.run?.portPath ?? null,
-    operator: f.campaign.createdBy,
-    jobId: f.unit.jobId,
-    runId: f.run?.id ?? f.unit.runId,
-    result: f.result,
-    errorCode: f.errorCode,
-    errorMessage: f.errorMessage,
-    queuedAt: f.unit.createdAt.toISOString(),
-    startedAt: f.startedAt?.toISOString() ?? null,
-    finishedAt: f.finishedAt?.toISOString() ?? null,
-  };
 }
 
 function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {
@@ -521,9 +465,4 @@ function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {
 
 function isRecord(value: unknown): value is UnitRecord {
   return typeof value === 'object' && value !== null && 'unitId' in value;
-}
-
-/** The JEDEC id as stored (wire order: manufacturer, memory type, capacity), as datasheets print it. */
-function jedecName(id: number | null | undefined): string | null {
-  return id === null || id === undefined ? null : `0x${id.toString(16).padStart(6, '0')}`;
 }

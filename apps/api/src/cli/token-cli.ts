@@ -51,23 +51,12 @@ export async function runTokenCli(argv: readonly string[], options: TokenCliOpti
     err(`Unknown token command "${command}".\n\n${USAGE}\n`);
     return 2;
   }
-  let expiresAt: Date | undefined;
-  if (command === 'create') {
-    const problems: string[] = [];
-    if (!values.name) problems.push('--name is required');
-    if (!values.role) problems.push('--role is required');
-    else if (!ALL_ROLES.includes(values.role as Role))
-      problems.push(`--role must be one of: ${ALL_ROLES.join(', ')}`);
-    if (values['expires-days'] !== undefined) {
-      const days = Number(values['expires-days']);
-      if (!Number.isInteger(days) || days < 1) problems.push('--expires-days must be a whole number ≥ 1');
-      else expiresAt = new Date(Date.now() + days * DAY_MS);
-    }
-    if (problems.length) {
-      err(`${problems.join('; ')}.\n\n${USAGE}\n`);
-      return 2;
-    }
+  const create = command === 'create' ? createArguments(values) : { problems: [] };
+  if (create.problems.length) {
+    err(`${create.problems.join('; ')}.\n\n${USAGE}\n`);
+    return 2;
   }
+  const { expiresAt } = create;
   if (command === 'revoke' && positionals.length !== 1) {
     err(`revoke takes one token id or prefix.\n\n${USAGE}\n`);
     return 2;
@@ -120,6 +109,25 @@ export async function runTokenCli(argv: readonly string[], options: TokenCliOpti
   } finally {
     await database.close();
   }
+}
+
+/** The checked options of `token create`: what is wrong with them, or when the token expires. */
+function createArguments(values: ReturnType<typeof parse>['values']): {
+  problems: string[];
+  expiresAt?: Date;
+} {
+  const problems: string[] = [];
+  let expiresAt: Date | undefined;
+  if (!values.name) problems.push('--name is required');
+  if (!values.role) problems.push('--role is required');
+  else if (!ALL_ROLES.includes(values.role as Role))
+    problems.push(`--role must be one of: ${ALL_ROLES.join(', ')}`);
+  if (values['expires-days'] !== undefined) {
+    const days = Number(values['expires-days']);
+    if (!Number.isInteger(days) || days < 1) problems.push('--expires-days must be a whole number ≥ 1');
+    else expiresAt = new Date(Date.now() + days * DAY_MS);
+  }
+  return { problems, expiresAt };
 }
 
 function parse(args: string[]) {

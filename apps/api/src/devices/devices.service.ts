@@ -18,6 +18,7 @@ import { PRISMA } from '../infra/tokens.js';
 import { page } from '../common/page.js';
 import { iso, runErrorCodeOf } from '../runs/run-snapshot.js';
 import { deviceSelectorWhere, deviceWhereUnique } from './device-lookup.js';
+import { transitionDevice } from '../state/device-state.js';
 
 const ATTACHMENT_INCLUDE = {
   where: { detachedAt: null },
@@ -278,9 +279,9 @@ export class DevicesService {
   async quarantine(idOrMac: string, reason: string): Promise<DeviceDetailView> {
     const device = await this.resolve(idOrMac);
     const now = new Date();
-    const { count } = await this.prisma.device.updateMany({
-      where: { id: device.id, state: { not: 'busy' } },
-      data: { state: 'quarantined', quarantineReason: reason.trim(), quarantinedAt: now },
+    const count = await transitionDevice(this.prisma, { id: device.id }, 'quarantined', {
+      from: ['idle', 'offline', 'quarantined'],
+      data: { quarantineReason: reason.trim(), quarantinedAt: now },
     });
     if (count === 0)
       throw new ApiError(
@@ -297,14 +298,9 @@ export class DevicesService {
     const attached = await this.prisma.attachment.count({
       where: { deviceId: device.id, detachedAt: null, agent: { status: { not: 'offline' } } },
     });
-    await this.prisma.device.updateMany({
-      where: { id: device.id, state: 'quarantined' },
-      data: {
-        state: attached ? 'idle' : 'offline',
-        quarantineReason: null,
-        quarantinedAt: null,
-        consecutiveFailures: 0,
-      },
+    await transitionDevice(this.prisma, { id: device.id }, attached ? 'idle' : 'offline', {
+      from: ['quarantined'],
+      data: { quarantineReason: null, quarantinedAt: null, consecutiveFailures: 0 },
     });
     return this.get(device.id);
   }

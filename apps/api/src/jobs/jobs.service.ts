@@ -25,6 +25,7 @@ import { iso, runErrorCodeOf, runSnapshot } from '../runs/run-snapshot.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
 import { canonicalJson, normaliseSelector, type NewJob } from './job-request.js';
 import { isTerminalJob, latestAttempts } from '../runs/job-status.js';
+import { transitionRun } from '../state/run-state.js';
 
 /** The outcome of POST /jobs: a new job (201) or the one an idempotency key already created (200). */
 export interface CreateJobResult {
@@ -44,6 +45,7 @@ export class JobsService {
   ) {}
 
   /** Validates the target against the database and creates the job with one queued run per slot. */
+  // eslint-disable-next-line max-lines-per-function -- one intake in order (firmware, target, idempotency, the job and its runs in one transaction); splitting it would scatter that order
   async create(request: NewJob, requestedBy: string): Promise<CreateJobResult> {
     const firmware = await this.prisma.firmware.findUnique({
       where: { id: request.firmwareId },
@@ -244,9 +246,9 @@ export class JobsService {
           `Job ${id} has already ${job.status}; there is nothing to cancel.`,
         );
       const now = new Date();
-      await tx.run.updateMany({
-        where: { jobId: id, status: 'queued' },
-        data: { status: 'cancelled', finishedAt: now, errorCode: 'CANCELLED', errorMessage: reason },
+      await transitionRun(tx, { jobId: id }, 'cancelled', {
+        from: ['queued'],
+        data: { finishedAt: now, errorCode: 'CANCELLED', errorMessage: reason },
       });
       const updated = await tx.job.update({
         where: { id },

@@ -223,6 +223,7 @@ interface WaitOptions {
 }
 
 /** Streams a job to its end; prints logs and the summary; returns the exit code. */
+// eslint-disable-next-line max-lines-per-function -- one event loop whose handlers share the run table, labels and reconnect state
 export async function waitForJob(
   client: FarmClient,
   initial: JobView,
