@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlashErrorCode } from '#contracts';
 import { openTransport, type TransportError } from '#serial';
-import { type RunningSimBoard, runSimCli } from '#sim';
+import { type RunningSimBoard, runSimCli } from '../../apps/cli/src/sim/index.js';
 
 // `flashfarm sim`: boards behind RFC 2217 servers, a listing, clean stop.
 

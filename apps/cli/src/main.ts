@@ -1,12 +1,12 @@
 /**
  * The `flashfarm` command: one entry point, one subcommand per job. Each
  * subcommand lives with the code it drives (the flasher in libs/esp, the
- * simulator in libs/sim, ...); this file only routes and wires transports.
+ * simulator CLI in ./sim, ...); this file only routes and wires transports.
  */
 import { runFlasherCli } from '#esp';
 import { openTransport } from '#serial';
-import { runSimCli } from '#sim';
 import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
+import { runSimCli } from './sim/index.js';
 
 type Command = (argv: string[]) => Promise<number>;
 

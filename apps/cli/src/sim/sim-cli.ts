@@ -1,10 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SimBoard, type Wiring } from '../board.js';
-import { chipNames, isChipName } from '../chips/index.js';
-import type { ChipName } from '../chips/types.js';
-import { type Rfc2217Server, startRfc2217Server } from '../rfc2217/index.js';
+import {
+  type ChipName,
+  chipNames,
+  isChipName,
+  type Rfc2217Server,
+  SimBoard,
+  startRfc2217Server,
+  type Wiring,
+} from '#sim';
 
 /** Exit codes of `flashfarm sim`. */
 export const SimCliExit = { OK: 0, RUNTIME_ERROR: 1, USAGE: 2 } as const;
@@ -21,7 +26,7 @@ Starts simulated ESP boards, each behind its own RFC 2217 server, until Ctrl-C.
   --chips <list>        comma-separated chips, one board each (e.g. esp32,esp32s3,esp32c3)
   --chip <name>         chip for --count boards (default esp32)
   --count <n>           number of boards of --chip
-  --fleet <file>        JSON or YAML fleet file (see libs/sim/src/cli/README.md)
+  --fleet <file>        JSON or YAML fleet file (see apps/cli/src/sim/README.md)
   --base-port <port>    first TCP port; boards take consecutive ports (default ${DEFAULT_SIM_BASE_PORT}; 0 = any free)
   --host <address>      interface to listen on (default 127.0.0.1)
   --time-scale <x>      1 = real time (default), 0.01 = 100x faster
@@ -238,7 +243,7 @@ async function readFleetFile(path: string): Promise<Record<string, unknown>> {
   let parsed: unknown;
   try {
     if (['.yaml', '.yml'].includes(extname(path).toLowerCase())) {
-      // Loaded only for YAML fleets, so the simulator itself needs nothing beyond Node.
+      // Loaded only for YAML fleets: a JSON fleet needs nothing beyond Node.
       const { parse } = await import('yaml');
       parsed = parse(text);
     } else parsed = JSON.parse(text);

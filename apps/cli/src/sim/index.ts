@@ -1,3 +1,4 @@
+/** `flashfarm sim`: simulated boards behind RFC 2217 servers, routed by apps/cli/src/main.ts. */
 export {
   runSimCli,
   parseSimArgs,
