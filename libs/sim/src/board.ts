@@ -615,7 +615,8 @@ class SimPort implements SimPortHandle {
 
   write(bytes: Uint8Array): void {
     this.assertOpen();
-    this.board.hostWrite(bytes.slice());
+    // A copy the board owns while the bytes travel (Buffer.slice would only be a view).
+    this.board.hostWrite(new Uint8Array(bytes));
   }
 
   onData(listener: (bytes: Uint8Array) => void): () => void {

@@ -81,4 +81,37 @@ describe('SlipDecoder (device side)', () => {
     ]);
     expect(decoder.push(slipEncode(Uint8Array.of(9)))).toEqual([{ kind: 'frame', data: Uint8Array.of(9) }]);
   });
+
+  it('decodes large frames full of escapes however the bytes are split into chunks', () => {
+    const rng = new Prng(7);
+    const frames = [16_400, 3, 0, 1_000].map((n) => {
+      const frame = new Uint8Array(n);
+      // Mostly delimiters and escapes, so every split lands next to one somewhere.
+      for (let i = 0; i < n; i++) frame[i] = rng.next() < 0.2 ? [0xc0, 0xdb][rng.int(2)] : rng.int(256);
+      return frame;
+    });
+    const wire = Buffer.concat(frames.filter((f) => f.length > 0).map((f) => slipEncode(f)));
+    for (const chunkBytes of [1, 2, 7, 4096, wire.length]) {
+      const decoder = new SlipDecoder(16_500);
+      const got: Uint8Array[] = [];
+      for (let at = 0; at < wire.length; at += chunkBytes) {
+        for (const event of decoder.push(wire.subarray(at, at + chunkBytes))) {
+          if (event.kind !== 'frame') throw new Error(`unexpected ${event.reason} drop`);
+          got.push(event.data);
+        }
+      }
+      expect(got.map((f) => Buffer.from(f).toString('hex'))).toEqual(
+        frames.filter((f) => f.length > 0).map((f) => Buffer.from(f).toString('hex')),
+      );
+    }
+  });
+
+  it('drops an oversize frame that arrives in one chunk and keeps the next one', () => {
+    const decoder = new SlipDecoder(16);
+    const wire = Buffer.concat([slipEncode(new Uint8Array(17).fill(1)), slipEncode(Uint8Array.of(2, 0xc0))]);
+    expect(decoder.push(wire)).toEqual([
+      { kind: 'dropped', reason: 'oversize' },
+      { kind: 'frame', data: Uint8Array.of(2, 0xc0) },
+    ]);
+  });
 });

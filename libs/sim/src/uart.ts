@@ -94,7 +94,8 @@ export function flipBits(bytes: Uint8Array, bitErrorRate: number, rng: Prng): Ui
 /** Removes each byte with probability `dropRate`. */
 export function dropBytes(bytes: Uint8Array, dropRate: number, rng: Prng): Uint8Array {
   if (dropRate <= 0) return bytes;
-  const kept: number[] = [];
-  for (const b of bytes) if (rng.next() >= dropRate) kept.push(b);
-  return Uint8Array.from(kept);
+  const kept = new Uint8Array(bytes.length);
+  let n = 0;
+  for (const b of bytes) if (rng.next() >= dropRate) kept[n++] = b;
+  return kept.subarray(0, n);
 }
