@@ -106,6 +106,13 @@ async function startSim(root: string, fleetFile: string, index: number): Promise
     () => {
       if (child.exitCode !== null)
         throw new Error(`flashfarm sim #${index} exited ${child.exitCode}: ${err}`);
+      // One line {"boards": [...], "control": ...}; simulators before the control endpoint printed an indented array.
+      if (out.trimStart().startsWith('{')) {
+        const line = out.indexOf('\n');
+        return line < 0
+          ? undefined
+          : (JSON.parse(out.slice(0, line)) as { boards: SimProcess['boards'] }).boards;
+      }
       const end = out.indexOf('\n]');
       if (end < 0) return undefined;
       return JSON.parse(out.slice(0, end + 2)) as SimProcess['boards'];

@@ -9,3 +9,12 @@ export {
   type SimCliIo,
   type SimFleet,
 } from './sim-cli.js';
+export { CONTROL_HOST, startControlServer, type ControlServer } from './control-server.js';
+export {
+  DEFAULT_NOISE_BIT_ERROR_RATE,
+  FAULT_OPTIONS,
+  NO_FAULTS,
+  type FaultPatch,
+  type FaultSettings,
+} from './faults.js';
+export { SimFleetRunner, SimSlot, SlotError, slotView, type UnitSpec } from './fleet-runner.js';

@@ -1,15 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { chipNames } from '#sim';
+import { checkChip, checkWiring, parseFlashSize, SpecValueError } from './board-spec.js';
+import { type ControlServer, MIN_CONTROL_TOKEN_CHARS, startControlServer } from './control-server.js';
 import {
-  type ChipName,
-  chipNames,
-  isChipName,
-  type Rfc2217Server,
-  SimBoard,
-  startRfc2217Server,
-  type Wiring,
-} from '#sim';
+  describeFaults,
+  FAULT_OPTIONS,
+  type FaultPatch,
+  faultFlagHelp,
+  FaultSpecError,
+  parseFaultFlags,
+  parseFaultPatch,
+} from './faults.js';
+import { type SimBoardSpec, SimFleetRunner, type SimSlot, SlotError } from './fleet-runner.js';
 
 /** Exit codes of `flashfarm sim`. */
 export const SimCliExit = { OK: 0, RUNTIME_ERROR: 1, USAGE: 2 } as const;
@@ -28,23 +32,26 @@ Starts simulated ESP boards, each behind its own RFC 2217 server, until Ctrl-C.
   --count <n>           number of boards of --chip
   --fleet <file>        JSON or YAML fleet file (see apps/cli/src/sim/README.md)
   --base-port <port>    first TCP port; boards take consecutive ports (default ${DEFAULT_SIM_BASE_PORT}; 0 = any free)
-  --host <address>      interface to listen on (default 127.0.0.1)
+  --host <address>      interface the boards listen on (default 127.0.0.1)
   --time-scale <x>      1 = real time (default), 0.01 = 100x faster
-  --json                print the board list as JSON
+  --unplugged           start every board unplugged (plug them through the control endpoint)
+  --json                print the boards and the control endpoint as one line of JSON
   -h, --help            this text
+
+Faults, on every board (a fleet file can set them per board under "faults"):
+${faultFlagHelp()}
+
+Control endpoint (HTTP on 127.0.0.1 only; every request needs "Authorization: Bearer <token>"):
+  --control-port <port> its TCP port (default 0 = any free; printed at start-up)
+  --control-token <t>   its token (at least ${MIN_CONTROL_TOKEN_CHARS} characters; default: a random one, printed)
+  --no-control          do not start it
+  Routes: GET /boards, GET /boards/<name>, GET|PATCH|PUT|DELETE /boards/<name>/faults,
+  POST /boards/<name>/unplug|plug|power-cycle|swap, GET /boards/<name>/flash-hash?offset=&length=,
+  GET /boards/<name>/console
 
 Chips: ${chipNames.join(', ')}`;
 
-/** One board of a fleet, as given on the command line or in a fleet file. */
-export interface SimBoardSpec {
-  chip: ChipName;
-  name: string;
-  mac?: string;
-  flashSizeBytes?: number;
-  wiring?: Wiring;
-  /** TCP port for this board; consecutive from the base port when omitted. */
-  port?: number;
-}
+export type { SimBoardSpec } from './fleet-runner.js';
 
 /** A fleet to start. */
 export interface SimFleet {
@@ -54,6 +61,12 @@ export interface SimFleet {
   /** Print the board list as JSON instead of a table. */
   json: boolean;
   boards: SimBoardSpec[];
+  /** Faults for every board from the fleet file's top level (board entries and flags win). */
+  fileFaults: FaultPatch;
+  /** Faults from the command-line flags: on every board, over the fleet file. */
+  flagFaults: FaultPatch;
+  /** The control endpoint, or null with --no-control. */
+  control: { port: number; token?: string } | null;
 }
 
 /** Where the CLI writes, and what stops it (tests pass their own). */
@@ -62,15 +75,12 @@ export interface SimCliIo {
   stderr?: (text: string) => void;
   /** Stops the fleet when aborted; SIGINT/SIGTERM when omitted. */
   signal?: AbortSignal;
-  /** Called once every board listens (tests use it to reach the boards). */
-  onReady?: (running: RunningSimBoard[]) => void;
+  /** Called once every board listens (tests use it to reach the boards and the control endpoint). */
+  onReady?: (running: RunningSimBoard[], control: ControlServer | null) => void;
 }
 
-/** A started board and its server. */
-export interface RunningSimBoard {
-  board: SimBoard;
-  server: Rfc2217Server;
-}
+/** A board's slot while the fleet runs: `board` and `server` change when it is swapped, unplugged or plugged. */
+export type RunningSimBoard = SimSlot;
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
 class UsageError extends Error {}
@@ -95,53 +105,46 @@ export async function runSimCli(argv: string[], io: SimCliIo = {}): Promise<numb
   // Listening before anything starts: a Ctrl-C during start-up, or right after the
   // listing appears, still stops everything cleanly.
   const stopped = waitForStop(io.signal);
-  const running: RunningSimBoard[] = [];
+  const runner = new SimFleetRunner(fleet.host, fleet.timeScale);
+  let control: ControlServer | null = null;
   const stopAll = async (): Promise<void> => {
-    for (const { board, server } of running.splice(0).reverse()) {
-      await server.close();
-      board.dispose();
-    }
+    await control?.close();
+    await runner.stop();
   };
   try {
     for (const [index, spec] of fleet.boards.entries()) {
-      let board: SimBoard;
-      try {
-        board = new SimBoard({
-          chip: spec.chip,
-          name: spec.name,
-          timeScale: fleet.timeScale,
-          ...(spec.mac === undefined ? {} : { mac: spec.mac }),
-          ...(spec.flashSizeBytes === undefined ? {} : { flashSizeBytes: spec.flashSizeBytes }),
-          ...(spec.wiring === undefined ? {} : { wiring: spec.wiring }),
-        });
-      } catch (error) {
-        throw new UsageError(`board "${spec.name}": ${(error as Error).message}`);
-      }
       const port = spec.port ?? (fleet.basePort === 0 ? 0 : fleet.basePort + index);
-      try {
-        running.push({ board, server: await startRfc2217Server(board, { host: fleet.host, port }) });
-      } catch (error) {
-        board.dispose();
-        throw error;
-      }
+      await runner.add(spec, port, fleet.fileFaults, fleet.flagFaults);
     }
+    if (fleet.control) control = await startControlServer(runner, fleet.control);
   } catch (error) {
     await stopAll();
     stopped.dispose();
     err(`flashfarm sim: ${(error as Error).message}\n`);
-    return error instanceof UsageError ? SimCliExit.USAGE : SimCliExit.RUNTIME_ERROR;
+    return error instanceof SlotError && error.code === 'INVALID_UNIT'
+      ? SimCliExit.USAGE
+      : SimCliExit.RUNTIME_ERROR;
   }
 
-  const rows = running.map(({ board, server }) => ({
-    url: server.url,
-    name: board.name,
-    chip: board.info.chipDisplayName,
-    mac: board.mac,
-    flashSizeBytes: board.info.flashSizeBytes,
-  }));
-  if (fleet.json) out(`${JSON.stringify(rows, null, 2)}\n`);
-  else out(`${formatTable(rows)}\nPress Ctrl-C to stop.\n`);
-  io.onReady?.([...running]);
+  if (fleet.json) {
+    const boards = runner.slots.map((slot) => ({
+      url: slot.url,
+      name: slot.name,
+      chip: slot.board.info.chipDisplayName,
+      mac: slot.board.mac,
+      flashSizeBytes: slot.board.info.flashSizeBytes,
+      plugged: slot.plugged,
+      faults: slot.faults,
+    }));
+    out(`${JSON.stringify({ boards, control: control && { url: control.url, token: control.token } })}\n`);
+  } else {
+    out(`${formatTable(runner.slots)}\n`);
+    if (control) {
+      out(`Control: ${control.url}  (send "Authorization: Bearer ${control.token}"; GET /boards to start)\n`);
+    }
+    out('Press Ctrl-C to stop.\n');
+  }
+  io.onReady?.([...runner.slots], control);
 
   await stopped.promise;
   await stopAll();
@@ -150,7 +153,7 @@ export async function runSimCli(argv: string[], io: SimCliIo = {}): Promise<numb
 
 /** Parses argv (and a fleet file) into a validated fleet. */
 export async function parseSimArgs(argv: string[]): Promise<SimFleet | 'help'> {
-  let values;
+  let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -164,46 +167,75 @@ export async function parseSimArgs(argv: string[]): Promise<SimFleet | 'help'> {
         'base-port': { type: 'string' },
         host: { type: 'string' },
         'time-scale': { type: 'string' },
+        unplugged: { type: 'boolean' },
         json: { type: 'boolean' },
+        'control-port': { type: 'string' },
+        'control-token': { type: 'string' },
+        'no-control': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(
+          FAULT_OPTIONS.map((o) => [
+            o.flag,
+            { type: o.kind === 'boolean' ? ('boolean' as const) : ('string' as const) },
+          ]),
+        ),
       },
     }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   if (values.help) return 'help';
+  const text = (key: string): string | undefined => values[key] as string | undefined;
 
   const sources = [values.chips !== undefined, values.count !== undefined, values.fleet !== undefined].filter(
     Boolean,
   );
   if (sources.length > 1) throw new UsageError('give only one of --chips, --count or --fleet');
 
-  const file = values.fleet === undefined ? undefined : await readFleetFile(values.fleet);
-  const host = values.host ?? stringField(file, 'host') ?? '127.0.0.1';
+  const fleetPath = text('fleet');
+  const file = fleetPath === undefined ? undefined : await readFleetFile(fleetPath);
+  const host = text('host') ?? stringField(file, 'host') ?? '127.0.0.1';
   const basePort = parsePort(
-    values['base-port'] ?? numberField(file, 'basePort')?.toString() ?? String(DEFAULT_SIM_BASE_PORT),
+    text('base-port') ?? numberField(file, 'basePort')?.toString() ?? String(DEFAULT_SIM_BASE_PORT),
     '--base-port',
   );
   const timeScale = values['time-scale'] === undefined ? 1 : Number(values['time-scale']);
-  if (!(timeScale >= 0))
-    throw new UsageError(`--time-scale must be a number >= 0 (got ${values['time-scale']})`);
+  if (!(timeScale >= 0) || !Number.isFinite(timeScale))
+    throw new UsageError(`--time-scale must be a number >= 0 (got ${text('time-scale')})`);
+
+  let flagFaults: FaultPatch;
+  let fileFaults: FaultPatch = {};
+  try {
+    flagFaults = parseFaultFlags(values);
+    if (file?.faults !== undefined) fileFaults = parseFaultPatch(file.faults, `${fleetPath} faults`);
+  } catch (error) {
+    if (error instanceof FaultSpecError) throw new UsageError(error.message);
+    throw error;
+  }
 
   let boards: SimBoardSpec[];
-  if (file !== undefined) boards = fleetBoards(file, values.fleet!);
-  else if (values.chips !== undefined) {
-    const chips = values.chips
-      .split(',')
-      .map((chip) => chip.trim())
-      .filter((chip) => chip.length > 0);
-    if (chips.length === 0) throw new UsageError('--chips needs at least one chip');
-    boards = chips.map((chip, index) => ({ chip: checkChip(chip), name: `${chip}-${index + 1}` }));
-  } else {
-    const count = values.count === undefined ? 1 : Number(values.count);
-    if (!Number.isInteger(count) || count < 1)
-      throw new UsageError(`--count must be a positive whole number (got ${values.count})`);
-    const chip = checkChip(values.chip ?? 'esp32');
-    boards = Array.from({ length: count }, (_, index) => ({ chip, name: `${chip}-${index + 1}` }));
+  try {
+    if (file !== undefined) boards = fleetBoards(file, fleetPath!);
+    else if (values.chips !== undefined) {
+      const chips = text('chips')!
+        .split(',')
+        .map((chip) => chip.trim())
+        .filter((chip) => chip.length > 0);
+      if (chips.length === 0) throw new UsageError('--chips needs at least one chip');
+      boards = chips.map((chip, index) => ({ chip: checkChip(chip), name: `${chip}-${index + 1}` }));
+    } else {
+      const count = values.count === undefined ? 1 : Number(values.count);
+      if (!Number.isInteger(count) || count < 1)
+        throw new UsageError(`--count must be a positive whole number (got ${text('count')})`);
+      const chip = checkChip(text('chip') ?? 'esp32');
+      boards = Array.from({ length: count }, (_, index) => ({ chip, name: `${chip}-${index + 1}` }));
+    }
+  } catch (error) {
+    if (error instanceof SpecValueError || error instanceof FaultSpecError)
+      throw new UsageError(error.message);
+    throw error;
   }
+  if (values.unplugged) for (const board of boards) board.plugged = false;
   if (boards.length > MAX_BOARDS)
     throw new UsageError(`at most ${MAX_BOARDS} boards at once (asked for ${boards.length})`);
   if (basePort !== 0 && basePort + boards.length - 1 > 65_535) {
@@ -217,13 +249,31 @@ export async function parseSimArgs(argv: string[]): Promise<SimFleet | 'help'> {
       throw new UsageError(`two boards are named "${board.name}"; names must be unique`);
     names.add(board.name);
   }
-  return { host, basePort, timeScale, json: values.json ?? false, boards };
+  return {
+    host,
+    basePort,
+    timeScale,
+    json: values.json === true,
+    boards,
+    fileFaults,
+    flagFaults,
+    control: parseControl(values),
+  };
 }
 
-function checkChip(name: string): ChipName {
-  const normalized = name.toLowerCase().replace(/[-_]/g, '');
-  if (isChipName(normalized)) return normalized;
-  throw new UsageError(`unknown chip "${name}"; valid chips: ${chipNames.join(', ')}`);
+function parseControl(values: Record<string, string | boolean | undefined>): SimFleet['control'] {
+  const port = values['control-port'] as string | undefined;
+  const token = values['control-token'] as string | undefined;
+  if (values['no-control']) {
+    if (port !== undefined || token !== undefined)
+      throw new UsageError('--no-control cannot be combined with --control-port or --control-token');
+    return null;
+  }
+  if (token !== undefined && (token.length < MIN_CONTROL_TOKEN_CHARS || /\s/.test(token)))
+    throw new UsageError(
+      `--control-token must be at least ${MIN_CONTROL_TOKEN_CHARS} characters without spaces`,
+    );
+  return { port: port === undefined ? 0 : parsePort(port, '--control-port'), ...(token ? { token } : {}) };
 }
 
 function parsePort(text: string, what: string): number {
@@ -272,14 +322,18 @@ function numberField(file: Record<string, unknown> | undefined, key: string): nu
   return value;
 }
 
-/** Accepts 4194304, "4MB", "4 MiB". */
-function parseFlashSize(value: unknown, where: string): number {
-  if (typeof value === 'number') return value;
-  const match = typeof value === 'string' ? /^\s*(\d+)\s*(MB|MiB|M)\s*$/i.exec(value) : null;
-  if (!match)
-    throw new UsageError(`${where}: flashSize must be bytes or like "4MB" (got ${JSON.stringify(value)})`);
-  return Number(match[1]) * 1024 * 1024;
-}
+/** Keys a board entry of a fleet file may have. */
+const BOARD_KEYS = new Set([
+  'chip',
+  'name',
+  'mac',
+  'flashSize',
+  'flashSizeBytes',
+  'wiring',
+  'port',
+  'faults',
+  'plugged',
+]);
 
 function fleetBoards(file: Record<string, unknown>, path: string): SimBoardSpec[] {
   const list = file.boards;
@@ -291,6 +345,12 @@ function fleetBoards(file: Record<string, unknown>, path: string): SimBoardSpec[
     if (entry === null || typeof entry !== 'object')
       throw new UsageError(`${where} must be an object with "chip"`);
     const item = entry as Record<string, unknown>;
+    const unknown = Object.keys(item).filter((key) => !BOARD_KEYS.has(key));
+    if (unknown.length > 0) {
+      throw new UsageError(
+        `${where}: unknown key(s) ${unknown.join(', ')}; known: ${[...BOARD_KEYS].join(', ')} (faults go under "faults")`,
+      );
+    }
     if (typeof item.chip !== 'string')
       throw new UsageError(`${where} needs "chip" (one of ${chipNames.join(', ')})`);
     const chip = checkChip(item.chip);
@@ -304,32 +364,31 @@ function fleetBoards(file: Record<string, unknown>, path: string): SimBoardSpec[
     }
     const size = item.flashSize ?? item.flashSizeBytes;
     if (size !== undefined) spec.flashSizeBytes = parseFlashSize(size, where);
-    if (item.wiring !== undefined) {
-      const wirings: Wiring[] = ['auto-reset', 'auto-reset-swapped', 'usb-serial-jtag', 'none'];
-      if (!wirings.includes(item.wiring as Wiring))
-        throw new UsageError(`${where}: wiring must be one of ${wirings.join(', ')}`);
-      spec.wiring = item.wiring as Wiring;
-    }
+    if (item.wiring !== undefined) spec.wiring = checkWiring(item.wiring, where);
     if (item.port !== undefined) {
       if (typeof item.port !== 'number' && typeof item.port !== 'string') {
         throw new UsageError(`${where}: port must be a number`);
       }
       spec.port = parsePort(String(item.port), `${where} port`);
     }
+    if (item.faults !== undefined) spec.faults = parseFaultPatch(item.faults, `${where} faults`);
+    if (item.plugged !== undefined) {
+      if (typeof item.plugged !== 'boolean') throw new UsageError(`${where}: plugged must be true or false`);
+      spec.plugged = item.plugged;
+    }
     return spec;
   });
 }
 
-function formatTable(
-  rows: Array<{ url: string; name: string; chip: string; mac: string; flashSizeBytes: number }>,
-): string {
-  const header = ['ADDRESS', 'NAME', 'CHIP', 'MAC', 'FLASH'];
-  const body = rows.map((row) => [
-    row.url,
-    row.name,
-    row.chip,
-    row.mac,
-    `${row.flashSizeBytes / (1024 * 1024)} MB`,
+function formatTable(slots: readonly SimSlot[]): string {
+  const header = ['ADDRESS', 'NAME', 'CHIP', 'MAC', 'FLASH', 'FAULTS'];
+  const body = slots.map((slot) => [
+    slot.url,
+    slot.name,
+    slot.board.info.chipDisplayName,
+    slot.board.mac,
+    `${slot.board.info.flashSizeBytes / (1024 * 1024)} MB`,
+    [slot.plugged ? '' : 'unplugged', describeFaults(slot.faults)].filter(Boolean).join(' '),
   ]);
   const widths = header.map((title, column) =>
     Math.max(title.length, ...body.map((cells) => cells[column].length)),
