@@ -18,6 +18,18 @@ describe('SimFlash (NOR semantics)', () => {
     expect(Array.from(flash.read(0x1ffd, 6))).toEqual([0xff, 1, 2, 3, 4, 0xff]);
   });
 
+  it('an erased sector reads 0xFF around a later partial write, even when its buffer is reused', () => {
+    const flash = new SimFlash({ sizeBytes: 1 * MiB });
+    flash.program(0x4000, new Uint8Array(2 * FLASH_SECTOR_BYTES)); // two sectors of 0x00
+    flash.erase(0x4000, 2 * FLASH_SECTOR_BYTES);
+    flash.program(0x4010, Uint8Array.of(0x12));
+    flash.program(0x5000, new Uint8Array(FLASH_SECTOR_BYTES).fill(0x34));
+    const sector = flash.read(0x4000, FLASH_SECTOR_BYTES);
+    expect(sector[0x10]).toBe(0x12);
+    expect(sector.filter((b) => b !== 0xff)).toHaveLength(1);
+    expect(flash.read(0x5000, FLASH_SECTOR_BYTES).every((b) => b === 0x34)).toBe(true);
+  });
+
   it('hashes ranges over written and erased sectors like a hash of the bytes read', () => {
     const flash = new SimFlash({ sizeBytes: 1 * MiB });
     const data = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 13) & 0xff);

@@ -42,6 +42,8 @@ export class SimFlash {
   private readonly sectors = new Map<number, Uint8Array>();
   private readonly file: string | undefined;
   private dirty = false;
+  /** Buffers of erased sectors, reused by the next program (contents undefined). */
+  private readonly spare: Uint8Array[] = [];
 
   constructor(options: SimFlashOptions) {
     const { sizeBytes } = options;
@@ -84,7 +86,8 @@ export class SimFlash {
       if (!sector) {
         // An erased sector: programming is a plain copy (x AND 0xFF = x), and all-0xFF data changes nothing.
         if (!isAllOnes(chunk)) {
-          const fresh = new Uint8Array(FLASH_SECTOR_BYTES).fill(0xff);
+          const fresh = this.spare.pop() ?? new Uint8Array(FLASH_SECTOR_BYTES);
+          if (n < FLASH_SECTOR_BYTES) fresh.fill(0xff);
           fresh.set(chunk, within);
           this.sectors.set(index, fresh);
         }
@@ -102,7 +105,13 @@ export class SimFlash {
     this.checkRange(offset, length);
     const first = Math.floor(offset / FLASH_SECTOR_BYTES);
     const last = Math.floor((offset + length - 1) / FLASH_SECTOR_BYTES);
-    for (let i = first; i <= last; i++) this.sectors.delete(i);
+    for (let i = first; i <= last; i++) {
+      const sector = this.sectors.get(i);
+      if (!sector) continue;
+      this.sectors.delete(i);
+      // Erase-then-program is what every flash does: keep a few buffers for the writes that follow.
+      if (this.spare.length < SPARE_SECTORS) this.spare.push(sector);
+    }
     this.dirty = true;
   }
 
@@ -220,6 +229,9 @@ export class SimFlash {
     }
   }
 }
+
+/** Sector buffers an erase keeps for reuse (256 KiB per board at most). */
+const SPARE_SECTORS = 64;
 
 /** A sector's worth of 0xFF, for hashing erased sectors without allocating. */
 const ERASED_SECTOR = new Uint8Array(FLASH_SECTOR_BYTES).fill(0xff);

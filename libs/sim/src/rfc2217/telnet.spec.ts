@@ -49,6 +49,11 @@ describe('server Telnet layer', () => {
 
   it('doubles 0xFF in data and in COM-PORT values', () => {
     expect([...doubleIac(Uint8Array.of(0xff, 1))]).toEqual([0xff, 0xff, 1]);
+    expect([...doubleIac(Uint8Array.of(1, 0xff, 0xff, 2, 0xff))]).toEqual([
+      1, 0xff, 0xff, 0xff, 0xff, 2, 0xff, 0xff,
+    ]);
+    const plain = Uint8Array.of(1, 2, 3);
+    expect(doubleIac(plain)).toBe(plain);
     expect([...encodeComPort(101, Uint8Array.of(0, 0, 0xff, 0xff))]).toEqual([
       0xff, 0xfa, 0x2c, 101, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0,
     ]);

@@ -120,15 +120,21 @@ export class TelnetStream {
 
 /** Doubles every 0xFF of serial data. */
 export function doubleIac(data: Uint8Array): Uint8Array {
+  let next = data.indexOf(IAC);
+  if (next < 0) return data;
   let extra = 0;
-  for (const byte of data) if (byte === IAC) extra++;
-  if (extra === 0) return data;
+  for (let i = next; i >= 0; i = data.indexOf(IAC, i + 1)) extra++;
   const out = new Uint8Array(data.length + extra);
+  let from = 0;
   let at = 0;
-  for (const byte of data) {
-    out[at++] = byte;
-    if (byte === IAC) out[at++] = IAC;
+  // Copy up to and including each 0xFF, then add its double.
+  for (; next >= 0; next = data.indexOf(IAC, from)) {
+    out.set(data.subarray(from, next + 1), at);
+    at += next + 1 - from;
+    out[at++] = IAC;
+    from = next + 1;
   }
+  out.set(data.subarray(from), at);
   return out;
 }
 
