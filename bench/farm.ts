@@ -288,6 +288,11 @@ async function main(): Promise<void> {
       };
     };
 
+    // Warm-up, not measured: every board gets an image once, so that idle boards run an app quietly
+    // instead of boot-looping on blank flash (which streams console output to the agent the whole
+    // time), every round writes over written flash (erase included), and both JITs are warm.
+    const warm = await round(maxBoards, '0.0.0');
+    out(`warm-up: ${maxBoards} boards flashed in ${warm.wallS} s (not counted), failed ${warm.failed}`);
     const single = await round(1, '0.0.1');
     out(
       `1 board: ${single.wallS} s, ${single.throughputKiBs} KiB/s (${single.imageBytes} bytes per board), ` +
