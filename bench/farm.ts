@@ -54,6 +54,20 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
 }
 
+/** Busy and total CPU time of the whole machine (all cores, all processes), from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const fields = fs
+    .readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  // idle and iowait are the idle columns (4th and 5th).
+  return { busy: total - fields[3] - fields[4], total };
+}
+
 /** Resident and peak resident memory of a process in MiB, from /proc. */
 function memoryMiB(pid: number): { rss: number; peak: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -131,6 +145,7 @@ class ResultFollower {
   private readonly redis: Redis;
   private lastId = '0-0';
   private readonly results = new Map<string, { result: RunResultPayload; at: number }>();
+  private readonly started = new Map<string, number>();
 
   constructor(redisUrl: string) {
     this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
@@ -144,12 +159,18 @@ class ResultFollower {
         const event = JSON.parse(fields[fields.indexOf(AGENT_EVENT_FIELD) + 1]) as AgentEvent;
         if (event.type === 'run.finished')
           this.results.set(event.runId, { result: event.result, at: Date.parse(event.at) });
+        if (event.type === 'run.started') this.started.set(event.runId, Date.parse(event.at));
       }
     }
   }
 
   get(runId: string): { result: RunResultPayload; at: number } | undefined {
     return this.results.get(runId);
+  }
+
+  /** When the agent said it started the run (its worker took it and the claim succeeded). */
+  startedAt(runId: string): number | undefined {
+    return this.started.get(runId);
   }
 
   /** process_id from INFO server: the redis-server to measure. */
@@ -230,6 +251,7 @@ async function main(): Promise<void> {
       const simCpu0 = simCpus();
       const redisCpu0 = redisPid ? cpuSeconds(redisPid) : 0;
       const apiCpu0 = process.cpuUsage();
+      const machine0 = machineTicks();
       const t0 = Date.now();
       const runs = await Promise.all(
         boards.slice(0, n).map((b) =>
@@ -256,10 +278,18 @@ async function main(): Promise<void> {
       const simulatorCpuS = simPerProcess.reduce((a, b) => a + b, 0);
       const redisCpuS = redisPid ? cpuSeconds(redisPid) - redisCpu0 : 0;
       const apiUsage = process.cpuUsage(apiCpu0);
+      const machine1 = machineTicks();
+      // Share of all cores busy during the round, whoever used them: near 1 means the machine was full.
+      const machineBusy = (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total);
       const apiCpuS = (apiUsage.user + apiUsage.system) / 1e6;
       const failed = finished.filter((f) => f.result.status !== 'succeeded').length;
       const flashS = finished.map((f) => (f.result.timings.flashMs ?? 0) / 1000);
       const flashedMiB = (n * imageBytes) / (1024 * 1024);
+      // How late runs began after all were queued: when this, not the flashing, grows with N, the
+      // limit is in taking runs off the queue (agent worker, claims), not in the links.
+      const startDelays = runs
+        .map((r) => ((follower.startedAt(r.runId) ?? t0) - t0) / 1000)
+        .sort((a, b) => a - b);
       const shares = {
         // The busiest simulator process: one saturated process bounds its boards whatever the others do.
         simulator: Math.max(...simPerProcess) / wallS,
@@ -275,6 +305,10 @@ async function main(): Promise<void> {
         wallS: +wallS.toFixed(2),
         throughputKiBs: +((n * imageBytes) / 1024 / wallS).toFixed(1),
         meanFlashS: +(flashS.reduce((a, b) => a + b, 0) / n).toFixed(2),
+        startDelayS: {
+          median: +startDelays[Math.floor(n / 2)].toFixed(2),
+          max: +startDelays[n - 1].toFixed(2),
+        },
         agentCpuS: +agentCpuS.toFixed(2),
         agentCpuMsPerBoard: Math.round((agentCpuS * 1000) / n),
         agentRssMiB: +memoryMiB(pid).rss.toFixed(1),
@@ -285,6 +319,7 @@ async function main(): Promise<void> {
         /** CPU used over the round's wall time, per process (1 = one core busy all the time). */
         coreShares: Object.fromEntries(Object.entries(shares).map(([k, v]) => [k, +v.toFixed(2)])),
         saturated: busiest[1] >= SATURATED_SHARE ? busiest[0] : null,
+        machineBusy: +machineBusy.toFixed(2),
       };
     };
 
@@ -309,11 +344,12 @@ async function main(): Promise<void> {
         .join(', ');
       out(
         `${n} boards: ${r.wallS} s wall, ${r.throughputKiBs} KiB/s aggregate = ${(efficiency * 100).toFixed(0)} % of ${n} × single, ` +
-          `mean flash ${r.meanFlashS} s, failed ${r.failed}\n` +
+          `mean flash ${r.meanFlashS} s, runs started ${r.startDelayS.median} s (median) to ${r.startDelayS.max} s after queueing, failed ${r.failed}\n` +
           `  CPU: simulator ${r.simulatorCpuS} s (${r.simulatorCpuMsPerMiB} ms per MiB flashed), agent ${r.agentCpuS} s ` +
           `(${r.agentCpuMsPerBoard} ms/board, RSS ${r.agentRssMiB} MiB), api stand-in ${r.apiCpuS} s, redis ${r.redisCpuS} s\n` +
           `  cores busy over the round: ${shares}` +
-          (r.saturated ? ` — saturated: ${r.saturated}` : ' — no process saturated'),
+          (r.saturated ? ` — saturated: ${r.saturated}` : ' — no process of the farm saturated') +
+          `; the machine's ${os.cpus().length} cores were ${Math.round(r.machineBusy * 100)} % busy (all processes)`,
       );
     }
     const mem = memoryMiB(pid);
