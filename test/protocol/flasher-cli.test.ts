@@ -3,9 +3,10 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildFirmwareSet, md5Hex, runFlasherCli, type Transport } from '#esp';
+import { buildFirmwareSet, md5Hex, type Transport } from '#esp';
 import { SimTransport } from '#serial';
 import { SimBoard } from '#sim';
+import { runFlasherCli } from '../../apps/cli/src/flasher/run.js';
 
 let board: SimBoard;
 let dir: string;
@@ -117,5 +118,26 @@ describe('flashfarm flash | read | erase | info', () => {
     });
     expect(code).toBe(3);
     expect(err.text()).toMatch(/error \[WRONG_BOOT_MODE\].*hold BOOT/);
+  });
+
+  it('prints an error once, and each command its own help', async () => {
+    board.setFaults({ io0NotWired: true });
+    const err = io();
+    await runFlasherCli(['info', 'sim://cli-board', '--connect-attempts', '1'], {
+      openTransport: open,
+      stdout: io().out,
+      stderr: err.out,
+    });
+    expect(err.text().split('not entering download mode').length - 1).toBe(1);
+    const helps: string[] = [];
+    for (const command of ['flash', 'erase', 'read', 'info']) {
+      const out = io();
+      expect(
+        await runFlasherCli([command, '--help'], { openTransport: open, stdout: out.out, stderr: io().out }),
+      ).toBe(0);
+      expect(out.text()).toMatch(new RegExp(`^Usage: flashfarm ${command} <port>`));
+      helps.push(out.text());
+    }
+    expect(new Set(helps).size).toBe(4);
   });
 });

@@ -3,9 +3,11 @@
  * image before any flash is touched.
  */
 import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import {
   buildFirmwareSet,
   chipInfo,
+  eraseFlash,
   flash,
   hardReset,
   type LineSignals,
@@ -121,5 +123,48 @@ describe('refusing an image before touching flash', () => {
     );
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.message).toMatch(/overlap/);
+  });
+
+  it('an ESP32-S2 app on an ESP8266: CHIP_MISMATCH naming both chips, not a segment complaint', async () => {
+    const { board, transport } = await setup({ chip: 'esp8266' });
+    const app = new Uint8Array(
+      readFileSync(new URL('../fixtures/esp_idf_blink_esp32s2.bin', import.meta.url)),
+    );
+    const err = await failure(
+      flash(transport, [{ offset: 0x0, data: app, name: 'blink.bin' }], { flashMode: 'dio' }),
+    );
+    expect(err.code).toBe('CHIP_MISMATCH');
+    expect(err.message).toMatch(/'blink\.bin' at 0x0 is an ESP32-S2 image, but this board is an ESP8266/);
+    expect(err.message).not.toMatch(/chip id|multiple of 4/);
+    expect(board.flash.read(0, 0x1000).every((b) => b === 0xff)).toBe(true);
+  });
+
+  it('a wrong-chip image names both chips by name', async () => {
+    const { transport } = await setup();
+    const [, , app] = buildFirmwareSet({ chip: 'esp32c3', projectName: 'c3', version: '1.0.0' });
+    const err = await failure(flash(transport, [app]));
+    expect(err.message).toMatch(/is an ESP32-C3 image, but this board is an ESP32\./);
+    expect(err.message).not.toMatch(/chip id/);
+  });
+
+  it('a flash setting the chip does not have is refused, not silently skipped', async () => {
+    const { board, transport } = await setup();
+    const [boot] = buildFirmwareSet({ chip: 'esp32', projectName: 'p', version: '1' });
+    const err = await failure(flash(transport, [boot], { flashFreq: '60m' }));
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toBe(
+      "Flash frequency '60m' is not supported by ESP32. Supported frequencies: 80m, 40m, 26m, 20m.",
+    );
+    expect(board.flash.read(0x1000, 0x1000).every((b) => b === 0xff)).toBe(true);
+  });
+
+  it('erasing past the end of flash: INVALID_ARGUMENT naming the flash size, nothing erased', async () => {
+    const { board, transport } = await setup({ flashSizeBytes: 2 * 1024 * 1024 });
+    board.flash.program(0x1ff000, new Uint8Array(0x1000).fill(0x5a));
+    const err = await failure(eraseFlash(transport, { regions: [{ offset: 0x1ff000, size: 0x2000 }] }));
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toMatch(/goes past 2MB by 0x1000 bytes/);
+    expect(err.message).not.toMatch(/power supply/);
+    expect(board.flash.read(0x1ff000, 1)[0]).toBe(0x5a);
   });
 });

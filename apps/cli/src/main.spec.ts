@@ -7,7 +7,8 @@ describe('flashfarm command router', () => {
     try {
       expect(await main([])).toBe(2);
       const text = write.mock.calls.map((c) => String(c[0])).join('');
-      for (const name of ['flash', 'erase', 'read', 'info', 'sim']) expect(text).toContain(`  ${name}`);
+      for (const name of ['flash', 'erase', 'read', 'info', 'sim', 'write-flash', 'merge-bin', 'monitor'])
+        expect(text).toContain(`  ${name}`);
     } finally {
       write.mockRestore();
     }
@@ -18,6 +19,19 @@ describe('flashfarm command router', () => {
     try {
       expect(await main(['flahs'])).toBe(2);
       expect(write.mock.calls.map((c) => String(c[0])).join('')).toContain('unknown command "flahs"');
+    } finally {
+      write.mockRestore();
+    }
+  });
+
+  it("sends esptool's spellings to the esptool-compatible commands", async () => {
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['--version'])).toBe(0);
+      expect(await main(['write-flash', '--help'])).toBe(0);
+      const text = write.mock.calls.map((c) => String(c[0])).join('');
+      expect(text).toMatch(/flashfarm v.* \(esptool v5\.3\.1 command line\)/);
+      expect(text).toContain('Usage: flashfarm [global options] write-flash');
     } finally {
       write.mockRestore();
     }

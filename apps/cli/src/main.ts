@@ -1,11 +1,14 @@
 /**
  * The `flashfarm` command: one entry point, one subcommand per job. Each
- * subcommand lives with the code it drives (the flasher in libs/esp, the
- * simulator CLI in ./sim, ...); this file only routes and wires transports.
+ * subcommand's command-line code lives in apps/cli (the flasher commands in
+ * ./flasher, the farm client in ./commands, the simulator in ./sim); this
+ * file only routes and wires transports.
  */
-import { runFlasherCli } from '#esp';
-import { openTransport } from '#serial';
+import { listSerialPorts, openTransport } from '#serial';
 import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
+import { runNvsCli } from './commands/nvs.js';
+import { esptoolOverview, isEsptoolCommand, runEsptoolCli } from './esptool/index.js';
+import { runFlasherCli } from './flasher/run.js';
 import { runSimCli } from './sim/index.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -29,6 +32,17 @@ const flasher: Command = (argv) =>
     signal: interruptSignal(),
   });
 
+const esptool: Command = (argv) =>
+  runEsptoolCli(argv, {
+    openTransport: (url, { baudRate }) =>
+      openTransport(url, {
+        baudRate,
+        onWarning: (message) => process.stderr.write(`Warning: ${message}\n`),
+      }),
+    listPorts: async () => (await listSerialPorts()).ports,
+    signal: interruptSignal(),
+  });
+
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   flash: { run: (argv) => flasher(['flash', ...argv]), summary: 'write images to a board and verify them' },
   erase: { run: (argv) => flasher(['erase', ...argv]), summary: 'erase a board (all, or a region)' },
@@ -38,6 +52,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     summary: 'identify a board: chip, revision, MAC, flash',
   },
   sim: { run: (argv) => runSimCli(argv), summary: 'run simulated boards behind RFC 2217 servers' },
+  nvs: { run: runNvsCli, summary: 'generate an ESP-IDF NVS partition from a CSV, or decode one' },
   ...Object.fromEntries(
     Object.entries(FARM_COMMANDS).map(([name, c]) => [
       name,
@@ -56,12 +71,19 @@ function usage(): string {
     '',
     'Run `flashfarm <command> --help` for the options of a command.',
     '',
+    esptoolOverview(),
   ].join('\n');
 }
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // esptool's habits: global options first (-p PORT -b 921600 write-flash …), its command names, --version.
+  if (
+    name !== undefined &&
+    ((name.startsWith('-') && name !== '--help' && name !== '-h') || isEsptoolCommand(name))
+  )
+    return esptool(argv);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;

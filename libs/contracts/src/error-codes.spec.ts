@@ -17,6 +17,9 @@ describe('flash error codes', () => {
     expect(isRetryableFlashError('FRAMING')).toBe(true);
     expect(isRetryableFlashError('DEVICE_GONE')).toBe(true);
   });
+  it('gives a run whose port now holds another board back for rebinding', () => {
+    expect(FLASH_ERROR_REMEDY.DEVICE_CHANGED).toBe('rebind');
+  });
 });
 
 describe('run error codes', () => {

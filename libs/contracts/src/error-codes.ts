@@ -34,6 +34,11 @@ export const FlashErrorCode = {
   PORT_NOT_FOUND: 'PORT_NOT_FOUND',
   /** The board disappeared (unplugged, port closed under us, link dropped for good). */
   DEVICE_GONE: 'DEVICE_GONE',
+  /**
+   * Another board answers on the port (a fixture swapped its unit, a cable was moved): its MAC is
+   * not the one expected. Nothing was written to it.
+   */
+  DEVICE_CHANGED: 'DEVICE_CHANGED',
   /** The app did not print the expected pattern after reset. */
   BOOT_CHECK_FAILED: 'BOOT_CHECK_FAILED',
   /** Invalid arguments given to the flasher (bad reset sequence, unaligned region...). */
@@ -72,6 +77,8 @@ export const FLASH_ERROR_REMEDY: Record<FlashErrorCode, FlashRemedy> = {
   PORT_BUSY: 'retry',
   PORT_NOT_FOUND: 'rebind',
   DEVICE_GONE: 'rebind',
+  // The run's board is elsewhere (or gone): give the run back once the port has been re-identified.
+  DEVICE_CHANGED: 'rebind',
   BOOT_CHECK_FAILED: 'fail',
   INVALID_ARGUMENT: 'fail',
   CANCELLED: 'fail',

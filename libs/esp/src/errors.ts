@@ -62,6 +62,39 @@ export class EspError extends Error {
   }
 }
 
+/**
+ * The board on the port is not the one the run was for (its MAC differs):
+ * a fixture swapped its unit, or a cable moved. Thrown right after the MAC
+ * is read, before anything is written. Retrying on this port cannot help; the
+ * remedy is to rebind: the run belongs wherever the expected board is now.
+ */
+export class DeviceChangedError extends EspError {
+  /** The MAC the caller expected (aa:bb:cc:dd:ee:ff). */
+  readonly expectedMac: string;
+  /** The MAC of the board that answered. */
+  readonly actualMac: string;
+
+  constructor(
+    expectedMac: string,
+    actualMac: string,
+    options: { stage?: EspStage; port?: string; reconnect?: boolean } = {},
+  ) {
+    const where = options.port ? ` on ${options.port}` : '';
+    super(
+      options.reconnect
+        ? `After reconnecting${where}, another board answered (${actualMac}, was ${expectedMac}); stopped before writing to it.`
+        : `The board${where} is ${actualMac}, not the expected ${expectedMac}: another unit is on this port. Nothing was written; identify the port again.`,
+      {
+        code: 'DEVICE_CHANGED',
+        stage: options.stage ?? 'detect',
+        detail: { expectedMac, actualMac, port: options.port },
+      },
+    );
+    this.expectedMac = expectedMac;
+    this.actualMac = actualMac;
+  }
+}
+
 /** Meaning of the ROM loader's error byte (second status byte when the first is 1). */
 export const ROM_ERROR_TEXT: Readonly<Record<number, string>> = {
   0x00: 'undefined error',

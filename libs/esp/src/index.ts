@@ -24,8 +24,11 @@ export * from './flasher/write.js';
 export * from './flasher/run.js';
 export * from './flasher/flash.js';
 export * from './flasher/operations.js';
-/** The flasher CLI (`flashfarm flash|erase|read|info`), with an injected openTransport. */
-export * from './cli/run.js';
-export * from './cli/progress.js';
-/** Firmware images: parser, app descriptor, partition table, header patching, writer. */
+/** Firmware images: parser, app descriptor, partition table, flash-settings patch, writer, elf2image, merge-bin, Intel HEX, image-info. */
 export * from './image/index.js';
+/** ESP-IDF NVS partitions: generator, verifying reader, the NVS CSV format. */
+export * from './nvs/index.js';
+/** RFC 4180 CSV records (line numbers, no values in errors). */
+export * from './csv/rfc4180.js';
+/** Per-unit production data: serial-number patterns, per-unit CSVs with secret columns. */
+export * from './unit-data/index.js';

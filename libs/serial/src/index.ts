@@ -18,6 +18,12 @@ export {
   RFC2217_NETWORK_TIMEOUT_MS,
   type Rfc2217TransportOptions,
 } from './rfc2217-transport.js';
+export {
+  SocketTransport,
+  parseSocketUrl,
+  SOCKET_CONNECT_TIMEOUT_MS,
+  type SocketTransportOptions,
+} from './socket-transport.js';
 export { escapeIac, Telnet, TelnetOption, TelnetParser } from './telnet.js';
 export {
   listSerialPorts,

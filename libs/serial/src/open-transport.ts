@@ -2,6 +2,7 @@ import { FlashErrorCode } from '#contracts';
 import type { Transport } from '#esp';
 import { Rfc2217Transport, parseRfc2217Url } from './rfc2217-transport.js';
 import { SerialPortTransport } from './serial-port-transport.js';
+import { parseSocketUrl, SocketTransport } from './socket-transport.js';
 import { TransportError } from './transport-error.js';
 
 /** Options of openTransport. */
@@ -14,16 +15,17 @@ export interface OpenTransportOptions {
 }
 
 /** Which implementation a port URL selects. */
-export type TransportKind = 'serial' | 'rfc2217' | 'sim';
+export type TransportKind = 'serial' | 'rfc2217' | 'socket' | 'sim';
 
-/** Classifies a port URL: rfc2217://host:port, sim://name, or an OS path (/dev/..., COM3). */
+/** Classifies a port URL: rfc2217://host:port, socket://host:port, sim://name, or an OS path (/dev/..., COM3). */
 export function transportKind(url: string): TransportKind {
   if (/^rfc2217:\/\//i.test(url)) return 'rfc2217';
+  if (/^socket:\/\//i.test(url)) return 'socket';
   if (/^sim:\/\//i.test(url)) return 'sim';
   if (url.startsWith('/') || /^COM\d+$/i.test(url) || /^\\\\\.\\COM\d+$/i.test(url)) return 'serial';
   throw new TransportError(
     FlashErrorCode.INVALID_ARGUMENT,
-    `"${url}" is not a port: use a device path (/dev/ttyUSB0, /dev/serial/by-id/..., COM3), rfc2217://host:port or sim://<board>`,
+    `"${url}" is not a port: use a device path (/dev/ttyUSB0, /dev/serial/by-id/..., COM3), rfc2217://host:port, socket://host:port or sim://<board>`,
     { port: url },
   );
 }
@@ -36,6 +38,8 @@ export function createTransport(
   switch (transportKind(url)) {
     case 'rfc2217':
       return new Rfc2217Transport(parseRfc2217Url(url));
+    case 'socket':
+      return new SocketTransport({ ...parseSocketUrl(url), onWarning: options.onWarning });
     case 'serial':
       return new SerialPortTransport(
         options.onWarning ? { path: url, onWarning: options.onWarning } : { path: url },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ciIdempotencyKey, parseSelector } from './submit.js';
+import { ciIdempotencyKey, parseSelector, selectWithChip } from './submit.js';
 import { renderJunit, xmlEscape } from './junit.js';
 import { parseSse } from './client.js';
 import { FarmExitCode } from './exit-codes.js';
@@ -17,6 +17,21 @@ describe('parseSelector', () => {
   it('refuses unknown keys and missing values as usage errors', () => {
     for (const bad of ['colour=red', 'chip', 'chip='])
       expect(() => parseSelector(bad)).toThrow(expect.objectContaining({ exitCode: FarmExitCode.USAGE }));
+  });
+});
+
+describe('submit --chip', () => {
+  it('is --select chip=, alone or added to a selector, and refuses two different chips', () => {
+    expect(selectWithChip(undefined, 'esp32s3')).toBe('chip=esp32s3');
+    expect(parseSelector(selectWithChip('pool=line-2', 'ESP32C3')!)).toEqual({
+      chip: 'esp32c3',
+      pool: 'line-2',
+    });
+    expect(selectWithChip('chip=esp32', 'esp32')).toBe('chip=esp32');
+    expect(selectWithChip('pool=a', undefined)).toBe('pool=a');
+    expect(() => selectWithChip('chip=esp32', 'esp32c3')).toThrow(
+      expect.objectContaining({ exitCode: FarmExitCode.USAGE }),
+    );
   });
 });
 

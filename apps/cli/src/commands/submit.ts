@@ -25,6 +25,7 @@ Firmware (one of):
 
 Target (default --count 1):
   --select k=v,...     chip, pool and tag (repeat tag=) the boards must match
+  --chip <chip>        the same as --select chip=<chip> (as esptool spells it)
   --count N            N boards of the selector
   --all                every matching board online now
   --device <MAC|id>    one board
@@ -45,6 +46,7 @@ Exit codes: 0 all boards flashed, 1 flash failed, 2 usage, 3 firmware or job rej
 
 const OPTIONS = {
   select: { type: 'string' },
+  chip: { type: 'string', short: 'c' },
   count: { type: 'string' },
   all: { type: 'boolean' },
   device: { type: 'string' },
@@ -74,6 +76,18 @@ export interface Selector {
   chip?: string;
   pool?: string;
   tags?: string[];
+}
+
+/** --select with --chip folded in (`--chip X` is `--select chip=X`); two different chips are a usage error. */
+export function selectWithChip(select: string | undefined, chip: string | undefined): string | undefined {
+  if (chip === undefined) return select;
+  const named = select ? parseSelector(select).chip : undefined;
+  if (named !== undefined && named !== chip.toLowerCase())
+    throw new FarmCliError(
+      FarmExitCode.USAGE,
+      `--chip ${chip} and --select chip=${named} disagree; give the chip once.`,
+    );
+  return select ? (named ? select : `${select},chip=${chip}`) : `chip=${chip}`;
 }
 
 /** Parses `chip=esp32s3,pool=line-2,tag=a,tag=b`. */
@@ -135,6 +149,7 @@ export function runSubmit(argv: string[], io: CommandIo): Promise<number> {
       Boolean,
     ).length;
     if (targets > 1) throw new FarmCliError(FarmExitCode.USAGE, 'Give one of --count, --all or --device.');
+    values.select = selectWithChip(values.select, values.chip);
     if (values.device && values.select)
       throw new FarmCliError(FarmExitCode.USAGE, '--device names one board; drop --select.');
     if (!values.device && !values.select)

@@ -30,6 +30,8 @@ export interface ChipInfo {
   flashId?: number;
   flashSizeBytes?: number;
   secureDownloadMode: boolean;
+  /** The GET_SECURITY_INFO answer, on chips whose ROM has the command (ESP32-S2 and later). */
+  security?: SecurityInfo;
 }
 
 /** Pause before dropping the repeated copies of an unsupported-command reply (§1.8). */
@@ -101,6 +103,7 @@ export async function detectChip(
       crystalMhz,
       mac: formatMac(identity.mac),
       secureDownloadMode: sec?.parsed.secureDownloadEnabled ?? false,
+      security: sec?.parsed,
     },
   };
 }

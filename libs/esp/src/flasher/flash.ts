@@ -4,9 +4,9 @@
  * errors, and resumes after a lost link from the first unverified region.
  */
 import { EspError, type EspStage } from '../errors.js';
-import { type FlashParamsPatch, patchBootloaderHeader } from '../image/patch.js';
+import { updateImageFlashParams } from '../image/flash-params.js';
 import { Op } from '../protocol/commands.js';
-import { flashSizeName } from '../targets/flash-tables.js';
+import { flashSizeBytes, flashSizeName } from '../targets/flash-tables.js';
 import type { Transport } from '../transport.js';
 import type { ChipInfo } from './detect.js';
 import type { EventSink } from './events.js';
@@ -39,6 +39,8 @@ export interface FlashOptions extends SessionOptions {
   flashMode?: string;
   flashFreq?: string;
   flashSize?: string;
+  /** Write images for another chip or revision anyway (esptool's --force). */
+  force?: boolean;
 }
 
 /** Per-region outcome. */
@@ -93,8 +95,11 @@ export async function flash(
     await run.withRecovery(async (p) => {
       info = p.info;
       if (!checked) {
+        // The chip first: a wrong image is refused before its header is considered for patching.
+        checkRegionsAgainstChip(sorted, p.session.target, p.info, flashEnd(options, p, run.events), {
+          force: options.force,
+        });
         planned = prepareImages(sorted, p, options, run.events);
-        checkRegionsAgainstChip(planned, p.session.target, p.info, p.flashSizeBytes);
         checked = true;
       }
       if (options.eraseAll && !erasedAll) {
@@ -125,6 +130,25 @@ export async function flash(
   });
 }
 
+/**
+ * Where the regions must end: the detected flash size, or an explicit
+ * --flash-size when that is smaller (esptool warns when it is larger).
+ */
+function flashEnd(options: FlashOptions, p: Prepared, events: EventSink): number {
+  const set =
+    options.flashSize && options.flashSize !== 'keep' && options.flashSize !== 'detect'
+      ? flashSizeBytes(options.flashSize)
+      : undefined;
+  if (set === undefined) return p.flashSizeBytes;
+  if (set > p.flashSizeBytes)
+    events.log(
+      'warn',
+      'image',
+      `Set flash_size ${options.flashSize} is larger than the available flash size of ${flashSizeName(p.flashSizeBytes)}.`,
+    );
+  return Math.min(set, p.flashSizeBytes);
+}
+
 /** Pads for the ROM (sector start) and patches the bootloader header when asked. */
 function prepareImages(
   regions: FlashRegion[],
@@ -136,7 +160,7 @@ function prepareImages(
     let data = r.data;
     let offset = r.offset;
     if (r.offset === p.session.target.bootloaderOffset) {
-      const patched = patchBootloader(data, p, options, events);
+      const patched = patchBootloader(data, r.offset, p, options, events);
       if (patched) data = patched;
     }
     if (!p.session.isStub && offset % FLASH_SECTOR_BYTES !== 0) {
@@ -159,12 +183,14 @@ function prepareImages(
 }
 
 /**
- * Applies --flash-mode/--flash-freq/--flash-size to the bootloader header and
- * refreshes its SHA-256 (§7.4). Data that is not a bootloader is left alone
- * with a warning, as esptool does.
+ * Applies --flash-mode/--flash-freq/--flash-size to the bootloader header as
+ * esptool does (§7.4): the SHA-256 refreshed when one is appended, data that
+ * is no image of this chip left alone with a warning; a value the chip does
+ * not support is refused (INVALID_ARGUMENT) before anything is written.
  */
 function patchBootloader(
   data: Uint8Array,
+  offset: number,
   p: Prepared,
   options: FlashOptions,
   events: EventSink,
@@ -172,29 +198,19 @@ function patchBootloader(
   const keep = (v: string | undefined): boolean => v === undefined || v === 'keep';
   if (keep(options.flashMode) && keep(options.flashFreq) && keep(options.flashSize)) return undefined;
   if (p.info.secureDownloadMode) {
-    events.log('warn', 'image', 'security features are on: not changing the bootloader flash settings');
+    events.log('warn', 'image', 'Security features enabled, so not changing any flash settings.');
     return undefined;
   }
   const size = options.flashSize === 'detect' ? flashSizeName(p.flashSizeBytes) : options.flashSize;
-  try {
-    const result = patchBootloaderHeader(data, p.session.target, {
-      mode: options.flashMode as FlashParamsPatch['mode'],
-      size,
-      freq: options.flashFreq,
-    });
-    if (result.changed) {
-      events.log(
-        'info',
-        'image',
-        `bootloader header set to ${[options.flashMode, options.flashFreq, size].filter((v) => !keep(v)).join(' ')}${result.sha256Updated ? ' (SHA-256 refreshed)' : ''}`,
-      );
-    }
-    return result.data;
-  } catch (err) {
-    if (err instanceof EspError && err.code === 'CANCELLED') throw err;
-    events.log('warn', 'image', `not changing flash settings: ${(err as Error).message}`);
-    return undefined;
-  }
+  const result = updateImageFlashParams(
+    p.session.target,
+    offset,
+    { mode: options.flashMode, freq: options.flashFreq, size },
+    data,
+  );
+  if (result.warning) events.log('warn', 'image', result.warning);
+  for (const note of result.notes) events.log('info', 'image', note);
+  return result.changed || result.sha256Updated ? result.data : undefined;
 }
 
 /** Writes of one region (the first included) before a digest mismatch is final. */

@@ -1,5 +1,8 @@
 /** Region checks and planning that need no board: padding, overlap, chunk diff planning. */
 import { EspError } from '../errors.js';
+import { loadedChecksum, loadImage } from '../image/loaded-image.js';
+import { flashSizeName } from '../targets/flash-tables.js';
+import { chipFromImageId } from '../targets/registry.js';
 import type { ChipTarget } from '../targets/types.js';
 import type { ChipInfo } from './detect.js';
 import { FLASH_SECTOR_BYTES } from './session.js';
@@ -63,33 +66,62 @@ export function imageHeaderFacts(data: Uint8Array): { chipId: number; minRevFull
 }
 
 /**
+ * The chip an ESP32-family image in `data` is built for, when the bytes are
+ * one: E9 magic, a known chip id in the extended header, and segments that
+ * load and checksum as an ESP32-family image (so ESP8266 images, whose bytes
+ * 12 and 23 are segment data, are not mistaken for one).
+ */
+export function esp32FamilyImageChip(data: Uint8Array): ChipTarget | undefined {
+  const facts = imageHeaderFacts(data);
+  if (!facts || data[23] > 1) return undefined;
+  const target = chipFromImageId(facts.chipId);
+  if (!target) return undefined;
+  try {
+    const image = loadImage(data, { esp8266: false });
+    return loadedChecksum(image) === image.checksum ? target : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Options of checkRegionsAgainstChip. */
+export interface RegionCheckOptions {
+  /** Skip the chip and revision checks (esptool's --force); the flash size still applies. */
+  force?: boolean;
+}
+
+/**
  * Refuses regions that cannot work on this board before any flash is touched:
- * an image for another chip, a newer revision, or data past the end of flash.
+ * an image for another chip (named, not numbered), a newer revision, or data
+ * past the end of flash (`flashSizeBytes`: the detected size, or a smaller
+ * --flash-size).
  */
 export function checkRegionsAgainstChip(
   regions: readonly FlashRegion[],
   target: ChipTarget,
   info: ChipInfo,
   flashSizeBytes: number | undefined,
+  options: RegionCheckOptions = {},
 ): void {
   for (const r of regions) {
-    // Only images at an image-bearing position are checked: the bootloader and anything with an E9 header.
-    const facts = target.name === 'esp8266' ? undefined : imageHeaderFacts(r.data);
-    if (facts && target.imageChipId !== undefined && facts.chipId !== target.imageChipId) {
+    const name = r.name ? `'${r.name}'` : 'The image';
+    const built = options.force ? undefined : esp32FamilyImageChip(r.data);
+    if (built && built.name !== target.name) {
       throw new EspError(
-        `${r.name ?? 'The image'} at 0x${r.offset.toString(16)} is built for chip id ${facts.chipId}, but this board is an ${target.displayName} (chip id ${target.imageChipId}). Build for ${target.name} or pick another board.`,
+        `${name} at 0x${r.offset.toString(16)} is an ${built.displayName} image, but this board is an ${target.displayName}. Build it for ${target.displayName} (${target.name}), flash another board, or pass --force to write it anyway.`,
         {
           code: 'CHIP_MISMATCH',
           stage: 'image',
           retryable: false,
-          detail: { imageChipId: facts.chipId, boardChip: target.name },
+          detail: { imageChip: built.name, boardChip: target.name },
         },
       );
     }
+    const facts = built ? imageHeaderFacts(r.data) : undefined;
     if (facts && facts.minRevFull > info.revision.full && facts.minRevFull !== 0xffff) {
       const need = `v${Math.floor(facts.minRevFull / 100)}.${facts.minRevFull % 100}`;
       throw new EspError(
-        `${r.name ?? 'The image'} at 0x${r.offset.toString(16)} needs chip revision ${need} or newer; this ${target.displayName} is v${info.revision.major}.${info.revision.minor}.`,
+        `${name} at 0x${r.offset.toString(16)} needs ${target.displayName} revision ${need} or newer; this board is v${info.revision.major}.${info.revision.minor}. Build it for the older revision, or pass --force to write it anyway.`,
         {
           code: 'CHIP_MISMATCH',
           stage: 'image',
@@ -100,7 +132,7 @@ export function checkRegionsAgainstChip(
     }
     if (flashSizeBytes !== undefined && r.offset + r.data.length > flashSizeBytes) {
       throw new EspError(
-        `${r.name ?? 'The image'} at 0x${r.offset.toString(16)} ends at 0x${(r.offset + r.data.length).toString(16)}, past the end of this board's ${flashSizeBytes / 1048576} MiB flash.`,
+        `${name} (length ${r.data.length}) at offset 0x${r.offset.toString(16).padStart(8, '0')} will not fit in ${flashSizeBytes} bytes (${flashSizeName(flashSizeBytes)}) of flash. Change the flash size argument or the flashing address.`,
         {
           code: 'IMAGE_TOO_BIG',
           stage: 'image',

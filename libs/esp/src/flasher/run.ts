@@ -3,7 +3,7 @@
  * stub, baud; recovery from line errors and lost links; the ending reset.
  * flash(), readFlash(), eraseFlash() and chipInfo() run inside it.
  */
-import { EspError, RomError, StubError } from '../errors.js';
+import { DeviceChangedError, EspError, RomError, StubError } from '../errors.js';
 import { Op, u32le, writeRegBody } from '../protocol/commands.js';
 import { hasCode } from '../protocol/connection.js';
 import { delay, runResetSequence } from '../reset/sequence.js';
@@ -11,6 +11,7 @@ import { hardReset, resetStrategyFromName, type ResetStrategy, swapped } from '.
 import { loadStubImage } from '../stub/images.js';
 import { runStub } from '../stub/upload.js';
 import { flashSizeFromJedecId, isAbsentFlashId } from '../targets/flash-tables.js';
+import { findTarget, normalizeMac } from '../targets/registry.js';
 import type { Transport } from '../transport.js';
 import { connect, ROM_BAUD } from './connect.js';
 import { type ChipInfo, detectChip } from './detect.js';
@@ -51,6 +52,12 @@ export interface SessionOptions {
   syncsPerAttempt?: number;
   /** Refuse any other chip (CHIP_MISMATCH). */
   expectChip?: string;
+  /**
+   * The MAC of the board this session is for (any common notation). Another
+   * board on the port stops the session with DEVICE_CHANGED right after its
+   * MAC is read, before anything is written.
+   */
+  expectMac?: string;
   /** How long a vanished port may take to come back (default REOPEN_WAIT_MS); 0 gives up at once. */
   reopenWaitMs?: number;
   after?: AfterAction;
@@ -95,11 +102,21 @@ export class Run {
   /** Reconnects after a lost link or timeouts, bounded by MAX_RECONNECTS. */
   private linkLosses = 0;
   private verifiedInfo: ChipInfo | undefined;
+  private readonly expectedMac: string | undefined;
 
   constructor(
     readonly transport: Transport,
     readonly options: SessionOptions,
   ) {
+    if (options.expectMac !== undefined) {
+      this.expectedMac = normalizeMac(options.expectMac);
+      if (!this.expectedMac) {
+        throw new EspError(`expectMac "${options.expectMac}" is not a MAC address (aa:bb:cc:dd:ee:ff).`, {
+          code: 'INVALID_ARGUMENT',
+          retryable: false,
+        });
+      }
+    }
     this.events = new EventSink(options.onEvent);
     this.baud = options.baud ?? DEFAULT_FLASH_BAUD;
     this.ladder = baudLadderFrom(this.baud);
@@ -137,20 +154,25 @@ export class Run {
     this.lastStrategy = connected.strategy;
     const conn = connected.conn;
     const { target, info } = await detectChip(conn, transport.baudRate);
-    if (options.expectChip && options.expectChip.toLowerCase().replace(/[-_]/g, '') !== target.name) {
-      throw new EspError(`This board is an ${target.displayName}, not ${options.expectChip}.`, {
-        code: 'CHIP_MISMATCH',
+    // The board's identity comes first: a swapped unit is DEVICE_CHANGED even when it is also another chip.
+    const wanted = this.verifiedInfo?.mac ?? this.expectedMac;
+    if (wanted !== undefined && info.mac !== wanted) {
+      throw new DeviceChangedError(wanted, info.mac, {
         stage: 'detect',
-        retryable: false,
-        detail: { chip: target.name, expected: options.expectChip },
+        port: transport.name,
+        reconnect: this.verifiedInfo !== undefined,
       });
     }
-    if (this.verifiedInfo && this.verifiedInfo.mac !== info.mac) {
+    const expected = options.expectChip ? findTarget(options.expectChip) : undefined;
+    if (options.expectChip && expected?.name !== target.name) {
+      const asked = expected ? `an ${expected.displayName}` : `"${options.expectChip}"`;
       throw new EspError(
-        `After reconnecting, a different board answered (${info.mac}, was ${this.verifiedInfo.mac}).`,
+        `This chip is an ${target.displayName}, not ${asked}: wrong board, or wrong chip argument (--chip ${target.name} matches this one, no --chip detects it).`,
         {
-          code: 'DEVICE_GONE',
+          code: 'CHIP_MISMATCH',
           stage: 'detect',
+          retryable: false,
+          detail: { chip: target.name, expected: options.expectChip },
         },
       );
     }

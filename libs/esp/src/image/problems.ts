@@ -43,6 +43,12 @@ export const ImageProblemCode = {
   BAD_FLASHER_ARGS: 'BAD_FLASHER_ARGS',
   /** A path in flasher_args.json that could escape the build directory. */
   UNSAFE_PATH: 'UNSAFE_PATH',
+  /** Intel HEX text with a malformed record. */
+  BAD_INTEL_HEX: 'BAD_INTEL_HEX',
+  /** An ELF file elf2image cannot read (not ELF32 little-endian Xtensa/RISC-V, truncated). */
+  BAD_ELF: 'BAD_ELF',
+  /** An ELF whose sections cannot make a loadable image (overlapping flash mappings, too many segments). */
+  BAD_LAYOUT: 'BAD_LAYOUT',
 } as const;
 /** One of ImageProblemCode. */
 export type ImageProblemCode = (typeof ImageProblemCode)[keyof typeof ImageProblemCode];

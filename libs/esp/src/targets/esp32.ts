@@ -1,4 +1,11 @@
-import { bits, FLASH_FREQ_STANDARD, FLASH_SIZES_16MB, macFromWords, revision, words } from './fields.js';
+import {
+  bits,
+  FLASH_FREQ_STANDARD,
+  FLASH_SIZES_UP_TO_128MB,
+  macFromWords,
+  revision,
+  words,
+} from './fields.js';
 import type { ChipTarget } from './types.js';
 
 const EFUSE_RD_BASE = 0x3ff5a000;
@@ -75,7 +82,7 @@ export const ESP32: ChipTarget = {
       features,
     };
   },
-  flashSizes: FLASH_SIZES_16MB,
+  flashSizes: FLASH_SIZES_UP_TO_128MB,
   flashFrequencies: FLASH_FREQ_STANDARD,
   iromMap: { start: 0x400d0000, end: 0x40400000 },
   dromMap: { start: 0x3f400000, end: 0x3f800000 },

@@ -1,6 +1,6 @@
 import {
   bits,
-  FLASH_SIZES_16MB,
+  FLASH_SIZES_UP_TO_128MB,
   macFromWords,
   revision,
   ROM_S2_AND_LATER,
@@ -41,7 +41,7 @@ export const ESP32C2: ChipTarget = {
       features: ['WiFi', 'BLE'],
     };
   },
-  flashSizes: FLASH_SIZES_16MB,
+  flashSizes: FLASH_SIZES_UP_TO_128MB,
   flashFrequencies: { '60m': 0xf, '30m': 0x0, '20m': 0x1, '15m': 0x2 },
   iromMap: { start: 0x42000000, end: 0x42400000 },
   dromMap: { start: 0x3c000000, end: 0x3c400000 },

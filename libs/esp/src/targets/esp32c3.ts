@@ -1,7 +1,7 @@
 import {
   bits,
   FLASH_FREQ_STANDARD,
-  FLASH_SIZES_16MB,
+  FLASH_SIZES_UP_TO_128MB,
   macFromWords,
   revision,
   ROM_S2_AND_LATER,
@@ -55,7 +55,7 @@ export const ESP32C3: ChipTarget = {
       features,
     };
   },
-  flashSizes: FLASH_SIZES_16MB,
+  flashSizes: FLASH_SIZES_UP_TO_128MB,
   flashFrequencies: FLASH_FREQ_STANDARD,
   iromMap: { start: 0x42000000, end: 0x42800000 },
   dromMap: { start: 0x3c000000, end: 0x3c800000 },

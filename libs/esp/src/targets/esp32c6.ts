@@ -1,6 +1,6 @@
 import {
   bits,
-  FLASH_SIZES_16MB,
+  FLASH_SIZES_UP_TO_128MB,
   macFromWords,
   revision,
   ROM_S2_AND_LATER,
@@ -48,7 +48,7 @@ export const ESP32C6: ChipTarget = {
       features,
     };
   },
-  flashSizes: FLASH_SIZES_16MB,
+  flashSizes: FLASH_SIZES_UP_TO_128MB,
   // Code 0 stands for both 80m and 40m: esptool writes 0 for 80m to dodge a ROM MSPI divider bug.
   flashFrequencies: { '80m': 0x0, '40m': 0x0, '20m': 0x2 },
   iromMap: { start: 0x42000000, end: 0x42800000 },

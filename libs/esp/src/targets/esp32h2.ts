@@ -1,6 +1,6 @@
 import {
   bits,
-  FLASH_SIZES_16MB,
+  FLASH_SIZES_UP_TO_128MB,
   macFromWords,
   revision,
   ROM_S2_AND_LATER,
@@ -43,7 +43,7 @@ export const ESP32H2: ChipTarget = {
       features: ['BLE', 'IEEE802.15.4'],
     };
   },
-  flashSizes: FLASH_SIZES_16MB,
+  flashSizes: FLASH_SIZES_UP_TO_128MB,
   flashFrequencies: { '48m': 0xf, '24m': 0x0, '16m': 0x1, '12m': 0x2 },
   iromMap: { start: 0x42000000, end: 0x42800000 },
   dromMap: { start: 0x42800000, end: 0x43000000 },

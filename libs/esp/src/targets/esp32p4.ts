@@ -42,7 +42,16 @@ export const ESP32P4: ChipTarget = {
       features: ['Dual Core + LP Core', '400MHz'],
     };
   },
-  flashSizes: { '1MB': 0x0, '2MB': 0x1, '4MB': 0x2, '8MB': 0x3, '16MB': 0x4, '32MB': 0x5, '64MB': 0x6 },
+  flashSizes: {
+    '1MB': 0x0,
+    '2MB': 0x1,
+    '4MB': 0x2,
+    '8MB': 0x3,
+    '16MB': 0x4,
+    '32MB': 0x5,
+    '64MB': 0x6,
+    '128MB': 0x7,
+  },
   flashFrequencies: FLASH_FREQ_STANDARD,
   iromMap: { start: 0x40000000, end: 0x4c000000 },
   dromMap: { start: 0x40000000, end: 0x4c000000 },

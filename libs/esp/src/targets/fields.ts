@@ -25,13 +25,16 @@ export function revision(major: number, minor: number): ChipRevision {
   return { major, minor, full: major * 100 + minor };
 }
 
-/** Flash size codes of the ESP32 family up to 16 MB (high nibble of header byte 3). */
-export const FLASH_SIZES_16MB: Readonly<Record<string, number>> = {
+/** Flash size codes of the ESP32 family, 1 MB to 128 MB as esptool v5 accepts them (high nibble of header byte 3). */
+export const FLASH_SIZES_UP_TO_128MB: Readonly<Record<string, number>> = {
   '1MB': 0x0,
   '2MB': 0x1,
   '4MB': 0x2,
   '8MB': 0x3,
   '16MB': 0x4,
+  '32MB': 0x5,
+  '64MB': 0x6,
+  '128MB': 0x7,
 };
 
 /** The usual frequency codes (ESP8266, ESP32, S2, S3, C3, P4). */

@@ -184,6 +184,19 @@ export function formatMac(mac: Uint8Array): string {
   return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
+/**
+ * A MAC as people write it (AA-BB-CC-DD-EE-FF, aa:bb:…, aabbccddeeff,
+ * aabb.ccdd.eeff) in the form formatMac() gives; undefined when it is not a 48-bit MAC.
+ */
+export function normalizeMac(text: string): string | undefined {
+  const t = text.trim();
+  const ok =
+    /^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i.test(t) ||
+    /^[0-9a-f]{12}$/i.test(t) ||
+    /^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i.test(t);
+  return ok ? t.replace(/[:.-]/g, '').toLowerCase().match(/../g)!.join(':') : undefined;
+}
+
 /** Crystal frequency and, for estimated ones, the raw estimate. */
 export interface CrystalEstimate {
   mhz: number;

@@ -1,5 +1,5 @@
 /** Argument parsing for the flasher CLI: small, strict, with errors that name the bad argument. */
-import { EspError } from '../errors.js';
+import { EspError } from '#esp';
 
 /** A parsed command line. */
 export interface ParsedArgs {

@@ -1,17 +1,21 @@
 /**
  * `flashfarm flash | erase | read | info`: the flasher on the command line.
- * Ports are opened through an injected openTransport(url) because libs/esp
- * cannot import the transports; the bin wires libs/serial in.
+ * Ports are opened through an injected openTransport(url), so tests can hand
+ * in simulated boards; main.ts wires libs/serial in.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { FlashErrorCode } from '#contracts';
-import { EspError } from '../errors.js';
-import { flash } from '../flasher/flash.js';
-import { chipInfo, eraseFlash, readFlash } from '../flasher/operations.js';
-import type { AfterAction, SessionOptions } from '../flasher/run.js';
-import type { FlashRegion } from '../flasher/regions.js';
-import { resetStrategyFromName } from '../reset/strategies.js';
-import type { Transport } from '../transport.js';
+import {
+  type AfterAction,
+  chipInfo,
+  eraseFlash,
+  flash,
+  type FlashRegion,
+  readFlash,
+  resetStrategyFromName,
+  type SessionOptions,
+  type Transport,
+} from '#esp';
+import { EXIT_CODES, toCliError } from './exit-codes.js';
 import { flagValue, parseArgs, type ParsedArgs, parseSize, usageError } from './args.js';
 import { type CliOutput, ProgressRenderer } from './progress.js';
 
@@ -27,50 +31,71 @@ export interface FlasherCliDeps {
   signal?: AbortSignal;
 }
 
-/** Process exit code per error class, so scripts can react without parsing text. */
-export const EXIT_CODES: Readonly<Record<FlashErrorCode, number>> = {
-  INVALID_ARGUMENT: 2,
-  NO_SYNC: 3,
-  WRONG_BOOT_MODE: 3,
-  TIMEOUT: 4,
-  FRAMING: 4,
-  ROM_ERROR: 5,
-  STUB_ERROR: 5,
-  FLASH_ERROR: 5,
-  DIGEST_MISMATCH: 6,
-  CHIP_MISMATCH: 7,
-  IMAGE_TOO_BIG: 7,
-  BAD_IMAGE: 7,
-  PORT_BUSY: 8,
-  PORT_NOT_FOUND: 8,
-  DEVICE_GONE: 9,
-  BOOT_CHECK_FAILED: 10,
-  INFRASTRUCTURE: 11,
-  CANCELLED: 130,
-  INTERNAL: 1,
+const PORT_HELP = '<port>: /dev/ttyUSB0, COM3, rfc2217://host:port, socket://host:port, sim://name';
+const CONNECT_HELP = `  --baud <n>            data-phase baud (default 921600; falls back on line errors)
+  --no-stub             use the ROM loader only
+  --reset <s>           auto | classic-50 | classic-550 | unix-tight | swapped | usb-jtag | no-reset
+                        or a sequence such as D0|R1|W100|D1|R0|W50|D0 (W in ms)
+  --after <a>           hard-reset (default) | soft-reset | no-reset | no-reset-stub | watchdog-reset
+  --connect-attempts n  reset+sync rounds before giving up
+  --chip <name>         refuse any other chip`;
+
+/** Help text of each flasher command (`flashfarm <command> --help`). */
+export const FLASHER_HELP: Readonly<Record<'flash' | 'erase' | 'read' | 'info', string>> = {
+  flash: `Usage: flashfarm flash <port> <offset> <file> [<offset> <file>]... [options]
+
+Writes each file at its offset and verifies every region by MD5. Files are read and checked
+before the port is opened.
+${PORT_HELP}
+
+Options:
+  --skip-unchanged      compare MD5s on the chip; write only the 4 KiB sectors that differ
+  --no-chunk-diff       with --skip-unchanged, rewrite a changed file whole
+  --no-verify           do not MD5-verify (not recommended)
+  --no-compress         send uncompressed
+  --erase-all           erase the whole flash first
+  --force               write images built for another chip or revision anyway
+  --flash-mode/--flash-freq/--flash-size <v>   bootloader header settings (keep = unchanged)
+  --json                print the result as JSON on stdout
+${CONNECT_HELP}
+`,
+  erase: `Usage: flashfarm erase <port> [--region <offset> <size>]... [options]
+
+Erases the whole flash, or each region (offset and size multiples of 4096, inside the flash).
+${PORT_HELP}
+
+Options:
+  --region <offset> <size>   erase only this region (repeatable)
+${CONNECT_HELP}
+`,
+  read: `Usage: flashfarm read <port> <offset> <size> <file> [options]
+
+Reads <size> bytes (0x1000, 4096, 64k, 4M) from <offset> into <file>, checked by MD5.
+${PORT_HELP}
+
+Options:
+${CONNECT_HELP}
+`,
+  info: `Usage: flashfarm info <port> [options]
+
+Identifies the board: chip and revision, features, crystal, MAC, flash ID and size, and the reset
+strategy that reached its loader.
+${PORT_HELP}
+
+Options:
+  --json                print the result as JSON on stdout
+${CONNECT_HELP}
+`,
 };
 
-/** Usage text. */
+/** Usage of all four commands (for an unknown command or a missing port). */
 export const FLASHER_USAGE = `Usage:
   flashfarm flash <port> <offset> <file> [<offset> <file>]...
   flashfarm erase <port> [--region <offset> <size>]...
   flashfarm read  <port> <offset> <size> <file>
   flashfarm info  <port>
 
-<port>: /dev/ttyUSB0, COM3, rfc2217://host:port, sim://name
-
-Options:
-  --baud <n>            data-phase baud (default 921600; falls back on line errors)
-  --no-stub             use the ROM loader only
-  --reset <s>           auto | classic-50 | classic-550 | unix-tight | swapped | usb-jtag | no-reset
-                        or a sequence such as D0|R1|W100|D1|R0|W50|D0 (W in ms)
-  --after <a>           hard-reset (default) | soft-reset | no-reset | no-reset-stub | watchdog-reset
-  --skip-unchanged      compare MD5s on the chip and write only what differs
-  --no-verify           do not MD5-verify (not recommended)
-  --erase-all           erase the whole flash first
-  --chip <name>         refuse any other chip
-  --flash-mode/--flash-freq/--flash-size <v>   bootloader header overrides (keep = unchanged)
-  --json                print the result as JSON on stdout
+Run "flashfarm <command> --help" for the options of each.
 `;
 
 const stdStream = (s: NodeJS.WriteStream): CliOutput => ({ write: (t) => void s.write(t), isTTY: s.isTTY });
@@ -83,14 +108,18 @@ export async function runFlasherCli(argv: readonly string[], deps: FlasherCliDep
   let transport: Transport | undefined;
   try {
     const args = parseArgs(argv);
-    if (args.command === 'help' || args.flags.has('help')) {
+    const command = args.command as keyof typeof FLASHER_HELP;
+    if (!(command in FLASHER_HELP)) {
+      if (args.command !== 'help') throw usageError(`Unknown command "${args.command}".\n${FLASHER_USAGE}`);
       out.write(FLASHER_USAGE);
       return 0;
     }
+    if (args.flags.has('help')) {
+      out.write(FLASHER_HELP[command]);
+      return 0;
+    }
     const port = args.positionals[0];
-    if (!['flash', 'erase', 'read', 'info'].includes(args.command))
-      throw usageError(`Unknown command "${args.command}".\n${FLASHER_USAGE}`);
-    if (!port) throw usageError(`Missing <port>.\n${FLASHER_USAGE}`);
+    if (!port) throw usageError(`Missing <port>.\n${FLASHER_HELP[command]}`);
     const session = sessionOptions(args, deps.signal, (e) => renderer.handle(e));
     const json = args.flags.has('json');
     const rest = args.positionals.slice(1);
@@ -103,7 +132,8 @@ export async function runFlasherCli(argv: readonly string[], deps: FlasherCliDep
         const result = await flash(transport, regions, {
           ...session,
           verify: !args.flags.has('no-verify'),
-          skipUnchanged: args.flags.has('skip-unchanged') && !args.flags.has('force'),
+          skipUnchanged: args.flags.has('skip-unchanged'),
+          force: args.flags.has('force'),
           chunkDiff: !args.flags.has('no-chunk-diff'),
           eraseAll: args.flags.has('erase-all'),
           compress: !args.flags.has('no-compress'),
@@ -231,13 +261,4 @@ async function loadRegions(
     regions.push({ offset, data, name: path.split(/[\\/]/).pop() });
   }
   return regions;
-}
-
-function toCliError(e: unknown): EspError {
-  if (e instanceof EspError) return e;
-  const code = (e as { code?: unknown } | null)?.code;
-  const message = e instanceof Error ? e.message : String(e);
-  if (typeof code === 'string' && code in EXIT_CODES)
-    return new EspError(message, { code: code as FlashErrorCode, cause: e });
-  return new EspError(`Unexpected failure: ${message}`, { code: 'INTERNAL', cause: e });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Transport } from '../transport.js';
+import type { Transport } from '#esp';
 import { parseArgs, parseSize } from './args.js';
 import { runFlasherCli } from './run.js';
 

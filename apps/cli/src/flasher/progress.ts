@@ -1,5 +1,5 @@
 /** Progress and log rendering for the CLI: a redrawn bar on a TTY, plain lines otherwise. */
-import type { FlasherEvent } from '../flasher/events.js';
+import type { FlasherEvent } from '#esp';
 
 /** Where the CLI writes. */
 export interface CliOutput {
@@ -23,17 +23,21 @@ export class ProgressRenderer {
   constructor(
     private readonly err: CliOutput,
     private readonly verbose = false,
+    private readonly showProgress = true,
   ) {}
 
   /** Handles one event. */
   handle(event: FlasherEvent): void {
     if (event.type === 'log') {
       if (event.level === 'debug' && !this.verbose) return;
+      // The command prints the error that ends it, once; the session's copy of it would repeat it.
+      if (event.level === 'error') return;
       this.clearBar();
       const prefix = event.level === 'info' ? '' : `${event.level}: `;
       this.err.write(`${prefix}${event.text}\n`);
       return;
     }
+    if (!this.showProgress) return;
     const label = `${event.stage}${event.region === undefined ? '' : ` #${event.region + 1}`}`;
     if (this.err.isTTY) {
       const filled = Math.round((event.percent / 100) * BAR_WIDTH);
