@@ -44,6 +44,8 @@ const SIM_REF = arg('sim-ref', '');
 const ROUND_TIMEOUT_MS = 600_000;
 const CLOCK_TICKS_PER_S = 100; // USER_HZ on Linux
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
+/** How long the idle farm is watched (measured, not a wait for something). */
+const IDLE_SAMPLE_MS = 3_000;
 /** A process counts as saturated when it used this share of one core over a round. */
 const SATURATED_SHARE = 0.9;
 
@@ -328,6 +330,18 @@ async function main(): Promise<void> {
     // time), every round writes over written flash (erase included), and both JITs are warm.
     const warm = await round(maxBoards, '0.0.0');
     out(`warm-up: ${maxBoards} boards flashed in ${warm.wallS} s (not counted), failed ${warm.failed}`);
+    // What the farm costs while nothing is flashed (idle boards, open connections, heartbeats): part of
+    // every round's figures, and most of the single-board round's.
+    const idle0 = { sim: simCpus().reduce((a, b) => a + b, 0), agent: cpuSeconds(pid), at: Date.now() };
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SAMPLE_MS));
+    const idleS = (Date.now() - idle0.at) / 1000;
+    const idleCpu = {
+      simulatorMsPerS: Math.round(((simCpus().reduce((a, b) => a + b, 0) - idle0.sim) * 1000) / idleS),
+      agentMsPerS: Math.round(((cpuSeconds(pid) - idle0.agent) * 1000) / idleS),
+    };
+    out(
+      `idle (nothing flashing, ${maxBoards} boards connected): simulator ${idleCpu.simulatorMsPerS} ms CPU/s, agent ${idleCpu.agentMsPerS} ms CPU/s`,
+    );
     const single = await round(1, '0.0.1');
     out(
       `1 board: ${single.wallS} s, ${single.throughputKiBs} KiB/s (${single.imageBytes} bytes per board), ` +
@@ -364,6 +378,7 @@ async function main(): Promise<void> {
         simProcesses: sims.length,
         simRef: SIM_REF || null,
         dataBytesPerBoard: DATA_BYTES,
+        idleCpu,
         single,
         rounds,
         agentIdleRssMiB: +idleMem.rss.toFixed(1),
