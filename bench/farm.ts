@@ -307,6 +307,20 @@ async function main(): Promise<void> {
         wallS: +wallS.toFixed(2),
         throughputKiBs: +((n * imageBytes) / 1024 / wallS).toFixed(1),
         meanFlashS: +(flashS.reduce((a, b) => a + b, 0) / n).toFixed(2),
+        // The slowest run and where its time went: a long tail (reset retries, baud fallbacks) shows here.
+        slowest: (() => {
+          const worst = finished.reduce((a, b) =>
+            (a.result.timings.flashMs ?? 0) >= (b.result.timings.flashMs ?? 0) ? a : b,
+          );
+          return {
+            flashS: +((worst.result.timings.flashMs ?? 0) / 1000).toFixed(2),
+            timingsMs: worst.result.timings,
+            retries: worst.result.retries,
+            baud: worst.result.baud ?? null,
+          };
+        })(),
+        runsRetried: finished.filter((f) => f.result.retries > 0).length,
+        runsBelowRequestedBaud: finished.filter((f) => (f.result.baud ?? 921_600) < 921_600).length,
         startDelayS: {
           median: +startDelays[Math.floor(n / 2)].toFixed(2),
           max: +startDelays[n - 1].toFixed(2),
@@ -358,7 +372,12 @@ async function main(): Promise<void> {
         .join(', ');
       out(
         `${n} boards: ${r.wallS} s wall, ${r.throughputKiBs} KiB/s aggregate = ${(efficiency * 100).toFixed(0)} % of ${n} × single, ` +
-          `mean flash ${r.meanFlashS} s, runs started ${r.startDelayS.median} s (median) to ${r.startDelayS.max} s after queueing, failed ${r.failed}\n` +
+          `mean flash ${r.meanFlashS} s, slowest ${r.slowest.flashS} s (${Object.entries(r.slowest.timingsMs)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(
+              ', ',
+            )}), ${r.runsRetried} runs retried blocks, ${r.runsBelowRequestedBaud} below 921600 baud, ` +
+          `runs started ${r.startDelayS.median} s (median) to ${r.startDelayS.max} s after queueing, failed ${r.failed}\n` +
           `  CPU: simulator ${r.simulatorCpuS} s (${r.simulatorCpuMsPerMiB} ms per MiB flashed), agent ${r.agentCpuS} s ` +
           `(${r.agentCpuMsPerBoard} ms/board, RSS ${r.agentRssMiB} MiB), api stand-in ${r.apiCpuS} s, redis ${r.redisCpuS} s\n` +
           `  cores busy over the round: ${shares}` +
