@@ -265,7 +265,8 @@ export async function runSampleJob(
   }, options.timeoutMs ?? 60_000);
 }
 
-async function main(): Promise<void> {
+/** `npm run demo`: starts the farm, runs the sample job, prints where everything is; runs until Ctrl-C. */
+export async function runDemo(): Promise<void> {
   const started = Date.now();
   const out = (line: string) => void process.stdout.write(`${line}\n`);
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
@@ -331,7 +332,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  main().catch((error: unknown) => {
+  runDemo().catch((error: unknown) => {
     process.stderr.write(
       `flashfarm demo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
