@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -6,59 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlashErrorCode } from '#contracts';
 import { openTransport, type TransportError } from '#serial';
-import { type RunningSimBoard, runSimCli } from '#sim';
 import { pollUntil } from '../support/poll.js';
+import { freePort, simCliRuns } from './support/sim-cli.js';
 
 // `flashfarm sim`: boards behind RFC 2217 servers, a listing, clean stop.
 
-interface Run {
-  exit: Promise<number>;
-  stdout: () => string;
-  stderr: () => string;
-  ready: Promise<RunningSimBoard[]>;
-  stop: () => Promise<number>;
-}
-
-const runs: Run[] = [];
-afterEach(async () => {
-  for (const run of runs.splice(0)) await run.stop();
-});
-
-function start(argv: string[]): Run {
-  let out = '';
-  let err = '';
-  const controller = new AbortController();
-  let markReady: (boards: RunningSimBoard[]) => void = () => undefined;
-  const ready = new Promise<RunningSimBoard[]>((resolve) => (markReady = resolve));
-  const exit = runSimCli(argv, {
-    stdout: (text) => void (out += text),
-    stderr: (text) => void (err += text),
-    signal: controller.signal,
-    onReady: markReady,
-  });
-  const run: Run = {
-    exit,
-    stdout: () => out,
-    stderr: () => err,
-    ready: Promise.race([ready, exit.then(() => Promise.reject(new Error(`exited early: ${err}`)))]),
-    stop: () => {
-      controller.abort();
-      return exit;
-    },
-  };
-  // Tests that expect an early exit never await ready.
-  run.ready.catch(() => undefined);
-  runs.push(run);
-  return run;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
+const start = simCliRuns();
 
 describe('flashfarm sim', () => {
   it('starts one board per chip on consecutive ports, lists them, serves them, and stops cleanly', async () => {
@@ -71,18 +24,18 @@ describe('flashfarm sim', () => {
       '--time-scale',
       '0.01',
     ]);
-    const boards = await run.ready;
-    expect(boards.map(({ server }) => server.port)).toEqual([base, base + 1, base + 2]);
+    const { boards } = await run.ready;
+    expect(boards.map((slot) => slot.port)).toEqual([base, base + 1, base + 2]);
     const table = run.stdout();
     expect(table).toMatch(/^ADDRESS\s+NAME\s+CHIP\s+MAC\s+FLASH/);
-    for (const { board, server } of boards) {
-      expect(table).toContain(`${server.url}  `);
+    for (const { board, url } of boards) {
+      expect(table).toContain(`${url}  `);
       expect(table).toContain(board.mac);
     }
     expect(table).toContain('ESP32-S3');
 
     // A board is really behind the address: DTR/RTS from a client reach its reset circuit.
-    const transport = await openTransport(boards[0].server.url, { baudRate: 115_200 });
+    const transport = await openTransport(boards[0].url, { baudRate: 115_200 });
     boards[0].board.clearConsole();
     await transport.setSignals({ dtr: false, rts: true }); // EN low
     await transport.setSignals({ dtr: true, rts: false }); // EN rises with IO0 low: download mode
@@ -90,23 +43,24 @@ describe('flashfarm sim', () => {
     await transport.close();
 
     await expect(run.stop()).resolves.toBe(0);
-    const err = await openTransport(boards[0].server.url, { baudRate: 115_200 }).then(
+    const err = await openTransport(boards[0].url, { baudRate: 115_200 }).then(
       () => undefined,
       (e: unknown) => e as TransportError,
     );
     expect(err?.code).toBe(FlashErrorCode.PORT_NOT_FOUND);
   });
 
-  it('prints JSON with --json and takes --count/--chip', async () => {
+  it('prints one line of JSON with --json (boards and the control endpoint) and takes --count/--chip', async () => {
     const run = start(['--count', '2', '--chip', 'esp32c3', '--base-port', '0', '--json']);
     await run.ready;
-    const rows = JSON.parse(run.stdout()) as Array<{
-      url: string;
-      name: string;
-      chip: string;
-      mac: string;
-      flashSizeBytes: number;
-    }>;
+    expect(run.stdout().trimEnd().split('\n')).toHaveLength(1);
+    const listing = JSON.parse(run.stdout()) as {
+      boards: Array<{ url: string; name: string; chip: string; mac: string; flashSizeBytes: number }>;
+      control: { url: string; token: string };
+    };
+    const rows = listing.boards;
+    expect(listing.control.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(listing.control.token.length).toBeGreaterThanOrEqual(16);
     expect(rows.map((row) => row.name)).toEqual(['esp32c3-1', 'esp32c3-2']);
     expect(rows[0].url).toMatch(/^rfc2217:\/\/127\.0\.0\.1:\d+$/);
     expect(rows[0].mac).not.toBe(rows[1].mac);
@@ -122,7 +76,7 @@ describe('flashfarm sim', () => {
         'basePort: 0\nboards:\n  - chip: esp32\n    name: line-a\n    flashSize: 8MB\n    mac: "24:0a:c4:12:34:56"\n  - chip: esp8266\n',
       );
       const run = start(['--fleet', file, '--json']);
-      const boards = await run.ready;
+      const { boards } = await run.ready;
       expect(boards.map(({ board }) => board.name)).toEqual(['line-a', 'esp8266-1']);
       expect(boards[0].board.mac).toBe('24:0a:c4:12:34:56');
       expect(boards[0].board.info.flashSizeBytes).toBe(8 * 1024 * 1024);

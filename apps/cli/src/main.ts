@@ -1,9 +1,9 @@
 /**
  * The `flashfarm` command: one entry point, one subcommand per job. Each
  * subcommand's command-line code lives in apps/cli (the flasher commands in
- * ./flasher, the farm client in ./commands) or with the library it drives
- * (the simulator in libs/sim); this file only routes and wires transports.
- * A command's code is imported when it runs, so `--help` loads little.
+ * ./flasher, the farm client in ./commands, the simulator in ./sim); this
+ * file only routes and wires transports. A command's code is imported when
+ * it runs, so `--help` loads little.
  */
 import type { CliHooks } from './commands/context.js';
 import { FARM_COMMAND_SUMMARIES } from './commands/summaries.js';
@@ -60,7 +60,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     summary: 'identify a board: chip, revision, MAC, flash',
   },
   sim: {
-    run: async (argv) => (await import('#sim')).runSimCli(argv),
+    run: async (argv) => (await import('./sim/index.js')).runSimCli(argv),
     summary: 'run simulated boards behind RFC 2217 servers',
   },
   nvs: {

@@ -198,7 +198,13 @@ class Session {
       // An unplugged board is a cut cable: the client sees the connection drop.
       handle.onDisconnect(() => this.drop('board unplugged')),
     ];
-    socket.on('data', (chunk: Buffer) => stream.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      // The answers to every request in one chunk (the four settings at open, DTR and RTS together)
+      // leave in one TCP segment: one write instead of one per answer.
+      socket.cork();
+      stream.push(chunk);
+      socket.uncork();
+    });
     socket.on('end', () => {
       // Release the port before our FIN reaches the client, so a reconnect right after finds it free.
       this.release('client closed');
