@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// The `flashfarm` command. It runs the TypeScript sources through the swc
-// module hooks (no build step), then hands over to apps/cli/src/main.ts.
-import { register } from 'node:module';
+// The `flashfarm` command: apps/cli, compiled (dist/) or, in a repository
+// checkout without a current build, from the TypeScript sources (bin/launch.js).
+import { launch } from './launch.js';
 
-register('../scripts/ts-hooks.mjs', import.meta.url);
-const { main } = await import('../apps/cli/src/main.ts');
-const code = await main(process.argv.slice(2));
+const { main } = await launch('cli');
+const code = await main(process.argv.slice(2), {
+  // `flashfarm token …` on the database is the api's code (its configuration and database layer).
+  // Apps never import each other, so it is wired in here, and loaded only when used.
+  databaseTokenCli: async (argv, io) => (await launch('token-cli')).runTokenCli(argv, io),
+});
 process.exit(code);

@@ -16,7 +16,7 @@ import { loadAgentConfig } from '../apps/agent/src/config/agent-config.js';
 import { createAgentApp, createAgentLogger, type AgentApp } from '../apps/agent/src/agent.factory.js';
 import { FarmClient } from '../apps/cli/src/commands/client.js';
 import { firmwareForm } from '../apps/cli/src/commands/firmware-input.js';
-import type { FirmwareView, JobView, Page, DeviceView } from '../apps/cli/src/commands/api-types.js';
+import type { DeviceView, FirmwareView, JobView, Page } from '#contracts';
 import { buildFirmwareSet } from '#esp';
 import { freePort } from '#runtime';
 import { bootableAppImages, SimBoard, startRfc2217Server, type ChipName, type Rfc2217Server } from '#sim';
@@ -63,6 +63,8 @@ export interface DemoFarmOptions {
   devicesTimeoutMs?: number;
   /** Extra rfc2217:// ports the agent watches with no board behind them yet (a station's empty sockets). */
   emptyPorts?: number;
+  /** Called with the api before it listens (tests install their response recorder here). */
+  beforeListen?: (api: ApiApp) => void;
 }
 
 /** A running demo farm. */
@@ -131,6 +133,7 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
+    options.beforeListen?.(api);
     await api.app.listen(apiConfig.http.port, apiConfig.http.host);
     const url = (await api.app.getUrl()).replace('[::1]', 'localhost');
     log(`api listening at ${url}`);
@@ -265,7 +268,8 @@ export async function runSampleJob(
   }, options.timeoutMs ?? 60_000);
 }
 
-async function main(): Promise<void> {
+/** `npm run demo`: starts the farm, runs the sample job, prints where everything is; runs until Ctrl-C. */
+export async function runDemo(): Promise<void> {
   const started = Date.now();
   const out = (line: string) => void process.stdout.write(`${line}\n`);
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
@@ -331,7 +335,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  main().catch((error: unknown) => {
+  runDemo().catch((error: unknown) => {
     process.stderr.write(
       `flashfarm demo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );

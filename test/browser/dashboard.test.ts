@@ -14,6 +14,7 @@ import { startTestDemoFarm, type TestDemoFarm } from '../support/demo-farm.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { pollUntil } from '../support/poll.js';
 import { scratchDir } from '../support/scratch.js';
+import { holdFor } from '../support/stimulus.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.join(REPO_ROOT, 'test-output', 'screenshots');
@@ -194,7 +195,7 @@ describe('dashboard', () => {
     await pollUntil(
       async () => {
         board.pressButton('en', true);
-        await new Promise((r) => setTimeout(r, 20));
+        await holdFor(20); // the EN press
         board.pressButton('en', false);
         return page
           .waitForFunction(

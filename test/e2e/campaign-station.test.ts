@@ -7,17 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import type { CampaignCounters } from '#contracts';
+import type { CampaignView } from '#contracts';
 import type { DemoFarm } from '../../scripts/demo.js';
 import { UNIT_CSV_COLUMNS } from '../../apps/api/src/campaigns/unit-record.js';
 import { startTestDemoFarm, type TestDemoFarm } from '../support/demo-farm.js';
 import { pollUntil } from '../support/poll.js';
-
-interface CampaignView {
-  id: string;
-  status: string;
-  counters: CampaignCounters;
-}
 
 let farm: DemoFarm;
 let testFarm: TestDemoFarm | undefined;
@@ -50,6 +44,14 @@ function csvCells(line: string): string[] {
 
 async function campaign(id: string): Promise<CampaignView> {
   return farm.client.request<CampaignView>('GET', `/campaigns/${id}`);
+}
+
+/** Campaign passes the farm's api completed (flashfarm_campaign_passes_total). */
+async function campaignPasses(): Promise<number> {
+  const text = await farm.client.request<string>('GET', '/metrics', { text: true });
+  const m = /^flashfarm_campaign_passes_total (\d+)$/m.exec(text);
+  if (!m) throw new Error('/metrics has no flashfarm_campaign_passes_total');
+  return Number(m[1]);
 }
 
 beforeAll(async () => {
@@ -153,8 +155,11 @@ describe('production campaigns', () => {
         { timeoutMs: 40_000, what: `station unit ${i + 1} to be flashed` },
       );
     }
-    // A few more passes: nothing is flashed twice.
-    await new Promise((r) => setTimeout(r, 2_000));
+    // A few more campaign passes (seen on /metrics): none starts a second job for a unit.
+    const before = await campaignPasses();
+    await pollUntil(async () => (await campaignPasses()) >= before + 3, {
+      what: 'three more campaign passes',
+    });
     const final = await campaign(created.id);
     expect(final.counters).toMatchObject({ total: 3, succeeded: 3, failed: 0 });
     expect((await farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total - jobsBefore).toBe(3);

@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { pollUntil } from '../support/poll.js';
-import { startApiFarm, type ApiFarm, type JobView } from './support/api-farm.js';
+import type { JobView } from '#contracts';
+import { startApiFarm, type ApiFarm } from './support/api-farm.js';
 import { flashMd5 } from './support/farm.js';
 
 /** Slow enough that a flash lasts long enough to be interrupted, fast enough for CI. */

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pollUntil } from '../support/poll.js';
-import { startApiFarm, type ApiFarm, type DeviceView, type JobView } from './support/api-farm.js';
+import type { DeviceDetailView, JobView } from '#contracts';
+import { startApiFarm, type ApiFarm } from './support/api-farm.js';
 import { flashMd5, serveBoard } from './support/farm.js';
 import { freePort } from '#runtime';
 
@@ -46,8 +47,8 @@ afterAll(async () => {
   await farm?.stop();
 });
 
-function device(mac: string): Promise<DeviceView> {
-  return farm.request<DeviceView>('GET', `/devices/${mac}`);
+function device(mac: string): Promise<DeviceDetailView> {
+  return farm.request<DeviceDetailView>('GET', `/devices/${mac}`);
 }
 
 describe('farm flows', () => {

@@ -162,9 +162,13 @@ describe('configuration errors', () => {
 
 describe('processes that boot and stop', () => {
   it('the agent connects to Redis and stops cleanly on SIGTERM', async () => {
+    // A token (the agent refuses to start without one) and an api that is not there: the agent
+    // keeps trying to register, which is what it does until a SIGTERM.
     const p = spawnTs('apps/agent/src/main.ts', [], {
       REDIS_URL: await createTestRedisUrl(),
       FLASHFARM_DATA_DIR: tempDir(),
+      FLASHFARM_AGENT_TOKEN: 'ff_test_agent_token_not_registered',
+      FLASHFARM_URL: `http://127.0.0.1:${await freePort()}`,
     });
     started.push(p);
     await p.waitForOutput(/connected to Redis/);

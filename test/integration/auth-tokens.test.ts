@@ -8,6 +8,7 @@ import { runTokenCli } from '../../apps/api/src/cli/token-cli.js';
 import { TokenStore, hashTokenSecret } from '../../apps/api/src/auth/index.js';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { pollUntil } from '../support/poll.js';
+import type { ProblemBody } from '#contracts';
 
 const ADMIN = 'bootstrap-admin-secret-for-tests-0123456789';
 let api: TestApi;
@@ -24,12 +25,6 @@ function call(path: string, init: RequestInit & { token?: string } = {}): Promis
   if (init.token) headers.set('authorization', `Bearer ${init.token}`);
   if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
   return fetch(`${api.baseUrl}${path}`, { ...init, headers });
-}
-
-interface Problem {
-  statusCode: number;
-  code: string;
-  message: string;
 }
 
 async function createToken(role: string, name = `t-${role}-${Date.now()}`) {
@@ -85,7 +80,7 @@ describe('401: no valid token', () => {
     const res = await call('/tokens');
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    const body = (await res.json()) as Problem;
+    const body = (await res.json()) as ProblemBody;
     expect(body).toMatchObject({ statusCode: 401, code: 'UNAUTHORIZED' });
     expect(body.message).toMatch(/Authorization: Bearer/);
   });
@@ -93,11 +88,11 @@ describe('401: no valid token', () => {
   it('refuses a malformed header and an unknown token', async () => {
     const basic = await call('/tokens', { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } });
     expect(basic.status).toBe(401);
-    expect(((await basic.json()) as Problem).message).toMatch(/must be "Bearer <token>"/);
+    expect(((await basic.json()) as ProblemBody).message).toMatch(/must be "Bearer <token>"/);
     const unknown = await call('/tokens', { token: 'ff_not-a-real-token-at-all-0000000000000000' });
     expect(unknown.status).toBe(401);
     expect(unknown.headers.get('www-authenticate')).toContain('invalid_token');
-    expect(((await unknown.json()) as Problem).message).toMatch(/not known/);
+    expect(((await unknown.json()) as ProblemBody).message).toMatch(/not known/);
   });
 
   it('refuses a revoked token at once', async () => {
@@ -108,7 +103,7 @@ describe('401: no valid token', () => {
     expect(((await revoke.json()) as { revokedAt: string | null }).revokedAt).not.toBeNull();
     const res = await call('/tokens', { token: viewer.secret });
     expect(res.status).toBe(401);
-    expect((await res.json()) as Problem).toMatchObject({
+    expect((await res.json()) as ProblemBody).toMatchObject({
       code: 'UNAUTHORIZED',
       message: expect.stringMatching(/revoked/),
     });
@@ -122,7 +117,7 @@ describe('401: no valid token', () => {
     });
     const res = await call('/tokens', { token: ci.secret });
     expect(res.status).toBe(401);
-    expect(((await res.json()) as Problem).message).toMatch(/expired/);
+    expect(((await res.json()) as ProblemBody).message).toMatch(/expired/);
   });
 });
 
@@ -135,7 +130,7 @@ describe('403: valid token, wrong role', () => {
       body: '{"name":"x","role":"ci"}',
     });
     expect(res.status).toBe(403);
-    const body = (await res.json()) as Problem;
+    const body = (await res.json()) as ProblemBody;
     expect(body.code).toBe('FORBIDDEN');
     expect(body.message).toMatch(/"line-3" has role operator/);
     expect(body.message).toMatch(/needs one of: admin/);
@@ -166,7 +161,7 @@ describe('token administration', () => {
   it('rejects a bad body with VALIDATION_FAILED naming the field', async () => {
     const res = await call('/tokens', { method: 'POST', token: ADMIN, body: '{"name":"ok","role":"root"}' });
     expect(res.status).toBe(400);
-    const body = (await res.json()) as Problem;
+    const body = (await res.json()) as ProblemBody;
     expect(body.code).toBe('VALIDATION_FAILED');
     expect(body.message).toMatch(/role must be one of: admin, ci, operator, viewer, agent/);
   });
@@ -177,7 +172,7 @@ describe('token administration', () => {
       token: ADMIN,
     });
     expect(res.status).toBe(404);
-    expect(((await res.json()) as Problem).code).toBe('NOT_FOUND');
+    expect(((await res.json()) as ProblemBody).code).toBe('NOT_FOUND');
   });
 
   it('records lastUsedAt when a token is used', async () => {
@@ -214,7 +209,7 @@ describe('flashfarm token CLI', () => {
     expect(secret).toBeDefined();
     const res = await call('/tokens', { token: secret });
     expect(res.status).toBe(403);
-    expect(((await res.json()) as Problem).message).toMatch(/"ci-cli" has role ci/);
+    expect(((await res.json()) as ProblemBody).message).toMatch(/"ci-cli" has role ci/);
 
     out = '';
     expect(await runTokenCli(['list'], io)).toBe(0);

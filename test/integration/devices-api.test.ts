@@ -8,35 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ReportDevicesRequest } from '#contracts';
 import { TokenStore } from '../../apps/api/src/auth/index.js';
 import { startTestApi, type TestApi } from '../support/api-app.js';
+import type { DeviceDetailView, Page, ProblemBody } from '#contracts';
 
 let api: TestApi;
 const t = { agent: '', viewer: '', operator: '', ci: '' };
 const agents: Record<string, string> = {};
-
-interface Page<T> {
-  items: T[];
-  total: number;
-  limit: number;
-  offset: number;
-}
-interface Device {
-  id: string;
-  mac: string;
-  chip: string;
-  state: string;
-  pool: string | null;
-  tags: string[];
-  label: string | null;
-  resetSequence?: string | null;
-  quarantineReason?: string | null;
-  attachment: { agentName: string; portPath: string; usbSerial: string | null } | null;
-  counts?: { runs: number; succeeded: number; failed: number; attachments: number };
-}
-interface Problem {
-  code: string;
-  message: string;
-  details?: Array<{ field: string; message: string }>;
-}
 
 async function call<T>(
   method: string,
@@ -105,11 +81,11 @@ afterAll(async () => {
   await api?.close();
 });
 
-const macs = (p: Page<Device>) => p.items.map((d) => d.mac);
+const macs = (p: Page<DeviceDetailView>) => p.items.map((d) => d.mac);
 
 describe('GET /devices', () => {
   it('lists every device with its current attachment and a total', async () => {
-    const { status, body } = await call<Page<Device>>('GET', '/devices', t.viewer);
+    const { status, body } = await call<Page<DeviceDetailView>>('GET', '/devices', t.viewer);
     expect(status).toBe(200);
     expect(body.total).toBe(5);
     expect(macs(body)).toEqual([
@@ -128,7 +104,7 @@ describe('GET /devices', () => {
 
   it('filters by chip, pool, every tag, state, agent and MAC or label text', async () => {
     const q = async (query: string) =>
-      macs((await call<Page<Device>>('GET', `/devices?${query}`, t.viewer)).body);
+      macs((await call<Page<DeviceDetailView>>('GET', `/devices?${query}`, t.viewer)).body);
     expect(await q('chip=ESP32')).toEqual(['10:00:00:00:00:01', '10:00:00:00:00:02', '20:00:00:00:00:02']);
     expect(await q('pool=line-a&tag=wroom&tag=v2')).toEqual(['10:00:00:00:00:01']);
     expect(await q('tag=v2')).toEqual(['10:00:00:00:00:01', '20:00:00:00:00:02']);
@@ -141,12 +117,13 @@ describe('GET /devices', () => {
   });
 
   it('sorts and pages', async () => {
-    const first = (await call<Page<Device>>('GET', '/devices?sort=-mac&limit=2', t.viewer)).body;
+    const first = (await call<Page<DeviceDetailView>>('GET', '/devices?sort=-mac&limit=2', t.viewer)).body;
     expect(first).toMatchObject({ total: 5, limit: 2, offset: 0 });
     expect(macs(first)).toEqual(['20:00:00:00:00:02', '20:00:00:00:00:01']);
-    const third = (await call<Page<Device>>('GET', '/devices?sort=-mac&limit=2&offset=4', t.viewer)).body;
+    const third = (await call<Page<DeviceDetailView>>('GET', '/devices?sort=-mac&limit=2&offset=4', t.viewer))
+      .body;
     expect(macs(third)).toEqual(['10:00:00:00:00:01']);
-    const byLabel = (await call<Page<Device>>('GET', '/devices?sort=label', t.viewer)).body;
+    const byLabel = (await call<Page<DeviceDetailView>>('GET', '/devices?sort=label', t.viewer)).body;
     expect(byLabel.items[0].label).toBe('Bench left');
     // The page bounds hold for the list and the history routes alike.
     expect((await call('GET', '/devices?limit=500', t.viewer)).status).toBe(200);
@@ -159,16 +136,16 @@ describe('GET /devices', () => {
   });
 
   it('refuses a bad filter with VALIDATION_FAILED', async () => {
-    const bad = await call<Problem>('GET', '/devices?state=sleeping', t.viewer);
+    const bad = await call<ProblemBody>('GET', '/devices?state=sleeping', t.viewer);
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/state must be one of: idle, busy, offline, quarantined/);
-    expect((await call<Problem>('GET', '/devices?sort=colour', t.viewer)).status).toBe(400);
+    expect((await call<ProblemBody>('GET', '/devices?sort=colour', t.viewer)).status).toBe(400);
   });
 });
 
 describe('one device', () => {
   it('is found by id and by any MAC spelling', async () => {
-    const byMac = await call<Device>('GET', '/devices/10-00-00-00-00-01', t.viewer);
+    const byMac = await call<DeviceDetailView>('GET', '/devices/10-00-00-00-00-01', t.viewer);
     expect(byMac.status).toBe(200);
     expect(byMac.body).toMatchObject({
       mac: '10:00:00:00:00:01',
@@ -176,18 +153,18 @@ describe('one device', () => {
       counts: { runs: 0, attachments: 1 },
     });
     for (const key of [byMac.body.id, '100000000001', '10:00:00:00:00:01', '1000.0000.0001'])
-      expect((await call<Device>('GET', `/devices/${key}`, t.viewer)).body.id).toBe(byMac.body.id);
+      expect((await call<DeviceDetailView>('GET', `/devices/${key}`, t.viewer)).body.id).toBe(byMac.body.id);
   });
 
   it('answers 404 for an unknown device, saying what was looked up', async () => {
-    const unknown = await call<Problem>('GET', '/devices/de:ad:be:ef:00:00', t.viewer);
+    const unknown = await call<ProblemBody>('GET', '/devices/de:ad:be:ef:00:00', t.viewer);
     expect(unknown).toMatchObject({ status: 404, body: { code: 'NOT_FOUND' } });
     expect(unknown.body.message).toMatch(/de:ad:be:ef:00:00/);
-    const nonsense = await call<Problem>('GET', '/devices/tuesday', t.viewer);
+    const nonsense = await call<ProblemBody>('GET', '/devices/tuesday', t.viewer);
     expect(nonsense.status).toBe(404);
     expect(nonsense.body.message).toMatch(/neither a device id nor a MAC/);
     expect(
-      (await call<Problem>('PATCH', '/devices/de:ad:be:ef:00:00', t.operator, { label: 'x' })).status,
+      (await call<ProblemBody>('PATCH', '/devices/de:ad:be:ef:00:00', t.operator, { label: 'x' })).status,
     ).toBe(404);
   });
 
@@ -244,7 +221,9 @@ describe('one device', () => {
       [3, 'succeeded', null, 'blink'],
       [2, 'failed', 'NO_SYNC', 'blink'],
     ]);
-    expect((await call<Device>('GET', '/devices/10:00:00:00:00:02', t.viewer)).body.counts).toMatchObject({
+    expect(
+      (await call<DeviceDetailView>('GET', '/devices/10:00:00:00:00:02', t.viewer)).body.counts,
+    ).toMatchObject({
       runs: 3,
       succeeded: 1,
       failed: 2,
@@ -254,13 +233,18 @@ describe('one device', () => {
 
 describe('editing', () => {
   it('changes pool, tags, label, notes and a normalised reset sequence', async () => {
-    const res = await call<Device & { notes: string }>('PATCH', '/devices/20:00:00:00:00:01', t.operator, {
-      pool: 'line-b',
-      tags: ['s3', 'usb', 's3'],
-      label: 'Top shelf',
-      notes: 'needs a powered hub',
-      resetSequence: 'D0|R1|W100|D1|R0|W50|D0',
-    });
+    const res = await call<DeviceDetailView & { notes: string }>(
+      'PATCH',
+      '/devices/20:00:00:00:00:01',
+      t.operator,
+      {
+        pool: 'line-b',
+        tags: ['s3', 'usb', 's3'],
+        label: 'Top shelf',
+        notes: 'needs a powered hub',
+        resetSequence: 'D0|R1|W100|D1|R0|W50|D0',
+      },
+    );
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       pool: 'line-b',
@@ -269,7 +253,7 @@ describe('editing', () => {
       notes: 'needs a powered hub',
     });
     expect(res.body.resetSequence).toMatch(/^D0\|R1\|W100/);
-    const cleared = await call<Device>('PATCH', '/devices/20:00:00:00:00:01', t.operator, {
+    const cleared = await call<DeviceDetailView>('PATCH', '/devices/20:00:00:00:00:01', t.operator, {
       pool: null,
       resetSequence: null,
     });
@@ -280,7 +264,7 @@ describe('editing', () => {
     const before = await api.api.infra.database.prisma.device.findUniqueOrThrow({
       where: { mac: '20:00:00:00:00:01' },
     });
-    const res = await call<Problem>('PATCH', '/devices/20:00:00:00:00:01', t.operator, {
+    const res = await call<ProblemBody>('PATCH', '/devices/20:00:00:00:00:01', t.operator, {
       resetSequence: 'D0|X1|W100',
       label: 'changed',
     });
@@ -296,33 +280,33 @@ describe('editing', () => {
   });
 
   it('refuses unknown fields and bad tags', async () => {
-    const res = await call<Problem>('PATCH', '/devices/20:00:00:00:00:01', t.operator, { chip: 'esp32' });
+    const res = await call<ProblemBody>('PATCH', '/devices/20:00:00:00:00:01', t.operator, { chip: 'esp32' });
     expect(res.status).toBe(400);
     expect(res.body.message).toMatch(/chip should not exist/);
     expect(
-      (await call<Problem>('PATCH', '/devices/20:00:00:00:00:01', t.operator, { tags: ['has space'] }))
+      (await call<ProblemBody>('PATCH', '/devices/20:00:00:00:00:01', t.operator, { tags: ['has space'] }))
         .status,
     ).toBe(400);
   });
 
   it('quarantines with a reason, refuses while flashing, and releases', async () => {
-    const q = await call<Device>('POST', '/devices/10:00:00:00:00:01/quarantine', t.operator, {
+    const q = await call<DeviceDetailView>('POST', '/devices/10:00:00:00:00:01/quarantine', t.operator, {
       reason: 'flash errors at 0x10000',
     });
     expect(q.status).toBe(200);
     expect(q.body).toMatchObject({ state: 'quarantined', quarantineReason: 'flash errors at 0x10000' });
-    const idle = await call<Page<Device>>('GET', '/devices?state=quarantined', t.viewer);
+    const idle = await call<Page<DeviceDetailView>>('GET', '/devices?state=quarantined', t.viewer);
     expect(macs(idle.body)).toEqual(['10:00:00:00:00:01']);
-    const busy = await call<Problem>('POST', '/devices/20:00:00:00:00:02/quarantine', t.operator, {
+    const busy = await call<ProblemBody>('POST', '/devices/20:00:00:00:00:02/quarantine', t.operator, {
       reason: 'x',
     });
     expect(busy.status).toBe(409);
     expect(busy.body.message).toMatch(/is flashing/);
     expect(
-      (await call<Problem>('POST', '/devices/10:00:00:00:00:01/quarantine', t.operator, { reason: '' }))
+      (await call<ProblemBody>('POST', '/devices/10:00:00:00:00:01/quarantine', t.operator, { reason: '' }))
         .status,
     ).toBe(400);
-    const released = await call<Device & { consecutiveFailures: number }>(
+    const released = await call<DeviceDetailView & { consecutiveFailures: number }>(
       'POST',
       '/devices/10:00:00:00:00:01/release',
       t.operator,
@@ -332,11 +316,11 @@ describe('editing', () => {
 
   it('leaves editing to operators and admins', async () => {
     for (const token of [t.viewer, t.ci, t.agent]) {
-      const res = await call<Problem>('PATCH', '/devices/10:00:00:00:00:01', token, { label: 'nope' });
+      const res = await call<ProblemBody>('PATCH', '/devices/10:00:00:00:00:01', token, { label: 'nope' });
       expect(res.status).toBe(403);
       expect(res.body.message).toMatch(/needs one of: admin, operator/);
     }
-    expect((await call<Problem>('GET', '/devices', t.agent)).status).toBe(403);
-    expect((await call<Problem>('GET', '/devices', '')).status).toBe(401);
+    expect((await call<ProblemBody>('GET', '/devices', t.agent)).status).toBe(403);
+    expect((await call<ProblemBody>('GET', '/devices', '')).status).toBe(401);
   });
 });

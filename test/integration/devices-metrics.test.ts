@@ -109,6 +109,23 @@ describe('/metrics', () => {
     expect(text).toMatch(/^flashfarm_api_process_cpu_user_seconds_total /m);
   });
 
+  it('counts the scheduler and campaign passes of this process, as they complete', async () => {
+    const passes = async (name: string) => {
+      const m = new RegExp(`^${name} (\\d+)$`, 'm').exec((await scrape(viewer)).text);
+      expect(m).not.toBeNull();
+      return Number(m![1]);
+    };
+    const scheduler = await passes('flashfarm_scheduler_passes_total');
+    const campaigns = await passes('flashfarm_campaign_passes_total');
+    // Both loops run on their own timers: the counters move without anything else happening.
+    await pollUntil(async () => (await passes('flashfarm_scheduler_passes_total')) > scheduler, {
+      what: 'another scheduler pass',
+    });
+    await pollUntil(async () => (await passes('flashfarm_campaign_passes_total')) > campaigns, {
+      what: 'another campaign pass',
+    });
+  });
+
   it("counts this process's requests by route pattern", async () => {
     await fetch(`${api.baseUrl}/devices/30:00:00:00:00:01`, {
       headers: { authorization: `Bearer ${viewer}` },

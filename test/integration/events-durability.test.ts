@@ -11,6 +11,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestRedisUrl } from '../support/redis.js';
 import { pollUntil, within } from '../support/poll.js';
 import { FakeAgent, seedFirmware, seedToken, sql } from '../support/fake-agent.js';
+import { holdFor } from '../support/stimulus.js';
 
 const ENV = { FLASHFARM_SCHEDULER_INTERVAL_MS: '200', FLASHFARM_EVENTS_CLAIM_IDLE_MS: '500' };
 const BATCHES = 60;
@@ -57,7 +58,7 @@ describe('agent events while the api restarts', () => {
           // Every seventh batch is sent twice, as a redelivery after a lost acknowledgement would be.
           if (b % 7 === 3) await run.logBatch(seqs);
           sentBatches = b + 1;
-          await new Promise((r) => setTimeout(r, 8));
+          await holdFor(8); // an agent's pace: the api restart lands mid-stream
         }
         await gate;
         await run.finish();

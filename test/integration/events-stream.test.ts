@@ -16,8 +16,8 @@ let ci: string;
 let firmwareId: string;
 let release: () => void = () => {};
 let holdNext = false;
-/** Replaces the log lines of the next run (after the hold, if any). */
-let customLines: ((run: FakeRunContext) => Promise<void>) | undefined;
+/** Replaces the log lines of the next run (after the hold, if any); may say how run.finished names its last seq. */
+let customLines: ((run: FakeRunContext) => Promise<{ lastSeq?: number | null } | void>) | undefined;
 
 interface SseEvent {
   event: string;
@@ -25,11 +25,18 @@ interface SseEvent {
   data: Record<string, unknown>;
 }
 
+/** Sees a stream as it is read: each event, and each keep-alive comment. */
+interface SseWatcher {
+  onEvent?: (event: SseEvent) => void;
+  onKeepAlive?: () => void;
+}
+
 /** Reads a stream until `end` (or the deadline) and returns its events. */
 async function readSse(
   path: string,
   headers: Record<string, string> = {},
   timeoutMs = 10_000,
+  watcher: SseWatcher = {},
 ): Promise<SseEvent[]> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
@@ -50,13 +57,17 @@ async function readSse(
         const frame = buffer.slice(0, cut);
         buffer = buffer.slice(cut + 2);
         const event: Partial<SseEvent> = {};
+        if (frame.startsWith(': keep-alive')) watcher.onKeepAlive?.();
         for (const line of frame.split('\n')) {
           if (line.startsWith('event: ')) event.event = line.slice(7);
           else if (line.startsWith('id: ')) event.id = line.slice(4);
           else if (line.startsWith('data: '))
             event.data = JSON.parse(line.slice(6)) as Record<string, unknown>;
         }
-        if (event.event) events.push(event as SseEvent);
+        if (event.event) {
+          events.push(event as SseEvent);
+          watcher.onEvent?.(event as SseEvent);
+        }
         if (event.event === 'end') return events;
       }
     }
@@ -65,6 +76,23 @@ async function readSse(
     clearTimeout(timer);
     controller.abort();
   }
+}
+
+/** Opens a stream and resolves `opened` at its first event (the snapshot), before any live event matters. */
+function openSse(
+  path: string,
+  watcher: SseWatcher = {},
+): { opened: Promise<void>; events: Promise<SseEvent[]> } {
+  let opened!: () => void;
+  const openedPromise = new Promise<void>((resolve) => (opened = resolve));
+  const events = readSse(path, {}, 15_000, {
+    ...watcher,
+    onEvent: (e) => {
+      opened();
+      watcher.onEvent?.(e);
+    },
+  });
+  return { opened: openedPromise, events };
 }
 
 async function createJob(): Promise<string> {
@@ -104,8 +132,8 @@ beforeAll(async () => {
       const lines = customLines;
       customLines = undefined;
       if (lines) {
-        await lines(run);
-        return run.finish();
+        const finish = await lines(run);
+        return run.finish({}, finish ?? {});
       }
       await run.progress(40, 'write');
       for (let seq = 1; seq <= 30; seq++) await run.log(`line ${seq}`, seq === 30 ? 'warn' : 'info', 'write');
@@ -271,11 +299,12 @@ describe('a live run', () => {
       { what: 'the run to start' },
     );
     holdNext = false;
-    const reading = readSse(`/runs/${run.id}/events`);
-    const jobReading = readSse(`/jobs/${jobId}/events`);
-    await new Promise((r) => setTimeout(r, 300)); // let both streams open first (a late one would replay from the database)
+    // Both streams open first (a late one would replay from the database instead of seeing live events).
+    const runStream = openSse(`/runs/${run.id}/events`);
+    const jobStream = openSse(`/jobs/${jobId}/events`);
+    await Promise.all([runStream.opened, jobStream.opened]);
     release();
-    const events = await reading;
+    const events = await runStream.events;
     expect(events[0]).toMatchObject({ event: 'run', data: { status: 'running' } });
     expect(events.some((e) => e.event === 'progress' && e.data.percent === 40)).toBe(true);
     expect(events.filter((e) => e.event === 'log').map((e) => e.data.seq)).toEqual(
@@ -284,9 +313,58 @@ describe('a live run', () => {
     const states = events.filter((e) => e.event === 'run').map((e) => e.data.status);
     expect(states[states.length - 1]).toBe('succeeded');
     expect(events[events.length - 1].event).toBe('end');
-    const jobEvents = await jobReading;
+    const jobEvents = await jobStream.events;
     expect(jobEvents.filter((e) => e.event === 'job').map((e) => e.data.status)).toContain('succeeded');
     expect(jobEvents.filter((e) => e.event === 'log')).toHaveLength(30);
+  });
+});
+
+describe('the end of a stream', () => {
+  it('waits for the last line the agent sent, stored after the run ended, instead of a fixed pause', async () => {
+    holdNext = true;
+    customLines = async (run) => {
+      for (let seq = 1; seq <= 5; seq++) await run.log(`line ${seq}`);
+      // Line 6 is still on its way (another replica storing it) when run.finished is handled.
+      return { lastSeq: 6 };
+    };
+    const jobId = await createJob();
+    const run = await pollUntil(
+      async () => {
+        const r = await runOf(jobId);
+        return r.status === 'running' ? r : undefined;
+      },
+      { what: 'the run to start' },
+    );
+    holdNext = false;
+    // Keep-alives seen on each stream after it showed the run succeeded: proof it stayed open.
+    const afterEnd = { run: 0, job: 0 };
+    const ended = { run: false, job: false };
+    const watch = (which: 'run' | 'job'): SseWatcher => ({
+      onEvent: (e) => {
+        if (e.event === 'run' && e.data.status === 'succeeded') ended[which] = true;
+      },
+      onKeepAlive: () => {
+        if (ended[which]) afterEnd[which]++;
+      },
+    });
+    const runStream = openSse(`/runs/${run.id}/events`, watch('run'));
+    const jobStream = openSse(`/jobs/${jobId}/events`, watch('job'));
+    await Promise.all([runStream.opened, jobStream.opened]);
+    release();
+    // Three keep-alives (200 ms apart) after the run ended: longer than any fixed pause of 300 ms.
+    await pollUntil(() => afterEnd.run >= 3 && afterEnd.job >= 3, {
+      what: 'both streams to stay open past the end of the run',
+      intervalMs: 20,
+    });
+    await agent.emit({
+      type: 'run.log',
+      runId: run.id,
+      lines: [{ seq: 6, ts: new Date().toISOString(), level: 'info', text: 'line 6' }],
+    });
+    for (const events of [await runStream.events, await jobStream.events]) {
+      expect(events.filter((e) => e.event === 'log').map((e) => e.data.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(events[events.length - 1].event).toBe('end');
+    }
   });
 });
 
@@ -298,6 +376,7 @@ describe('lines out of order, repeated, and with a gap that never closes', () =>
       await run.logBatch([3, 4]);
       await run.logBatch([6, 7]); // 6 again, as a redelivery would: stored once
       await run.logBatch([9, 10]); // 8 was reserved and never sent
+      return { lastSeq: null }; // so the agent cannot name a last seq every line up to which was sent
     };
     const jobId = await createJob();
     const run = await pollUntil(
@@ -308,9 +387,11 @@ describe('lines out of order, repeated, and with a gap that never closes', () =>
       { what: 'the run to start' },
     );
     holdNext = false;
-    const liveJob = readSse(`/jobs/${jobId}/events`);
-    const liveRun = readSse(`/runs/${run.id}/events`);
-    await new Promise((r) => setTimeout(r, 300)); // let both streams open first (a late one would replay from the database)
+    const jobStream = openSse(`/jobs/${jobId}/events`);
+    const runStream = openSse(`/runs/${run.id}/events`);
+    await Promise.all([jobStream.opened, runStream.opened]);
+    const liveJob = jobStream.events;
+    const liveRun = runStream.events;
     release();
     const sentSeqs = [1, 2, 3, 4, 5, 6, 7, 9, 10];
     const logsOf = (events: SseEvent[]) => events.filter((e) => e.event === 'log');

@@ -1,5 +1,5 @@
 /**
- * Firmware intake against the real api on PostgreSQL: the three upload forms
+ * FirmwareDetailView intake against the real api on PostgreSQL: the three upload forms
  * (parts, merged image, ESP-IDF bundle as .zip and .tar.gz) built from real
  * ESP-IDF fixtures and #esp's image writer; every refusal is a 4xx with a
  * stable code and leaves the firmware table and the store directory as they were.
@@ -15,6 +15,7 @@ import { buildAppImage, buildFirmwareSet, buildPartitionTable, type FirmwarePart
 import { firmwarePartPath } from '#contracts';
 import { TokenStore } from '../../apps/api/src/auth/index.js';
 import { startTestApi, type TestApi } from '../support/api-app.js';
+import type { FirmwareDetailView, ProblemBody } from '#contracts';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures');
 const fixture = (name: string) => new Uint8Array(fs.readFileSync(path.join(FIXTURES, name)));
@@ -37,39 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.close();
 });
-
-interface Problem {
-  statusCode: number;
-  code: string;
-  message: string;
-  details?: Array<{ field: string; code: string; message: string }>;
-}
-interface Firmware {
-  id: string;
-  sha256: string;
-  name: string;
-  version: string | null;
-  projectName: string | null;
-  chip: string;
-  kind: string;
-  totalBytes: number;
-  createdBy: string;
-  flash: { mode: string | null; size: string | null; freq: string | null };
-  parts: Array<{
-    offset: number;
-    size: number;
-    sha256: string;
-    md5: string;
-    role: string;
-    fileName: string;
-    path: string;
-  }>;
-  metadata: {
-    app: { projectName: string; version: string } | null;
-    warnings: string[];
-    flashBytesNeeded: number;
-  };
-}
 
 type FormFile = { field: string; name: string; data: Uint8Array };
 
@@ -152,11 +120,11 @@ async function expectRefused(
   status: number,
   code: string,
   detailCode?: string,
-): Promise<Problem> {
+): Promise<ProblemBody> {
   const beforeFiles = storeFiles();
   const beforeRows = await api.api.infra.database.prisma.firmware.count();
   const { status: got, body } = await attempt;
-  const problem = body as Problem;
+  const problem = body as ProblemBody;
   expect({ status: got, code: problem.code }).toEqual({ status, code });
   expect(problem.message.length).toBeGreaterThan(10);
   if (detailCode) expect(problem.details?.map((d) => d.code)).toContain(detailCode);
@@ -179,12 +147,12 @@ const realEsp32: FirmwarePart[] = [
 ];
 
 describe('accepted uploads', () => {
-  let first: Firmware;
+  let first: FirmwareDetailView;
 
   it('stores a set of parts content-addressed and describes it', async () => {
     const { status, body } = await partsForm(realEsp32, { version: 'build-17' });
     expect(status).toBe(201);
-    first = body as Firmware;
+    first = body as FirmwareDetailView;
     expect(first).toMatchObject({
       name: 'hello',
       version: 'build-17',
@@ -218,7 +186,7 @@ describe('accepted uploads', () => {
     const files = storeFiles();
     const { status, body } = await partsForm(realEsp32, { version: 'other' });
     expect(status).toBe(200);
-    expect((body as Firmware).id).toBe(first.id);
+    expect((body as FirmwareDetailView).id).toBe(first.id);
     expect(storeFiles()).toEqual(files);
     expect(await api.api.infra.database.prisma.firmware.count({ where: { sha256: first.sha256 } })).toBe(1);
   });
@@ -265,7 +233,7 @@ describe('accepted uploads', () => {
     });
     const { status, body } = await upload([{ field: 'file', name: 'merged.bin', data: merge(set) }]);
     expect(status).toBe(201);
-    const fw = body as Firmware;
+    const fw = body as FirmwareDetailView;
     expect(fw).toMatchObject({ kind: 'merged', chip: 'esp32c3', name: 'merged-app', version: '2.0.0' });
     expect(fw.parts.map((p) => [p.offset, p.role])).toEqual([
       [0x0, 'bootloader'],
@@ -284,8 +252,8 @@ describe('accepted uploads', () => {
     });
     const { status, body } = await upload([{ field: 'file', name: 'esp8266.bin', data: merge(set) }]);
     expect(status).toBe(201);
-    expect(body as Firmware).toMatchObject({ kind: 'merged', chip: 'esp8266' });
-    expect((body as Firmware).parts.map((p) => p.offset)).toEqual([0x0, 0x8000, 0x10000]);
+    expect(body as FirmwareDetailView).toMatchObject({ kind: 'merged', chip: 'esp8266' });
+    expect((body as FirmwareDetailView).parts.map((p) => p.offset)).toEqual([0x0, 0x8000, 0x10000]);
   });
 
   it('accepts an ESP-IDF bundle as .zip (build directory inside)', async () => {
@@ -309,7 +277,7 @@ describe('accepted uploads', () => {
     });
     const { status, body } = await upload([{ field: 'file', name: 'zipped.zip', data: zip }]);
     expect(status).toBe(201);
-    const fw = body as Firmware;
+    const fw = body as FirmwareDetailView;
     expect(fw).toMatchObject({ kind: 'idf_bundle', chip: 'esp32s3', name: 'zipped', version: '3.1.0' });
     expect(fw.parts.map((p) => p.fileName)).toEqual([
       'bootloader/bootloader.bin',
@@ -336,7 +304,7 @@ describe('accepted uploads', () => {
       name: 'Tarred',
     });
     expect(status).toBe(201);
-    expect(body as Firmware).toMatchObject({
+    expect(body as FirmwareDetailView).toMatchObject({
       kind: 'idf_bundle',
       chip: 'esp32',
       name: 'Tarred',
@@ -349,7 +317,12 @@ describe('accepted uploads', () => {
       headers: { authorization: `Bearer ${tokens.viewer}` },
     });
     expect(res.status).toBe(200);
-    const page = (await res.json()) as { items: Firmware[]; total: number; limit: number; offset: number };
+    const page = (await res.json()) as {
+      items: FirmwareDetailView[];
+      total: number;
+      limit: number;
+      offset: number;
+    };
     expect(page.total).toBe(2);
     expect(page.items).toHaveLength(1);
     expect(page.items[0].name).toBe('Tarred');
@@ -357,7 +330,7 @@ describe('accepted uploads', () => {
       await fetch(`${api.baseUrl}/firmware?chip=esp32&limit=1&offset=1`, {
         headers: { authorization: `Bearer ${tokens.viewer}` },
       })
-    ).json()) as { items: Firmware[] };
+    ).json()) as { items: FirmwareDetailView[] };
     expect(second.items[0].name).toBe('hello');
     const bad = await fetch(`${api.baseUrl}/firmware?limit=0`, {
       headers: { authorization: `Bearer ${tokens.viewer}` },
@@ -366,7 +339,7 @@ describe('accepted uploads', () => {
     const one = await fetch(`${api.baseUrl}/firmware/${first.id}`, {
       headers: { authorization: `Bearer ${tokens.viewer}` },
     });
-    expect(((await one.json()) as Firmware).parts).toHaveLength(3);
+    expect(((await one.json()) as FirmwareDetailView).parts).toHaveLength(3);
   });
 });
 
@@ -666,10 +639,10 @@ describe('deleting firmware', () => {
       version: '1',
       payloadBytes: 2048,
     });
-    const a = (await partsForm(shared)).body as Firmware;
+    const a = (await partsForm(shared)).body as FirmwareDetailView;
     const variant = buildAppImage({ chip: 'esp32c3', projectName: 'del', version: '2', payloadBytes: 2048 });
     const b = (await partsForm([shared[0], shared[1], { name: 'del2.bin', offset: 0x10000, data: variant }]))
-      .body as Firmware;
+      .body as FirmwareDetailView;
     expect(a.id).not.toBe(b.id);
     const auth = { authorization: `Bearer ${tokens.operator}` };
 
@@ -678,7 +651,7 @@ describe('deleting firmware', () => {
     });
     const busy = await fetch(`${api.baseUrl}/firmware/${a.id}`, { method: 'DELETE', headers: auth });
     expect(busy.status).toBe(409);
-    expect(((await busy.json()) as Problem).code).toBe('FIRMWARE_IN_USE');
+    expect(((await busy.json()) as ProblemBody).code).toBe('FIRMWARE_IN_USE');
     await prisma.job.delete({ where: { id: job.id } });
 
     const viewerTry = await fetch(`${api.baseUrl}/firmware/${a.id}`, {

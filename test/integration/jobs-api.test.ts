@@ -113,6 +113,26 @@ describe('POST /jobs', () => {
     expect(byId.status).toBe(201);
   });
 
+  it('pins a device by MAC in every spelling GET /devices/:idOrMac accepts', async () => {
+    // One grammar for naming a board: bare hex and dashes used to be 404 here while GET /devices took them.
+    for (const spelling of ['aa0000000002', 'AA-00-00-00-00-02', 'aa00.0000.0002']) {
+      const pinned = await call('POST', '/jobs', {
+        token: ci,
+        body: { firmwareId: esp32Firmware, target: { device: spelling } },
+      });
+      expect({ spelling, status: pinned.status }).toEqual({ spelling, status: 201 });
+      expect((await json<JobBody>(pinned)).target).toEqual({ device: devices['aa:00:00:00:00:02'] });
+      const read = await call('GET', `/devices/${spelling}`, { token: viewer });
+      expect((await json<{ id: string }>(read)).id).toBe(devices['aa:00:00:00:00:02']);
+    }
+    const neither = await call('POST', '/jobs', {
+      token: ci,
+      body: { firmwareId: esp32Firmware, target: { device: 'bench-3' } },
+    });
+    expect(neither.status).toBe(404);
+    expect((await json<{ message: string }>(neither)).message).toMatch(/neither a device id nor a MAC/);
+  });
+
   it('targets every matching online board for "all" (quarantined and other chips excluded)', async () => {
     const response = await call('POST', '/jobs', {
       token: ci,
@@ -136,6 +156,7 @@ describe('POST /jobs', () => {
     });
     expect(response.status).toBe(422);
     const body = await json<{ code: string; message: string }>(response);
+    expect(body.code).toBe('NO_MATCHING_DEVICE');
     expect(body.message).toMatch(/no device matches/i);
   });
 

@@ -13,24 +13,20 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RunLifecycleService } from '../../apps/api/src/runs/run-lifecycle.service.js';
 import { pollUntil } from '../support/poll.js';
 import type { FakeAgent, FakeBoard, FakeRunScript } from '../support/fake-agent.js';
-import {
-  board,
-  hang,
-  startSchedulerSuite,
-  type JobView,
-  type SchedulerSuite,
-  type SlotView,
-} from '../support/scheduler-suite.js';
+import { board, hang, startSchedulerSuite, type SchedulerSuite } from '../support/scheduler-suite.js';
+import type { JobSlotView, JobView } from '#contracts';
 
 /** The bounded wait of a slot with no usable board (FLASHFARM_PINNED_REQUEUE_WAIT_MS). */
 const WAIT_MS = 2500;
+/** The scheduler's safety-net poll (FLASHFARM_SCHEDULER_INTERVAL_MS). */
+const INTERVAL_MS = 200;
 
 let suite: SchedulerSuite;
 
 beforeAll(async () => {
   suite = await startSchedulerSuite({
     env: {
-      FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
+      FLASHFARM_SCHEDULER_INTERVAL_MS: String(INTERVAL_MS),
       FLASHFARM_AGENT_HEARTBEAT_MS: '300',
       FLASHFARM_AGENT_DEAD_AFTER_MS: '1500',
       FLASHFARM_PINNED_REQUEUE_WAIT_MS: String(WAIT_MS),
@@ -63,7 +59,7 @@ async function submitAll(pool: string): Promise<string> {
   return created.body.id as string;
 }
 
-function slotOf(job: JobView, deviceId: string | undefined): SlotView {
+function slotOf(job: JobView, deviceId: string | undefined): JobSlotView {
   const slot = job.slots.find((s) => s.history[0].deviceId === deviceId);
   if (!slot) throw new Error(`no slot started on device ${deviceId}`);
   return slot;
@@ -184,8 +180,9 @@ describe('"all" jobs', () => {
       },
       { what: 'the board offline with its agent, and its slot re-queued' },
     );
-    // Nothing should change during the outage; only time passing can show that.
-    await new Promise((r) => setTimeout(r, WAIT_MS + 1000));
+    // Nothing changes during the outage: a pass begun after the bounded wait ran out (counted from
+    // at most one pass interval before now) leaves the slot waiting.
+    await suite.passBeganAfter(Date.now() + WAIT_MS + INTERVAL_MS, 'the bounded wait of the slot');
     const during = await suite.getJob(jobId);
     expect(during.status).toBe('running');
     expect(slotOf(during, first.deviceIds.get(held)).latest.status).toBe('queued');
@@ -280,7 +277,7 @@ describe('"all" jobs', () => {
     await agent.reportBoards([boards[0], boards[2]], [], false);
 
     const job = await suite.waitForStatus(jobId, 'succeeded');
-    const history = (slot: SlotView) =>
+    const history = (slot: JobSlotView) =>
       slot.history.map((h) => [h.attempt, h.status, h.errorCode, h.deviceId]);
     expect(history(job.slots[slotA])).toEqual([
       [1, 'failed', 'DEVICE_GONE', agent.deviceIds.get(first)],

@@ -7,17 +7,25 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pollUntil } from '../support/poll.js';
-import { board, hang, startSchedulerSuite, type SchedulerSuite } from '../support/scheduler-suite.js';
+import {
+  board,
+  hang,
+  holdUntilCancelled,
+  startSchedulerSuite,
+  type SchedulerSuite,
+} from '../support/scheduler-suite.js';
 
 /** The bounded wait of a pinned run whose board cannot take it (FLASHFARM_PINNED_REQUEUE_WAIT_MS). */
 const WAIT_MS = 1500;
+/** The scheduler's safety-net poll (FLASHFARM_SCHEDULER_INTERVAL_MS). */
+const INTERVAL_MS = 200;
 
 let suite: SchedulerSuite;
 
 beforeAll(async () => {
   suite = await startSchedulerSuite({
     env: {
-      FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
+      FLASHFARM_SCHEDULER_INTERVAL_MS: String(INTERVAL_MS),
       FLASHFARM_AGENT_DEAD_AFTER_MS: '1500',
       FLASHFARM_PINNED_REQUEUE_WAIT_MS: String(WAIT_MS),
       FLASHFARM_CANCEL_GRACE_MS: '1000',
@@ -224,7 +232,7 @@ describe('recovery', () => {
     await pollUntil(() => agent.received.length === 1, { what: 'the first pinned run to reach the agent' });
     const second = (await suite.post('/jobs', pinned)).body.id as string;
     // Queued behind a run on a board that is present: waiting longer than the bound is no reason to end.
-    await new Promise((r) => setTimeout(r, WAIT_MS + 500));
+    await suite.passBeganAfter(Date.now() + WAIT_MS + INTERVAL_MS, 'the bounded wait of the queued run');
     expect((await suite.getJob(second)).status).toBe('queued');
 
     // The board is unplugged and plugged back in well within the wait: both jobs are flashed.
@@ -317,10 +325,7 @@ describe('recovery', () => {
     const obedient = await suite.startAgent({
       name: 'obedient',
       boards: [board('c3:00:00:00:00:06')],
-      script: async (run) => {
-        await run.started();
-        await run.sleep(60_000);
-      },
+      script: holdUntilCancelled,
     });
     const created = await suite.post('/jobs', {
       firmwareId: suite.firmwareId,
@@ -348,7 +353,7 @@ describe('recovery', () => {
       boards: [board('c3:00:00:00:00:07')],
       script: async (run) => {
         await run.started();
-        await new Promise((r) => setTimeout(r, 60_000).unref());
+        await new Promise<void>(() => {}); // never answers, not even a cancel
       },
     });
     const second = (

@@ -1,3 +1,4 @@
+import { holdFor } from '../support/stimulus.js';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { openTransport } from '#serial';
@@ -42,7 +43,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 const frameOf = (step: { send: string } | { recv: string }): Uint8Array =>
   new Uint8Array(Buffer.from('send' in step ? step.send : step.recv, 'base64'));
@@ -146,7 +146,7 @@ async function replay(fixture: string): Promise<{ board: SimBoard; compared: num
   const perform = async (commands: Array<{ step: RecordedStep; gapMs: number }>): Promise<void> => {
     for (const { step, gapMs } of commands) {
       // esptool's own sleeps between line changes (its reset sequence), kept as recorded.
-      await sleep(gapMs);
+      await holdFor(gapMs);
       if ('baud' in step) {
         if (step.baud > 0) await transport.setBaudRate(step.baud);
       } else if ('control' in step) {

@@ -87,7 +87,6 @@ describe('refusing an image before touching flash', () => {
       ),
     );
     expect(err.code).toBe('CHIP_MISMATCH');
-    expect(err.retryable).toBe(false);
     expect(err.message).toMatch(/ESP32/);
     expect(board.flash.read(0x1000, 0x1000).every((b) => b === 0xff)).toBe(true);
   });

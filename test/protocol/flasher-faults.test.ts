@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
+import { FAILURE_POLICY } from '#contracts';
 import { flash, type FlasherEvent, type FlashRegion, Op, SlipDecoder, slipEncode } from '#esp';
 import { SimTransport } from '#serial';
 import { type SimBoard } from '#sim';
@@ -176,10 +177,17 @@ describe('flasher under faults', () => {
 
   it('a flash write failure ends with FLASH_ERROR from the stub, not a silent retry loop', async () => {
     const { transport } = await setup({ faults: { flashWriteFailAt: 0x20000 } });
-    const err = await failure(flash(transport, threeRegions()));
+    const warnings: string[] = [];
+    const err = await failure(
+      flash(transport, threeRegions(), {
+        onEvent: (e) => void (e.type === 'log' && e.level !== 'info' && warnings.push(e.text)),
+      }),
+    );
     expect(err.code).toBe('FLASH_ERROR');
     expect(err.message).toMatch(/flash/i);
-    expect(err.retryable).toBe(true);
+    // The policy leaves FLASH_ERROR to the agent (one fresh session): the flasher itself retries nothing.
+    expect(FAILURE_POLICY.FLASH_ERROR.flasher).toBe('none');
+    expect(warnings.filter((w) => /re-sending|restarting|reconnecting|falling back/.test(w))).toEqual([]);
     expect(transport.isOpen).toBe(false);
   });
 

@@ -1,8 +1,11 @@
+import { holdFor } from '../support/stimulus.js';
+import { startDelayProxy } from './support/delay-proxy.js';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { FlashErrorCode } from '#contracts';
 import { openTransport, parseRfc2217Url, Rfc2217Transport, TransportError } from '#serial';
 import { SimBoard, type SimPortHandle, startRfc2217Server, type Rfc2217Server } from '#sim';
+import { pollUntil } from '../support/poll.js';
 
 // Our RFC 2217 client against our RFC 2217 server (and against small raw
 // servers where a misbehaving peer is the point). The board records what
@@ -63,24 +66,6 @@ class EchoBoard {
     this.plugged = false;
     this.drop?.(new Error(`sim://${this.name} was unplugged`));
   }
-}
-
-/** A TCP relay that holds every chunk for delayMs in each direction: a slow link. */
-async function startDelayProxy(targetPort: number, delayMs: number): Promise<Server> {
-  const proxy = createServer((inbound) => {
-    const outbound = connect({ host: '127.0.0.1', port: targetPort });
-    inbound.setNoDelay(true);
-    outbound.setNoDelay(true);
-    const relay = (from: Socket, to: Socket): void => {
-      from.on('data', (chunk) => setTimeout(() => to.writable && to.write(chunk), delayMs));
-      from.on('close', () => setTimeout(() => to.destroy(), delayMs));
-      from.on('error', () => undefined);
-    };
-    relay(inbound, outbound);
-    relay(outbound, inbound);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return proxy;
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -273,10 +258,10 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
     board.clearConsole();
     await transport.setSignals({ dtr: false });
     await transport.setSignals({ rts: true });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await holdFor(100);
     await transport.setSignals({ dtr: true });
     await transport.setSignals({ rts: false });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await holdFor(50);
     await transport.setSignals({ dtr: false });
     await board.waitForConsole(/waiting for download/, 5_000);
     // (Blank flash: the boot loop before the reset is in the console too.)
@@ -339,16 +324,20 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
 
     const opening = transport.open(115_200);
     // Wait until the server holds the board, i.e. the open is mid-negotiation.
-    const deadline = Date.now() + 2_000;
-    while (!board.portOpen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(board.portOpen).toBe(true);
+    await pollUntil(() => board.portOpen, {
+      timeoutMs: 2_000,
+      intervalMs: 5,
+      what: 'the server to open the board',
+    });
     await transport.close();
     await expectCode(opening, FlashErrorCode.CANCELLED);
     expect(transport.isOpen).toBe(false);
     // The relay in between hides when the server let go; wait for the board's port to be free.
-    const freed = Date.now() + 2_000;
-    while (board.portOpen && Date.now() < freed) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(board.portOpen).toBe(false);
+    await pollUntil(() => !board.portOpen, {
+      timeoutMs: 2_000,
+      intervalMs: 5,
+      what: "the board's port to be free",
+    });
 
     // Directly (no relay): a read pending at close() is CANCELLED, and the port reopens at once.
     const direct = track(new Rfc2217Transport({ host: '127.0.0.1', port }));
@@ -408,8 +397,11 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
     );
     await transport.setSignals({ dtr: false, rts: true });
     const controls = () => seen.filter((body) => body[0] === 5).map((body) => body[1]);
-    const deadline = Date.now() + 2000;
-    while (controls().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await pollUntil(() => controls().length >= 3, {
+      timeoutMs: 2_000,
+      intervalMs: 10,
+      what: 'three control frames',
+    });
     // no-flow-control at open, then DTR off and RTS on
     expect(controls()).toEqual([1, 9, 11]);
   });

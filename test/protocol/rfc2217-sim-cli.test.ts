@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -6,58 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlashErrorCode } from '#contracts';
 import { openTransport, type TransportError } from '#serial';
-import { type RunningSimBoard, runSimCli } from '#sim';
+import { pollUntil } from '../support/poll.js';
+import { holdFor } from '../support/stimulus.js';
+import { startDelayProxy } from './support/delay-proxy.js';
+import { freePort, simCliRuns } from './support/sim-cli.js';
 
 // `flashfarm sim`: boards behind RFC 2217 servers, a listing, clean stop.
 
-interface Run {
-  exit: Promise<number>;
-  stdout: () => string;
-  stderr: () => string;
-  ready: Promise<RunningSimBoard[]>;
-  stop: () => Promise<number>;
-}
-
-const runs: Run[] = [];
-afterEach(async () => {
-  for (const run of runs.splice(0)) await run.stop();
-});
-
-function start(argv: string[]): Run {
-  let out = '';
-  let err = '';
-  const controller = new AbortController();
-  let markReady: (boards: RunningSimBoard[]) => void = () => undefined;
-  const ready = new Promise<RunningSimBoard[]>((resolve) => (markReady = resolve));
-  const exit = runSimCli(argv, {
-    stdout: (text) => void (out += text),
-    stderr: (text) => void (err += text),
-    signal: controller.signal,
-    onReady: markReady,
-  });
-  const run: Run = {
-    exit,
-    stdout: () => out,
-    stderr: () => err,
-    ready: Promise.race([ready, exit.then(() => Promise.reject(new Error(`exited early: ${err}`)))]),
-    stop: () => {
-      controller.abort();
-      return exit;
-    },
-  };
-  // Tests that expect an early exit never await ready.
-  run.ready.catch(() => undefined);
-  runs.push(run);
-  return run;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
+const start = simCliRuns();
 
 describe('flashfarm sim', () => {
   it('starts one board per chip on consecutive ports, lists them, serves them, and stops cleanly', async () => {
@@ -70,18 +26,18 @@ describe('flashfarm sim', () => {
       '--time-scale',
       '0.01',
     ]);
-    const boards = await run.ready;
-    expect(boards.map(({ server }) => server.port)).toEqual([base, base + 1, base + 2]);
+    const { boards } = await run.ready;
+    expect(boards.map((slot) => slot.port)).toEqual([base, base + 1, base + 2]);
     const table = run.stdout();
     expect(table).toMatch(/^ADDRESS\s+NAME\s+CHIP\s+MAC\s+FLASH/);
-    for (const { board, server } of boards) {
-      expect(table).toContain(`${server.url}  `);
+    for (const { board, url } of boards) {
+      expect(table).toContain(`${url}  `);
       expect(table).toContain(board.mac);
     }
     expect(table).toContain('ESP32-S3');
 
     // A board is really behind the address: DTR/RTS from a client reach its reset circuit.
-    const transport = await openTransport(boards[0].server.url, { baudRate: 115_200 });
+    const transport = await openTransport(boards[0].url, { baudRate: 115_200 });
     boards[0].board.clearConsole();
     await transport.setSignals({ dtr: false, rts: true }); // EN low
     await transport.setSignals({ dtr: true, rts: false }); // EN rises with IO0 low: download mode
@@ -89,23 +45,24 @@ describe('flashfarm sim', () => {
     await transport.close();
 
     await expect(run.stop()).resolves.toBe(0);
-    const err = await openTransport(boards[0].server.url, { baudRate: 115_200 }).then(
+    const err = await openTransport(boards[0].url, { baudRate: 115_200 }).then(
       () => undefined,
       (e: unknown) => e as TransportError,
     );
     expect(err?.code).toBe(FlashErrorCode.PORT_NOT_FOUND);
   });
 
-  it('prints JSON with --json and takes --count/--chip', async () => {
+  it('prints one line of JSON with --json (boards and the control endpoint) and takes --count/--chip', async () => {
     const run = start(['--count', '2', '--chip', 'esp32c3', '--base-port', '0', '--json']);
     await run.ready;
-    const rows = JSON.parse(run.stdout()) as Array<{
-      url: string;
-      name: string;
-      chip: string;
-      mac: string;
-      flashSizeBytes: number;
-    }>;
+    expect(run.stdout().trimEnd().split('\n')).toHaveLength(1);
+    const listing = JSON.parse(run.stdout()) as {
+      boards: Array<{ url: string; name: string; chip: string; mac: string; flashSizeBytes: number }>;
+      control: { url: string; token: string };
+    };
+    const rows = listing.boards;
+    expect(listing.control.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(listing.control.token.length).toBeGreaterThanOrEqual(16);
     expect(rows.map((row) => row.name)).toEqual(['esp32c3-1', 'esp32c3-2']);
     expect(rows[0].url).toMatch(/^rfc2217:\/\/127\.0\.0\.1:\d+$/);
     expect(rows[0].mac).not.toBe(rows[1].mac);
@@ -121,7 +78,7 @@ describe('flashfarm sim', () => {
         'basePort: 0\nboards:\n  - chip: esp32\n    name: line-a\n    flashSize: 8MB\n    mac: "24:0a:c4:12:34:56"\n  - chip: esp8266\n',
       );
       const run = start(['--fleet', file, '--json']);
-      const boards = await run.ready;
+      const { boards } = await run.ready;
       expect(boards.map(({ board }) => board.name)).toEqual(['line-a', 'esp8266-1']);
       expect(boards[0].board.mac).toBe('24:0a:c4:12:34:56');
       expect(boards[0].board.info.flashSizeBytes).toBe(8 * 1024 * 1024);
@@ -160,8 +117,11 @@ describe('flashfarm sim', () => {
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      const deadline = Date.now() + 15_000;
-      while (!output.includes('Ctrl-C') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await pollUntil(() => output.includes('Ctrl-C'), {
+        timeoutMs: 15_000,
+        intervalMs: 20,
+        what: 'the simulator to be ready',
+      });
       expect(output).toContain(`rfc2217://127.0.0.1:${port}`);
       child.kill(signal);
       await expect(exited).resolves.toBe(0);
@@ -180,5 +140,62 @@ describe('flashfarm sim', () => {
     const bad = start(['--frobnicate']);
     await expect(bad.exit).resolves.toBe(2);
     expect(bad.stderr()).toMatch(/frobnicate/);
+  });
+
+  it('resets locally by default, as esp_rfc2217_server does, and passes line changes through with --reset-mode pass-through', async () => {
+    // esptool's ClassicReset, one SET-CONTROL per call over a link that takes 25 ms each way:
+    // the gap between EN rising and IO0 falling outlasts the board's EN delay, so passed
+    // through, the chip samples IO0 high and boots its app; reset locally, it reaches the loader.
+    const classicResetOverSlowLink = async (url: string): Promise<void> => {
+      const proxy = await startDelayProxy(Number(new URL(url.replace('rfc2217', 'http')).port), 25);
+      const transport = await openTransport(`rfc2217://127.0.0.1:${(proxy.address() as AddressInfo).port}`, {
+        baudRate: 115_200,
+      });
+      try {
+        await transport.setSignals({ dtr: false });
+        await transport.setSignals({ rts: true });
+        await holdFor(100);
+        await transport.setSignals({ dtr: true });
+        await transport.setSignals({ rts: false });
+        await holdFor(50);
+        await transport.setSignals({ dtr: false });
+      } finally {
+        await transport.close();
+        await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      }
+    };
+    const lastBoot = (console: string): string => console.split('rst:').at(-1) ?? '';
+
+    const local = start(['--chip', 'esp32', '--base-port', '0', '--no-control']);
+    const [localSlot] = (await local.ready).boards;
+    localSlot.board.clearConsole();
+    await classicResetOverSlowLink(localSlot.url);
+    await localSlot.board.waitForConsole(/waiting for download/, 5_000);
+    expect(lastBoot(localSlot.board.console)).toContain('DOWNLOAD_BOOT');
+
+    const passed = start([
+      '--chip',
+      'esp32',
+      '--base-port',
+      '0',
+      '--no-control',
+      '--reset-mode',
+      'pass-through',
+    ]);
+    const [passedSlot] = (await passed.ready).boards;
+    passedSlot.board.clearConsole();
+    await classicResetOverSlowLink(passedSlot.url);
+    await pollUntil(() => /boot:0x/.test(lastBoot(passedSlot.board.console)), {
+      timeoutMs: 5_000,
+      what: 'the board to boot after the reset',
+    });
+    expect(lastBoot(passedSlot.board.console)).toContain('SPI_FAST_FLASH_BOOT');
+    expect(passedSlot.board.mode).not.toBe('rom');
+  });
+
+  it('refuses an unknown --reset-mode and names the accepted ones', async () => {
+    const run = start(['--reset-mode', 'ser2net']);
+    await expect(run.exit).resolves.toBe(2);
+    expect(run.stderr()).toContain('--reset-mode must be one of local, pass-through (got ser2net)');
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlashErrorCode } from '#contracts';
 import { listSerialPorts, openTransport, SerialPortTransport, TransportError } from '#serial';
+import { pollUntil } from '../support/poll.js';
 
 // node-serialport through a real Linux pseudo-terminal: `script` (util-linux,
 // present on every Debian) allocates one and relays between our slave side
@@ -44,14 +45,8 @@ async function openPty(): Promise<Pty> {
   };
 }
 
-async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 3_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 3_000): Promise<T> {
+  return pollUntil(probe, { timeoutMs, intervalMs: 10, what });
 }
 
 function transportFor(path: string, warnings: string[] = []): SerialPortTransport {

@@ -2,6 +2,7 @@
 import { loadApiConfig, type ApiConfig } from '../../apps/api/src/config/api-config.js';
 import { createApiApp, type ApiApp } from '../../apps/api/src/app.factory.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { openApiCheckFor, responseRecorder } from './openapi-check.js';
 import { createTestRedisUrl } from './redis.js';
 
 /** A listening api with its own database and Redis db. */
@@ -11,6 +12,8 @@ export interface TestApi {
   config: ApiConfig;
   database: TestDatabase;
   redisUrl: string;
+  /** Answers that differed from the OpenAPI document so far (close() fails when there are any). */
+  openApiViolations: string[];
   close(): Promise<void>;
 }
 
@@ -34,6 +37,9 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     ...options.env,
   });
   const api = await createApiApp(config, { logger: false });
+  // Every answer of every suite is held to the OpenAPI document (support/openapi-check.ts).
+  const openApiViolations: string[] = [];
+  api.app.use(responseRecorder(openApiCheckFor(api.document), openApiViolations));
   await api.app.listen(0, '127.0.0.1');
   const server = api.app.getHttpServer() as import('node:http').Server;
   const address = server.address() as { port: number };
@@ -43,9 +49,14 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     config,
     database,
     redisUrl,
+    openApiViolations,
     close: async () => {
       await api.close();
       if (!options.database) await database.drop();
+      if (openApiViolations.length)
+        throw new Error(
+          `The api answered differently from its OpenAPI document:\n${[...new Set(openApiViolations)].join('\n')}`,
+        );
     },
   };
 }

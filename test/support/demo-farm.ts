@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { startDemoFarm, type DemoFarm, type DemoFarmOptions } from '../../scripts/demo.js';
 import { createTestDatabase } from './database.js';
+import { openApiCheckFor, responseRecorder } from './openapi-check.js';
 import { createTestRedisUrl } from './redis.js';
 import { scratchDir } from './scratch.js';
 
@@ -30,9 +31,12 @@ export async function startTestDemoFarm(
     fs.rmSync(work, { recursive: true, force: true });
   };
   let farm: DemoFarm;
+  // Every answer is held to the OpenAPI document, as with the test api (support/openapi-check.ts).
+  const openApiViolations: string[] = [];
   try {
     farm = await startDemoFarm({
       ...options,
+      beforeListen: (api) => api.app.use(responseRecorder(openApiCheckFor(api.document), openApiViolations)),
       env: {
         DATABASE_URL: database.url,
         REDIS_URL: await createTestRedisUrl(),
@@ -56,6 +60,10 @@ export async function startTestDemoFarm(
       } finally {
         await cleanUp();
       }
+      if (openApiViolations.length)
+        throw new Error(
+          `The api answered differently from its OpenAPI document:\n${[...new Set(openApiViolations)].join('\n')}`,
+        );
     },
   };
 }

@@ -43,7 +43,11 @@ export interface FakeRunContext {
   /** Sends lines with the given seqs in one event (seqs may repeat earlier ones, as a redelivery would). */
   logBatch(seqs: number[], text?: (seq: number) => string): Promise<void>;
   progress(percent: number, stage?: string): Promise<void>;
-  finish(result?: Partial<RunResultPayload>): Promise<void>;
+  /**
+   * Sends run.finished with the highest seq sent as lastSeq, as an agent does; `lastSeq: null` leaves it
+   * out (an older agent, or one that lost a batch of lines).
+   */
+  finish(result?: Partial<RunResultPayload>, options?: { lastSeq?: number | null }): Promise<void>;
   /** Waits, or rejects when the run is cancelled. */
   sleep(ms: number): Promise<void>;
 }
@@ -208,8 +212,9 @@ export class FakeAgent {
           lines: [{ seq, ts: new Date().toISOString(), level, stage, text }],
         });
       },
-      logBatch: (seqs, text = (seq) => `line ${seq}`) =>
-        this.emit({
+      logBatch: (seqs, text = (seq) => `line ${seq}`) => {
+        this.seqs.set(payload.runId, Math.max(this.seqs.get(payload.runId) ?? 0, ...seqs));
+        return this.emit({
           type: 'run.log',
           runId: payload.runId,
           lines: seqs.map((seq) => ({
@@ -219,7 +224,8 @@ export class FakeAgent {
             stage: 'write',
             text: text(seq),
           })),
-        }),
+        });
+      },
       progress: (percent, stage = 'write') =>
         this.emit({
           type: 'run.progress',
@@ -230,12 +236,14 @@ export class FakeAgent {
           bytesDone: percent * 10,
           bytesTotal: 1000,
         }),
-      finish: async (result = {}) => {
+      finish: async (result = {}, options = {}) => {
         finished = true;
+        const lastSeq = options.lastSeq === undefined ? (this.seqs.get(payload.runId) ?? 0) : options.lastSeq;
         await this.emit({
           type: 'run.finished',
           runId: payload.runId,
           at: new Date().toISOString(),
+          ...(lastSeq === null ? {} : { lastSeq }),
           result: {
             status: 'succeeded',
             retries: 0,

@@ -4,6 +4,7 @@
  * ci and an operator token, an esp32c3 firmware, scripted agents that are
  * closed with the suite, and the job calls the scenarios make.
  */
+import { SchedulerService } from '../../apps/api/src/scheduler/scheduler.service.js';
 import { startTestApi, type TestApi } from './api-app.js';
 import { pollUntil } from './poll.js';
 import {
@@ -15,27 +16,9 @@ import {
   type FakeBoard,
   type FakeRunScript,
 } from './fake-agent.js';
+import type { JobView } from '#contracts';
 
 /** GET /jobs/:id, as far as the scheduler suites read it. */
-export interface JobView {
-  id: string;
-  status: string;
-  slots: Array<{
-    attempts: number;
-    latest: { status: string; errorCode: string | null; device: { mac: string } | null };
-    history: Array<{
-      runId: string;
-      attempt: number;
-      status: string;
-      deviceId: string | null;
-      errorCode: string | null;
-      errorMessage: string | null;
-    }>;
-  }>;
-}
-
-/** One slot of a job. */
-export type SlotView = JobView['slots'][number];
 
 /** An api answer: its status and JSON body. */
 export interface ApiAnswer {
@@ -77,6 +60,12 @@ export interface SchedulerSuite {
   ): Promise<JobView>;
   /** Runs one statement on the suite's database. */
   sql(text: string, values?: unknown[]): ReturnType<typeof sql>;
+  /**
+   * Resolves once the scheduler has completed a pass that began at or after `at` (ms since the epoch):
+   * whatever that pass would do about the state before `at` is done. For "nothing happens" checks,
+   * instead of sleeping and hoping a pass ran.
+   */
+  passBeganAfter(at: number, what: string): Promise<void>;
   /** Closes every agent the suite started, then the api (dropping its database). */
   close(): Promise<void>;
 }
@@ -90,6 +79,14 @@ export function board(mac: string, portPath = '/dev/ttyACM0'): FakeBoard {
 export const hang: FakeRunScript = async (run) => {
   await run.started();
   await new Promise<void>((resolve) => run.signal.addEventListener('abort', () => resolve()));
+};
+
+/** A run script that starts and holds the board until the run is cancelled, which it then confirms. */
+export const holdUntilCancelled: FakeRunScript = async (run) => {
+  await run.started();
+  await new Promise<void>((_, reject) =>
+    run.signal.addEventListener('abort', () => reject(new Error('cancelled'))),
+  );
 };
 
 /** Starts the api on a fresh database and Redis db, and seeds the tokens and the firmware. */
@@ -152,6 +149,15 @@ export async function startSchedulerSuite(options: SchedulerSuiteOptions): Promi
       { timeoutMs: wait.timeoutMs ?? statusTimeoutMs, what: wait.what ?? `job ${jobId} to be ${status}` },
     );
 
+  const scheduler = api.api.app.get(SchedulerService);
+  const passBeganAfter = async (at: number, what: string): Promise<void> => {
+    await pollUntil(() => scheduler.lastPassStartedAt >= at, {
+      what: `a scheduler pass begun after ${what}`,
+      timeoutMs: Math.max(0, at - Date.now()) + statusTimeoutMs,
+      intervalMs: 20,
+    });
+  };
+
   const close = async (): Promise<void> => {
     try {
       // Agents first: their heartbeats and workers talk to the api and its Redis until they stop.
@@ -172,6 +178,7 @@ export async function startSchedulerSuite(options: SchedulerSuiteOptions): Promi
     getJob,
     waitForStatus,
     sql: (text, values) => sql(api.database.url, text, values),
+    passBeganAfter,
     close,
   };
 }

@@ -6,14 +6,17 @@ import 'reflect-metadata';
 import { ConsoleLogger, type INestApplicationContext, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
-import { ensureRedis, type RedisEndpoint } from '#runtime';
+import { ensureRedis, type RedisEndpoint, type StartupError } from '#runtime';
 import type { AgentConfig } from './config/agent-config.js';
 import { AgentModule } from './agent.module.js';
+import { AgentRuntime } from './lifecycle/agent-runtime.js';
 
 /** A running agent. */
 export interface AgentApp {
   context: INestApplicationContext;
   redisEndpoint: RedisEndpoint;
+  /** Settles when the agent gave up for a reason only an operator can fix (its token was refused). */
+  failed: Promise<StartupError>;
   close(): Promise<void>;
 }
 
@@ -48,6 +51,7 @@ export async function createAgentApp(
   return {
     context,
     redisEndpoint,
+    failed: context.get(AgentRuntime).failed,
     close: async () => {
       await context.close();
       await redisEndpoint.close();

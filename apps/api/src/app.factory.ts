@@ -3,13 +3,14 @@
  * OpenAPI. Used by main.ts, the demo and the tests, so all run the same app.
  */
 import 'reflect-metadata';
-import { ConsoleLogger, ValidationPipe, type INestApplication, type LoggerService } from '@nestjs/common';
+import { ConsoleLogger, type INestApplication, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { ApiConfig } from './config/api-config.js';
 import { openInfrastructure, type Infrastructure } from './infra/infrastructure.js';
 import { AppModule } from './app.module.js';
+import { openApiDocument } from './openapi.js';
 
 /** How long requests in flight may run on after shutdown begins before their connections are closed. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -18,6 +19,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 export interface ApiApp {
   app: INestApplication;
   infra: Infrastructure;
+  /** The OpenAPI document served at /api/openapi.json. */
+  document: OpenAPIObject;
   /** Stops accepting requests, then closes connections. */
   close(): Promise<void>;
 }
@@ -50,18 +53,8 @@ export async function createApiApp(config: ApiConfig, options: CreateApiAppOptio
     throw error;
   }
   app.useBodyParser('json', { limit: '1mb' });
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('flashfarm api')
-      .setDescription(
-        'Firmware intake, flash jobs, devices, agents and live events of a flashfarm device farm.',
-      )
-      .setVersion('1')
-      .addBearerAuth()
-      .build(),
-  );
+  // Requests are validated by each route's zod schema from libs/contracts (common/http-contract.ts).
+  const document = openApiDocument(app);
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/openapi.json' });
   // Closing twice (a signal during a close, a test's clean-up) waits for the one close.
   let closing: Promise<void> | undefined;
@@ -79,5 +72,5 @@ export async function createApiApp(config: ApiConfig, options: CreateApiAppOptio
     }
     await infra.close();
   };
-  return { app, infra, close: () => (closing ??= close()) };
+  return { app, infra, document, close: () => (closing ??= close()) };
 }

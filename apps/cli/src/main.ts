@@ -1,15 +1,13 @@
 /**
  * The `flashfarm` command: one entry point, one subcommand per job. Each
  * subcommand's command-line code lives in apps/cli (the flasher commands in
- * ./flasher, the farm client in ./commands) or with the library it drives
- * (the simulator in libs/sim); this file only routes and wires transports.
+ * ./flasher, the farm client in ./commands, the simulator in ./sim); this
+ * file only routes and wires transports. A command's code is imported when
+ * it runs, so `--help` loads little.
  */
-import { listSerialPorts, openTransport } from '#serial';
-import { runSimCli } from '#sim';
-import { FARM_COMMANDS, runFarmCommand } from './commands/index.js';
-import { runNvsCli } from './commands/nvs.js';
+import type { CliHooks } from './commands/context.js';
+import { FARM_COMMAND_SUMMARIES } from './commands/summaries.js';
 import { esptoolOverview, isEsptoolCommand, runEsptoolCli } from './esptool/index.js';
-import { runFlasherCli } from './flasher/run.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -22,8 +20,12 @@ function interruptSignal(): AbortSignal {
   return controller.signal;
 }
 
-const flasher: Command = (argv) =>
-  runFlasherCli(argv, {
+const flasher: Command = async (argv) => {
+  const [{ runFlasherCli }, { openTransport }] = await Promise.all([
+    import('./flasher/run.js'),
+    import('#serial'),
+  ]);
+  return runFlasherCli(argv, {
     openTransport: (url) =>
       openTransport(url, {
         baudRate: 115_200,
@@ -31,9 +33,14 @@ const flasher: Command = (argv) =>
       }),
     signal: interruptSignal(),
   });
+};
 
-const esptool: Command = (argv) =>
-  runEsptoolCli(argv, {
+/** What bin/flashfarm.js wires in (see CliHooks); main() sets it before routing. */
+let hooks: CliHooks = {};
+
+const esptool: Command = async (argv) => {
+  const { listSerialPorts, openTransport } = await import('#serial');
+  return runEsptoolCli(argv, {
     openTransport: (url, { baudRate }) =>
       openTransport(url, {
         baudRate,
@@ -42,6 +49,7 @@ const esptool: Command = (argv) =>
     listPorts: async () => (await listSerialPorts()).ports,
     signal: interruptSignal(),
   });
+};
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   flash: { run: (argv) => flasher(['flash', ...argv]), summary: 'write images to a board and verify them' },
@@ -51,12 +59,22 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: (argv) => flasher(['info', ...argv]),
     summary: 'identify a board: chip, revision, MAC, flash',
   },
-  sim: { run: (argv) => runSimCli(argv), summary: 'run simulated boards behind RFC 2217 servers' },
-  nvs: { run: runNvsCli, summary: 'generate an ESP-IDF NVS partition from a CSV, or decode one' },
+  sim: {
+    run: async (argv) => (await import('./sim/index.js')).runSimCli(argv),
+    summary: 'run simulated boards behind RFC 2217 servers',
+  },
+  nvs: {
+    run: async (argv) => (await import('./commands/nvs.js')).runNvsCli(argv),
+    summary: 'generate an ESP-IDF NVS partition from a CSV, or decode one',
+  },
   ...Object.fromEntries(
-    Object.entries(FARM_COMMANDS).map(([name, c]) => [
+    Object.entries(FARM_COMMAND_SUMMARIES).map(([name, summary]) => [
       name,
-      { run: (argv: string[]) => runFarmCommand(name, argv, interruptSignal()), summary: c.summary },
+      {
+        run: async (argv: string[]) =>
+          (await import('./commands/index.js')).runFarmCommand(name, argv, interruptSignal(), hooks),
+        summary,
+      },
     ]),
   ),
 };
@@ -76,7 +94,8 @@ function usage(): string {
 }
 
 /** Runs the CLI and returns the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], cliHooks: CliHooks = {}): Promise<number> {
+  hooks = cliHooks;
   const [name, ...rest] = argv;
   // esptool's habits: global options first (-p PORT -b 921600 write-flash …), its command names, --version.
   if (

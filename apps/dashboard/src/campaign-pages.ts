@@ -2,45 +2,7 @@
 import { api, ApiRequestError, getToken, withQuery } from './api.js';
 import { ago, badge, errorBox, h, mount, pager, table, when } from './dom.js';
 import type { ViewContext } from './main.js';
-import type { CampaignCounters } from '#contracts';
-
-interface Campaign {
-  id: string;
-  name: string;
-  mode: 'pool' | 'station';
-  status: string;
-  firmware: { id: string; name?: string; version?: string | null; chip?: string };
-  selector: { chip?: string; pool?: string; tags?: string[] };
-  createdBy: string;
-  createdAt: string;
-  startedAt: string;
-  finishedAt: string | null;
-  counters: CampaignCounters;
-}
-
-interface Unit {
-  unitId: string;
-  mac: string;
-  chip: string;
-  chipRevision: string | null;
-  flashId: string | null;
-  result: string;
-  attempts: number;
-  baud: number | null;
-  agent: string | null;
-  port: string | null;
-  runId: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  finishedAt: string | null;
-}
-
-interface Page<T> {
-  items: T[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+import type { CampaignCounters, CampaignView, Page, UnitRecord } from '#contracts';
 
 /** How often an open campaign page refreshes its counters. */
 const REFRESH_MS = 1000;
@@ -60,10 +22,11 @@ function counterBoxes(c: CampaignCounters): HTMLElement {
 }
 
 /** #/campaigns (list and start form) or #/campaigns/:id */
+// eslint-disable-next-line max-lines-per-function -- one page: the list and the start form share the firmware list and the message box
 export async function campaignsPage(ctx: ViewContext): Promise<void> {
   if (ctx.params[0]) return campaignPage(ctx, ctx.params[0]);
   const [page, firmware] = await Promise.all([
-    api<Page<Campaign>>(
+    api<Page<CampaignView>>(
       withQuery('/campaigns', { limit: 25, offset: Number(ctx.query.get('offset') ?? 0) }),
       {
         signal: ctx.signal,
@@ -111,7 +74,7 @@ export async function campaignsPage(ctx: ViewContext): Promise<void> {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const selector = pool.value.trim() ? { pool: pool.value.trim() } : {};
-    api<Campaign>('/campaigns', {
+    api<CampaignView>('/campaigns', {
       method: 'POST',
       body: { name: name.value.trim(), firmwareId: fw.value, mode: mode.value, selector },
     })
@@ -155,6 +118,7 @@ async function download(path: string, file: string): Promise<void> {
   a.click();
 }
 
+// eslint-disable-next-line max-lines-per-function -- one page: counters, controls, unit table and refresh share the page's boxes and filters
 async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
   const offset = Number(ctx.query.get('offset') ?? 0);
   const status = ctx.query.get('status');
@@ -168,7 +132,8 @@ async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
       .then(() => refresh())
       .catch((e: unknown) => mount(message, errorBox(e)));
   };
-  const draw = (c: Campaign, units: Page<Unit>) => {
+  // eslint-disable-next-line max-lines-per-function -- the page's markup, top to bottom, over the boxes above
+  const draw = (c: CampaignView, units: Page<UnitRecord>) => {
     mount(
       head,
       h(
@@ -271,8 +236,8 @@ async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
   };
   const refresh = async () => {
     const [c, units] = await Promise.all([
-      api<Campaign>(`/campaigns/${id}`, { signal: ctx.signal }),
-      api<Page<Unit>>(withQuery(`/campaigns/${id}/units`, { limit: 50, offset, status }), {
+      api<CampaignView>(`/campaigns/${id}`, { signal: ctx.signal }),
+      api<Page<UnitRecord>>(withQuery(`/campaigns/${id}/units`, { limit: 50, offset, status }), {
         signal: ctx.signal,
       }),
     ]);

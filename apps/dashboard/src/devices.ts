@@ -2,41 +2,7 @@
 import { api, follow, withQuery } from './api.js';
 import { ago, badge, bytes, facts, h, mount, pager, table, when } from './dom.js';
 import type { ViewContext } from './main.js';
-
-interface Attachment {
-  agentName?: string;
-  hostname?: string;
-  agentStatus?: string;
-  portPath: string;
-  usbVid?: number | null;
-  usbPid?: number | null;
-  usbSerial?: string | null;
-  bridge?: string | null;
-  since?: string;
-  lastSeenAt?: string;
-}
-
-interface Device {
-  id: string;
-  mac: string;
-  chip: string;
-  state: string;
-  pool: string | null;
-  tags: string[];
-  label: string | null;
-  flashSizeBytes?: number | null;
-  lastRunStatus?: string | null;
-  lastRunAt?: string | null;
-  lastSeenAt?: string;
-  attachment?: Attachment | null;
-}
-
-interface Page<T> {
-  items: T[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+import type { AttachmentView, DeviceDetailView, DeviceRunView, DeviceView, Page } from '#contracts';
 
 const CHIPS = [
   'esp8266',
@@ -63,6 +29,7 @@ function select(name: string, label: string, options: string[], value: string | 
 }
 
 /** #/devices */
+// eslint-disable-next-line max-lines-per-function -- one page: filters, table and pager share the query it reads from the URL
 export async function devicesView(ctx: ViewContext): Promise<void> {
   const q = ctx.query;
   const sort = q.get('sort') ?? 'mac';
@@ -77,7 +44,7 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
     offset: Number(q.get('offset') ?? 0),
   };
   const started = performance.now();
-  const page = await api<Page<Device>>(withQuery('/devices', query), { signal: ctx.signal });
+  const page = await api<Page<DeviceView>>(withQuery('/devices', query), { signal: ctx.signal });
   const elapsed = performance.now() - started;
 
   const search = h('input', {
@@ -178,57 +145,19 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
   );
 }
 
-interface DeviceDetail extends Device {
-  chipRevision?: number | null;
-  chipDescription?: string | null;
-  features?: string[];
-  crystalMhz?: number | null;
-  flashJedecId?: number | null;
-  notes?: string | null;
-  quarantineReason?: string | null;
-  resetSequence?: string | null;
-  bestBaud?: number | null;
-  consecutiveFailures?: number;
-  currentRunId?: string | null;
-  counts?: { runs: number; succeeded: number; failed: number; cancelled: number; attachments: number };
-}
-
-interface DeviceRun {
-  id: string;
-  jobId: string;
-  attempt: number;
-  status: string;
-  stage: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  baud: number | null;
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  agent?: { name: string } | null;
-  firmware?: { name: string; version: string | null };
-  portPath?: string | null;
-}
-
-interface AttachmentRow extends Attachment {
-  id: string;
-  agent?: { name: string; hostname: string };
-  firstSeenAt: string;
-  detachedAt: string | null;
-}
-
 /** #/devices/:id */
+// eslint-disable-next-line max-lines-per-function -- one page: facts, edit form, quarantine controls and both histories share the device read once
 export async function deviceView(ctx: ViewContext): Promise<void> {
   const id = ctx.params[0];
   const runsOffset = Number(ctx.query.get('runs') ?? 0);
   const attOffset = Number(ctx.query.get('att') ?? 0);
   const [d, runs, atts] = await Promise.all([
-    api<DeviceDetail>(`/devices/${encodeURIComponent(id)}`, { signal: ctx.signal }),
-    api<Page<DeviceRun>>(
+    api<DeviceDetailView>(`/devices/${encodeURIComponent(id)}`, { signal: ctx.signal }),
+    api<Page<DeviceRunView>>(
       withQuery(`/devices/${encodeURIComponent(id)}/runs`, { limit: 20, offset: runsOffset }),
       { signal: ctx.signal },
     ),
-    api<Page<AttachmentRow>>(
+    api<Page<AttachmentView>>(
       withQuery(`/devices/${encodeURIComponent(id)}/attachments`, { limit: 10, offset: attOffset }),
       {
         signal: ctx.signal,
@@ -270,7 +199,7 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
     h('a', { href: `#/jobs/${r.jobId}` }, 'job'),
   ]);
   const attRows = atts.items.map((a) => [
-    a.agent?.name ?? a.agentName ?? '-',
+    a.agentName,
     h('span', { class: 'mono small' }, a.portPath),
     a.bridge ?? '-',
     a.usbSerial ?? '-',
@@ -314,7 +243,7 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
 }
 
 /** The board's live serial console: switched on at its agent while this panel follows it. */
-function consolePanel(d: DeviceDetail, pageSignal: AbortSignal): HTMLElement {
+function consolePanel(d: DeviceDetailView, pageSignal: AbortSignal): HTMLElement {
   const out = h('pre', { class: 'log console', id: 'console-log' });
   const state = h('span', { class: 'muted small', id: 'console-state' }, 'off');
   const button = h('button', { type: 'button', id: 'console-toggle' }, 'Start console');

@@ -2,38 +2,11 @@
 import { api, ApiRequestError, follow, withQuery } from './api.js';
 import { ago, badge, duration, errorBox, h, mount, pager, table } from './dom.js';
 import type { ViewContext } from './main.js';
-import type { RunSnapshot } from '#contracts';
-
-interface Job {
-  id: string;
-  status: string;
-  firmwareId: string;
-  target: unknown;
-  requestedBy: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  cancelReason: string | null;
-  slotCounts: Record<string, number>;
-  slots: Array<{
-    slot: number;
-    attempts: number;
-    latest: RunSnapshot & {
-      device: { id: string; mac?: string; chip?: string; label?: string | null } | null;
-    };
-  }>;
-}
-
-interface Page<T> {
-  items: T[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+import type { FirmwareView, JobView, Page, RunSnapshot } from '#contracts';
 
 const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
-function counts(job: Job): string {
+function counts(job: JobView): string {
   return Object.entries(job.slotCounts)
     .map(([k, v]) => `${v} ${k}`)
     .join(', ');
@@ -58,7 +31,7 @@ function describeTarget(target: unknown): string {
 /** #/jobs */
 export async function jobsView(ctx: ViewContext): Promise<void> {
   const status = ctx.query.get('status');
-  const page = await api<Page<Job>>(
+  const page = await api<Page<JobView>>(
     withQuery('/jobs', { status, limit: 25, offset: Number(ctx.query.get('offset') ?? 0) }),
     {
       signal: ctx.signal,
@@ -100,9 +73,10 @@ export async function jobsView(ctx: ViewContext): Promise<void> {
 }
 
 /** #/jobs/:id: one row per board with a live progress bar. */
+// eslint-disable-next-line max-lines-per-function -- one page: its rows, live stream handlers and cancel button share the page's row map
 export async function jobView(ctx: ViewContext): Promise<void> {
   const id = ctx.params[0];
-  let job = await api<Job>(`/jobs/${encodeURIComponent(id)}`, { signal: ctx.signal });
+  let job = await api<JobView>(`/jobs/${encodeURIComponent(id)}`, { signal: ctx.signal });
   const statusBox = h('span', { id: 'job-status' }, badge(job.status));
   const countsBox = h('span', { class: 'muted', id: 'job-counts' }, counts(job));
   const latestStatus = new Map<number, string>();
@@ -226,7 +200,7 @@ export async function jobView(ctx: ViewContext): Promise<void> {
   );
 
   const refresh = async () => {
-    job = await api<Job>(`/jobs/${encodeURIComponent(id)}`, { signal: ctx.signal });
+    job = await api<JobView>(`/jobs/${encodeURIComponent(id)}`, { signal: ctx.signal });
     for (const s of job.slots) {
       if (s.latest.device) devices.set(s.latest.device.id, s.latest.device);
       drawRun(s.latest);
@@ -264,17 +238,10 @@ export async function jobView(ctx: ViewContext): Promise<void> {
   if (!ctx.signal.aborted) await refresh();
 }
 
-interface Firmware {
-  id: string;
-  name: string;
-  version: string | null;
-  chip: string;
-  createdAt: string;
-}
-
 /** #/jobs/new: pick a firmware, a selector and a count. */
+// eslint-disable-next-line max-lines-per-function -- one form: its fields, their validation and the submit share the form's inputs
 export async function newJobView(ctx: ViewContext): Promise<void> {
-  const firmware = await api<Page<Firmware>>('/firmware?limit=100', { signal: ctx.signal });
+  const firmware = await api<Page<FirmwareView>>('/firmware?limit=100', { signal: ctx.signal });
   if (!firmware.items.length) {
     mount(
       ctx.root,
@@ -376,7 +343,7 @@ export async function newJobView(ctx: ViewContext): Promise<void> {
           : { selector, count: Number(count.value) };
     const options: Record<string, unknown> = { verify: verify.checked, eraseAll: eraseAll.checked };
     if (bootCheck.value.trim()) options.bootCheck = { pattern: bootCheck.value.trim(), timeoutMs: 10_000 };
-    api<Job>('/jobs', { method: 'POST', body: { firmwareId: fw.value, target, options } })
+    api<JobView>('/jobs', { method: 'POST', body: { firmwareId: fw.value, target, options } })
       .then((job) => {
         location.hash = `#/jobs/${job.id}`;
       })

@@ -16,9 +16,10 @@ export interface ViewContext {
   setQuery(changes: Record<string, string | number | undefined>): void;
 }
 
-type View = (ctx: ViewContext) => Promise<void> | void;
+/** What a route draws. */
+type Screen = (ctx: ViewContext) => Promise<void> | void;
 
-const ROUTES: Array<{ pattern: RegExp; view: View; nav: string }> = [
+const ROUTES: Array<{ pattern: RegExp; view: Screen; nav: string }> = [
   { pattern: /^devices$/, view: devicesView, nav: 'devices' },
   { pattern: /^devices\/([^/]+)$/, view: deviceView, nav: 'devices' },
   { pattern: /^runs\/([^/]+)$/, view: runView, nav: 'jobs' },

@@ -2,39 +2,11 @@
 import { api, follow } from './api.js';
 import { badge, bytes, duration, facts, h, hex, mount, table, when } from './dom.js';
 import type { ViewContext } from './main.js';
-import type { RunSnapshot } from '#contracts';
+import type { LogLineView, RunView } from '#contracts';
 
-interface Region {
-  offset: number;
-  size: number;
-  sha256?: string;
-  md5?: string;
-  verifiedMd5?: string | null;
-  written?: boolean | number;
-  skipped?: boolean | number;
-}
+type Region = RunView['regions'][number];
 
-/** GET /runs/:id: the run's snapshot and what only the run page shows. */
-interface RunDetail extends RunSnapshot {
-  device: { id: string; mac: string; chip: string; label: string | null } | null;
-  agent: { name: string; hostname: string } | null;
-  retries: number;
-  bytesWritten: number;
-  bytesSkipped: number;
-  regions: unknown;
-  timings: unknown;
-  attempts: Array<{ runId: string; attempt: number; status: string; errorCode: string | null }>;
-}
-
-interface LogEvent {
-  seq: number;
-  ts: string;
-  level: string;
-  stage: string | null;
-  text: string;
-}
-
-function header(run: RunDetail): HTMLElement {
+function header(run: RunView): HTMLElement {
   return facts([
     ['Status', [badge(run.status), run.stage ? ` stage ${run.stage}` : '']],
     [
@@ -120,9 +92,10 @@ function regionsTable(regions: unknown): HTMLElement {
 }
 
 /** #/runs/:id */
+// eslint-disable-next-line max-lines-per-function -- one page: header, progress and the live log share the run and its stream
 export async function runView(ctx: ViewContext): Promise<void> {
   const id = ctx.params[0];
-  let run = await api<RunDetail>(`/runs/${encodeURIComponent(id)}`, { signal: ctx.signal });
+  let run = await api<RunView>(`/runs/${encodeURIComponent(id)}`, { signal: ctx.signal });
   const headBox = h('div', {}, header(run));
   const timingsBox = h('div', {}, timingsTable(run.timings));
   const regionsBox = h('div', {}, regionsTable(run.regions));
@@ -189,7 +162,7 @@ export async function runView(ctx: ViewContext): Promise<void> {
   // The raw link needs the token: fetch it instead of navigating.
   ctx.root.querySelector('#raw-log')?.addEventListener('click', (e) => {
     e.preventDefault();
-    void api<{ lines: LogEvent[] }>(`/runs/${run.id}/log?format=json`).then((body) => {
+    void api<{ lines: LogLineView[] }>(`/runs/${run.id}/log?format=json`).then((body) => {
       const blob = new Blob(
         [
           body.lines
@@ -207,7 +180,7 @@ export async function runView(ctx: ViewContext): Promise<void> {
     `/runs/${encodeURIComponent(id)}/events`,
     (e) => {
       if (e.event === 'log') {
-        const l = e.data as LogEvent;
+        const l = e.data as LogLineView;
         // A resumed stream may repeat lines (never skip one): show each seq once.
         if (seen.has(l.seq)) return;
         seen.add(l.seq);
@@ -222,13 +195,13 @@ export async function runView(ctx: ViewContext): Promise<void> {
         const p = e.data as { percent: number; stage: string };
         progress.value = Math.round(p.percent);
       } else if (e.event === 'run') {
-        const snapshot = e.data as Partial<RunDetail>;
+        const snapshot = e.data as Partial<RunView>;
         run = { ...run, ...snapshot };
         mount(headBox, header(run));
       } else if (e.event === 'end') {
         live.textContent = '';
         // Final record: timings and regions are written when the run ends.
-        void api<RunDetail>(`/runs/${encodeURIComponent(id)}`, { signal: ctx.signal }).then((final) => {
+        void api<RunView>(`/runs/${encodeURIComponent(id)}`, { signal: ctx.signal }).then((final) => {
           run = final;
           mount(headBox, header(final));
           mount(timingsBox, timingsTable(final.timings));

@@ -87,7 +87,18 @@ export type AgentEvent =
   | { type: 'run.started'; runId: string; agentId: string; at: string; portPath: string }
   | ({ type: 'run.progress'; runId: string; at: string } & RunProgressFields)
   | { type: 'run.log'; runId: string; lines: RunLogLinePayload[] }
-  | { type: 'run.finished'; runId: string; at: string; result: RunResultPayload }
+  | {
+      type: 'run.finished';
+      runId: string;
+      at: string;
+      result: RunResultPayload;
+      /**
+       * The run's last log seq (0: it logged nothing), sent when every line up to it was written:
+       * the api's event streams end once all of them are stored. Absent from older agents, and when
+       * a batch of lines could not be written.
+       */
+      lastSeq?: number;
+    }
   | { type: 'console.data'; deviceId: string; at: string; text: string };
 
 /** Messages the api publishes on an agent's control channel. */

@@ -4,7 +4,7 @@
  * a code is never renamed once published.
  */
 
-/** Why a flash run failed. Each code has one remedy (see FLASH_ERROR_REMEDY). */
+/** Why a flash run failed. What is done about each code is in FAILURE_POLICY (failure-policy.ts). */
 export const FlashErrorCode = {
   /** Nothing answered SYNC: wrong port, no power, wrong baud, broken TX/RX. */
   NO_SYNC: 'NO_SYNC',
@@ -52,49 +52,9 @@ export const FlashErrorCode = {
 } as const;
 export type FlashErrorCode = (typeof FlashErrorCode)[keyof typeof FlashErrorCode];
 
-/** What the farm does about a failure of each class. */
-export type FlashRemedy =
-  | 'retry' // same board, same settings
-  | 'lower-baud' // same board, next step down the baud ladder
-  | 'other-reset' // same board, another reset strategy
-  | 'rebind' // give the run back so another board can take it
-  | 'fail' // cannot succeed by retrying: report and stop
-  | 'quarantine'; // the board itself is suspect
-
-/** The remedy for each failure class. */
-export const FLASH_ERROR_REMEDY: Record<FlashErrorCode, FlashRemedy> = {
-  NO_SYNC: 'other-reset',
-  WRONG_BOOT_MODE: 'other-reset',
-  TIMEOUT: 'retry',
-  FRAMING: 'lower-baud',
-  ROM_ERROR: 'retry',
-  STUB_ERROR: 'retry',
-  FLASH_ERROR: 'quarantine',
-  CHIP_MISMATCH: 'fail',
-  DIGEST_MISMATCH: 'retry',
-  IMAGE_TOO_BIG: 'fail',
-  BAD_IMAGE: 'fail',
-  PORT_BUSY: 'retry',
-  PORT_NOT_FOUND: 'rebind',
-  DEVICE_GONE: 'rebind',
-  // The run's board is elsewhere (or gone): give the run back once the port has been re-identified.
-  DEVICE_CHANGED: 'rebind',
-  BOOT_CHECK_FAILED: 'fail',
-  INVALID_ARGUMENT: 'fail',
-  CANCELLED: 'fail',
-  INFRASTRUCTURE: 'retry',
-  INTERNAL: 'fail',
-};
-
-/** True when retrying the same run could succeed. */
-export function isRetryableFlashError(code: FlashErrorCode): boolean {
-  const remedy = FLASH_ERROR_REMEDY[code];
-  return remedy !== 'fail';
-}
-
 /**
  * Why a run failed when the api decided it without an agent or a board. An agent never reports
- * these, so they have no flash remedy and never count against a board.
+ * these; their row in FAILURE_POLICY retries nothing and never counts against a board.
  */
 export const SchedulerErrorCode = {
   /**
@@ -110,34 +70,3 @@ export type SchedulerErrorCode = (typeof SchedulerErrorCode)[keyof typeof Schedu
 /** Every code a failed run's errorCode may hold: a flash failure or a scheduler decision. */
 export const RunErrorCode = { ...FlashErrorCode, ...SchedulerErrorCode } as const;
 export type RunErrorCode = FlashErrorCode | SchedulerErrorCode;
-
-/** Error codes of the HTTP api (problem bodies) and of the CLI. */
-export const ApiErrorCode = {
-  VALIDATION_FAILED: 'VALIDATION_FAILED',
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  FORBIDDEN: 'FORBIDDEN',
-  NOT_FOUND: 'NOT_FOUND',
-  CONFLICT: 'CONFLICT',
-  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FIRMWARE_INVALID: 'FIRMWARE_INVALID',
-  FIRMWARE_IN_USE: 'FIRMWARE_IN_USE',
-  JOB_NOT_CANCELLABLE: 'JOB_NOT_CANCELLABLE',
-  IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
-  /** A job pinned to a quarantined board: release the board or target a selector. */
-  DEVICE_QUARANTINED: 'DEVICE_QUARANTINED',
-  /** An agent claimed a run the api no longer wants it to flash (ended, reassigned, job cancelled). */
-  RUN_NOT_CLAIMABLE: 'RUN_NOT_CLAIMABLE',
-  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
-  INTERNAL: 'INTERNAL',
-} as const;
-export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
-
-/** The JSON body of every 4xx/5xx answer of the api. */
-export interface ProblemBody {
-  statusCode: number;
-  /** An ApiErrorCode, or a FlashErrorCode where a flash failure is reported. */
-  code: string;
-  message: string;
-  /** Field-level details for validation failures. */
-  details?: Array<{ field: string; message: string; code?: string }>;
-}

@@ -2,11 +2,6 @@ import { describe, expect, it } from '@jest/globals';
 import { EspError, RomError, StubError } from './errors.js';
 
 describe('EspError', () => {
-  it('derives retryable from the code unless overridden', () => {
-    expect(new EspError('x', { code: 'BAD_IMAGE' }).retryable).toBe(false);
-    expect(new EspError('x', { code: 'TIMEOUT' }).retryable).toBe(true);
-    expect(new EspError('x', { code: 'TIMEOUT', retryable: false }).retryable).toBe(false);
-  });
   it('keeps the cause and serialises its fields', () => {
     const cause = new Error('inner');
     const err = new EspError('outer', { code: 'TIMEOUT', stage: 'sync', command: 0x08, cause });

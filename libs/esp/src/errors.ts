@@ -1,4 +1,4 @@
-import { type FlashErrorCode, isRetryableFlashError } from '#contracts';
+import type { FlashErrorCode } from '#contracts';
 
 /** The phase of a flash session an error came from; shown in run logs and used by the retry policy. */
 export type EspStage =
@@ -23,19 +23,19 @@ export interface EspErrorOptions {
   stage?: EspStage;
   /** Opcode of the command in flight (see the protocol's opcode table). */
   command?: number;
-  /** Overrides the retry decision derived from the code. */
-  retryable?: boolean;
   /** Structured facts for logs and problem bodies (addresses, sizes, status bytes). */
   detail?: Record<string, unknown>;
   cause?: unknown;
 }
 
-/** Base of every error thrown by libs/esp: a stable code, where it happened, and whether a retry can help. */
+/**
+ * Base of every error thrown by libs/esp: a stable code and where it happened. What is done about
+ * a code (retried where, counted against the board or not) is in FAILURE_POLICY of #contracts.
+ */
 export class EspError extends Error {
   readonly code: FlashErrorCode;
   readonly stage?: EspStage;
   readonly command?: number;
-  readonly retryable: boolean;
   readonly detail?: Record<string, unknown>;
 
   constructor(message: string, options: EspErrorOptions) {
@@ -44,7 +44,6 @@ export class EspError extends Error {
     this.code = options.code;
     this.stage = options.stage;
     this.command = options.command;
-    this.retryable = options.retryable ?? isRetryableFlashError(options.code);
     this.detail = options.detail;
   }
 
@@ -56,7 +55,6 @@ export class EspError extends Error {
       message: this.message,
       stage: this.stage,
       command: this.command,
-      retryable: this.retryable,
       detail: this.detail,
     };
   }

@@ -417,6 +417,33 @@ describe('faults', () => {
     }
   });
 
+  it('a power cycle restarts the chip with the straps the host holds, and the port stays open', async () => {
+    const b = await flashedBoard();
+    try {
+      const port = b.openPort();
+      const gone: Error[] = [];
+      port.onDisconnect((reason) => gone.push(reason));
+      // IO0 held low through the cycle (DTR alone: EN high, IO0 low): the chip wakes in download mode.
+      port.setSignals({ dtr: true, rts: false });
+      b.clearConsole();
+      b.powerCycle();
+      await b.waitForConsole(/waiting for download/, 1000);
+      expect(b.console).toMatch(/rst:0x1 \(POWERON_RESET\)/);
+      expect(b.mode).toBe('rom');
+      expect(port.isOpen).toBe(true);
+      expect(gone).toHaveLength(0);
+      // Lines released: the next power cycle boots the app from flash.
+      port.setSignals({ dtr: false, rts: false });
+      b.clearConsole();
+      b.powerCycle();
+      await b.waitForConsole(/Calling app_main/, 1000);
+      b.unplug();
+      expect(() => b.powerCycle()).toThrow(expect.objectContaining({ code: SimErrorCode.UNPLUGGED }));
+    } finally {
+      b.dispose();
+    }
+  });
+
   it('a second open of the same port is refused with a typed busy error', () => {
     const b = board();
     try {

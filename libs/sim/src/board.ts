@@ -437,6 +437,21 @@ export class SimBoard {
     this.powerOn();
   }
 
+  /**
+   * Cuts the chip's power and restores it while the USB bridge stays powered
+   * (a switched external supply): a power-on reset that samples the straps
+   * from the lines as the host holds them; an open port stays open.
+   */
+  powerCycle(): void {
+    if (!this.plugged) throw new SimUnpluggedError(this.name);
+    this.latchTimer?.();
+    this.latchTimer = null;
+    this.chip.halt('off');
+    this.toChip.clear();
+    this.toHost.clear();
+    this.powerOn({ keepLines: true });
+  }
+
   /** Saves the flash to its file, if the board has one. */
   saveFlash(): void {
     this.flash.save();
@@ -586,10 +601,12 @@ export class SimBoard {
     }
   }
 
-  private powerOn(): void {
+  private powerOn(options: { keepLines?: boolean } = {}): void {
     this.enLow = false;
-    this.dtr = false;
-    this.rts = false;
+    if (!options.keepLines) {
+      this.dtr = false;
+      this.rts = false;
+    }
     this.usbForceDownload = false;
     const { enLow } = this.pins();
     if (enLow) {
@@ -676,7 +693,8 @@ class SimPort implements SimPortHandle {
 
   write(bytes: Uint8Array): void {
     this.assertOpen();
-    this.board.hostWrite(bytes.slice());
+    // A copy the board owns while the bytes travel (Buffer.slice would only be a view).
+    this.board.hostWrite(new Uint8Array(bytes));
   }
 
   onData(listener: (bytes: Uint8Array) => void): () => void {

@@ -1,4 +1,4 @@
-import { type Cancel, type SimClock } from './clock.js';
+import { type Cancel, IMMEDIATE_BELOW_MS, type SimClock } from './clock.js';
 import {
   type ChipDefinition,
   type ChipIdentity,
@@ -348,13 +348,22 @@ export class SimChip {
     this.busy = true;
     const finish = (outcome: Outcome): void => {
       if (epoch !== this.epoch) return;
-      const cancel = this.env.clock.afterReal(outcome.delayMs, () => {
-        this.timers.delete(cancel);
+      const complete = (): void => {
         if (epoch !== this.epoch) return;
         for (const frame of outcome.out) this.send(frame);
         this.busy = false;
         outcome.afterSend?.();
         this.pump();
+      };
+      // A delay below the timers' resolution cannot be observed from the host: answering now
+      // rather than one event-loop turn later saves a wake-up per command.
+      if (outcome.delayMs < IMMEDIATE_BELOW_MS) {
+        complete();
+        return;
+      }
+      const cancel = this.env.clock.afterReal(outcome.delayMs, () => {
+        this.timers.delete(cancel);
+        complete();
       });
       this.timers.add(cancel);
     };

@@ -1,3 +1,6 @@
+/** Real delays shorter than this run on the next event-loop turn (setImmediate), not on a timer. */
+export const IMMEDIATE_BELOW_MS = 0.5;
+
 /** A cancellable pending action. */
 export type Cancel = () => void;
 
@@ -42,7 +45,7 @@ export class SimClock {
       this.pending.delete(cancel);
       fn();
     };
-    if (realMs < 0.5 && !unref) {
+    if (realMs < IMMEDIATE_BELOW_MS && !unref) {
       const handle = setImmediate(run);
       cancel = () => {
         clearImmediate(handle);

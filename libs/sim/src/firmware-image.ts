@@ -1,4 +1,5 @@
 /** Pure readers for the ESP image format (§7) and the ESP-IDF partition table and app descriptor. */
+import { CHECKSUM_SEED, checksum } from './protocol.js';
 
 /** First byte of every ESP image. */
 export const IMAGE_MAGIC = 0xe9;
@@ -62,7 +63,8 @@ export function parseImage(read: ImageReader, extendedHeader: boolean): ImageInf
     if (length > MAX_SEGMENT_BYTES) return { error: 'bad-segment', firstWord };
     const data = read(pos + 8, length);
     if (!data) return { error: 'truncated', firstWord };
-    for (const b of data) sum ^= b;
+    // The same XOR as the loaders' data checksum, folded a word at a time (apps are hundreds of KiB).
+    sum ^= checksum(data) ^ CHECKSUM_SEED;
     segments.push({ loadAddress, dataOffset: pos + 8, length });
     pos += 8 + length;
   }

@@ -18,6 +18,44 @@ describe('SimFlash (NOR semantics)', () => {
     expect(Array.from(flash.read(0x1ffd, 6))).toEqual([0xff, 1, 2, 3, 4, 0xff]);
   });
 
+  it('an erased sector reads 0xFF around a later partial write, even when its buffer is reused', () => {
+    const flash = new SimFlash({ sizeBytes: 1 * MiB });
+    flash.program(0x4000, new Uint8Array(2 * FLASH_SECTOR_BYTES)); // two sectors of 0x00
+    flash.erase(0x4000, 2 * FLASH_SECTOR_BYTES);
+    flash.program(0x4010, Uint8Array.of(0x12));
+    flash.program(0x5000, new Uint8Array(FLASH_SECTOR_BYTES).fill(0x34));
+    const sector = flash.read(0x4000, FLASH_SECTOR_BYTES);
+    expect(sector[0x10]).toBe(0x12);
+    expect(sector.filter((b) => b !== 0xff)).toHaveLength(1);
+    expect(flash.read(0x5000, FLASH_SECTOR_BYTES).every((b) => b === 0x34)).toBe(true);
+  });
+
+  it('hashes ranges over written and erased sectors like a hash of the bytes read', () => {
+    const flash = new SimFlash({ sizeBytes: 1 * MiB });
+    const data = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 13) & 0xff);
+    flash.program(0x3001, data);
+    for (const [offset, length] of [
+      [0, 0x10000],
+      [0x3001, data.length],
+      [0x2fff, 3],
+      [0x20000, 5],
+    ]) {
+      const bytes = flash.read(offset, length);
+      expect(Buffer.from(flash.md5(offset, length)).toString('hex')).toBe(
+        createHash('md5').update(bytes).digest('hex'),
+      );
+      expect(Buffer.from(flash.digest('sha256', offset, length)).toString('hex')).toBe(
+        createHash('sha256').update(bytes).digest('hex'),
+      );
+    }
+    expect(flash.isErased(0x0, 0x3001)).toBe(true);
+    expect(flash.isErased(0x0, 0x3002)).toBe(false);
+    // 0xFF bytes inside a written sector, at an unaligned offset.
+    flash.program(0x10001, Uint8Array.of(0x00));
+    expect(flash.isErased(0x10002, 0xffe)).toBe(true);
+    expect(flash.isErased(0x10001, 1)).toBe(false);
+  });
+
   it('programming only clears bits (AND), erase sets a whole 4 KiB sector back to 0xFF', () => {
     const flash = new SimFlash({ sizeBytes: 1 * MiB });
     flash.program(0x1000, Uint8Array.of(0b1111_0000));

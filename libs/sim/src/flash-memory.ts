@@ -42,6 +42,8 @@ export class SimFlash {
   private readonly sectors = new Map<number, Uint8Array>();
   private readonly file: string | undefined;
   private dirty = false;
+  /** Buffers of erased sectors, reused by the next program (contents undefined). */
+  private readonly spare: Uint8Array[] = [];
 
   constructor(options: SimFlashOptions) {
     const { sizeBytes } = options;
@@ -79,23 +81,19 @@ export class SimFlash {
       const index = Math.floor(addr / FLASH_SECTOR_BYTES);
       const within = addr % FLASH_SECTOR_BYTES;
       const n = Math.min(FLASH_SECTOR_BYTES - within, data.length - pos);
-      let sector = this.sectors.get(index);
+      const chunk = data.subarray(pos, pos + n);
+      const sector = this.sectors.get(index);
       if (!sector) {
-        let allOnes = true;
-        for (let i = 0; i < n; i++) {
-          if (data[pos + i] !== 0xff) {
-            allOnes = false;
-            break;
-          }
+        // An erased sector: programming is a plain copy (x AND 0xFF = x), and all-0xFF data changes nothing.
+        if (!isAllOnes(chunk)) {
+          const fresh = this.spare.pop() ?? new Uint8Array(FLASH_SECTOR_BYTES);
+          if (n < FLASH_SECTOR_BYTES) fresh.fill(0xff);
+          fresh.set(chunk, within);
+          this.sectors.set(index, fresh);
         }
-        if (allOnes) {
-          pos += n;
-          continue;
-        }
-        sector = new Uint8Array(FLASH_SECTOR_BYTES).fill(0xff);
-        this.sectors.set(index, sector);
+      } else {
+        for (let i = 0; i < n; i++) sector[within + i] &= chunk[i];
       }
-      for (let i = 0; i < n; i++) sector[within + i] &= data[pos + i];
       pos += n;
     }
     this.dirty = true;
@@ -111,7 +109,13 @@ export class SimFlash {
     this.eraseOperations++;
     const first = Math.floor(offset / FLASH_SECTOR_BYTES);
     const last = Math.floor((offset + length - 1) / FLASH_SECTOR_BYTES);
-    for (let i = first; i <= last; i++) this.sectors.delete(i);
+    for (let i = first; i <= last; i++) {
+      const sector = this.sectors.get(i);
+      if (!sector) continue;
+      this.sectors.delete(i);
+      // Erase-then-program is what every flash does: keep a few buffers for the writes that follow.
+      if (this.spare.length < SPARE_SECTORS) this.spare.push(sector);
+    }
     this.dirty = true;
   }
 
@@ -122,14 +126,29 @@ export class SimFlash {
     this.dirty = true;
   }
 
-  /** True when every byte of the range is 0xFF. */
+  /** True when every byte of the range is 0xFF (sectors never written are, without looking). */
   isErased(offset: number, length: number): boolean {
-    return this.read(offset, length).every((b) => b === 0xff);
+    this.checkRange(offset, length);
+    let erased = true;
+    this.forEachPiece(offset, length, (piece) => {
+      erased &&= piece === null || isAllOnes(piece);
+    });
+    return erased;
   }
 
   /** MD5 of a range, as the ROM and stubs compute it. */
   md5(offset: number, length: number): Uint8Array {
-    return new Uint8Array(createHash('md5').update(this.read(offset, length)).digest());
+    return this.digest('md5', offset, length);
+  }
+
+  /** Digest (any node:crypto hash, e.g. sha256) of a range, read sector by sector without copying the range. */
+  digest(algorithm: string, offset: number, length: number): Uint8Array {
+    this.checkRange(offset, length);
+    const hash = createHash(algorithm);
+    this.forEachPiece(offset, length, (piece, n) => {
+      hash.update(piece ?? ERASED_SECTOR.subarray(0, n));
+    });
+    return new Uint8Array(hash.digest());
   }
 
   /** The whole flash as one buffer. */
@@ -183,6 +202,24 @@ export class SimFlash {
     }
   }
 
+  /** Calls fn for each sector-bounded piece of the range: the stored bytes, or null for an erased sector. */
+  private forEachPiece(
+    offset: number,
+    length: number,
+    fn: (piece: Uint8Array | null, n: number) => void,
+  ): void {
+    let pos = 0;
+    while (pos < length) {
+      const addr = offset + pos;
+      const index = Math.floor(addr / FLASH_SECTOR_BYTES);
+      const within = addr % FLASH_SECTOR_BYTES;
+      const n = Math.min(FLASH_SECTOR_BYTES - within, length - pos);
+      const sector = this.sectors.get(index);
+      fn(sector ? sector.subarray(within, within + n) : null, n);
+      pos += n;
+    }
+  }
+
   private checkRange(offset: number, length: number): void {
     if (
       !Number.isInteger(offset) ||
@@ -196,6 +233,25 @@ export class SimFlash {
       );
     }
   }
+}
+
+/** Sector buffers an erase keeps for reuse (256 KiB per board at most). */
+const SPARE_SECTORS = 64;
+
+/** A sector's worth of 0xFF, for hashing erased sectors without allocating. */
+const ERASED_SECTOR = new Uint8Array(FLASH_SECTOR_BYTES).fill(0xff);
+const ERASED_WORDS = new Uint32Array(ERASED_SECTOR.buffer);
+
+/** True when every byte is 0xFF (compared four bytes at a time where the view is aligned). */
+function isAllOnes(bytes: Uint8Array): boolean {
+  let i = 0;
+  if (bytes.byteOffset % 4 === 0) {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+    for (; i < words.length; i++) if (words[i] !== ERASED_WORDS[0]) return false;
+    i *= 4;
+  }
+  for (; i < bytes.length; i++) if (bytes[i] !== 0xff) return false;
+  return true;
 }
 
 /** Time a NOR part needs to erase [offset, offset+length): 64 KiB blocks where aligned, 4 KiB sectors elsewhere. */

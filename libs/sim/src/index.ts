@@ -39,7 +39,6 @@ export type {
 } from './image-builder.js';
 export { parseAppDescriptor, parseImage, parsePartitionTable } from './firmware-image.js';
 export type { AppDescriptor, ImageInfo, Partition } from './firmware-image.js';
-export * from './cli/index.js';
 /** A small host side of the protocol for tests of the simulator (independent of libs/esp). */
 export * as simTesting from './testing/host-client.js';
 /** Recorded client sessions: the fixture format and SLIP framing helpers for recording and replay. */

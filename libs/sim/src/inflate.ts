@@ -20,7 +20,9 @@ export class BlockInflater {
   private finished = false;
 
   constructor() {
-    this.z = createInflate();
+    // inflate() emits all the output its input allows whatever the flush mode, so one write per
+    // block is enough: a separate flush would cost a second trip through the thread pool.
+    this.z = createInflate({ flush: constants.Z_SYNC_FLUSH });
     this.z.on('data', (chunk: Buffer) => this.pending.push(chunk));
     this.z.on('end', () => {
       this.finished = true;
@@ -50,8 +52,11 @@ export class BlockInflater {
         resolve({ output, error: this.failure });
       };
       this.onFailure = settle;
-      this.z.write(block);
-      this.z.flush(constants.Z_SYNC_FLUSH, settle);
+      this.z.write(block, () => {
+        // Output the stream still buffers (none in flowing mode, normally) comes out through 'data' first.
+        while (this.z.readableLength > 0 && this.z.read() !== null);
+        settle();
+      });
     });
   }
 

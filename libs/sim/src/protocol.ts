@@ -90,9 +90,21 @@ export function words(body: Uint8Array, count: number): number[] {
 
 /** XOR checksum of a data-command payload, seeded with 0xEF. */
 export function checksum(data: Uint8Array): number {
-  let state = CHECKSUM_SEED;
-  for (const b of data) state ^= b;
-  return state;
+  // XOR is associative: fold 32-bit words first (one step per 4 bytes), then their 4 bytes.
+  let i = 0;
+  let word = 0;
+  const misaligned = data.byteOffset % 4;
+  if (misaligned !== 0) for (; i < Math.min(4 - misaligned, data.length); i++) word ^= data[i];
+  const words = (data.length - i) >>> 2;
+  if (words > 0) {
+    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+    let folded = 0;
+    for (let w = 0; w < words; w++) folded ^= view[w];
+    word ^= folded ^ (folded >>> 8) ^ (folded >>> 16) ^ (folded >>> 24);
+    i += words * 4;
+  }
+  for (; i < data.length; i++) word ^= data[i];
+  return (CHECKSUM_SEED ^ word) & 0xff;
 }
 
 /** Builds one SLIP-framed reply: 01, op, size, value, payload, status bytes. */

@@ -27,6 +27,9 @@ export function slipEncode(packet: Uint8Array): Uint8Array {
   return out;
 }
 
+const ESCAPED_END = Uint8Array.of(SLIP_END);
+const ESCAPED_ESC = Uint8Array.of(SLIP_ESC);
+
 /** What the device-side decoder hands up: a whole frame, or a frame it had to throw away. */
 export type SlipEvent =
   { kind: 'frame'; data: Uint8Array } | { kind: 'dropped'; reason: 'escape' | 'oversize' };
@@ -47,10 +50,36 @@ export class SlipDecoder {
     this.buf = new Uint8Array(Math.min(maxFrameBytes, 1024));
   }
 
-  /** Feeds received bytes; returns the frames (and drops) completed by them. */
+  /**
+   * Feeds received bytes; returns the frames (and drops) completed by them.
+   * Runs of plain bytes between delimiters and escapes are found with indexOf
+   * and copied in bulk: a 16 KiB data frame costs a few copies, not a loop
+   * over every byte.
+   */
   push(bytes: Uint8Array): SlipEvent[] {
     const events: SlipEvent[] = [];
-    for (const b of bytes) {
+    const n = bytes.length;
+    // Next 0xC0 / 0xDB at or after i; -1 once there is none left in this chunk.
+    let nextEnd = -2;
+    let nextEsc = -2;
+    let i = 0;
+    while (i < n) {
+      if (nextEnd !== -1 && nextEnd < i) nextEnd = bytes.indexOf(SLIP_END, i);
+      if (!this.inFrame || this.discarding) {
+        // Outside a frame, or throwing one away: nothing matters until the next 0xC0.
+        if (nextEnd < 0) break;
+        i = nextEnd;
+      } else if (!this.escaped) {
+        if (nextEsc !== -1 && nextEsc < i) nextEsc = bytes.indexOf(SLIP_ESC, i);
+        let stop = nextEnd < 0 ? n : nextEnd;
+        if (nextEsc >= 0 && nextEsc < stop) stop = nextEsc;
+        if (stop > i) {
+          this.append(bytes.subarray(i, stop), events);
+          i = stop;
+          continue;
+        }
+      }
+      const b = bytes[i++];
       if (b === SLIP_END) {
         if (this.inFrame && !this.discarding && this.len > 0) {
           events.push({ kind: 'frame', data: this.buf.slice(0, this.len) });
@@ -62,34 +91,35 @@ export class SlipDecoder {
         this.discarding = false;
         continue;
       }
-      if (!this.inFrame || this.discarding) continue;
-      let value = b;
       if (this.escaped) {
         this.escaped = false;
-        if (b === SLIP_ESC_END) value = SLIP_END;
-        else if (b === SLIP_ESC_ESC) value = SLIP_ESC;
+        if (b === SLIP_ESC_END) this.append(ESCAPED_END, events);
+        else if (b === SLIP_ESC_ESC) this.append(ESCAPED_ESC, events);
         else {
           this.discarding = true;
           events.push({ kind: 'dropped', reason: 'escape' });
-          continue;
         }
-      } else if (b === SLIP_ESC) {
-        this.escaped = true;
-        continue;
-      }
-      if (this.len >= this.maxFrameBytes) {
-        this.discarding = true;
-        events.push({ kind: 'dropped', reason: 'oversize' });
-        continue;
-      }
-      if (this.len === this.buf.length) {
-        const bigger = new Uint8Array(Math.min(this.maxFrameBytes, this.buf.length * 2));
-        bigger.set(this.buf);
-        this.buf = bigger;
-      }
-      this.buf[this.len++] = value;
+      } else if (b === SLIP_ESC) this.escaped = true;
     }
     return events;
+  }
+
+  /** Adds decoded bytes to the frame being assembled, or drops the frame once it grows too long. */
+  private append(run: Uint8Array, events: SlipEvent[]): void {
+    if (this.len + run.length > this.maxFrameBytes) {
+      this.discarding = true;
+      events.push({ kind: 'dropped', reason: 'oversize' });
+      return;
+    }
+    if (this.len + run.length > this.buf.length) {
+      let size = this.buf.length;
+      while (size < this.len + run.length) size *= 2;
+      const bigger = new Uint8Array(Math.min(this.maxFrameBytes, size));
+      bigger.set(this.buf.subarray(0, this.len));
+      this.buf = bigger;
+    }
+    this.buf.set(run, this.len);
+    this.len += run.length;
   }
 
   /** Forgets any partial frame (a chip reset clears the UART FIFO). */

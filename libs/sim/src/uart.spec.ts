@@ -13,28 +13,37 @@ async function pollUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
 }
 
 describe('UartDirection', () => {
-  it('delivers a large write as one chunk after its line time, and keeps writes in order', async () => {
+  it('delivers a large write after its line time, and keeps writes in order', async () => {
     const chunks: Uint8Array[] = [];
     const clock = new SimClock(0.1);
     const line = new UartDirection(clock, (bytes) => chunks.push(bytes));
     const t0 = performance.now();
     line.send(new Uint8Array(16384).fill(1), 921600, 0);
     line.send(Uint8Array.of(2, 3), 921600, 0);
-    await pollUntil(() => chunks.length === 2);
+    await pollUntil(() => chunks.reduce((n, c) => n + c.length, 0) === 16386);
     // 16 386 bytes × 10 bits at 921 600 baud ≈ 178 ms, ×0.1.
     expect(performance.now() - t0).toBeGreaterThan(15);
-    expect(chunks[0].length).toBe(16384);
-    expect(Array.from(chunks[1])).toEqual([2, 3]);
+    const all = Buffer.concat(chunks);
+    expect(all.subarray(0, 16384).every((b) => b === 1)).toBe(true);
+    expect(Array.from(all.subarray(16384))).toEqual([2, 3]);
+  });
+
+  it('hands over everything due at once in one piece, as a bridge empties its FIFO', async () => {
+    const chunks: Uint8Array[] = [];
+    const line = new UartDirection(new SimClock(0), (bytes) => chunks.push(bytes));
+    for (let i = 0; i < 8; i++) line.send(Uint8Array.of(i), 115200, 0);
+    await pollUntil(() => chunks.length > 0);
+    expect(chunks.map((c) => Array.from(c))).toEqual([[0, 1, 2, 3, 4, 5, 6, 7]]);
   });
 
   it('adds latency without reordering', async () => {
-    const chunks: number[] = [];
-    const line = new UartDirection(new SimClock(0), (bytes) => chunks.push(bytes[0]));
+    const received: number[] = [];
+    const line = new UartDirection(new SimClock(0), (bytes) => received.push(...bytes));
     const t0 = performance.now();
     line.send(Uint8Array.of(1), 115200, 40);
     line.send(Uint8Array.of(2), 115200, 0);
-    await pollUntil(() => chunks.length === 2);
-    expect(chunks).toEqual([1, 2]);
+    await pollUntil(() => received.length === 2);
+    expect(received).toEqual([1, 2]);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(38);
   });
 });
@@ -80,5 +89,38 @@ describe('SlipDecoder (device side)', () => {
       { kind: 'dropped', reason: 'oversize' },
     ]);
     expect(decoder.push(slipEncode(Uint8Array.of(9)))).toEqual([{ kind: 'frame', data: Uint8Array.of(9) }]);
+  });
+
+  it('decodes large frames full of escapes however the bytes are split into chunks', () => {
+    const rng = new Prng(7);
+    const frames = [16_400, 3, 0, 1_000].map((n) => {
+      const frame = new Uint8Array(n);
+      // Mostly delimiters and escapes, so every split lands next to one somewhere.
+      for (let i = 0; i < n; i++) frame[i] = rng.next() < 0.2 ? [0xc0, 0xdb][rng.int(2)] : rng.int(256);
+      return frame;
+    });
+    const wire = Buffer.concat(frames.filter((f) => f.length > 0).map((f) => slipEncode(f)));
+    for (const chunkBytes of [1, 2, 7, 4096, wire.length]) {
+      const decoder = new SlipDecoder(16_500);
+      const got: Uint8Array[] = [];
+      for (let at = 0; at < wire.length; at += chunkBytes) {
+        for (const event of decoder.push(wire.subarray(at, at + chunkBytes))) {
+          if (event.kind !== 'frame') throw new Error(`unexpected ${event.reason} drop`);
+          got.push(event.data);
+        }
+      }
+      expect(got.map((f) => Buffer.from(f).toString('hex'))).toEqual(
+        frames.filter((f) => f.length > 0).map((f) => Buffer.from(f).toString('hex')),
+      );
+    }
+  });
+
+  it('drops an oversize frame that arrives in one chunk and keeps the next one', () => {
+    const decoder = new SlipDecoder(16);
+    const wire = Buffer.concat([slipEncode(new Uint8Array(17).fill(1)), slipEncode(Uint8Array.of(2, 0xc0))]);
+    expect(decoder.push(wire)).toEqual([
+      { kind: 'dropped', reason: 'oversize' },
+      { kind: 'frame', data: Uint8Array.of(2, 0xc0) },
+    ]);
   });
 });

@@ -5,47 +5,13 @@
  */
 import { buildFirmwareSet, type ChipName } from '#esp';
 import type { SimBoardOptions } from '#sim';
+import type { DeviceView, JobView } from '#contracts';
 import { generateTokenSecret } from '../../../apps/api/src/auth/index.js';
 import { startTestApi, type TestApi } from '../../support/api-app.js';
 import { pollUntil } from '../../support/poll.js';
 import { spawnTs, type SpawnedProcess } from '../../support/processes.js';
 import { startBoard, type FarmBoard } from './farm.js';
 import { scratchDir } from '../../support/scratch.js';
-
-/** A job as GET /jobs/:id answers (the fields the tests read). */
-export interface JobView {
-  id: string;
-  status: string;
-  slots: Array<{
-    slot: number;
-    attempts: number;
-    latest: {
-      id: string;
-      status: string;
-      attempt: number;
-      stage: string | null;
-      deviceId: string | null;
-      portPath: string | null;
-      errorCode: string | null;
-      errorMessage: string | null;
-      baud: number | null;
-      progress: number;
-      device: { id: string; mac?: string } | null;
-    };
-  }>;
-}
-
-/** A device as GET /devices/:idOrMac answers. */
-export interface DeviceView {
-  id: string;
-  mac: string;
-  chip: string;
-  state: string;
-  flashSizeBytes: number | null;
-  bestBaud: number | null;
-  attachment?: { portPath?: string } | null;
-  [key: string]: unknown;
-}
 
 /** A running farm. */
 export interface ApiFarm {

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { RETRY_BUDGETS } from '#contracts';
 import { parseEnv } from '#runtime';
 
 const httpUrl = z
@@ -85,7 +86,7 @@ const schema = z.object({
   FLASHFARM_AGENT_CONSOLE: bool(true),
   FLASHFARM_AGENT_SHUTDOWN_GRACE_MS: wholeNumber(0, 600_000, 'milliseconds', 10_000),
   FLASHFARM_AGENT_RUN_LOCK_MS: wholeNumber(2_000, 600_000, 'milliseconds', 30_000),
-  FLASHFARM_AGENT_RUN_RETRIES: wholeNumber(0, 10, 'a whole number', 2),
+  FLASHFARM_AGENT_RUN_RETRIES: wholeNumber(0, 10, 'a whole number', RETRY_BUDGETS.agent.sameBoardRetries),
   FLASHFARM_AGENT_REOPEN_WAIT_MS: wholeNumber(0, 120_000, 'milliseconds', 10_000),
 });
 

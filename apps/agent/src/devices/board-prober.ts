@@ -5,7 +5,7 @@
  */
 import type { DeviceIdentity } from '#contracts';
 import { chipInfo, ROM_BAUD } from '#esp';
-import { createTransport } from '#serial';
+import { hostTransports, type TransportFactory } from '../ports/transport-factory.js';
 
 /** Reset+sync rounds of a probe: fewer than a flash, so an empty port is given up quickly. */
 const PROBE_CONNECT_ATTEMPTS = 4;
@@ -29,9 +29,9 @@ export interface ProbeResult {
 /** Identifies the board on a port; throws the flasher's typed error when nothing answers. */
 export async function probeBoard(
   portPath: string,
-  options: { resetStrategy?: string; signal?: AbortSignal } = {},
+  options: { resetStrategy?: string; signal?: AbortSignal; transportFor?: TransportFactory } = {},
 ): Promise<ProbeResult> {
-  const transport = createTransport(portPath);
+  const transport = (options.transportFor ?? hostTransports)(portPath);
   try {
     // ROM loader only: reading identity needs no stub, and nothing is written to RAM or flash.
     const info = await chipInfo(transport, {

@@ -122,11 +122,14 @@ describe('device inventory (hot-plug, probing, reports)', () => {
       FLASHFARM_AGENT_PORTS: `${url},/dev/flashfarm-no-such-port`,
     });
     const inventory = new DeviceInventory(config, new PortRegistry(), () => undefined);
+    const before = Date.now();
     await inventory.tick();
     expect(inventory.entry(url)?.state).toBe('present');
     const missing = inventory.entry('/dev/flashfarm-no-such-port')!;
     expect(missing.state).toBe('absent');
-    expect(missing.nextProbeAt).toBeGreaterThan(Date.now());
+    // Backed off by at least the first step (1 s) from when it failed, however long the other probe took.
+    expect(missing.probeFailures).toBe(1);
+    expect(missing.nextProbeAt).toBeGreaterThanOrEqual(before + 1_000);
     inventory.markGone(url, 'DEVICE_GONE');
     expect(inventory.entry(url)?.state).toBe('absent');
     expect(inventory.present()).toEqual([]);

@@ -13,10 +13,9 @@ import {
 } from '@nestjs/common';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { agentControlChannel, agentRunQueueName, type AgentControlMessage } from '#contracts';
+import { packageVersion, StartupError } from '#runtime';
 import { AgentApiClient, ApiRequestError } from '../api/agent-api.client.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { ConsoleService } from '../console/console.service.js';
@@ -24,6 +23,7 @@ import { DeviceInventory } from '../devices/device-inventory.js';
 import { AgentEventsPublisher } from '../events/agent-events.publisher.js';
 import { FirmwareCache } from '../firmware/firmware-cache.js';
 import { PortRegistry } from '../ports/port-registry.js';
+import { hostTransports } from '../ports/transport-factory.js';
 import { createRunProcessors, dispatchJob, type RunningRun } from '../runs/flash-run.processor.js';
 import { FlashRunService, RunAbort } from '../runs/flash-run.service.js';
 import { LearnedSettings } from '../runs/learned-settings.js';
@@ -36,15 +36,15 @@ const REGISTER_RETRY_MAX_MS = 10_000;
 /** Cancelled run ids are remembered this long (they only matter while a redelivery could arrive). */
 const CANCELLED_MEMORY = 10_000;
 
-function agentVersion(): string {
-  try {
-    const pkg = JSON.parse(
-      fs.readFileSync(path.resolve(import.meta.dirname, '../../../../package.json'), 'utf8'),
-    ) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
+/** The start-up error for a registration the api refused (401 unknown token, 403 wrong role). */
+function tokenRefused(err: ApiRequestError, apiUrl: string): StartupError {
+  const why = err.detail ?? err.message;
+  return new StartupError(
+    'FLASHFARM_AGENT_TOKEN',
+    err.status === 401
+      ? `the api at ${apiUrl} refused this token (401: ${why}). Create an agent token for this farm (flashfarm token create --name NAME --role agent) and set FLASHFARM_AGENT_TOKEN to it.`
+      : `the api at ${apiUrl} accepted this token but not for an agent (403: ${why}). Set FLASHFARM_AGENT_TOKEN to a token with role agent (flashfarm token create --name NAME --role agent).`,
+  );
 }
 
 /** Everything the agent runs, started after Nest is up and stopped before Redis closes. */
@@ -70,6 +70,9 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
   private stopping = false;
   private readonly stopped = new AbortController();
   private startup: Promise<void> | undefined;
+  private giveUp: (reason: StartupError) => void = () => {};
+  /** Settles when the agent cannot go on without an operator (the api refused its token); main exits with it. */
+  readonly failed = new Promise<StartupError>((resolve) => (this.giveUp = resolve));
 
   constructor(
     @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
@@ -94,6 +97,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
       registry: this.registry,
       cache,
       learned: this.learned,
+      transportFor: hostTransports,
     });
     if (!config.agentToken)
       this.logger.warn('FLASHFARM_AGENT_TOKEN is not set: the api will refuse this agent');
@@ -132,7 +136,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
           {
             name: this.config.name,
             hostname: os.hostname(),
-            version: agentVersion(),
+            version: packageVersion(),
             maxParallel: this.config.maxParallel,
           },
           this.stopped.signal,
@@ -141,6 +145,11 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
         if (answer.heartbeatMs > 0) this.heartbeatMs = answer.heartbeatMs;
         break;
       } catch (err) {
+        // A refused token stays refused: retrying would hide the problem from whoever started the agent.
+        if (err instanceof ApiRequestError && (err.status === 401 || err.status === 403)) {
+          this.giveUp(tokenRefused(err, this.config.apiUrl));
+          return;
+        }
         if (!warned || !(err instanceof ApiRequestError && err.transient)) {
           this.logger.warn(
             `registration with ${this.config.apiUrl} failed (${(err as Error).message}); retrying`,

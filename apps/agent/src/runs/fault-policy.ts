@@ -1,66 +1,50 @@
 /**
- * What a run does after a failure, from the failure's class and its remedy
- * in #contracts. Attempts on one board are bounded; a vanished board gives the
- * run back so another board (or a later attempt) can take it.
+ * The agent's part of the failure policy (FAILURE_POLICY in #contracts): after
+ * a failed flasher session, another session on the same board, hand the run
+ * back to the api, or fail. The flasher has already spent its own in-session
+ * budget (connect ladder, baud ladder, reconnects, region rewrite) when an
+ * error reaches this point, so nothing here walks those ladders again.
  */
-import { FLASH_ERROR_REMEDY, FlashErrorCode } from '#contracts';
-import { BAUD_LADDER } from '#esp';
+import { FAILURE_POLICY, FlashErrorCode, isFlashErrorCode } from '#contracts';
 
-/** The next step after a failed attempt. */
+/** The next step after a failed session. */
 export type FailureAction =
-  | { kind: 'retry'; baud: number; resetStrategy: string | undefined; why: string }
-  | { kind: 'requeue' }
-  | { kind: 'fail' };
-
-const CODES = new Set<string>(Object.values(FlashErrorCode));
+  { kind: 'retry'; resetStrategy: string | undefined; why: string } | { kind: 'requeue' } | { kind: 'fail' };
 
 /** The FlashErrorCode an error carries, INTERNAL when it carries none. */
 export function errorCodeOf(error: unknown): FlashErrorCode {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && CODES.has(code) ? (code as FlashErrorCode) : FlashErrorCode.INTERNAL;
+  return isFlashErrorCode(code) ? code : FlashErrorCode.INTERNAL;
 }
 
-/** The ladder step below `baud` (the flasher's own ladder), or undefined at the bottom. */
-export function lowerBaud(baud: number): number | undefined {
-  return BAUD_LADDER.find((b) => b < baud);
+/** What the agent knows when a session failed. */
+export interface SameBoardState {
+  /** Fresh sessions already tried on this board for this run, any code. */
+  retries: number;
+  /** Of those, the ones that followed a failure with this same code. */
+  retriesOfCode: number;
+  /** FLASHFARM_AGENT_RUN_RETRIES: fresh sessions allowed per run. */
+  maxRetries: number;
+  /** The reset strategy the failed session was limited to, undefined when it had them all. */
+  resetStrategy: string | undefined;
 }
 
-/**
- * Decides after attempt `attempt` (0-based) of `maxRetries + 1` failed with `code`.
- * Retries keep the board; "lower-baud" also steps down; "other-reset" forgets a
- * learned reset strategy so the flasher tries its whole list.
- */
-export function decideAfterFailure(
-  code: FlashErrorCode,
-  state: { attempt: number; maxRetries: number; baud: number; resetStrategy: string | undefined },
-): FailureAction {
-  const remedy = FLASH_ERROR_REMEDY[code];
-  if (remedy === 'rebind') return { kind: 'requeue' };
-  if (remedy === 'fail' || remedy === 'quarantine') return { kind: 'fail' };
-  if (state.attempt >= state.maxRetries) return { kind: 'fail' };
-  switch (remedy) {
-    case 'retry':
-      return {
-        kind: 'retry',
-        baud: state.baud,
-        resetStrategy: state.resetStrategy,
-        why: `${code}: retrying`,
-      };
-    case 'lower-baud': {
-      const next = lowerBaud(state.baud) ?? state.baud;
-      return {
-        kind: 'retry',
-        baud: next,
-        resetStrategy: state.resetStrategy,
-        why: `${code}: retrying at ${next} baud`,
-      };
-    }
-    case 'other-reset':
-      return {
-        kind: 'retry',
-        baud: state.baud,
-        resetStrategy: undefined,
-        why: `${code}: retrying with every reset strategy`,
-      };
+/** Decides after a session failed with `code`, from the code's `agent` column in FAILURE_POLICY. */
+export function decideAfterFailure(code: FlashErrorCode, state: SameBoardState): FailureAction {
+  const rule = FAILURE_POLICY[code].agent;
+  if (rule === 'hand-back') return { kind: 'requeue' };
+  if (rule === 'none' || state.retries >= state.maxRetries) return { kind: 'fail' };
+  switch (rule) {
+    case 'budget':
+      return { kind: 'retry', resetStrategy: state.resetStrategy, why: `${code}: retrying` };
+    case 'once':
+      return state.retriesOfCode >= 1
+        ? { kind: 'fail' }
+        : { kind: 'retry', resetStrategy: state.resetStrategy, why: `${code}: retrying once` };
+    case 'widen-reset':
+      // The flasher walked every strategy it was given; only a session limited to one can be widened.
+      return state.resetStrategy === undefined || state.retriesOfCode >= 1
+        ? { kind: 'fail' }
+        : { kind: 'retry', resetStrategy: undefined, why: `${code}: retrying with every reset strategy` };
   }
 }

@@ -62,6 +62,33 @@ describe('run reporter', () => {
     expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: 450 }, (_, i) => i + 1));
     // Batched: far fewer events than lines.
     expect(kinds.filter((k) => k === 'run.log').length).toBeLessThanOrEqual(3);
+    // The result names the last line, so the api's streams can wait for exactly that one.
+    expect(sink.events[sink.events.length - 1]).toMatchObject({ type: 'run.finished', lastSeq: 450 });
+  });
+
+  it('sends lastSeq 0 for a run without lines, and none once a batch of lines was lost', async () => {
+    const quiet = recorder();
+    await new RunReporter(quiet, 'run-4', 'agent-1').finished(result);
+    expect(quiet.events).toEqual([expect.objectContaining({ type: 'run.finished', lastSeq: 0 })]);
+
+    const lossy = recorder();
+    const publish = lossy.publish;
+    let refused = false;
+    lossy.publish = (e) => {
+      if (e.type === 'run.log' && !refused) {
+        refused = true;
+        return Promise.reject(new Error('redis down'));
+      }
+      return publish(e);
+    };
+    const r = new RunReporter(lossy, 'run-5', 'agent-1');
+    r.log('info', 'write', 'lost');
+    r.progress({ stage: 'verify', percent: 0, bytesDone: 0, bytesTotal: 1 });
+    r.log('info', 'verify', 'kept');
+    await expect(r.finished(result)).rejects.toThrow(/could not be written/);
+    const finished = lossy.events.find((e) => e.type === 'run.finished');
+    expect(finished).toBeDefined();
+    expect(finished).not.toHaveProperty('lastSeq');
   });
 
   it('says so when events could not be written', async () => {

@@ -27,6 +27,8 @@ export class RunReporter {
   private lastProgressAt = 0;
   private lastProgressStage = '';
   private failures = 0;
+  /** Highest seq written so far; undefined once a batch of lines was lost (the api then cannot wait for it). */
+  private lastSeq: number | undefined = 0;
   /** Mirrors every line, e.g. into the agent's own log. */
   onLine?: (line: Omit<RunLogLinePayload, 'seq'>) => void;
 
@@ -72,7 +74,7 @@ export class RunReporter {
     );
   }
 
-  /** Sends the result after every line logged so far; resolves once it is in Redis. */
+  /** Sends the result, with the last seq, after every line logged so far; resolves once it is in Redis. */
   async finished(result: RunResultPayload): Promise<void> {
     this.flushLogs();
     this.enqueue(() =>
@@ -81,6 +83,7 @@ export class RunReporter {
         runId: this.runId,
         at: new Date().toISOString(),
         result,
+        ...(this.lastSeq === undefined ? {} : { lastSeq: this.lastSeq }),
       }),
     );
     await this.drain();
@@ -103,12 +106,20 @@ export class RunReporter {
     const batch = this.pending;
     this.pending = [];
     this.enqueue(async () => {
-      const first = await this.publisher.reserveSeq(this.runId, batch.length);
-      await this.publisher.publish({
-        type: 'run.log',
-        runId: this.runId,
-        lines: batch.map((line, i) => ({ ...line, seq: first + i })),
-      });
+      let first: number | undefined;
+      try {
+        first = await this.publisher.reserveSeq(this.runId, batch.length);
+        await this.publisher.publish({
+          type: 'run.log',
+          runId: this.runId,
+          lines: batch.map((line, i) => ({ ...line, seq: first! + i })),
+        });
+      } catch (err) {
+        // Seqs reserved and never written leave a gap no stream could wait out.
+        this.lastSeq = undefined;
+        throw err;
+      }
+      if (this.lastSeq !== undefined) this.lastSeq = first + batch.length - 1;
     });
   }
 

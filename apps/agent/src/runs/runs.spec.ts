@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EspError } from '#esp';
-import { decideAfterFailure, errorCodeOf, lowerBaud } from './fault-policy.js';
+import { decideAfterFailure, errorCodeOf } from './fault-policy.js';
 import { LearnedSettings } from './learned-settings.js';
 
 describe('fault policy', () => {
-  const state = { attempt: 0, maxRetries: 2, baud: 921_600, resetStrategy: 'classic-50' };
+  const state = { retries: 0, retriesOfCode: 0, maxRetries: 2, resetStrategy: 'classic-50' };
 
   it('reads the code of typed errors and calls anything else INTERNAL', () => {
     expect(errorCodeOf(new EspError('x', { code: 'FRAMING' }))).toBe('FRAMING');
@@ -22,24 +22,50 @@ describe('fault policy', () => {
       'BAD_IMAGE',
       'IMAGE_TOO_BIG',
       'BOOT_CHECK_FAILED',
-      'FLASH_ERROR',
+      'INTERNAL',
     ] as const)
       expect(decideAfterFailure(code, state)).toEqual({ kind: 'fail' });
     expect(decideAfterFailure('DEVICE_GONE', state)).toEqual({ kind: 'requeue' });
-    expect(decideAfterFailure('PORT_NOT_FOUND', { ...state, attempt: 5 })).toEqual({ kind: 'requeue' });
+    expect(decideAfterFailure('PORT_NOT_FOUND', { ...state, retries: 5 })).toEqual({ kind: 'requeue' });
   });
 
-  it('retries transient failures a bounded number of times, lowering the baud or changing the reset as the remedy says', () => {
-    expect(decideAfterFailure('TIMEOUT', state)).toMatchObject({
+  it('leaves the ladders the flasher walked to the flasher: no retry after FRAMING, TIMEOUT or DIGEST_MISMATCH', () => {
+    for (const code of ['FRAMING', 'TIMEOUT', 'DIGEST_MISMATCH'] as const)
+      expect(decideAfterFailure(code, state)).toEqual({ kind: 'fail' });
+  });
+
+  it('retries a flash write error once on the same board, then fails it', () => {
+    expect(decideAfterFailure('FLASH_ERROR', state)).toMatchObject({
       kind: 'retry',
-      baud: 921_600,
       resetStrategy: 'classic-50',
     });
-    expect(decideAfterFailure('FRAMING', state)).toMatchObject({ kind: 'retry', baud: 460_800 });
+    expect(decideAfterFailure('FLASH_ERROR', { ...state, retries: 1, retriesOfCode: 1 })).toEqual({
+      kind: 'fail',
+    });
+    expect(decideAfterFailure('FLASH_ERROR', { ...state, maxRetries: 0 })).toEqual({ kind: 'fail' });
+  });
+
+  it('widens a single reset strategy to all of them once, and never re-walks the full list', () => {
     expect(decideAfterFailure('NO_SYNC', state)).toMatchObject({ kind: 'retry', resetStrategy: undefined });
-    expect(decideAfterFailure('TIMEOUT', { ...state, attempt: 2 })).toEqual({ kind: 'fail' });
-    expect(lowerBaud(115_200)).toBeUndefined();
-    expect(lowerBaud(1_500_000)).toBe(921_600);
+    expect(decideAfterFailure('WRONG_BOOT_MODE', { ...state, resetStrategy: undefined })).toEqual({
+      kind: 'fail',
+    });
+    expect(decideAfterFailure('NO_SYNC', { ...state, retries: 1, retriesOfCode: 1 })).toEqual({
+      kind: 'fail',
+    });
+  });
+
+  it('retries a confused loader up to the configured budget', () => {
+    expect(decideAfterFailure('STUB_ERROR', state)).toMatchObject({
+      kind: 'retry',
+      resetStrategy: 'classic-50',
+    });
+    expect(decideAfterFailure('ROM_ERROR', { ...state, retries: 1, retriesOfCode: 1 })).toMatchObject({
+      kind: 'retry',
+    });
+    expect(decideAfterFailure('ROM_ERROR', { ...state, retries: 2, retriesOfCode: 2 })).toEqual({
+      kind: 'fail',
+    });
   });
 });
 

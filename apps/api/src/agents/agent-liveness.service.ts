@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import type { ApiConfig } from '../config/api-config.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import { transitionDevice } from '../state/device-state.js';
 
 /** Heartbeats an agent may miss before it is marked offline. */
 export const MISSED_HEARTBEATS_OFFLINE = 3;
@@ -78,10 +79,12 @@ export class AgentLivenessService implements OnModuleInit, OnModuleDestroy {
     if (marked.length === 0) return marked;
     const ids = marked.map((a) => a.id);
     // Busy boards keep their state: the scheduler finishes their runs and releases them.
-    await this.prisma.device.updateMany({
-      where: { state: 'idle', attachments: { some: { agentId: { in: ids }, detachedAt: null } } },
-      data: { state: 'offline' },
-    });
+    await transitionDevice(
+      this.prisma,
+      { attachments: { some: { agentId: { in: ids }, detachedAt: null } } },
+      'offline',
+      { from: ['idle'] },
+    );
     for (const agent of marked) {
       this.logger.warn(
         `Agent "${agent.name}" missed ${MISSED_HEARTBEATS_OFFLINE} heartbeats (last at ${agent.lastHeartbeatAt.toISOString()}): offline`,

@@ -1,23 +1,25 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type {
-  AgentHeartbeatRequest,
-  AgentHeartbeatResponse,
-  ClaimRunRequest,
-  ClaimRunResponse,
-  RegisterAgentRequest,
-  RegisterAgentResponse,
-  ReportDevicesRequest,
-  ReportDevicesResponse,
+import {
+  canonicalMac,
+  isUuid,
+  type AgentDetailView,
+  type AgentHeartbeatRequest,
+  type AgentHeartbeatResponse,
+  type ClaimRunRequest,
+  type ClaimRunResponse,
+  type RegisterAgentRequest,
+  type RegisterAgentResponse,
+  type ReportDevicesRequest,
+  type ReportDevicesResponse,
+  type AgentView,
 } from '#contracts';
 import { findTarget } from '#esp';
 import { ApiError } from '../common/api-error.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import { canonicalMac } from '../devices/mac.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { transitionDevice } from '../state/device-state.js';
 
 type Tx = Prisma.TransactionClient;
 
@@ -66,11 +68,13 @@ export class AgentsService {
     });
     if (agent.status === 'offline')
       // Back from the dead (a network blip): its boards are still attached, so they are usable again.
-      await this.prisma.device.updateMany({
-        where: { state: 'offline', attachments: { some: { agentId: agent.id, detachedAt: null } } },
-        data: { state: 'idle', lastSeenAt: new Date() },
-      });
-    const ids = body.runningRunIds.filter((id) => UUID_RE.test(id));
+      await transitionDevice(
+        this.prisma,
+        { attachments: { some: { agentId: agent.id, detachedAt: null } } },
+        'idle',
+        { from: ['offline'], data: { lastSeenAt: new Date() } },
+      );
+    const ids = body.runningRunIds.filter((id) => isUuid(id));
     if (ids.length === 0) return { cancelRunIds: [], staleRunIds: [] };
     // A failed run the agent still lists was ended here (agent declared dead, board gone): its slot moved on.
     const ended = await this.prisma.run.findMany({
@@ -86,7 +90,7 @@ export class AgentsService {
   /** An agent claims a run before flashing it (see RunLifecycleService.claimRun); 409 RUN_NOT_CLAIMABLE when refused. */
   async claimRun(agentId: string, runId: string, body: ClaimRunRequest): Promise<ClaimRunResponse> {
     const agent = await this.findAgent(agentId);
-    if (!UUID_RE.test(runId))
+    if (!isUuid(runId))
       throw ApiError.validation(`Invalid claim: run id "${runId}" is not a UUID`, [
         { field: 'runId', message: 'must be a UUID' },
       ]);
@@ -150,9 +154,8 @@ export class AgentsService {
           data: { detachedAt: now },
         });
         // Busy boards stay busy (the scheduler ends their run); quarantined ones keep that mark.
-        await tx.device.updateMany({
-          where: { id: { in: closing.map((c) => c.deviceId) }, state: 'idle' },
-          data: { state: 'offline' },
+        await transitionDevice(tx, { id: { in: closing.map((c) => c.deviceId) } }, 'offline', {
+          from: ['idle'],
         });
       });
     return { devices };
@@ -175,14 +178,12 @@ export class AgentsService {
       flashSizeBytes: id.flashSizeBytes ?? null,
       lastSeenAt: now,
     };
-    const existing = await tx.device.findUnique({ where: { mac: p.mac }, select: { id: true, state: true } });
+    const existing = await tx.device.findUnique({ where: { mac: p.mac }, select: { id: true } });
+    // A board seen again is usable again, unless it is flashing or was quarantined.
+    if (existing) await transitionDevice(tx, { id: existing.id }, 'idle', { from: ['offline'] });
     const device = existing
-      ? await tx.device.update({
-          where: { id: existing.id },
-          // A board seen again is usable again, unless it is flashing or was quarantined.
-          data: { ...identity, ...(existing.state === 'offline' ? { state: 'idle' as const } : {}) },
-        })
-      : await tx.device.create({ data: { mac: p.mac, ...identity, state: 'idle' } });
+      ? await tx.device.update({ where: { id: existing.id }, data: identity })
+      : await tx.device.create({ data: { mac: p.mac, ...identity } });
 
     const a = p.attachment;
     const usb = {
@@ -225,9 +226,8 @@ export class AgentsService {
         where: { id: { in: displaced.map((d) => d.id) } },
         data: { detachedAt: now },
       });
-      await tx.device.updateMany({
-        where: { id: { in: displaced.map((d) => d.deviceId) }, state: 'idle' },
-        data: { state: 'offline' },
+      await transitionDevice(tx, { id: { in: displaced.map((d) => d.deviceId) } }, 'offline', {
+        from: ['idle'],
       });
     }
     return {
@@ -254,7 +254,7 @@ export class AgentsService {
   }
 
   private async findAgent(agentId: string): Promise<{ id: string; status: string }> {
-    const agent = UUID_RE.test(agentId)
+    const agent = isUuid(agentId)
       ? await this.prisma.agent.findUnique({ where: { id: agentId }, select: { id: true, status: true } })
       : null;
     if (!agent) throw ApiError.notFound('Agent', agentId);
@@ -262,7 +262,7 @@ export class AgentsService {
   }
 
   /** Every agent with the number of boards attached to it. */
-  async list() {
+  async list(): Promise<AgentView[]> {
     const [agents, counts] = await Promise.all([
       this.prisma.agent.findMany({ orderBy: { name: 'asc' } }),
       this.prisma.attachment.groupBy({ by: ['agentId'], where: { detachedAt: null }, _count: true }),
@@ -272,9 +272,9 @@ export class AgentsService {
   }
 
   /** One agent (by id or name) with the boards attached to it. */
-  async get(idOrName: string) {
+  async get(idOrName: string): Promise<AgentDetailView> {
     const agent = await this.prisma.agent.findFirst({
-      where: UUID_RE.test(idOrName) ? { id: idOrName } : { name: idOrName },
+      where: isUuid(idOrName) ? { id: idOrName } : { name: idOrName },
       include: {
         attachments: {
           where: { detachedAt: null },
@@ -306,13 +306,13 @@ export class AgentsService {
         usbPid: a.usbPid,
         usbSerial: a.usbSerial,
         bridge: a.bridge,
-        attachedSince: a.firstSeenAt,
-        lastSeenAt: a.lastSeenAt,
+        attachedSince: a.firstSeenAt.toISOString(),
+        lastSeenAt: a.lastSeenAt.toISOString(),
       })),
     };
   }
 
-  private view(a: Prisma.AgentGetPayload<object>, deviceCount: number) {
+  private view(a: Prisma.AgentGetPayload<object>, deviceCount: number): AgentView {
     return {
       id: a.id,
       name: a.name,
@@ -320,8 +320,8 @@ export class AgentsService {
       version: a.version,
       status: a.status,
       maxParallel: a.maxParallel,
-      lastHeartbeatAt: a.lastHeartbeatAt,
-      startedAt: a.startedAt,
+      lastHeartbeatAt: a.lastHeartbeatAt.toISOString(),
+      startedAt: a.startedAt.toISOString(),
       deviceCount,
     };
   }

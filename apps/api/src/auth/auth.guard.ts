@@ -45,7 +45,6 @@ export class AuthGuard implements CanActivate {
     if (!roles || roles.length === 0)
       // Deny by default: a route nobody declared roles for is a bug, not an open door.
       throw new ApiError(
-        403,
         ApiErrorCode.FORBIDDEN,
         `${request.method} ${request.path} declares no roles and is closed to everyone.`,
       );
@@ -56,7 +55,7 @@ export class AuthGuard implements CanActivate {
         'WWW-Authenticate',
         error ? `Bearer realm="flashfarm", error="${error}"` : 'Bearer realm="flashfarm"',
       );
-      throw new ApiError(401, ApiErrorCode.UNAUTHORIZED, message);
+      throw new ApiError(ApiErrorCode.UNAUTHORIZED, message);
     };
     const streamToken = header ? undefined : eventStreamToken(request);
     if (!header && !streamToken)
@@ -70,7 +69,6 @@ export class AuthGuard implements CanActivate {
     if (result.role === 'admin' || roles.includes(result.role)) return true;
     const allowed = roles.includes('admin') ? roles : ['admin', ...roles];
     throw new ApiError(
-      403,
       ApiErrorCode.FORBIDDEN,
       `Token "${result.name}" has role ${result.role}; ${request.method} ${routePath(request)} needs one of: ${allowed.join(', ')}.`,
     );

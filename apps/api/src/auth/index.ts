@@ -17,6 +17,6 @@ export {
   TokenStore,
   TokensService,
   type CreatedToken,
-  type TokenView,
+  type StoredToken,
 } from './tokens.service.js';
 export { generateTokenSecret, hashTokenSecret } from './token-secret.js';

@@ -1,13 +1,14 @@
 import { SetMetadata, applyDecorators, createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { ApiBearerAuth, ApiExtension, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiExtension } from '@nestjs/swagger';
+import { TOKEN_ROLES, type TokenRole } from '#contracts';
+import { Problems } from '../common/http-contract.js';
 import type { ApiConfig } from '../config/api-config.js';
-import type { TokenRole } from '../db/generated/prisma/enums.js';
 
 /** A token's role. Admin may call every route; the others only routes that list them. */
 export type Role = TokenRole;
 
 /** Every role, in the order they are documented. */
-export const ALL_ROLES: readonly Role[] = ['admin', 'ci', 'operator', 'viewer', 'agent'];
+export const ALL_ROLES: readonly Role[] = TOKEN_ROLES;
 
 /** The people-facing roles that may read farm state (devices, firmware, jobs, agents). */
 export const READ_ROLES: readonly Role[] = ['admin', 'ci', 'operator', 'viewer'];
@@ -37,10 +38,8 @@ export const Roles = (...roles: Role[]): MethodDecorator & ClassDecorator =>
     SetMetadata(ROLES_KEY, roles),
     ApiBearerAuth(),
     ApiExtension('x-roles', roles.includes('admin') ? roles : ['admin', ...roles]),
-    ApiUnauthorizedResponse({
-      description: 'No token, or an unknown, revoked or expired one (UNAUTHORIZED)',
-    }),
-    ApiForbiddenResponse({ description: "The token's role may not call this route (FORBIDDEN)" }),
+    // Every route with roles answers 401 without a valid token and 403 to another role.
+    Problems('UNAUTHORIZED', 'FORBIDDEN'),
   );
 
 /** A route anyone may call without a token (health, docs). */

@@ -1,11 +1,28 @@
-import { Body, Controller, Delete, Get, Param, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, Param, Post } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { z } from 'zod';
+import { CreatedTokenView, ListTokensQuery, TokenList, TokenRequest, TokenView } from '#contracts';
 import { ApiError } from '../common/api-error.js';
-import { CreateTokenDto, CreatedTokenDto, TokenViewDto } from './tokens.dto.js';
+import { Answers, Problems, ValidBody, ValidQuery } from '../common/http-contract.js';
 import { Principal, Roles, type AuthPrincipal } from './roles.js';
-import { TokensService, type CreatedToken, type TokenView } from './tokens.service.js';
+import { TokensService, type StoredToken } from './tokens.service.js';
 
 const DAY_MS = 86_400_000;
+
+/** A stored token as the api answers it. */
+function tokenView(token: StoredToken): TokenView {
+  return {
+    id: token.id,
+    name: token.name,
+    role: token.role,
+    prefix: token.prefix,
+    createdBy: token.createdBy,
+    createdAt: token.createdAt.toISOString(),
+    lastUsedAt: token.lastUsedAt?.toISOString() ?? null,
+    expiresAt: token.expiresAt?.toISOString() ?? null,
+    revokedAt: token.revokedAt?.toISOString() ?? null,
+  };
+}
 
 /** API tokens: admins create, list and revoke them. */
 @ApiTags('auth')
@@ -16,8 +33,11 @@ export class TokensController {
 
   @Post()
   @ApiOperation({ summary: 'Create an API token; the answer holds the secret, shown only this once' })
-  @ApiCreatedResponse({ type: CreatedTokenDto })
-  async create(@Body() body: CreateTokenDto, @Principal() principal: AuthPrincipal): Promise<CreatedToken> {
+  @Answers(CreatedTokenView, { status: 201 })
+  async create(
+    @ValidBody(TokenRequest, 'token') body: z.output<typeof TokenRequest>,
+    @Principal() principal: AuthPrincipal,
+  ): Promise<CreatedTokenView> {
     if (body.expiresAt && body.expiresInDays)
       throw ApiError.validation('Give expiresAt or expiresInDays, not both.', [
         { field: 'expiresAt', message: 'conflicts with expiresInDays' },
@@ -29,21 +49,28 @@ export class TokensController {
       throw ApiError.validation('expiresAt is in the past.', [
         { field: 'expiresAt', message: 'must be in the future' },
       ]);
-    return this.tokens.create({ name: body.name, role: body.role, createdBy: principal.name, expiresAt });
+    const created = await this.tokens.create({
+      name: body.name,
+      role: body.role,
+      createdBy: principal.name,
+      expiresAt,
+    });
+    return { ...tokenView(created), secret: created.secret };
   }
 
   @Get()
   @ApiOperation({ summary: 'List API tokens (never their secrets)' })
-  @ApiQuery({ name: 'includeRevoked', required: false, type: Boolean })
-  @ApiOkResponse({ type: [TokenViewDto] })
-  list(@Query('includeRevoked') includeRevoked?: string): Promise<TokenView[]> {
-    return this.tokens.list({ includeRevoked: includeRevoked === 'true' || includeRevoked === '1' });
+  @Answers(TokenList)
+  async list(@ValidQuery(ListTokensQuery) query: ListTokensQuery): Promise<TokenView[]> {
+    const includeRevoked = query.includeRevoked === 'true' || query.includeRevoked === '1';
+    return (await this.tokens.list({ includeRevoked })).map(tokenView);
   }
 
   @Delete(':id')
   @ApiOperation({ summary: 'Revoke a token by id or display prefix; it stops working at once' })
-  @ApiOkResponse({ type: TokenViewDto })
-  revoke(@Param('id') id: string): Promise<TokenView> {
-    return this.tokens.revoke(id);
+  @Answers(TokenView)
+  @Problems('NOT_FOUND', 'CONFLICT')
+  async revoke(@Param('id') id: string): Promise<TokenView> {
+    return tokenView(await this.tokens.revoke(id));
   }
 }

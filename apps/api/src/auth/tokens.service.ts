@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { ApiErrorCode } from '#contracts';
+import { ApiErrorCode, isUuid } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
@@ -12,8 +12,8 @@ export const BOOTSTRAP_ADMIN_NAME = 'bootstrap-admin';
 /** lastUsedAt is written at most this often per token: a write per request would cost more than the request. */
 export const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 
-/** A token as listed (never the secret or its hash). */
-export interface TokenView {
+/** A stored token as the store reads it (never the secret or its hash); the HTTP view is TokenView. */
+export interface StoredToken {
   id: string;
   name: string;
   role: Role;
@@ -26,7 +26,7 @@ export interface TokenView {
 }
 
 /** A newly created token: the only time the secret is shown. */
-export interface CreatedToken extends TokenView {
+export interface CreatedToken extends StoredToken {
   secret: string;
 }
 
@@ -80,7 +80,7 @@ export class TokenStore {
   }
 
   /** Every token, newest first; revoked ones only when asked. */
-  list(options: { includeRevoked?: boolean } = {}): Promise<TokenView[]> {
+  list(options: { includeRevoked?: boolean } = {}): Promise<StoredToken[]> {
     return this.prisma.apiToken.findMany({
       where: options.includeRevoked ? {} : { revokedAt: null },
       orderBy: { createdAt: 'desc' },
@@ -89,9 +89,9 @@ export class TokenStore {
   }
 
   /** Finds one token by id or by its display prefix (unambiguous prefixes only). */
-  async find(idOrPrefix: string): Promise<TokenView> {
+  async find(idOrPrefix: string): Promise<StoredToken> {
     const key = idOrPrefix.trim();
-    if (UUID_RE.test(key)) {
+    if (isUuid(key)) {
       const row = await this.prisma.apiToken.findUnique({ where: { id: key }, select: VIEW_SELECT });
       if (row) return row;
     }
@@ -104,7 +104,6 @@ export class TokenStore {
       if (rows.length === 1) return rows[0];
       if (rows.length > 1)
         throw new ApiError(
-          409,
           ApiErrorCode.CONFLICT,
           `More than one token starts with "${key}"; give the token id instead.`,
         );
@@ -113,7 +112,7 @@ export class TokenStore {
   }
 
   /** Revokes a token (idempotent: revoking twice keeps the first time). */
-  async revoke(idOrPrefix: string): Promise<TokenView> {
+  async revoke(idOrPrefix: string): Promise<StoredToken> {
     const token = await this.find(idOrPrefix);
     if (token.revokedAt) return token;
     return this.prisma.apiToken.update({
@@ -176,8 +175,6 @@ export class TokenStore {
     });
   }
 }
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The api's token service: the store on the api's database, plus the bootstrap admin at start. */
 @Injectable()

@@ -1,26 +1,23 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
+import {
+  CampaignPage,
+  CampaignRequest,
+  CampaignUnitsQuery,
+  CampaignView,
+  ListCampaignsQuery,
+  RetriedUnitsView,
+  UnitRecord,
+  UnitRecordList,
+  UnitRecordPage,
+  type Page,
+} from '#contracts';
 import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
-import { ApiError } from '../common/api-error.js';
-import { CampaignsService, MAX_UNIT_PAGE } from './campaigns.service.js';
+import { Answers, Problems, ValidBody, ValidQuery } from '../common/http-contract.js';
+import { CampaignsService } from './campaigns.service.js';
 import { unitCsvHeader, unitCsvRow } from './unit-record.js';
-
-const pageSchema = z.object({
-  limit: z.coerce.number().int().min(1).max(MAX_UNIT_PAGE).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
-  status: z.enum(['pending', 'flashing', 'succeeded', 'failed']).optional(),
-});
-
-function page(query: Record<string, unknown>) {
-  const parsed = pageSchema.safeParse(query);
-  if (!parsed.success)
-    throw ApiError.validation(
-      'Invalid query: limit, offset (whole numbers), status=pending|flashing|succeeded|failed',
-    );
-  return parsed.data;
-}
 
 /** Production campaigns: flash a pool once, or every board plugged into a station; per-unit records. */
 @ApiTags('campaigns')
@@ -36,38 +33,29 @@ export class CampaignsController {
     description:
       'mode "pool": every matching board online now is flashed once. mode "station": every matching board attached while the campaign runs is flashed once, as soon as it appears. The firmware decides the chip.',
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['name', 'firmwareId', 'mode'],
-      properties: {
-        name: { type: 'string', example: 'line-2 batch 2026-11-21' },
-        firmwareId: { type: 'string', format: 'uuid' },
-        mode: { type: 'string', enum: ['pool', 'station'] },
-        selector: {
-          type: 'object',
-          properties: { pool: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } },
-        },
-        options: { type: 'object', description: 'Flash options, as for POST /jobs' },
-      },
-    },
-  })
-  create(@Body() body: Record<string, unknown>, @Principal() principal: AuthPrincipal | undefined) {
+  @Answers(CampaignView, { status: 201 })
+  @Problems('NOT_FOUND')
+  create(
+    @ValidBody(CampaignRequest, 'campaign') body: z.output<typeof CampaignRequest>,
+    @Principal() principal: AuthPrincipal | undefined,
+  ): Promise<CampaignView> {
     return this.campaigns.create(body, principal?.name ?? 'unknown');
   }
 
   @Get()
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'Campaigns, newest first, with live counters' })
-  list(@Query() query: Record<string, unknown>) {
-    const { limit, offset } = page(query);
-    return this.campaigns.list({ limit, offset });
+  @Answers(CampaignPage)
+  list(@ValidQuery(ListCampaignsQuery) query: ListCampaignsQuery): Promise<Page<CampaignView>> {
+    return this.campaigns.list(query);
   }
 
   @Get(':id')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'A campaign with its counters (done, failed, in progress, units per hour)' })
-  get(@Param('id') id: string) {
+  @Answers(CampaignView)
+  @Problems('NOT_FOUND')
+  get(@Param('id') id: string): Promise<CampaignView> {
     return this.campaigns.get(id);
   }
 
@@ -75,7 +63,9 @@ export class CampaignsController {
   @HttpCode(200)
   @Roles('operator')
   @ApiOperation({ summary: 'Pause: no new unit starts; boards mid-flash finish' })
-  pause(@Param('id') id: string) {
+  @Answers(CampaignView)
+  @Problems('NOT_FOUND', 'CAMPAIGN_STATE')
+  pause(@Param('id') id: string): Promise<CampaignView> {
     return this.campaigns.control(id, 'pause');
   }
 
@@ -83,7 +73,9 @@ export class CampaignsController {
   @HttpCode(200)
   @Roles('operator')
   @ApiOperation({ summary: 'Resume a paused campaign' })
-  resume(@Param('id') id: string) {
+  @Answers(CampaignView)
+  @Problems('NOT_FOUND', 'CAMPAIGN_STATE')
+  resume(@Param('id') id: string): Promise<CampaignView> {
     return this.campaigns.control(id, 'resume');
   }
 
@@ -93,7 +85,9 @@ export class CampaignsController {
   @ApiOperation({
     summary: 'Stop for good: units not started are closed as CANCELLED; boards mid-flash finish',
   })
-  stop(@Param('id') id: string) {
+  @Answers(CampaignView)
+  @Problems('NOT_FOUND', 'CAMPAIGN_STATE')
+  stop(@Param('id') id: string): Promise<CampaignView> {
     return this.campaigns.control(id, 'stop');
   }
 
@@ -101,21 +95,29 @@ export class CampaignsController {
   @HttpCode(200)
   @Roles('operator')
   @ApiOperation({ summary: 'Flash the failed units again (same unit rows: still once per board)' })
-  retry(@Param('id') id: string) {
+  @Answers(RetriedUnitsView)
+  @Problems('NOT_FOUND', 'CAMPAIGN_STATE')
+  retry(@Param('id') id: string): Promise<RetriedUnitsView> {
     return this.campaigns.retryFailed(id);
   }
 
   @Get(':id/units')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'Per-unit traceability records (filter by status; limit/offset)' })
-  units(@Param('id') id: string, @Query() query: Record<string, unknown>) {
-    return this.campaigns.units(id, page(query));
+  @Answers(UnitRecordPage)
+  @Problems('NOT_FOUND')
+  units(
+    @Param('id') id: string,
+    @ValidQuery(CampaignUnitsQuery) query: CampaignUnitsQuery,
+  ): Promise<Page<UnitRecord>> {
+    return this.campaigns.units(id, query);
   }
 
   @Get(':id/export.csv')
   @Roles(...READ_ROLES)
-  @ApiProduces('text/csv')
   @ApiOperation({ summary: 'Every unit record as CSV: one row per unit, every field' })
+  @Answers(undefined, { produces: 'text/csv', description: 'One header line, then one line per unit' })
+  @Problems('NOT_FOUND')
   async csv(@Param('id') id: string, @Res() response: Response): Promise<void> {
     await this.campaigns.get(id); // 404 before the headers go out
     response.status(200).type('text/csv; charset=utf-8');
@@ -128,6 +130,8 @@ export class CampaignsController {
   @Get(':id/export.json')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'Every unit record as a JSON array' })
+  @Answers(UnitRecordList)
+  @Problems('NOT_FOUND')
   async json(@Param('id') id: string, @Res() response: Response): Promise<void> {
     await this.campaigns.get(id);
     response.status(200).type('application/json; charset=utf-8');

@@ -9,16 +9,40 @@
  * starts a job for each pending unit, and closes units whose job ended.
  */
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { z } from 'zod';
-import type { CampaignCounters } from '#contracts';
+import type { z } from 'zod';
+import {
+  ApiErrorCode,
+  type CampaignCounters,
+  type CampaignRequest,
+  type CampaignUnitsQuery,
+  type CampaignView,
+  type DeviceSelector,
+  type Page,
+  type RetriedUnitsView,
+  type UnitRecord,
+} from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { page } from '../common/page.js';
+import { recordId } from '../common/record-id.js';
+import { deviceSelectorWhere } from '../devices/device-lookup.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
-import { parseCreateJobRequest, normaliseSelector } from '../jobs/job-request.js';
-import { isTerminalJob } from '../jobs/job-status.js';
-import { regionRecords, revisionName, type UnitRecord } from './unit-record.js';
+import { normaliseSelector, parseNewJob } from '../jobs/job-request.js';
+import { isTerminalJob } from '../runs/job-status.js';
+import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
+import { buildUnitRecord } from './unit-record.js';
+
+/** What each control action asks of a campaign: its new status and the statuses it may come from. */
+const CONTROL: Record<
+  'pause' | 'resume' | 'stop',
+  { status: Campaign['status']; from: Campaign['status'][] }
+> = {
+  pause: { status: 'paused', from: ['running'] },
+  resume: { status: 'running', from: ['paused'] },
+  stop: { status: 'stopped', from: ['running', 'paused'] },
+};
 
 /** How often the campaign pass runs: a board plugged into a station starts flashing within this. */
 export const CAMPAIGN_TICK_MS = 500;
@@ -26,24 +50,6 @@ export const CAMPAIGN_TICK_MS = 500;
 const LAUNCH_BATCH = 200;
 /** Largest page of units. */
 export const MAX_UNIT_PAGE = 1000;
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const createSchema = z
-  .object({
-    name: z.string().trim().min(1).max(200),
-    firmwareId: z.string().regex(UUID_RE, 'must be a firmware id (UUID)'),
-    mode: z.enum(['pool', 'station']),
-    selector: z
-      .object({
-        pool: z.string().trim().min(1).optional(),
-        tags: z.array(z.string().trim().min(1)).max(32).optional(),
-      })
-      .strict()
-      .default({}),
-    options: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
 
 type FirmwareFacts = { id: string; name: string; version: string | null; sha256: string; chip: string };
 
@@ -53,6 +59,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   private timer?: NodeJS.Timeout;
   private passing?: Promise<void>;
   private readonly firmware = new Map<string, FirmwareFacts>();
+  /** Passes this replica completed (flashfarm_campaign_passes_total). */
+  passes = 0;
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -77,16 +85,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** POST /campaigns */
-  async create(body: unknown, operator: string) {
-    const parsed = createSchema.safeParse(body ?? {});
-    if (!parsed.success)
-      throw ApiError.validation(
-        `Invalid campaign: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`,
-        parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'body', message: i.message })),
-      );
-    const b = parsed.data;
+  async create(b: z.output<typeof CampaignRequest>, operator: string): Promise<CampaignView> {
     // The jobs' own validation decides which options are valid.
-    const probe = parseCreateJobRequest(
+    const probe = parseNewJob(
       { firmwareId: b.firmwareId, target: { device: 'probe' }, options: b.options ?? {} },
       undefined,
     );
@@ -102,7 +103,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         name: b.name,
         firmwareId: firmware.id,
         mode: b.mode,
-        selector: selector as Prisma.InputJsonValue,
+        selector: selector,
         options: (b.options ?? {}) as Prisma.InputJsonValue,
         createdBy: operator,
       },
@@ -122,77 +123,72 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** GET /campaigns */
-  async list(page: { limit: number; offset: number }) {
+  async list(window: { limit: number; offset: number }): Promise<Page<CampaignView>> {
     const [rows, total] = await Promise.all([
       this.prisma.campaign.findMany({
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        skip: page.offset,
-        take: page.limit,
+        skip: window.offset,
+        take: window.limit,
       }),
       this.prisma.campaign.count(),
     ]);
     const items = [];
     for (const c of rows) items.push(await this.view(c));
-    return { items, total, limit: page.limit, offset: page.offset };
+    return page(items, total, window);
   }
 
   /** GET /campaigns/:id */
-  async get(id: string) {
+  async get(id: string): Promise<CampaignView> {
     return this.view(await this.find(id));
   }
 
   /** pause | resume | stop */
-  async control(id: string, action: 'pause' | 'resume' | 'stop') {
-    const campaign = await this.find(id);
-    const allowed: Record<typeof action, Campaign['status'][]> = {
-      pause: ['running'],
-      resume: ['paused'],
-      stop: ['running', 'paused'],
-    };
-    if (!allowed[action].includes(campaign.status))
-      throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is ${campaign.status}; cannot ${action} it.`);
-    const status = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'stopped';
-    await this.prisma.campaign.update({
-      where: { id },
-      data: { status, ...(status === 'stopped' ? { finishedAt: new Date() } : {}) },
-    });
+  async control(id: string, action: 'pause' | 'resume' | 'stop'): Promise<CampaignView> {
+    const { status, from } = CONTROL[action];
+    let campaign = await this.find(id);
+    // Conditional on the state it was read in: a concurrent control or the pass completing it wins.
+    const moved = from.includes(campaign.status)
+      ? await transitionCampaign(this.prisma, { id }, status, {
+          from: [campaign.status],
+          data: status === 'stopped' ? { finishedAt: new Date() } : {},
+        })
+      : 0;
+    if (moved === 0) {
+      campaign = await this.find(id);
+      throw new ApiError(
+        ApiErrorCode.CAMPAIGN_STATE,
+        `Campaign ${id} is ${campaign.status}; cannot ${action} it.`,
+      );
+    }
     if (status === 'stopped') {
       // Units not yet on a board never start; boards mid-flash finish and are recorded.
-      await this.prisma.campaignUnit.updateMany({
-        where: { campaignId: id, status: 'pending', jobId: null },
-        data: {
-          status: 'failed',
-          errorCode: 'CANCELLED',
-          errorMessage: 'campaign stopped before this unit started',
-        },
+      await transitionUnit(this.prisma, { campaignId: id, jobId: null }, 'failed', {
+        from: ['pending'],
+        data: { errorCode: 'CANCELLED', errorMessage: 'campaign stopped before this unit started' },
       });
     }
     return this.get(id);
   }
 
   /** POST /campaigns/:id/retry-failed: failed units go back to pending (same row: still once per board). */
-  async retryFailed(id: string) {
+  async retryFailed(id: string): Promise<RetriedUnitsView> {
     const campaign = await this.find(id);
     if (campaign.status === 'stopped')
-      throw new ApiError(409, 'CAMPAIGN_STATE', `Campaign ${id} is stopped; resume is not possible.`);
-    const { count } = await this.prisma.campaignUnit.updateMany({
-      where: { campaignId: id, status: 'failed' },
-      data: {
-        status: 'pending',
-        jobId: null,
-        runId: null,
-        errorCode: null,
-        errorMessage: null,
-        finishedAt: null,
-      },
+      throw new ApiError(ApiErrorCode.CAMPAIGN_STATE, `Campaign ${id} is stopped; resume is not possible.`);
+    const count = await transitionUnit(this.prisma, { campaignId: id }, 'pending', {
+      from: ['failed'],
+      data: { jobId: null, runId: null, errorCode: null, errorMessage: null, finishedAt: null },
     });
-    if (count && campaign.status === 'completed')
-      await this.prisma.campaign.update({ where: { id }, data: { status: 'running', finishedAt: null } });
+    if (count)
+      await transitionCampaign(this.prisma, { id }, 'running', {
+        from: ['completed'],
+        data: { finishedAt: null },
+      });
     return { retried: count, campaign: await this.get(id) };
   }
 
   /** GET /campaigns/:id/units: records, oldest first. */
-  async units(id: string, query: { status?: CampaignUnit['status']; limit: number; offset: number }) {
+  async units(id: string, query: CampaignUnitsQuery): Promise<Page<UnitRecord>> {
     const campaign = await this.find(id);
     const where = { campaignId: id, ...(query.status ? { status: query.status } : {}) };
     const [rows, total] = await Promise.all([
@@ -204,7 +200,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       }),
       this.prisma.campaignUnit.count({ where }),
     ]);
-    return { items: await this.records(campaign, rows), total, limit: query.limit, offset: query.offset };
+    return page(await this.records(campaign, rows), total, query);
   }
 
   /** Every unit's record, in pages, for the exports. */
@@ -225,7 +221,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async find(id: string): Promise<Campaign> {
-    const campaign = UUID_RE.test(id) ? await this.prisma.campaign.findUnique({ where: { id } }) : null;
+    const campaign = await this.prisma.campaign.findUnique({ where: { id: recordId('Campaign', id) } });
     if (!campaign) throw ApiError.notFound('Campaign', id);
     return campaign;
   }
@@ -262,7 +258,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     };
   }
 
-  private async view(campaign: Campaign) {
+  private async view(campaign: Campaign): Promise<CampaignView> {
     const firmware = await this.firmwareFacts(campaign.firmwareId).catch(() => undefined);
     return {
       id: campaign.id,
@@ -270,8 +266,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       mode: campaign.mode,
       status: campaign.status,
       firmware: firmware ?? { id: campaign.firmwareId },
-      selector: campaign.selector,
-      options: campaign.options,
+      selector: campaign.selector as DeviceSelector,
+      options: campaign.options as Record<string, unknown>,
       createdBy: campaign.createdBy,
       createdAt: campaign.createdAt.toISOString(),
       startedAt: campaign.startedAt.toISOString(),
@@ -294,37 +290,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     return units.map((u) => {
       const stored: unknown = u.record;
       if (isRecord(stored)) return { ...stored, result: u.status, attempts: u.attempts };
-      const d = devices.get(u.deviceId);
-      return {
-        campaignId: campaign.id,
-        campaignName: campaign.name,
-        unitId: u.id,
-        mac: u.mac,
-        chip: d?.chip ?? firmware.chip,
-        chipRevision: revisionName(d?.chipRevision),
-        chipDescription: d?.chipDescription ?? null,
-        flashId: jedecName(d?.flashJedecId),
-        flashSizeBytes: d?.flashSizeBytes ?? null,
-        firmwareId: firmware.id,
-        firmwareName: firmware.name,
-        firmwareVersion: firmware.version,
-        firmwareSha256: firmware.sha256,
-        regions: [],
-        baud: null,
-        attempts: u.attempts,
-        retries: 0,
-        agent: null,
-        port: null,
-        operator: campaign.createdBy,
-        jobId: u.jobId,
-        runId: u.runId,
-        result: u.status,
-        errorCode: u.errorCode,
-        errorMessage: u.errorMessage,
-        queuedAt: u.createdAt.toISOString(),
-        startedAt: u.startedAt?.toISOString() ?? null,
-        finishedAt: u.finishedAt?.toISOString() ?? null,
-      };
+      return buildUnitRecord({ campaign, unit: u, firmware, device: devices.get(u.deviceId) });
     });
   }
 
@@ -343,6 +309,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       }
       await this.collect(campaign);
     }
+    this.passes++;
   }
 
   /** Station mode: matching boards attached since the campaign started, not yet units. */
@@ -382,7 +349,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     });
     for (const unit of pending) {
       const attempt = unit.attempts + 1;
-      const parsed = parseCreateJobRequest(
+      const parsed = parseNewJob(
         { firmwareId: campaign.firmwareId, target: { device: unit.deviceId }, options: campaign.options },
         `campaign:${unit.id}:${attempt}`,
       );
@@ -395,10 +362,10 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         continue;
       }
       try {
-        const { job } = await this.jobs.create(parsed.request, campaign.createdBy);
-        await this.prisma.campaignUnit.updateMany({
-          where: { id: unit.id, status: 'pending', jobId: null },
-          data: { status: 'flashing', jobId: job.id, attempts: attempt, startedAt: new Date() },
+        const { job } = await this.jobs.create(parsed.job, campaign.createdBy);
+        await transitionUnit(this.prisma, { id: unit.id, jobId: null }, 'flashing', {
+          from: ['pending'],
+          data: { jobId: job.id, attempts: attempt, startedAt: new Date() },
         });
       } catch (error) {
         if (error instanceof ApiError && error.status < 500)
@@ -409,9 +376,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async failUnit(unit: CampaignUnit, code: string, message: string): Promise<void> {
-    await this.prisma.campaignUnit.updateMany({
-      where: { id: unit.id, status: 'pending' },
-      data: { status: 'failed', errorCode: code, errorMessage: message, finishedAt: new Date() },
+    await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
+      from: ['pending'],
+      data: { errorCode: code, errorMessage: message, finishedAt: new Date() },
     });
   }
 
@@ -429,10 +396,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       for (const unit of flashing) {
         const job = byId.get(unit.jobId!);
         if (!job) {
-          await this.prisma.campaignUnit.updateMany({
-            where: { id: unit.id, status: 'flashing' },
+          await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
+            from: ['flashing'],
             data: {
-              status: 'failed',
               errorCode: 'INTERNAL',
               errorMessage: "the unit's job was deleted",
               finishedAt: new Date(),
@@ -443,17 +409,21 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         if (!isTerminalJob(job.status)) continue;
         const run = job.runs[0];
         const record = await this.finalRecord(campaign, unit, job.status, run);
-        await this.prisma.campaignUnit.updateMany({
-          where: { id: unit.id, status: 'flashing', jobId: job.id },
-          data: {
-            status: job.status === 'succeeded' ? 'succeeded' : 'failed',
-            runId: run?.id ?? null,
-            errorCode: record.errorCode,
-            errorMessage: record.errorMessage,
-            finishedAt: record.finishedAt ? new Date(record.finishedAt) : new Date(),
-            record: record as unknown as Prisma.InputJsonValue,
+        await transitionUnit(
+          this.prisma,
+          { id: unit.id, jobId: job.id },
+          record.result === 'succeeded' ? 'succeeded' : 'failed',
+          {
+            from: ['flashing'],
+            data: {
+              runId: run?.id ?? null,
+              errorCode: record.errorCode,
+              errorMessage: record.errorMessage,
+              finishedAt: record.finishedAt ? new Date(record.finishedAt) : new Date(),
+              record: record as unknown as Prisma.InputJsonValue,
+            },
           },
-        });
+        );
       }
     }
     if (campaign.mode === 'pool' && campaign.status === 'running') {
@@ -461,9 +431,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         where: { campaignId: campaign.id, status: { in: ['pending', 'flashing'] } },
       });
       if (open === 0)
-        await this.prisma.campaign.updateMany({
-          where: { id: campaign.id, status: 'running' },
-          data: { status: 'completed', finishedAt: new Date() },
+        await transitionCampaign(this.prisma, { id: campaign.id }, 'completed', {
+          from: ['running'],
+          data: { finishedAt: new Date() },
         });
     }
   }
@@ -479,53 +449,20 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     const agent = run?.agentId
       ? await this.prisma.agent.findUnique({ where: { id: run.agentId }, select: { name: true } })
       : null;
-    return {
-      campaignId: campaign.id,
-      campaignName: campaign.name,
-      unitId: unit.id,
-      mac: unit.mac,
-      chip: device?.chip ?? firmware.chip,
-      chipRevision: revisionName(device?.chipRevision),
-      chipDescription: device?.chipDescription ?? null,
-      flashId: jedecName(device?.flashJedecId),
-      flashSizeBytes: device?.flashSizeBytes ?? null,
-      firmwareId: firmware.id,
-      firmwareName: firmware.name,
-      firmwareVersion: firmware.version,
-      firmwareSha256: firmware.sha256,
-      regions: regionRecords(run?.regions),
-      baud: run?.baud ?? null,
-      attempts: unit.attempts,
-      retries: run?.retries ?? 0,
-      agent: agent?.name ?? null,
-      port: run?.portPath ?? null,
-      operator: campaign.createdBy,
-      jobId: unit.jobId,
-      runId: run?.id ?? null,
-      result: jobStatus === 'succeeded' ? 'succeeded' : 'failed',
-      errorCode: run?.errorCode ?? (jobStatus === 'succeeded' ? null : jobStatus.toUpperCase()),
-      errorMessage: run?.errorMessage ?? null,
-      queuedAt: unit.createdAt.toISOString(),
-      startedAt: (run?.startedAt ?? unit.startedAt)?.toISOString() ?? null,
-      finishedAt: run?.finishedAt?.toISOString() ?? new Date().toISOString(),
-    };
+    return buildUnitRecord({
+      campaign,
+      unit,
+      firmware,
+      device,
+      ended: { jobStatus, run: run && { ...run, agentName: agent?.name ?? null }, at: new Date() },
+    });
   }
 }
 
 function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {
-  const selector = campaign.selector as { chip?: string; pool?: string; tags?: string[] };
-  return {
-    chip: selector.chip,
-    ...(selector.pool ? { pool: selector.pool } : {}),
-    ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
-  };
+  return deviceSelectorWhere(campaign.selector as DeviceSelector);
 }
 
 function isRecord(value: unknown): value is UnitRecord {
   return typeof value === 'object' && value !== null && 'unitId' in value;
-}
-
-/** The JEDEC id as stored (wire order: manufacturer, memory type, capacity), as datasheets print it. */
-function jedecName(id: number | null | undefined): string | null {
-  return id === null || id === undefined ? null : `0x${id.toString(16).padStart(6, '0')}`;
 }

@@ -1,13 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  buildUnitRecord,
   csvCell,
   regionRecords,
   revisionName,
   UNIT_CSV_COLUMNS,
   unitCsvHeader,
   unitCsvRow,
-  type UnitRecord,
 } from './unit-record.js';
+import type { UnitRecord } from '#contracts';
 
 const record: UnitRecord = {
   campaignId: 'c',
@@ -61,5 +62,78 @@ describe('unit CSV', () => {
     expect(regionRecords(null)).toEqual([]);
     expect(revisionName(301)).toBe('v3.1');
     expect(revisionName(null)).toBeNull();
+  });
+});
+
+describe('buildUnitRecord', () => {
+  const at = new Date('2030-01-02T03:04:05.000Z');
+  const facts = {
+    campaign: { id: 'c', name: 'line 1', createdBy: 'operator-ann' },
+    unit: {
+      id: 'u',
+      mac: '24:0a:c4:00:00:01',
+      attempts: 1,
+      jobId: 'j',
+      runId: null,
+      status: 'flashing' as const,
+      errorCode: null,
+      errorMessage: null,
+      createdAt: at,
+      startedAt: at,
+      finishedAt: null,
+    },
+    firmware: { id: 'f', name: 'blink', version: '1.0.0', sha256: 'ab', chip: 'esp32' },
+    device: {
+      chip: 'esp32',
+      chipRevision: 300,
+      chipDescription: 'ESP32-D0WD-V3',
+      flashJedecId: 0xc84016,
+      flashSizeBytes: 4194304,
+    },
+  };
+
+  it('shows an open unit with what is known so far', () => {
+    expect(buildUnitRecord(facts)).toMatchObject({
+      result: 'flashing',
+      chipRevision: 'v3.0',
+      flashId: '0xc84016',
+      regions: [],
+      agent: null,
+      finishedAt: null,
+      operator: 'operator-ann',
+    });
+  });
+
+  it('records an ended unit from its last run, and a failed job without a run by the job status', () => {
+    const run = {
+      id: 'r',
+      agentName: 'bench-3',
+      portPath: '/dev/ttyUSB0',
+      baud: 460800,
+      retries: 2,
+      regions: [{ offset: 0x1000, size: 4, sha256: 's', md5: 'm', verifiedMd5: 'm' }],
+      errorCode: null,
+      errorMessage: null,
+      startedAt: at,
+      finishedAt: at,
+    };
+    expect(buildUnitRecord({ ...facts, ended: { jobStatus: 'succeeded', run, at } })).toMatchObject({
+      result: 'succeeded',
+      runId: 'r',
+      agent: 'bench-3',
+      baud: 460800,
+      retries: 2,
+      errorCode: null,
+      regions: [{ offset: 0x1000, verifiedMd5: 'm' }],
+      finishedAt: at.toISOString(),
+    });
+    expect(
+      buildUnitRecord({ ...facts, ended: { jobStatus: 'cancelled', run: undefined, at } }),
+    ).toMatchObject({
+      result: 'failed',
+      runId: null,
+      errorCode: 'CANCELLED',
+      finishedAt: at.toISOString(),
+    });
   });
 });

@@ -3,46 +3,7 @@
  * form: one row per unit, one column per field, every field always present.
  */
 
-/** One flash region as the record keeps it. */
-export interface RegionRecord {
-  offset: number;
-  size: number;
-  sha256: string | null;
-  md5: string | null;
-  verifiedMd5: string | null;
-}
-
-/** What QA gets for every unit. */
-export interface UnitRecord {
-  campaignId: string;
-  campaignName: string;
-  unitId: string;
-  mac: string;
-  chip: string;
-  chipRevision: string | null;
-  chipDescription: string | null;
-  flashId: string | null;
-  flashSizeBytes: number | null;
-  firmwareId: string;
-  firmwareName: string;
-  firmwareVersion: string | null;
-  firmwareSha256: string;
-  regions: RegionRecord[];
-  baud: number | null;
-  attempts: number;
-  retries: number;
-  agent: string | null;
-  port: string | null;
-  operator: string;
-  jobId: string | null;
-  runId: string | null;
-  result: string;
-  errorCode: string | null;
-  errorMessage: string | null;
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
+import type { CampaignUnitStatus, RegionRecord, UnitRecord } from '#contracts';
 
 /** CSV columns, in order. Regions are flattened into one cell each for offsets, SHA-256 and MD5 (";"-separated, same order). */
 export const UNIT_CSV_COLUMNS = [
@@ -150,4 +111,95 @@ export function regionRecords(raw: unknown): RegionRecord[] {
       md5: typeof r.md5 === 'string' ? r.md5 : null,
       verifiedMd5: typeof r.verifiedMd5 === 'string' ? r.verifiedMd5 : null,
     }));
+}
+
+/** The JEDEC id as stored (wire order: manufacturer, memory type, capacity), as datasheets print it. */
+export function jedecName(id: number | null | undefined): string | null {
+  return id === null || id === undefined ? null : `0x${id.toString(16).padStart(6, '0')}`;
+}
+
+/** The last run of a unit's ended job, as the record reads it. */
+export interface FinalRun {
+  id: string;
+  agentName: string | null;
+  portPath: string | null;
+  baud: number | null;
+  retries: number;
+  regions: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** Everything a unit's record is made of. */
+export interface UnitRecordFacts {
+  campaign: { id: string; name: string; createdBy: string };
+  unit: {
+    id: string;
+    mac: string;
+    attempts: number;
+    jobId: string | null;
+    runId: string | null;
+    status: CampaignUnitStatus;
+    errorCode: string | null;
+    errorMessage: string | null;
+    createdAt: Date;
+    startedAt: Date | null;
+    finishedAt: Date | null;
+  };
+  firmware: { id: string; name: string; version: string | null; sha256: string; chip: string };
+  device:
+    | {
+        chip: string;
+        chipRevision: number | null;
+        chipDescription: string | null;
+        flashJedecId: number | null;
+        flashSizeBytes: number | null;
+      }
+    | null
+    | undefined;
+  /** Once the unit's job ended: its status and last run (the record is then stored for good). */
+  ended?: { jobStatus: string; run: FinalRun | undefined; at: Date };
+}
+
+/** The one way a unit record is built: facts known so far for an open unit, the run's for an ended one. */
+export function buildUnitRecord(f: UnitRecordFacts): UnitRecord {
+  const { campaign, unit, firmware, device, ended } = f;
+  const run = ended?.run;
+  const succeeded = ended?.jobStatus === 'succeeded';
+  return {
+    campaignId: campaign.id,
+    campaignName: campaign.name,
+    unitId: unit.id,
+    mac: unit.mac,
+    chip: device?.chip ?? firmware.chip,
+    chipRevision: revisionName(device?.chipRevision),
+    chipDescription: device?.chipDescription ?? null,
+    flashId: jedecName(device?.flashJedecId),
+    flashSizeBytes: device?.flashSizeBytes ?? null,
+    firmwareId: firmware.id,
+    firmwareName: firmware.name,
+    firmwareVersion: firmware.version,
+    firmwareSha256: firmware.sha256,
+    regions: regionRecords(run?.regions),
+    baud: run?.baud ?? null,
+    attempts: unit.attempts,
+    retries: run?.retries ?? 0,
+    agent: run?.agentName ?? null,
+    port: run?.portPath ?? null,
+    operator: campaign.createdBy,
+    jobId: unit.jobId,
+    runId: ended ? (run?.id ?? null) : unit.runId,
+    result: ended ? (succeeded ? 'succeeded' : 'failed') : unit.status,
+    errorCode: ended
+      ? (run?.errorCode ?? (succeeded ? null : ended.jobStatus.toUpperCase()))
+      : unit.errorCode,
+    errorMessage: ended ? (run?.errorMessage ?? null) : unit.errorMessage,
+    queuedAt: unit.createdAt.toISOString(),
+    startedAt: ((ended ? run?.startedAt : undefined) ?? unit.startedAt)?.toISOString() ?? null,
+    finishedAt: ended
+      ? (run?.finishedAt ?? ended.at).toISOString()
+      : (unit.finishedAt?.toISOString() ?? null),
+  };
 }

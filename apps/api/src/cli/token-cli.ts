@@ -9,7 +9,7 @@ import { ApiError } from '../common/api-error.js';
 import { loadApiConfig, type ApiConfig } from '../config/api-config.js';
 import { openDatabase, type Database } from '../infra/database.js';
 import { ALL_ROLES, type Role } from '../auth/roles.js';
-import { TokenStore, type TokenView } from '../auth/tokens.service.js';
+import { TokenStore, type StoredToken } from '../auth/tokens.service.js';
 
 /** Where the CLI writes and which configuration it uses (tests inject these). */
 export interface TokenCliOptions {
@@ -51,23 +51,12 @@ export async function runTokenCli(argv: readonly string[], options: TokenCliOpti
     err(`Unknown token command "${command}".\n\n${USAGE}\n`);
     return 2;
   }
-  let expiresAt: Date | undefined;
-  if (command === 'create') {
-    const problems: string[] = [];
-    if (!values.name) problems.push('--name is required');
-    if (!values.role) problems.push('--role is required');
-    else if (!ALL_ROLES.includes(values.role as Role))
-      problems.push(`--role must be one of: ${ALL_ROLES.join(', ')}`);
-    if (values['expires-days'] !== undefined) {
-      const days = Number(values['expires-days']);
-      if (!Number.isInteger(days) || days < 1) problems.push('--expires-days must be a whole number ≥ 1');
-      else expiresAt = new Date(Date.now() + days * DAY_MS);
-    }
-    if (problems.length) {
-      err(`${problems.join('; ')}.\n\n${USAGE}\n`);
-      return 2;
-    }
+  const create = command === 'create' ? createArguments(values) : { problems: [] };
+  if (create.problems.length) {
+    err(`${create.problems.join('; ')}.\n\n${USAGE}\n`);
+    return 2;
   }
+  const { expiresAt } = create;
   if (command === 'revoke' && positionals.length !== 1) {
     err(`revoke takes one token id or prefix.\n\n${USAGE}\n`);
     return 2;
@@ -122,6 +111,25 @@ export async function runTokenCli(argv: readonly string[], options: TokenCliOpti
   }
 }
 
+/** The checked options of `token create`: what is wrong with them, or when the token expires. */
+function createArguments(values: ReturnType<typeof parse>['values']): {
+  problems: string[];
+  expiresAt?: Date;
+} {
+  const problems: string[] = [];
+  let expiresAt: Date | undefined;
+  if (!values.name) problems.push('--name is required');
+  if (!values.role) problems.push('--role is required');
+  else if (!ALL_ROLES.includes(values.role as Role))
+    problems.push(`--role must be one of: ${ALL_ROLES.join(', ')}`);
+  if (values['expires-days'] !== undefined) {
+    const days = Number(values['expires-days']);
+    if (!Number.isInteger(days) || days < 1) problems.push('--expires-days must be a whole number ≥ 1');
+    else expiresAt = new Date(Date.now() + days * DAY_MS);
+  }
+  return { problems, expiresAt };
+}
+
 function parse(args: string[]) {
   return parseArgs({
     args,
@@ -138,7 +146,7 @@ function parse(args: string[]) {
   });
 }
 
-function formatTable(tokens: TokenView[]): string {
+function formatTable(tokens: StoredToken[]): string {
   if (tokens.length === 0) return 'No tokens.\n';
   const rows = [
     ['ID', 'NAME', 'ROLE', 'PREFIX', 'CREATED', 'LAST USED', 'EXPIRES', 'REVOKED'],

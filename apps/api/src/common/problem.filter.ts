@@ -1,19 +1,13 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiErrorCode, type ProblemBody } from '#contracts';
+import { ApiErrorCode, HTTP_ERRORS, codeOfHttpStatus, httpStatusOf, type ProblemBody } from '#contracts';
 import { ApiError } from './api-error.js';
 
-const STATUS_CODES: Record<number, string> = {
-  400: ApiErrorCode.VALIDATION_FAILED,
-  401: ApiErrorCode.UNAUTHORIZED,
-  403: ApiErrorCode.FORBIDDEN,
-  404: ApiErrorCode.NOT_FOUND,
-  409: ApiErrorCode.CONFLICT,
-  413: ApiErrorCode.PAYLOAD_TOO_LARGE,
-  503: ApiErrorCode.SERVICE_UNAVAILABLE,
-};
-
-/** The one place where errors become HTTP answers: every failure gets a status, a stable code and a readable message. */
+/**
+ * The one place where errors become HTTP answers: every failure gets a status, a stable code and
+ * a readable message. The status of an ApiError is its code's, from HTTP_ERRORS in the contracts;
+ * errors the HTTP framework raises itself (unknown route, unreadable JSON) keep their status.
+ */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
@@ -35,7 +29,7 @@ export class ProblemFilter implements ExceptionFilter {
   private toProblem(exception: unknown): ProblemBody {
     if (exception instanceof ApiError) {
       return {
-        statusCode: exception.status,
+        statusCode: httpStatusOf(exception.code),
         code: exception.code,
         message: exception.message,
         details: exception.details,
@@ -49,7 +43,9 @@ export class ProblemFilter implements ExceptionFilter {
       const message =
         messages?.join('; ') ?? (typeof payload.message === 'string' ? payload.message : exception.message);
       const code =
-        typeof payload.code === 'string' ? payload.code : (STATUS_CODES[status] ?? `HTTP_${status}`);
+        typeof payload.code === 'string' && payload.code in HTTP_ERRORS
+          ? (payload.code as ApiErrorCode)
+          : codeOfHttpStatus(status);
       return { statusCode: status, code, message };
     }
     return {

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { RETRY_BUDGETS } from '#contracts';
 import { parseEnv } from '#runtime';
 
 const port = z.coerce
@@ -39,8 +40,17 @@ const schema = z.object({
   FLASHFARM_MAX_UPLOAD_MB: z.coerce.number().positive('must be a positive number of MiB').default(64),
   FLASHFARM_LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be "json" or "pretty"' }).default('json'),
   FLASHFARM_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50, 'must be at least 50 ms').default(1000),
-  FLASHFARM_RUN_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be 1 or more').max(20).default(3),
-  FLASHFARM_QUARANTINE_AFTER_FAILURES: z.coerce.number().int().min(1, 'must be 1 or more').default(3),
+  FLASHFARM_RUN_MAX_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(1, 'must be 1 or more')
+    .max(20)
+    .default(RETRY_BUDGETS.api.attemptsPerSlot),
+  FLASHFARM_QUARANTINE_AFTER_FAILURES: z.coerce
+    .number()
+    .int()
+    .min(1, 'must be 1 or more')
+    .default(RETRY_BUDGETS.api.quarantineAfterFailures),
   FLASHFARM_AGENT_DEAD_AFTER_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
   FLASHFARM_PINNED_REQUEUE_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
   FLASHFARM_CANCEL_GRACE_MS: z.coerce.number().int().min(0).default(30_000),

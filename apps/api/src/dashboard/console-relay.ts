@@ -7,7 +7,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
-import { agentControlChannel, deviceConsoleStream, type AgentControlMessage } from '#contracts';
+import { agentControlChannel, deviceConsoleStream, isUuid, type AgentControlMessage } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { SseStreams } from '../events/sse-streams.js';
@@ -19,8 +19,6 @@ const CONSOLE_REPLAY_ENTRIES = 500;
 const CONSOLE_READ_BLOCK_MS = 2_000;
 /** The "on" request is repeated this often, so a restarted agent resumes the console. */
 const CONSOLE_KEEPALIVE_MS = 10_000;
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 @Injectable()
 export class ConsoleRelay implements OnApplicationShutdown {
@@ -40,7 +38,7 @@ export class ConsoleRelay implements OnApplicationShutdown {
 
   /** GET /console/:deviceId/events */
   async stream(deviceId: string, request: Request, response: Response): Promise<void> {
-    const device = UUID_RE.test(deviceId)
+    const device = isUuid(deviceId)
       ? await this.prisma.device.findUnique({
           where: { id: deviceId },
           select: {

@@ -36,8 +36,7 @@ export class DashboardController {
 
 function send(request: Request, response: Response, asset: DashboardAsset): void {
   response.setHeader('ETag', asset.etag);
-  // Revalidate every time: a changed source must show up on the next reload.
-  response.setHeader('Cache-Control', 'no-cache');
+  response.setHeader('Cache-Control', asset.cacheControl);
   response.setHeader('X-Content-Type-Options', 'nosniff');
   response.setHeader(
     'Content-Security-Policy',

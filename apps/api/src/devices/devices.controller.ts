@@ -1,20 +1,27 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { READ_ROLES, Roles } from '../auth/index.js';
+import { Controller, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { z } from 'zod';
 import {
-  AttachmentPageDto,
-  DevicePageDto,
-  DeviceRunPageDto,
-  DeviceDto,
+  AttachmentPage,
+  DeviceDetailView,
+  DeviceHistoryQuery,
+  DevicePage,
+  DevicePatch,
+  DeviceRunPage,
   ListDevicesQuery,
-  PageQuery,
-  QuarantineDto,
-  UpdateDeviceDto,
-} from './devices.dto.js';
+  QuarantineRequest,
+  type AttachmentView,
+  type DeviceRunView,
+  type DeviceView,
+  type Page,
+} from '#contracts';
+import { READ_ROLES, Roles } from '../auth/index.js';
+import { Answers, Problems, ValidBody, ValidQuery } from '../common/http-contract.js';
 import { DevicesService } from './devices.service.js';
 
 /** The boards of the farm, by id or MAC (any common spelling). */
 @ApiTags('devices')
+@ApiBearerAuth()
 @Controller('devices')
 export class DevicesController {
   constructor(private readonly devices: DevicesService) {}
@@ -25,40 +32,53 @@ export class DevicesController {
     summary:
       'Search devices (chip, pool, tags, state, agent, MAC/label text), sorted and paginated with a total',
   })
-  @ApiOkResponse({ type: DevicePageDto })
-  list(@Query() query: ListDevicesQuery) {
+  @Answers(DevicePage)
+  list(@ValidQuery(ListDevicesQuery) query: ListDevicesQuery): Promise<Page<DeviceView>> {
     return this.devices.list(query);
   }
 
   @Get(':idOrMac')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'One device: identity, settings, current attachment, run counts' })
-  @ApiOkResponse({ type: DeviceDto })
-  get(@Param('idOrMac') idOrMac: string) {
+  @Answers(DeviceDetailView)
+  @Problems('NOT_FOUND')
+  get(@Param('idOrMac') idOrMac: string): Promise<DeviceDetailView> {
     return this.devices.get(idOrMac);
   }
 
   @Get(':idOrMac/runs')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: "The board's flash runs, newest first" })
-  @ApiOkResponse({ type: DeviceRunPageDto })
-  runs(@Param('idOrMac') idOrMac: string, @Query() page: PageQuery) {
-    return this.devices.runs(idOrMac, { limit: page.limit ?? 50, offset: page.offset ?? 0 });
+  @Answers(DeviceRunPage)
+  @Problems('NOT_FOUND')
+  runs(
+    @Param('idOrMac') idOrMac: string,
+    @ValidQuery(DeviceHistoryQuery) page: DeviceHistoryQuery,
+  ): Promise<Page<DeviceRunView>> {
+    return this.devices.runs(idOrMac, page);
   }
 
   @Get(':idOrMac/attachments')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'Where the board has been plugged in: host, port, USB serial, first/last seen' })
-  @ApiOkResponse({ type: AttachmentPageDto })
-  attachments(@Param('idOrMac') idOrMac: string, @Query() page: PageQuery) {
-    return this.devices.attachments(idOrMac, { limit: page.limit ?? 50, offset: page.offset ?? 0 });
+  @Answers(AttachmentPage)
+  @Problems('NOT_FOUND')
+  attachments(
+    @Param('idOrMac') idOrMac: string,
+    @ValidQuery(DeviceHistoryQuery) page: DeviceHistoryQuery,
+  ): Promise<Page<AttachmentView>> {
+    return this.devices.attachments(idOrMac, page);
   }
 
   @Patch(':idOrMac')
   @Roles('admin', 'operator')
   @ApiOperation({ summary: 'Change pool, tags, label, notes or the custom reset sequence' })
-  @ApiOkResponse({ type: DeviceDto })
-  update(@Param('idOrMac') idOrMac: string, @Body() body: UpdateDeviceDto) {
+  @Answers(DeviceDetailView)
+  @Problems('NOT_FOUND')
+  update(
+    @Param('idOrMac') idOrMac: string,
+    @ValidBody(DevicePatch, 'device change') body: z.output<typeof DevicePatch>,
+  ): Promise<DeviceDetailView> {
     return this.devices.update(idOrMac, body);
   }
 
@@ -66,8 +86,12 @@ export class DevicesController {
   @Roles('admin', 'operator')
   @HttpCode(200)
   @ApiOperation({ summary: 'Take the board out of service with a reason (409 while it is flashing)' })
-  @ApiOkResponse({ type: DeviceDto })
-  quarantine(@Param('idOrMac') idOrMac: string, @Body() body: QuarantineDto) {
+  @Answers(DeviceDetailView)
+  @Problems('NOT_FOUND', 'CONFLICT')
+  quarantine(
+    @Param('idOrMac') idOrMac: string,
+    @ValidBody(QuarantineRequest, 'quarantine request') body: z.output<typeof QuarantineRequest>,
+  ): Promise<DeviceDetailView> {
     return this.devices.quarantine(idOrMac, body.reason);
   }
 
@@ -75,8 +99,9 @@ export class DevicesController {
   @Roles('admin', 'operator')
   @HttpCode(200)
   @ApiOperation({ summary: 'Return a quarantined board to service (failure count reset)' })
-  @ApiOkResponse({ type: DeviceDto })
-  release(@Param('idOrMac') idOrMac: string) {
+  @Answers(DeviceDetailView)
+  @Problems('NOT_FOUND')
+  release(@Param('idOrMac') idOrMac: string): Promise<DeviceDetailView> {
     return this.devices.release(idOrMac);
   }
 }

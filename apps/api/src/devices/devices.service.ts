@@ -1,13 +1,24 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ApiErrorCode } from '#contracts';
+import type { z } from 'zod';
+import {
+  ApiErrorCode,
+  isUuid,
+  type AttachmentView,
+  type DeviceDetailView,
+  type DevicePatch,
+  type DeviceRunView,
+  type DeviceView,
+  type ListDevicesQuery,
+  type Page,
+} from '#contracts';
 import { EspError, findTarget, formatResetSequence, parseResetSequence } from '#esp';
 import { ApiError } from '../common/api-error.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
-import type { ListDevicesQuery, UpdateDeviceDto } from './devices.dto.js';
-import { canonicalMac } from './mac.js';
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { page } from '../common/page.js';
+import { iso, runErrorCodeOf } from '../runs/run-snapshot.js';
+import { deviceSelectorWhere, deviceWhereUnique } from './device-lookup.js';
+import { transitionDevice } from '../state/device-state.js';
 
 const ATTACHMENT_INCLUDE = {
   where: { detachedAt: null },
@@ -27,34 +38,24 @@ export class DevicesService {
   async resolve(
     idOrMac: string,
   ): Promise<{ id: string; mac: string; state: string; currentRunId: string | null }> {
-    const key = idOrMac.trim();
-    const mac = canonicalMac(key);
-    const where = UUID_RE.test(key) ? { id: key } : mac ? { mac } : undefined;
-    if (!where)
-      throw new ApiError(
-        404,
-        ApiErrorCode.NOT_FOUND,
-        `"${key}" is neither a device id nor a MAC address (aa:bb:cc:dd:ee:ff).`,
-      );
+    const where = deviceWhereUnique(idOrMac);
     const device = await this.prisma.device.findUnique({
       where,
       select: { id: true, mac: true, state: true, currentRunId: true },
     });
-    if (!device) throw ApiError.notFound('Device', mac ?? key);
+    if (!device) throw ApiError.notFound('Device', 'mac' in where ? where.mac : where.id);
     return device;
   }
 
   /** A filtered, sorted page of devices with the total count. */
-  async list(query: ListDevicesQuery) {
-    const limit = query.limit ?? 50;
-    const offset = query.offset ?? 0;
+  async list(query: ListDevicesQuery): Promise<Page<DeviceView>> {
+    const { limit, offset } = query;
     const and: Prisma.DeviceWhereInput[] = [];
     if (query.chip) and.push({ chip: findTarget(query.chip)?.name ?? query.chip.toLowerCase() });
-    if (query.pool) and.push({ pool: query.pool });
-    if (query.tag?.length) and.push({ tags: { hasEvery: query.tag } });
+    if (query.pool || query.tag?.length) and.push(deviceSelectorWhere({ pool: query.pool, tags: query.tag }));
     if (query.state?.length) and.push({ state: { in: query.state } });
     if (query.agent) {
-      const agent = UUID_RE.test(query.agent) ? { id: query.agent } : { name: query.agent };
+      const agent = isUuid(query.agent) ? { id: query.agent } : { name: query.agent };
       and.push({ attachments: { some: { detachedAt: null, agent } } });
     }
     if (query.search) {
@@ -91,11 +92,15 @@ export class DevicesService {
       }),
       this.prisma.device.count({ where }),
     ]);
-    return { items: rows.map((d) => this.view(d)), total, limit, offset };
+    return page(
+      rows.map((d) => this.view(d)),
+      total,
+      query,
+    );
   }
 
   /** One device: identity, settings, current attachment and run counts. */
-  async get(idOrMac: string) {
+  async get(idOrMac: string): Promise<DeviceDetailView> {
     const { id } = await this.resolve(idOrMac);
     const [device, counts, attachments] = await Promise.all([
       this.prisma.device.findUniqueOrThrow({ where: { id }, include: { attachments: ATTACHMENT_INCLUDE } }),
@@ -116,9 +121,9 @@ export class DevicesService {
       bestBaud: device.bestBaud,
       consecutiveFailures: device.consecutiveFailures,
       quarantineReason: device.quarantineReason,
-      quarantinedAt: device.quarantinedAt,
+      quarantinedAt: iso(device.quarantinedAt),
       currentRunId: device.currentRunId,
-      createdAt: device.createdAt,
+      createdAt: device.createdAt.toISOString(),
       counts: {
         runs: counts.reduce((n, c) => n + c._count, 0),
         succeeded: byStatus.succeeded ?? 0,
@@ -129,7 +134,7 @@ export class DevicesService {
     };
   }
 
-  private view(d: DeviceWithAttachment) {
+  private view(d: DeviceWithAttachment): DeviceView {
     const a = d.attachments[0];
     return {
       id: d.id,
@@ -141,8 +146,8 @@ export class DevicesService {
       label: d.label,
       flashSizeBytes: d.flashSizeBytes,
       lastRunStatus: d.lastRunStatus,
-      lastRunAt: d.lastRunAt,
-      lastSeenAt: d.lastSeenAt,
+      lastRunAt: iso(d.lastRunAt),
+      lastSeenAt: d.lastSeenAt.toISOString(),
       attachment: a
         ? {
             agentId: a.agent.id,
@@ -155,22 +160,22 @@ export class DevicesService {
             usbSerial: a.usbSerial,
             location: a.location,
             bridge: a.bridge,
-            since: a.firstSeenAt,
-            lastSeenAt: a.lastSeenAt,
+            since: a.firstSeenAt.toISOString(),
+            lastSeenAt: a.lastSeenAt.toISOString(),
           }
         : null,
     };
   }
 
   /** The board's runs, newest first. */
-  async runs(idOrMac: string, page: { limit: number; offset: number }) {
+  async runs(idOrMac: string, window: { limit: number; offset: number }): Promise<Page<DeviceRunView>> {
     const { id } = await this.resolve(idOrMac);
     const [rows, total] = await Promise.all([
       this.prisma.run.findMany({
         where: { deviceId: id },
         orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
-        skip: page.offset,
-        take: page.limit,
+        skip: window.offset,
+        take: window.limit,
         include: {
           job: {
             select: {
@@ -184,15 +189,15 @@ export class DevicesService {
       }),
       this.prisma.run.count({ where: { deviceId: id } }),
     ]);
-    return {
-      items: rows.map((r) => ({
+    return page(
+      rows.map((r) => ({
         id: r.id,
         jobId: r.jobId,
         slot: r.slot,
         attempt: r.attempt,
         status: r.status,
         stage: r.stage,
-        errorCode: r.errorCode,
+        errorCode: runErrorCodeOf(r.errorCode),
         errorMessage: r.errorMessage,
         baud: r.baud,
         bytesWritten: r.bytesWritten,
@@ -200,31 +205,33 @@ export class DevicesService {
         portPath: r.portPath,
         firmware: r.job.firmware,
         requestedBy: r.job.requestedBy,
-        queuedAt: r.queuedAt,
-        startedAt: r.startedAt,
-        finishedAt: r.finishedAt,
+        queuedAt: r.queuedAt.toISOString(),
+        startedAt: iso(r.startedAt),
+        finishedAt: iso(r.finishedAt),
       })),
       total,
-      limit: page.limit,
-      offset: page.offset,
-    };
+      window,
+    );
   }
 
   /** Where the board has been: one row per (agent, port) stay, newest first. */
-  async attachments(idOrMac: string, page: { limit: number; offset: number }) {
+  async attachments(
+    idOrMac: string,
+    window: { limit: number; offset: number },
+  ): Promise<Page<AttachmentView>> {
     const { id } = await this.resolve(idOrMac);
     const [rows, total] = await Promise.all([
       this.prisma.attachment.findMany({
         where: { deviceId: id },
         orderBy: [{ firstSeenAt: 'desc' }, { id: 'desc' }],
-        skip: page.offset,
-        take: page.limit,
+        skip: window.offset,
+        take: window.limit,
         include: { agent: { select: { id: true, name: true, hostname: true } } },
       }),
       this.prisma.attachment.count({ where: { deviceId: id } }),
     ]);
-    return {
-      items: rows.map((a) => ({
+    return page(
+      rows.map((a) => ({
         id: a.id,
         agentId: a.agent.id,
         agentName: a.agent.name,
@@ -235,19 +242,18 @@ export class DevicesService {
         usbSerial: a.usbSerial,
         location: a.location,
         bridge: a.bridge,
-        firstSeenAt: a.firstSeenAt,
-        lastSeenAt: a.lastSeenAt,
-        detachedAt: a.detachedAt,
+        firstSeenAt: a.firstSeenAt.toISOString(),
+        lastSeenAt: a.lastSeenAt.toISOString(),
+        detachedAt: iso(a.detachedAt),
         current: a.detachedAt === null,
       })),
       total,
-      limit: page.limit,
-      offset: page.offset,
-    };
+      window,
+    );
   }
 
   /** Changes pool, tags, label, notes or reset sequence. */
-  async update(idOrMac: string, body: UpdateDeviceDto) {
+  async update(idOrMac: string, body: z.output<typeof DevicePatch>): Promise<DeviceDetailView> {
     const { id } = await this.resolve(idOrMac);
     const data: Prisma.DeviceUpdateInput = {};
     if (body.pool !== undefined) data.pool = body.pool;
@@ -270,16 +276,15 @@ export class DevicesService {
   }
 
   /** Takes a board out of service; refused while it is flashing. */
-  async quarantine(idOrMac: string, reason: string) {
+  async quarantine(idOrMac: string, reason: string): Promise<DeviceDetailView> {
     const device = await this.resolve(idOrMac);
     const now = new Date();
-    const { count } = await this.prisma.device.updateMany({
-      where: { id: device.id, state: { not: 'busy' } },
-      data: { state: 'quarantined', quarantineReason: reason.trim(), quarantinedAt: now },
+    const count = await transitionDevice(this.prisma, { id: device.id }, 'quarantined', {
+      from: ['idle', 'offline', 'quarantined'],
+      data: { quarantineReason: reason.trim(), quarantinedAt: now },
     });
     if (count === 0)
       throw new ApiError(
-        409,
         ApiErrorCode.CONFLICT,
         `Device ${device.mac} is flashing run ${device.currentRunId ?? '(unknown)'}; cancel the job or quarantine it when the run ends.`,
       );
@@ -287,20 +292,15 @@ export class DevicesService {
   }
 
   /** Returns a quarantined board to service (idle where it is attached to an online agent, else offline). */
-  async release(idOrMac: string) {
+  async release(idOrMac: string): Promise<DeviceDetailView> {
     const device = await this.resolve(idOrMac);
     if (device.state !== 'quarantined') return this.get(device.id);
     const attached = await this.prisma.attachment.count({
       where: { deviceId: device.id, detachedAt: null, agent: { status: { not: 'offline' } } },
     });
-    await this.prisma.device.updateMany({
-      where: { id: device.id, state: 'quarantined' },
-      data: {
-        state: attached ? 'idle' : 'offline',
-        quarantineReason: null,
-        quarantinedAt: null,
-        consecutiveFailures: 0,
-      },
+    await transitionDevice(this.prisma, { id: device.id }, attached ? 'idle' : 'offline', {
+      from: ['quarantined'],
+      data: { quarantineReason: null, quarantinedAt: null, consecutiveFailures: 0 },
     });
     return this.get(device.id);
   }

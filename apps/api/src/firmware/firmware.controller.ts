@@ -7,26 +7,25 @@ import {
   HttpCode,
   Param,
   Post,
-  Query,
   Res,
   UploadedFiles,
   UseInterceptors,
 } from '@nestjs/common';
 import { AnyFilesInterceptor } from '@nestjs/platform-express';
-import {
-  ApiBody,
-  ApiConsumes,
-  ApiCreatedResponse,
-  ApiNoContentResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiProduces,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { z } from 'zod';
+import {
+  FirmwareDetailView,
+  FirmwarePage,
+  FirmwareUploadFields,
+  ListFirmwareQuery,
+  type FirmwareView,
+  type Page,
+} from '#contracts';
 import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
-import { FirmwareDto, FirmwarePageDto, ListFirmwareQuery, UploadFirmwareDto } from './firmware.dto.js';
-import { FirmwareService, type FirmwareView, type UploadedFile } from './firmware.service.js';
+import { Answers, Problems, ValidQuery, parseInput } from '../common/http-contract.js';
+import { FirmwareService, type UploadedFile } from './firmware.service.js';
 import { UploadLimitInterceptor } from './upload-limit.interceptor.js';
 
 const UPLOAD_DESCRIPTION = `Upload firmware as multipart/form-data, in one of three forms:
@@ -41,8 +40,28 @@ Optional fields: \`name\`, \`version\`, \`chip\` (the expected chip).
 
 Every part is validated (image magic and segments, one chip, app descriptor, partition table and app partition sizes, 4 KiB alignment, overlaps, size limit). A refused upload answers 400 VALIDATION_FAILED (form), 413 PAYLOAD_TOO_LARGE or 422 FIRMWARE_INVALID, with \`details\` listing each problem and its code; nothing is stored. The same parts at the same offsets give the same firmware: 200 with the existing record instead of 201.`;
 
+/** The multipart form of POST /firmware: the text fields of the contract and the file fields. */
+const UPLOAD_FORM = {
+  type: 'object',
+  properties: {
+    ...(z.toJSONSchema(FirmwareUploadFields, { target: 'draft-2020-12', io: 'input' }).properties ?? {}),
+    file: {
+      type: 'string',
+      format: 'binary',
+      description: 'Merged image, one part (with offset) or a bundle',
+    },
+    bundle: { type: 'string', format: 'binary', description: '.zip or .tar.gz ESP-IDF bundle' },
+    files: {
+      type: 'array',
+      items: { type: 'string', format: 'binary' },
+      description: 'Parts, placed by "parts"',
+    },
+  },
+};
+
 /** Firmware intake, listing, download and deletion. */
 @ApiTags('firmware')
+@ApiBearerAuth()
 @Controller('firmware')
 export class FirmwareController {
   constructor(private readonly firmware: FirmwareService) {}
@@ -55,38 +74,18 @@ export class FirmwareController {
     description: UPLOAD_DESCRIPTION,
   })
   @ApiConsumes('multipart/form-data')
-  @ApiBody({
-    schema: {
-      type: 'object',
-      properties: {
-        file: {
-          type: 'string',
-          format: 'binary',
-          description: 'Merged image, one part (with offset) or a bundle',
-        },
-        bundle: { type: 'string', format: 'binary', description: '.zip or .tar.gz ESP-IDF bundle' },
-        files: {
-          type: 'array',
-          items: { type: 'string', format: 'binary' },
-          description: 'Parts, placed by "parts"',
-        },
-        parts: { type: 'string', description: 'JSON list of {"offset","file"} for "files"' },
-        offset: { type: 'string', description: 'Offset of a single raw part in "file"' },
-        name: { type: 'string' },
-        version: { type: 'string' },
-        chip: { type: 'string', description: 'Expected chip' },
-      },
-    },
-  })
-  @ApiCreatedResponse({ type: FirmwareDto, description: 'Stored' })
-  @ApiOkResponse({ type: FirmwareDto, description: 'The same firmware was already stored' })
+  @ApiBody({ schema: UPLOAD_FORM })
+  @Answers(FirmwareDetailView, { status: 201, description: 'Stored' })
+  @Answers(FirmwareDetailView, { description: 'The same firmware was already stored' })
+  @Problems('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'FIRMWARE_INVALID')
   async upload(
     @UploadedFiles() files: UploadedFile[] | undefined,
-    @Body() body: UploadFirmwareDto,
+    @Body() body: unknown,
     @Principal() principal: AuthPrincipal,
     @Res({ passthrough: true }) response: Response,
-  ): Promise<FirmwareView> {
-    const result = await this.firmware.upload(files ?? [], body, principal.name);
+  ): Promise<FirmwareDetailView> {
+    const fields = parseInput(FirmwareUploadFields, body, 'upload form');
+    const result = await this.firmware.upload(files ?? [], fields, principal.name);
     response.status(result.created ? 201 : 200);
     return result.firmware;
   }
@@ -94,24 +93,26 @@ export class FirmwareController {
   @Get()
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'List firmware, newest first' })
-  @ApiOkResponse({ type: FirmwarePageDto })
-  list(@Query() query: ListFirmwareQuery) {
-    return this.firmware.list({ ...query, limit: query.limit ?? 50, offset: query.offset ?? 0 });
+  @Answers(FirmwarePage)
+  list(@ValidQuery(ListFirmwareQuery) query: ListFirmwareQuery): Promise<Page<FirmwareView>> {
+    return this.firmware.list(query);
   }
 
   @Get(':id')
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'One firmware with its parts, app descriptor and validation summary' })
-  @ApiOkResponse({ type: FirmwareDto })
-  get(@Param('id') id: string): Promise<FirmwareView> {
+  @Answers(FirmwareDetailView)
+  @Problems('NOT_FOUND')
+  get(@Param('id') id: string): Promise<FirmwareDetailView> {
     return this.firmware.get(id);
   }
 
   @Get(':id/parts/:sha256')
   @Roles('agent', ...READ_ROLES)
   @ApiOperation({ summary: 'The bytes of one part (agents download here); ETag is the SHA-256' })
-  @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ description: 'The part bytes' })
+  @Answers(undefined, { produces: 'application/octet-stream', description: 'The part bytes' })
+  @Answers(undefined, { status: 304, description: 'If-None-Match named this part: the bytes are unchanged' })
+  @Problems('NOT_FOUND')
   async part(
     @Param('id') id: string,
     @Param('sha256') sha256: string,
@@ -141,7 +142,8 @@ export class FirmwareController {
   @Roles('admin', 'operator')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a firmware no job references (409 FIRMWARE_IN_USE otherwise)' })
-  @ApiNoContentResponse({ description: 'Deleted, with part files no other firmware uses' })
+  @Answers(undefined, { status: 204, description: 'Deleted, with part files no other firmware uses' })
+  @Problems('NOT_FOUND', 'FIRMWARE_IN_USE')
   delete(@Param('id') id: string): Promise<void> {
     return this.firmware.delete(id);
   }

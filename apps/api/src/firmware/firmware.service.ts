@@ -1,25 +1,27 @@
 import crypto from 'node:crypto';
 import type fs from 'node:fs';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { findTarget, validateFirmwareSet, type FirmwareSetSummary } from '#esp';
 import {
-  findTarget,
-  ImageError,
-  parseImage,
-  splitMergedImage,
-  validateFirmwareSet,
-  type FirmwarePart,
-  type FirmwareSetSummary,
-  type ImageProblem,
-  IMAGE_MAGIC,
-} from '#esp';
-import { ApiErrorCode, firmwarePartPath } from '#contracts';
+  ApiErrorCode,
+  firmwarePartPath,
+  isUuid,
+  type FirmwareUploadFields,
+  type FirmwareDetailView,
+  type FirmwareView,
+  type ListFirmwareQuery,
+  type Page,
+  type ProblemDetail,
+} from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { page } from '../common/page.js';
+import { recordId } from '../common/record-id.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import type { FirmwareKind, PartRole } from '../db/generated/prisma/enums.js';
+import type { PartRole } from '../db/generated/prisma/enums.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
-import { archiveKind, BundleError, readIdfBundle } from './bundle.js';
 import { FirmwareStore } from './firmware-store.js';
+import { readUploadForm, refusal, type UploadInput } from './upload-form.js';
 
 /** One uploaded file as multer hands it over. */
 export interface UploadedFile {
@@ -29,80 +31,39 @@ export interface UploadedFile {
   buffer: Buffer;
 }
 
-/** The text fields of an upload. */
-export interface UploadFields {
-  name?: string;
-  version?: string;
-  chip?: string;
-  parts?: string;
-  offset?: string;
-}
+/** A problem of an upload with its own code (the form's or the image parser's). */
+type CodedProblem = ProblemDetail & { code: string };
 
-/** A problem in an answer's `details`: the field or part, the parser's code and a sentence. */
-export interface ProblemDetail {
-  field: string;
-  code: string;
-  message: string;
-}
-
-/** A part as the api shows it. */
-export interface FirmwarePartView {
-  offset: number;
-  size: number;
-  sha256: string;
-  md5: string;
-  role: PartRole;
-  fileName: string;
-  /** Download path (agents use it). */
-  path: string;
-}
-
-/** A firmware as the api shows it. */
-export interface FirmwareView {
-  id: string;
-  sha256: string;
-  name: string;
-  version: string | null;
-  projectName: string | null;
-  idfVersion: string | null;
-  chip: string;
-  kind: FirmwareKind;
-  flash: { mode: string | null; size: string | null; freq: string | null };
-  totalBytes: number;
-  createdBy: string | null;
-  createdAt: Date;
-  parts?: FirmwarePartView[];
-  partCount: number;
-  metadata?: unknown;
-}
-
-/** Filters and page of GET /firmware. */
-export interface FirmwareQuery {
-  chip?: string;
-  name?: string;
-  kind?: FirmwareKind;
-  limit: number;
-  offset: number;
-}
-
-/** Upper bound on unpacked bundle size, relative to the upload limit: room for ELF and map files. */
-const BUNDLE_UNPACKED_FACTOR = 8;
-const OFFSET_RE = /^(0x[0-9a-f]{1,8}|\d{1,10})$/i;
 const FIELD_CHARS = 200;
-
-function parseOffset(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-  if (typeof value !== 'string' || !OFFSET_RE.test(value.trim())) return undefined;
-  const t = value.trim();
-  const n = /^0x/i.test(t) ? Number.parseInt(t.slice(2), 16) : Number(t);
-  return n <= 0xffffffff ? n : undefined;
-}
 
 function stripExtension(name: string): string {
   return name.replace(/\.(tar\.gz|tgz|zip|bin)$/i, '') || name;
 }
 
 const hexOffset = (n: number) => `0x${n.toString(16)}`;
+
+/** Checks the text fields (name, version, chip); returns the requested chip, if any. */
+function checkFormFields(fields: FirmwareUploadFields): string | undefined {
+  const formProblems: CodedProblem[] = [];
+  for (const key of ['name', 'version', 'chip'] as const) {
+    const v = fields[key];
+    if (v !== undefined && (v.trim() === '' || v.length > FIELD_CHARS))
+      formProblems.push({
+        field: key,
+        code: 'INVALID_FIELD',
+        message: `${key} must be 1 to ${FIELD_CHARS} characters.`,
+      });
+  }
+  const chip = fields.chip?.trim();
+  if (chip && !findTarget(chip))
+    formProblems.push({
+      field: 'chip',
+      code: 'CHIP_UNKNOWN',
+      message: `chip "${chip}" is not a supported chip (esp8266, esp32, esp32s2, esp32s3, esp32c2, esp32c3, esp32c6, esp32h2, esp32p4).`,
+    });
+  if (formProblems.length) throw formError(formProblems[0].message, formProblems);
+  return chip;
+}
 
 /** Firmware intake (validation, content-addressed storage, dedupe), listing, download and deletion. */
 @Injectable()
@@ -124,45 +85,24 @@ export class FirmwareService implements OnModuleInit {
   /** Validates and stores an upload; `created` is false when the same firmware already existed. */
   async upload(
     files: UploadedFile[],
-    fields: UploadFields,
+    fields: FirmwareUploadFields,
     createdBy: string,
-  ): Promise<{ created: boolean; firmware: FirmwareView }> {
-    const formProblems: ProblemDetail[] = [];
-    for (const key of ['name', 'version', 'chip'] as const) {
-      const v = fields[key];
-      if (v !== undefined && (v.trim() === '' || v.length > FIELD_CHARS))
-        formProblems.push({
-          field: key,
-          code: 'INVALID_FIELD',
-          message: `${key} must be 1 to ${FIELD_CHARS} characters.`,
-        });
-    }
-    const chip = fields.chip?.trim();
-    if (chip && !findTarget(chip))
-      formProblems.push({
-        field: 'chip',
-        code: 'CHIP_UNKNOWN',
-        message: `chip "${chip}" is not a supported chip (esp8266, esp32, esp32s2, esp32s3, esp32c2, esp32c3, esp32c6, esp32h2, esp32p4).`,
-      });
-    if (formProblems.length) throw formError(formProblems[0].message, formProblems);
-
+  ): Promise<{ created: boolean; firmware: FirmwareDetailView }> {
+    const chip = checkFormFields(fields);
     const total = files.reduce((n, f) => n + f.size, 0);
     if (total > this.config.maxUploadBytes)
       throw new ApiError(
-        413,
         ApiErrorCode.PAYLOAD_TOO_LARGE,
         `The upload is ${total} bytes; the limit is ${this.config.maxUploadBytes} bytes (FLASHFARM_MAX_UPLOAD_MB).`,
       );
 
-    const input = await this.collectParts(files, fields, chip);
-    const expectedChip = chip ?? input.chip;
+    const input = await readUploadForm(files, fields, { chip, maxUploadBytes: this.config.maxUploadBytes });
     const result = validateFirmwareSet(input.parts, {
-      chip: expectedChip,
+      chip: chip ?? input.chip,
       maxTotalBytes: this.config.maxUploadBytes,
     });
-    if (!result.ok) throw this.invalid(result.problems);
+    if (!result.ok) throw refusal(result.problems);
     const summary = result.summary;
-
     const parts = summary.parts.map((p) => ({
       ...p,
       data: input.parts.find((x) => x.offset === p.offset)!.data,
@@ -181,32 +121,56 @@ export class FirmwareService implements OnModuleInit {
       await this.restoreMissing(parts);
       return { created: false, firmware: await this.get(existing.id) };
     }
+    const row = this.firmwareRow({ setSha, fields, input, summary, warnings: result.warnings, createdBy });
+    return this.storeNew(setSha, parts, row);
+  }
 
+  /** The database row of a new firmware: names from the form, else from the app, else from the file. */
+  private firmwareRow(a: {
+    setSha: string;
+    fields: FirmwareUploadFields;
+    input: UploadInput;
+    summary: FirmwareSetSummary;
+    warnings: Array<{ message: string }>;
+    createdBy: string;
+  }): Omit<Prisma.FirmwareCreateInput, 'parts'> {
+    const { fields, input, summary } = a;
+    return {
+      sha256: a.setSha,
+      name: fields.name?.trim() || summary.app?.projectName || stripExtension(input.sourceName),
+      version: fields.version?.trim() || summary.app?.version || null,
+      projectName: summary.app?.projectName ?? null,
+      idfVersion: summary.app?.idfVersion ?? null,
+      chip: summary.chip,
+      kind: input.kind,
+      flashMode: summary.flash?.mode ?? input.flashSettings?.mode ?? null,
+      flashSize: summary.flash?.size ?? input.flashSettings?.size ?? null,
+      flashFreq: summary.flash?.freq ?? input.flashSettings?.freq ?? null,
+      totalBytes: summary.totalBytes,
+      createdBy: a.createdBy,
+      metadata: {
+        source: input.source,
+        app: summary.app ?? null,
+        partitions: summary.partitions ?? null,
+        flashBytesNeeded: summary.flashBytesNeeded,
+        warnings: a.warnings.map((w) => w.message),
+        ...(input.flasherArgs ? { flasherArgs: input.flasherArgs } : {}),
+      } as Prisma.InputJsonValue,
+    };
+  }
+
+  /** Stages the part files, inserts the row, then commits the files (or discards them). */
+  private async storeNew(
+    setSha: string,
+    parts: Array<Omit<FirmwareSetSummary['parts'][number], 'role'> & { data: Uint8Array; role: PartRole }>,
+    row: Omit<Prisma.FirmwareCreateInput, 'parts'>,
+  ): Promise<{ created: boolean; firmware: FirmwareDetailView }> {
     const staged = await this.store.stage(parts);
     let id: string;
     try {
-      const row = await this.prisma.firmware.create({
+      const created = await this.prisma.firmware.create({
         data: {
-          sha256: setSha,
-          name: fields.name?.trim() || summary.app?.projectName || stripExtension(input.sourceName),
-          version: fields.version?.trim() || summary.app?.version || null,
-          projectName: summary.app?.projectName ?? null,
-          idfVersion: summary.app?.idfVersion ?? null,
-          chip: summary.chip,
-          kind: input.kind,
-          flashMode: summary.flash?.mode ?? input.flashSettings?.mode ?? null,
-          flashSize: summary.flash?.size ?? input.flashSettings?.size ?? null,
-          flashFreq: summary.flash?.freq ?? input.flashSettings?.freq ?? null,
-          totalBytes: summary.totalBytes,
-          createdBy,
-          metadata: {
-            source: input.source,
-            app: summary.app ?? null,
-            partitions: summary.partitions ?? null,
-            flashBytesNeeded: summary.flashBytesNeeded,
-            warnings: result.warnings.map((w) => w.message),
-            ...(input.flasherArgs ? { flasherArgs: input.flasherArgs } : {}),
-          } as Prisma.InputJsonValue,
+          ...row,
           parts: {
             create: parts.map((p) => ({
               offset: p.offset,
@@ -220,7 +184,7 @@ export class FirmwareService implements OnModuleInit {
         },
         select: { id: true },
       });
-      id = row.id;
+      id = created.id;
     } catch (error) {
       await staged.discard();
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
@@ -246,24 +210,6 @@ export class FirmwareService implements OnModuleInit {
     if (missing.length) await (await this.store.stage(missing)).commit();
   }
 
-  private invalid(
-    problems: ImageProblem[] | Array<{ code: string; message: string; part?: string }>,
-  ): ApiError {
-    const details: ProblemDetail[] = problems.map((p) => ({
-      field: p.part ?? 'firmware',
-      code: p.code,
-      message: p.message,
-    }));
-    const more =
-      details.length > 1 ? ` (and ${details.length - 1} more problem${details.length > 2 ? 's' : ''})` : '';
-    return new ApiError(
-      422,
-      ApiErrorCode.FIRMWARE_INVALID,
-      `The firmware was refused: ${details[0].message}${more}`,
-      details,
-    );
-  }
-
   private roleOf(part: FirmwareSetSummary['parts'][number], summary: FirmwareSetSummary): PartRole {
     switch (part.role) {
       case 'bootloader':
@@ -279,240 +225,10 @@ export class FirmwareService implements OnModuleInit {
     }
   }
 
-  private async collectParts(
-    files: UploadedFile[],
-    fields: UploadFields,
-    chip: string | undefined,
-  ): Promise<{
-    kind: FirmwareKind;
-    parts: FirmwarePart[];
-    sourceName: string;
-    source: Record<string, unknown>;
-    chip?: string;
-    flashSettings?: { mode?: string; size?: string; freq?: string };
-    flasherArgs?: Record<string, unknown>;
-  }> {
-    const fieldNames = [...new Set(files.map((f) => f.fieldname))];
-    const unknown = fieldNames.filter((n) => !['file', 'files', 'files[]', 'bundle'].includes(n));
-    if (unknown.length)
-      throw formError(
-        `Unknown file field ${unknown.map((n) => `"${n}"`).join(', ')}: use "file" (merged image, bundle or one part with "offset"), "files" with "parts", or "bundle".`,
-        unknown.map((n) => ({ field: n, code: 'UNKNOWN_FIELD', message: 'not a file field of this form' })),
-      );
-    if (files.length === 0)
-      throw formError(
-        'No firmware file in the request: send multipart/form-data with "file" (a merged image or an ESP-IDF bundle), "bundle", or "files" plus a "parts" list.',
-        [{ field: 'file', code: 'MISSING_FILE', message: 'required' }],
-      );
-    const single = files.filter((f) => f.fieldname === 'file' || f.fieldname === 'bundle');
-    const many = files.filter((f) => f.fieldname === 'files' || f.fieldname === 'files[]');
-    if (single.length && many.length)
-      throw formError('Send either "file"/"bundle" or "files" with "parts", not both.', [
-        { field: 'files', code: 'CONFLICTING_FIELDS', message: 'conflicts with "file"' },
-      ]);
-    if (single.length > 1)
-      throw formError('Only one "file" (or "bundle") per upload; use "files" with "parts" for several.', [
-        { field: 'file', code: 'TOO_MANY_FILES', message: 'one file expected' },
-      ]);
-
-    if (single.length === 1) {
-      const file = single[0];
-      const data = new Uint8Array(file.buffer.buffer, file.buffer.byteOffset, file.buffer.byteLength);
-      const source = { form: file.fieldname, files: [{ name: file.originalname, size: file.size }] };
-      if (file.fieldname === 'bundle' || archiveKind(data)) {
-        if (fields.offset !== undefined || fields.parts !== undefined)
-          throw formError('A bundle names its own offsets; drop "offset" and "parts".', [
-            {
-              field: fields.offset !== undefined ? 'offset' : 'parts',
-              code: 'CONFLICTING_FIELDS',
-              message: 'not used with a bundle',
-            },
-          ]);
-        try {
-          const bundle = await readIdfBundle(data, {
-            maxUnpackedBytes: this.config.maxUploadBytes * BUNDLE_UNPACKED_FACTOR,
-          });
-          if (chip && bundle.args.chip && findTarget(chip)?.name !== bundle.args.chip)
-            throw this.invalid([
-              {
-                code: 'CHIP_MISMATCH',
-                message: `flasher_args.json builds for ${bundle.args.chip}, but chip "${chip}" was requested.`,
-                part: bundle.argsPath,
-              },
-            ]);
-          return {
-            kind: 'idf_bundle',
-            parts: bundle.files.map((f) => ({ name: f.path, offset: f.offset, data: f.data })),
-            sourceName: file.originalname,
-            source,
-            chip: bundle.args.chip,
-            flashSettings: bundle.args.flashSettings,
-            flasherArgs: {
-              path: bundle.argsPath,
-              chip: bundle.args.chip ?? null,
-              flashSettings: bundle.args.flashSettings,
-            },
-          };
-        } catch (error) {
-          if (error instanceof BundleError) {
-            if (error.status === 413)
-              throw new ApiError(
-                413,
-                ApiErrorCode.PAYLOAD_TOO_LARGE,
-                error.problems[0].message,
-                error.problems.map((p) => ({ field: p.file ?? 'bundle', code: p.code, message: p.message })),
-              );
-            throw this.invalid(error.problems.map((p) => ({ ...p, part: p.file })));
-          }
-          throw error;
-        }
-      }
-      if (fields.parts !== undefined)
-        throw formError('"parts" goes with "files"; a single "file" takes "offset".', [
-          { field: 'parts', code: 'CONFLICTING_FIELDS', message: 'use "files" for a set of parts' },
-        ]);
-      if (fields.offset !== undefined) {
-        const offset = parseOffset(fields.offset);
-        if (offset === undefined)
-          throw formError(`offset "${fields.offset}" is not a flash offset like 0x10000.`, [
-            { field: 'offset', code: 'BAD_OFFSET', message: 'must be a hex (0x10000) or decimal offset' },
-          ]);
-        return {
-          kind: 'parts',
-          parts: [{ name: file.originalname, offset, data }],
-          sourceName: file.originalname,
-          source,
-        };
-      }
-      if (data[0] === IMAGE_MAGIC) {
-        let kind: string | undefined;
-        try {
-          kind = parseImage(data, { verify: false }).kind;
-        } catch {
-          kind = undefined;
-        }
-        if (kind === 'app' && !this.looksMerged(data))
-          throw formError(
-            `${file.originalname} is a single application image: give its flash offset in "offset" (usually 0x10000), or upload a merged image or a bundle.`,
-            [
-              {
-                field: 'offset',
-                code: 'OFFSET_REQUIRED',
-                message: 'required for a single application image',
-              },
-            ],
-          );
-      }
-      try {
-        const parts = splitMergedImage(data, { chip });
-        return { kind: 'merged', parts, sourceName: file.originalname, source };
-      } catch (error) {
-        if (error instanceof ImageError)
-          throw this.invalid(error.problems.map((p) => ({ ...p, part: p.part ?? file.originalname })));
-        throw error;
-      }
-    }
-
-    // A set of parts: "files" plus the "parts" list saying where each goes.
-    if (fields.offset !== undefined)
-      throw formError('"offset" goes with a single "file"; for "files" give "parts".', [
-        { field: 'offset', code: 'CONFLICTING_FIELDS', message: 'use "parts" with "files"' },
-      ]);
-    if (fields.parts === undefined)
-      throw formError(
-        'A set of "files" needs "parts": a JSON list like [{"offset":"0x1000","file":"bootloader.bin"},{"offset":"0x8000","file":"partition-table.bin"},{"offset":"0x10000","file":"app.bin"}].',
-        [{ field: 'parts', code: 'MISSING_FIELD', message: 'required with "files"' }],
-      );
-    let manifest: unknown;
-    try {
-      manifest = JSON.parse(fields.parts);
-    } catch {
-      manifest = undefined;
-    }
-    if (!Array.isArray(manifest) || manifest.length === 0)
-      throw formError('"parts" must be a non-empty JSON list of {"offset","file"} objects.', [
-        { field: 'parts', code: 'BAD_PARTS', message: 'not a JSON list of {offset, file}' },
-      ]);
-    const problems: ProblemDetail[] = [];
-    const byName = new Map<string, UploadedFile>();
-    for (const f of many) {
-      if (byName.has(f.originalname))
-        problems.push({
-          field: 'files',
-          code: 'DUPLICATE_FILE',
-          message: `Two uploaded files are named "${f.originalname}".`,
-        });
-      byName.set(f.originalname, f);
-    }
-    const used = new Set<string>();
-    const parts: FirmwarePart[] = [];
-    manifest.forEach((entry: unknown, i) => {
-      const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
-      const offset = parseOffset(e.offset);
-      const name = typeof e.file === 'string' ? e.file : undefined;
-      if (offset === undefined)
-        problems.push({
-          field: `parts[${i}].offset`,
-          code: 'BAD_OFFSET',
-          message: `parts[${i}].offset must be a flash offset like "0x10000".`,
-        });
-      if (!name) {
-        problems.push({
-          field: `parts[${i}].file`,
-          code: 'MISSING_FIELD',
-          message: `parts[${i}].file must name an uploaded file.`,
-        });
-        return;
-      }
-      const file = byName.get(name);
-      if (!file) {
-        problems.push({
-          field: `parts[${i}].file`,
-          code: 'MISSING_FILE',
-          message: `parts[${i}] names "${name}", but no uploaded file has that name.`,
-        });
-        return;
-      }
-      if (used.has(name))
-        problems.push({
-          field: `parts[${i}].file`,
-          code: 'DUPLICATE_FILE',
-          message: `"${name}" is listed twice in parts.`,
-        });
-      used.add(name);
-      if (offset !== undefined)
-        parts.push({
-          name,
-          offset,
-          data: new Uint8Array(file.buffer.buffer, file.buffer.byteOffset, file.buffer.byteLength),
-        });
-    });
-    for (const name of byName.keys())
-      if (!used.has(name))
-        problems.push({
-          field: 'files',
-          code: 'UNLISTED_FILE',
-          message: `Uploaded file "${name}" is not listed in parts.`,
-        });
-    if (problems.length) throw formError(problems[0].message, problems);
-    return {
-      kind: 'parts',
-      parts,
-      sourceName: many[0].originalname,
-      source: { form: 'files', files: many.map((f) => ({ name: f.originalname, size: f.size })) },
-    };
-  }
-
-  /** A merged image of a chip whose bootloader sits at 0 also starts with an image; it has a partition table too. */
-  private looksMerged(data: Uint8Array): boolean {
-    return data.length > 0x8000 + 2 && data[0x8000] === 0xaa && data[0x8001] === 0x50;
-  }
-
   /** One firmware with its parts and validation summary. */
-  async get(id: string): Promise<FirmwareView> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Firmware', id);
+  async get(id: string): Promise<FirmwareDetailView> {
     const row = await this.prisma.firmware.findUnique({
-      where: { id },
+      where: { id: recordId('Firmware', id) },
       include: { parts: { orderBy: { offset: 'asc' } } },
     });
     if (!row) throw ApiError.notFound('Firmware', id);
@@ -527,14 +243,12 @@ export class FirmwareService implements OnModuleInit {
         fileName: p.fileName,
         path: firmwarePartPath(row.id, p.sha256),
       })),
-      metadata: row.metadata,
+      metadata: row.metadata as Record<string, unknown>,
     };
   }
 
   /** A page of firmware, newest first. */
-  async list(
-    query: FirmwareQuery,
-  ): Promise<{ items: FirmwareView[]; total: number; limit: number; offset: number }> {
+  async list(query: ListFirmwareQuery): Promise<Page<FirmwareView>> {
     const where: Prisma.FirmwareWhereInput = {
       ...(query.chip ? { chip: findTarget(query.chip)?.name ?? query.chip } : {}),
       ...(query.name ? { name: { contains: query.name, mode: 'insensitive' } } : {}),
@@ -550,12 +264,11 @@ export class FirmwareService implements OnModuleInit {
       }),
       this.prisma.firmware.count({ where }),
     ]);
-    return {
-      items: rows.map((r) => this.view(r, r._count.parts)),
+    return page(
+      rows.map((r) => this.view(r, r._count.parts)),
       total,
-      limit: query.limit,
-      offset: query.offset,
-    };
+      query,
+    );
   }
 
   private view(row: Prisma.FirmwareGetPayload<object>, partCount: number): FirmwareView {
@@ -571,7 +284,7 @@ export class FirmwareService implements OnModuleInit {
       flash: { mode: row.flashMode, size: row.flashSize, freq: row.flashFreq },
       totalBytes: row.totalBytes,
       createdBy: row.createdBy,
-      createdAt: row.createdAt,
+      createdAt: row.createdAt.toISOString(),
       partCount,
     };
   }
@@ -581,7 +294,7 @@ export class FirmwareService implements OnModuleInit {
     id: string,
     sha256: string,
   ): Promise<{ stream: fs.ReadStream; size: number; fileName: string }> {
-    if (!UUID_RE.test(id) || !/^[0-9a-f]{64}$/.test(sha256))
+    if (!isUuid(id) || !/^[0-9a-f]{64}$/.test(sha256))
       throw ApiError.notFound('Firmware part', `${id}/${sha256}`);
     const part = await this.prisma.firmwarePart.findFirst({
       where: { firmwareId: id, sha256 },
@@ -591,7 +304,6 @@ export class FirmwareService implements OnModuleInit {
     const stream = this.store.openRead(sha256);
     if (!stream)
       throw new ApiError(
-        500,
         ApiErrorCode.INTERNAL,
         `The bytes of part ${sha256} are missing from the firmware store.`,
       );
@@ -600,9 +312,8 @@ export class FirmwareService implements OnModuleInit {
 
   /** Deletes a firmware no job references, and the part files no other firmware uses. */
   async delete(id: string): Promise<void> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Firmware', id);
     const row = await this.prisma.firmware.findUnique({
-      where: { id },
+      where: { id: recordId('Firmware', id) },
       select: { id: true, parts: { select: { sha256: true } } },
     });
     if (!row) throw ApiError.notFound('Firmware', id);
@@ -613,7 +324,6 @@ export class FirmwareService implements OnModuleInit {
         .filter((j) => j.status === 'queued' || j.status === 'running')
         .reduce((n, j) => n + j._count, 0);
       throw new ApiError(
-        409,
         ApiErrorCode.FIRMWARE_IN_USE,
         `Firmware ${id} is referenced by ${total} job${total === 1 ? '' : 's'} (${active} still queued or running); the farm keeps firmware that has flash records.`,
       );
@@ -626,7 +336,7 @@ export class FirmwareService implements OnModuleInit {
         error instanceof Prisma.PrismaClientKnownRequestError &&
         (error.code === 'P2003' || error.code === 'P2014')
       )
-        throw new ApiError(409, ApiErrorCode.FIRMWARE_IN_USE, `Firmware ${id} is referenced by a job.`);
+        throw new ApiError(ApiErrorCode.FIRMWARE_IN_USE, `Firmware ${id} is referenced by a job.`);
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025')
         throw ApiError.notFound('Firmware', id);
       throw error;
@@ -642,9 +352,7 @@ export class FirmwareService implements OnModuleInit {
   }
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** 400 VALIDATION_FAILED for the form itself; details carry a code per problem. */
-function formError(message: string, details: ProblemDetail[]): ApiError {
+function formError(message: string, details: CodedProblem[]): ApiError {
   return ApiError.validation(message, details);
 }

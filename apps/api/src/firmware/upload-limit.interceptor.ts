@@ -40,7 +40,6 @@ export class UploadLimitInterceptor implements NestInterceptor {
 
   private tooLarge(): ApiError {
     return new ApiError(
-      413,
       ApiErrorCode.PAYLOAD_TOO_LARGE,
       `The upload exceeds the ${(this.config.maxUploadBytes / 1048576).toFixed(1)} MiB limit (FLASHFARM_MAX_UPLOAD_MB); nothing was stored.`,
     );

@@ -1,5 +1,7 @@
 import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { HealthView } from '#contracts';
+import { Answers } from '../common/http-contract.js';
 import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DATABASE, REDIS } from '../infra/tokens.js';
@@ -27,8 +29,8 @@ export class HealthController {
 
   @Get()
   @ApiOperation({ summary: 'Health of the api, its database and Redis' })
-  @ApiOkResponse({ description: 'Every dependency answered' })
-  @ApiServiceUnavailableResponse({ description: 'A dependency failed; the body says which' })
+  @Answers(HealthView, { description: 'Every dependency answered' })
+  @Answers(HealthView, { status: 503, description: 'A dependency failed; the body says which' })
   async health(@Res() response: Response): Promise<void> {
     const [database, redis] = await Promise.all([
       check(() => this.database.ping()),
@@ -40,7 +42,7 @@ export class HealthController {
     response.status(ok ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE).json({
       status: ok ? 'ok' : 'degraded',
       checks: { database: { ...database, kind: this.database.kind }, redis },
-    });
+    } satisfies HealthView);
   }
 }
 

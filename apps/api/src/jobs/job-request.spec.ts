@@ -1,17 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
-import { canonicalJson, parseCreateJobRequest } from './job-request.js';
+import { canonicalJson, parseNewJob } from './job-request.js';
 
 const firmwareId = '0190f5c2-7a1e-7c3d-8e4f-123456789abc';
 
 describe('POST /jobs body', () => {
   it('fills option defaults and normalises the selector', () => {
-    const parsed = parseCreateJobRequest(
+    const parsed = parseNewJob(
       { firmwareId, target: { selector: { chip: 'ESP32', tags: ['b', 'a', 'b'] }, count: 2 } },
       undefined,
     );
     expect(parsed).toEqual({
       ok: true,
-      request: {
+      job: {
         firmwareId,
         target: { kind: 'selector', selector: { chip: 'esp32', tags: ['a', 'b'] }, count: 2 },
         options: { verify: true, eraseAll: false, skipUnchanged: false },
@@ -23,14 +23,14 @@ describe('POST /jobs body', () => {
 
   it('takes the idempotency key from the header and refuses a different one in the body', () => {
     const body = { firmwareId, target: { device: 'aa:bb:cc:dd:ee:ff' } };
-    const ok = parseCreateJobRequest(body, ' k1 ');
-    expect(ok.ok && ok.request.idempotencyKey).toBe('k1');
-    const bad = parseCreateJobRequest({ ...body, idempotencyKey: 'k2' }, 'k1');
+    const ok = parseNewJob(body, ' k1 ');
+    expect(ok.ok && ok.job.idempotencyKey).toBe('k1');
+    const bad = parseNewJob({ ...body, idempotencyKey: 'k2' }, 'k1');
     expect(bad).toEqual({ ok: false, problems: [{ field: 'idempotencyKey', message: expect.any(String) }] });
   });
 
   it('lists every problem with its field', () => {
-    const parsed = parseCreateJobRequest(
+    const parsed = parseNewJob(
       {
         firmwareId: 'x',
         target: { selector: {}, count: 1 },

@@ -1,39 +1,37 @@
 /** Creating, listing, reading and cancelling jobs. */
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ApiErrorCode, FlashErrorCode, type DeviceSelector } from '#contracts';
+import {
+  ApiErrorCode,
+  DEFAULT_FLASH_OPTIONS,
+  type DeviceSelector,
+  type DeviceSummary,
+  type FlashOptions,
+  type JobRunView,
+  type JobSlotView,
+  type JobView,
+  type ListJobsQuery,
+  type Page,
+} from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { page } from '../common/page.js';
+import { recordId } from '../common/record-id.js';
+import { deviceSelectorWhere, deviceWhereUnique } from '../devices/device-lookup.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import type { Job, JobStatus, Run } from '../db/generated/prisma/client.js';
+import type { Job, Run } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
-import { iso, runSnapshot } from '../runs/run-snapshot.js';
+import { iso, runErrorCodeOf, runSnapshot } from '../runs/run-snapshot.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
-import { canonicalJson, normaliseSelector, type CreateJobRequest } from './job-request.js';
-import { isTerminalJob, latestAttempts } from './job-status.js';
-
-const MAC_RE = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Largest page of GET /jobs. */
-export const MAX_PAGE_SIZE = 200;
-
-/** Filters and page of GET /jobs. */
-export interface ListJobsQuery {
-  status?: JobStatus;
-  firmwareId?: string;
-  requestedBy?: string;
-  limit: number;
-  offset: number;
-}
+import { canonicalJson, normaliseSelector, type NewJob } from './job-request.js';
+import { isTerminalJob, latestAttempts } from '../runs/job-status.js';
+import { transitionRun } from '../state/run-state.js';
 
 /** The outcome of POST /jobs: a new job (201) or the one an idempotency key already created (200). */
 export interface CreateJobResult {
   created: boolean;
   job: JobView;
 }
-
-/** A job as clients see it. */
-export type JobView = ReturnType<typeof jobView>;
 
 @Injectable()
 export class JobsService {
@@ -47,7 +45,8 @@ export class JobsService {
   ) {}
 
   /** Validates the target against the database and creates the job with one queued run per slot. */
-  async create(request: CreateJobRequest, requestedBy: string): Promise<CreateJobResult> {
+  // eslint-disable-next-line max-lines-per-function -- one intake in order (firmware, target, idempotency, the job and its runs in one transaction); splitting it would scatter that order
+  async create(request: NewJob, requestedBy: string): Promise<CreateJobResult> {
     const firmware = await this.prisma.firmware.findUnique({
       where: { id: request.firmwareId },
       select: { id: true, chip: true },
@@ -61,17 +60,12 @@ export class JobsService {
     const target = request.target;
     switch (target.kind) {
       case 'device': {
-        const key = target.device.trim();
-        const device = MAC_RE.test(key)
-          ? await this.prisma.device.findUnique({ where: { mac: key.toLowerCase().replace(/-/g, ':') } })
-          : UUID_RE.test(key)
-            ? await this.prisma.device.findUnique({ where: { id: key } })
-            : null;
-        if (!device) throw ApiError.notFound('Device', key);
+        const where = deviceWhereUnique(target.device);
+        const device = await this.prisma.device.findUnique({ where });
+        if (!device) throw ApiError.notFound('Device', 'mac' in where ? where.mac : where.id);
         if (device.chip !== firmware.chip)
           throw new ApiError(
-            422,
-            FlashErrorCode.CHIP_MISMATCH,
+            ApiErrorCode.CHIP_MISMATCH,
             `Device ${device.mac} is an ${device.chip}; firmware ${firmware.id} is built for ${firmware.chip}.`,
           );
         targetDeviceId = device.id;
@@ -84,8 +78,7 @@ export class JobsService {
       case 'all': {
         if (target.selector.chip && target.selector.chip !== firmware.chip)
           throw new ApiError(
-            422,
-            FlashErrorCode.CHIP_MISMATCH,
+            ApiErrorCode.CHIP_MISMATCH,
             `The selector asks for ${target.selector.chip} boards but firmware ${firmware.id} is built for ${firmware.chip}.`,
           );
         // The firmware decides the chip: a selector without one still only ever matches boards of that chip.
@@ -93,17 +86,11 @@ export class JobsService {
         if (target.kind === 'selector') slots = target.count;
         else {
           slots = await this.prisma.device.count({
-            where: {
-              chip: firmware.chip,
-              state: { in: ['idle', 'busy'] },
-              ...(selector.pool ? { pool: selector.pool } : {}),
-              ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
-            },
+            where: { ...deviceSelectorWhere(selector), state: { in: ['idle', 'busy'] } },
           });
           if (slots === 0)
             throw new ApiError(
-              422,
-              ApiErrorCode.VALIDATION_FAILED,
+              ApiErrorCode.NO_MATCHING_DEVICE,
               `No device matches ${describeSelector(selector)}: "all" targets the matching boards that are online now.`,
               [{ field: 'target.all', message: 'no device matches' }],
             );
@@ -134,7 +121,6 @@ export class JobsService {
     // quarantined after this check is left to the scheduler (NO_USABLE_DEVICE after the wait).
     if (quarantined)
       throw new ApiError(
-        409,
         ApiErrorCode.DEVICE_QUARANTINED,
         `Device ${quarantined.mac} is quarantined (${quarantined.reason ?? 'no reason given'}) and takes no jobs. Release it with POST /devices/${quarantined.mac}/release once it is fixed, or target a selector so another board can take the job.`,
       );
@@ -195,7 +181,6 @@ export class JobsService {
     const requested = { ...data, count: data.targetKind === 'all' ? 0 : data.count };
     if (canonicalJson(stored) !== canonicalJson(requested))
       throw new ApiError(
-        409,
         ApiErrorCode.IDEMPOTENCY_CONFLICT,
         `Idempotency key "${existing.idempotencyKey}" was already used for job ${existing.id} with a different request.`,
       );
@@ -203,9 +188,7 @@ export class JobsService {
   }
 
   /** GET /jobs: newest first. */
-  async list(
-    query: ListJobsQuery,
-  ): Promise<{ items: JobView[]; total: number; limit: number; offset: number }> {
+  async list(query: ListJobsQuery): Promise<Page<JobView>> {
     const where: Prisma.JobWhereInput = {
       ...(query.status ? { status: query.status } : {}),
       ...(query.firmwareId ? { firmwareId: query.firmwareId } : {}),
@@ -221,18 +204,19 @@ export class JobsService {
       }),
       this.prisma.job.count({ where }),
     ]);
-    return {
-      items: jobs.map((j) => jobView(j, j.runs, new Map())),
+    return page(
+      jobs.map((j) => jobView(j, j.runs, new Map())),
       total,
-      limit: query.limit,
-      offset: query.offset,
-    };
+      query,
+    );
   }
 
   /** GET /jobs/:id: the job with each slot's latest attempt and its attempt history. */
   async get(id: string): Promise<JobView> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Job', id);
-    const job = await this.prisma.job.findUnique({ where: { id }, include: { runs: true } });
+    const job = await this.prisma.job.findUnique({
+      where: { id: recordId('Job', id) },
+      include: { runs: true },
+    });
     if (!job) throw ApiError.notFound('Job', id);
     const deviceIds = [...new Set(job.runs.map((r) => r.deviceId).filter((d): d is string => d !== null))];
     const devices = new Map(
@@ -251,21 +235,20 @@ export class JobsService {
    * message and end when the agent confirms (or after the grace time).
    */
   async cancel(id: string, reason: string): Promise<JobView> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Job', id);
+    recordId('Job', id);
     const outcome = await this.prisma.$transaction(async (tx) => {
       await tx.$queryRaw`SELECT id FROM "Job" WHERE id = ${id}::uuid FOR UPDATE`;
       const job = await tx.job.findUnique({ where: { id } });
       if (!job) throw ApiError.notFound('Job', id);
       if (isTerminalJob(job.status))
         throw new ApiError(
-          409,
           ApiErrorCode.JOB_NOT_CANCELLABLE,
           `Job ${id} has already ${job.status}; there is nothing to cancel.`,
         );
       const now = new Date();
-      await tx.run.updateMany({
-        where: { jobId: id, status: 'queued' },
-        data: { status: 'cancelled', finishedAt: now, errorCode: 'CANCELLED', errorMessage: reason },
+      await transitionRun(tx, { jobId: id }, 'cancelled', {
+        from: ['queued'],
+        data: { finishedAt: now, errorCode: 'CANCELLED', errorMessage: reason },
       });
       const updated = await tx.job.update({
         where: { id },
@@ -318,23 +301,33 @@ function describeSelector(selector: DeviceSelector): string {
   return parts.join(', ');
 }
 
-type DeviceSummary = { id: string; mac: string; chip: string; label: string | null };
-
-function runView(run: Run, devices: Map<string, DeviceSummary>) {
+function runView(run: Run, devices: Map<string, DeviceSummary>): JobRunView {
   return {
     ...runSnapshot(run),
     device: run.deviceId ? (devices.get(run.deviceId) ?? { id: run.deviceId }) : null,
     retries: run.retries,
     bytesWritten: run.bytesWritten,
     bytesSkipped: run.bytesSkipped,
-    timings: run.timings,
+    timings: run.timings as Record<string, number>,
     lastLogSeq: run.lastLogSeq,
   };
 }
 
+/** The target as the job names it to clients. */
+function targetView(job: Job): JobView['target'] {
+  switch (job.targetKind) {
+    case 'device':
+      return { device: job.targetDeviceId };
+    case 'selector':
+      return { selector: job.selector as DeviceSelector, count: job.count };
+    case 'all':
+      return { all: job.selector as DeviceSelector };
+  }
+}
+
 /** A job with its slots (latest attempt first-class, earlier attempts as history). */
-export function jobView(job: Job, runs: Run[], devices: Map<string, DeviceSummary>) {
-  const slots = latestAttempts(runs).map((latest) => ({
+export function jobView(job: Job, runs: Run[], devices: Map<string, DeviceSummary>): JobView {
+  const slots = latestAttempts(runs).map((latest): JobSlotView => ({
     slot: latest.slot,
     attempts: latest.attempt,
     latest: runView(latest, devices),
@@ -346,25 +339,21 @@ export function jobView(job: Job, runs: Run[], devices: Map<string, DeviceSummar
         attempt: r.attempt,
         status: r.status,
         deviceId: r.deviceId,
-        errorCode: r.errorCode,
+        errorCode: runErrorCodeOf(r.errorCode),
         errorMessage: r.errorMessage,
         startedAt: iso(r.startedAt),
         finishedAt: iso(r.finishedAt),
       })),
   }));
-  const counts: Record<string, number> = {};
+  const counts: JobView['slotCounts'] = {};
   for (const s of slots) counts[s.latest.status] = (counts[s.latest.status] ?? 0) + 1;
   return {
     id: job.id,
     status: job.status,
     firmwareId: job.firmwareId,
-    target:
-      job.targetKind === 'device'
-        ? { device: job.targetDeviceId }
-        : job.targetKind === 'selector'
-          ? { selector: job.selector, count: job.count }
-          : { all: job.selector },
-    options: job.options,
+    target: targetView(job),
+    // What the scheduler dispatches: stored options over the defaults (rows written without options hold {}).
+    options: { ...DEFAULT_FLASH_OPTIONS, ...(job.options as Partial<FlashOptions>) },
     priority: job.priority,
     requestedBy: job.requestedBy,
     idempotencyKey: job.idempotencyKey,

@@ -1,7 +1,8 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { PublicWhen, READ_ROLES, Roles } from '../auth/index.js';
+import { Answers } from '../common/http-contract.js';
 import { MetricsService } from './metrics.service.js';
 
 /** Prometheus scrape endpoint. */
@@ -19,8 +20,7 @@ export class MetricsController {
       'Prometheus metrics: runs by status and error code, queue depth, devices, agents, flash durations and bytes',
     description: 'Needs a viewer (or higher) token unless FLASHFARM_METRICS_PUBLIC=true.',
   })
-  @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'Prometheus text exposition format' })
+  @Answers(undefined, { produces: 'text/plain', description: 'Prometheus text exposition format' })
   async scrape(@Res() response: Response): Promise<void> {
     const text = await this.metrics.render();
     response.setHeader('Content-Type', this.metrics.contentType);

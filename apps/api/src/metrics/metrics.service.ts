@@ -1,8 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CampaignsService } from '../campaigns/campaigns.service.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { SseStreams } from '../events/sse-streams.js';
 import { PRISMA } from '../infra/tokens.js';
+import { SchedulerService } from '../scheduler/scheduler.service.js';
 
 /** Upper bounds (seconds) of the flash duration buckets: a small app at 921600 baud to a 16 MB erase-and-write. */
 export const FLASH_DURATION_BUCKETS_S = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
@@ -26,6 +29,7 @@ export class MetricsService {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     streams: SseStreams,
+    private readonly moduleRef: ModuleRef,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'flashfarm_api_' });
     new Gauge({
@@ -35,6 +39,25 @@ export class MetricsService {
       collect() {
         this.set(streams.size);
       },
+    });
+    // Read from the services when scraped (resolved then, so this module imports none of theirs): tests
+    // and operators see the loops turn instead of guessing from time.
+    const passes = (read: () => number | undefined) =>
+      function (this: Counter) {
+        this.reset();
+        this.inc(read() ?? 0);
+      };
+    new Counter({
+      name: 'flashfarm_scheduler_passes_total',
+      help: 'Scheduling passes (recovery and binding) this api process completed',
+      registers: [this.registry],
+      collect: passes(() => this.service(SchedulerService)?.passes),
+    });
+    new Counter({
+      name: 'flashfarm_campaign_passes_total',
+      help: 'Campaign passes (units discovered, started and closed) this api process completed',
+      registers: [this.registry],
+      collect: passes(() => this.service(CampaignsService)?.passes),
     });
     this.httpRequests = new Counter({
       name: 'flashfarm_http_requests_total',
@@ -49,6 +72,14 @@ export class MetricsService {
       buckets: HTTP_BUCKETS_S,
       registers: [this.registry],
     });
+  }
+
+  private service<T>(type: new (...args: never[]) => T): T | undefined {
+    try {
+      return this.moduleRef.get(type, { strict: false });
+    } catch {
+      return undefined; // an app assembled without it
+    }
   }
 
   /** The exposition text (Prometheus format 0.0.4). */

@@ -7,11 +7,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   ApiErrorCode,
-  FLASH_ERROR_REMEDY,
-  FlashErrorCode,
-  RunErrorCode,
   agentControlChannel,
+  failurePolicy,
   type AgentControlMessage,
+  type RunErrorCode,
   type AgentEvent,
   type ClaimRunResponse,
   type RunLogLinePayload,
@@ -20,37 +19,24 @@ import {
 import { ApiError } from '../common/api-error.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import type { JobStatus, LogLevel, RunStatus } from '../db/generated/prisma/enums.js';
+import type { JobStatus, LogLevel } from '../db/generated/prisma/enums.js';
 import type { Redis } from 'ioredis';
 import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
 import { LiveEvents } from '../events/live-events.js';
-import { deriveJobStatus } from '../jobs/job-status.js';
+import { deriveJobStatus } from './job-status.js';
+import { transitionDevice } from '../state/device-state.js';
+import { LIVE_RUN_STATUSES, transitionRun } from '../state/run-state.js';
 import { iso, runSnapshot } from './run-snapshot.js';
 
 /** Progress is written to the database at most this often per run; listeners get every update. */
 export const PROGRESS_WRITE_INTERVAL_MS = 500;
 
-/** Failure codes that say nothing about the board itself, so they do not count towards quarantine. */
-const NOT_THE_BOARDS_FAULT = new Set<string>([
-  FlashErrorCode.CANCELLED,
-  FlashErrorCode.INFRASTRUCTURE,
-  FlashErrorCode.BAD_IMAGE,
-  FlashErrorCode.CHIP_MISMATCH,
-  FlashErrorCode.INVALID_ARGUMENT,
-  FlashErrorCode.DEVICE_GONE,
-  FlashErrorCode.PORT_NOT_FOUND,
-  FlashErrorCode.PORT_BUSY,
-  // Set on a waiting slot; a replica may still end one another replica has just bound to a board.
-  RunErrorCode.NO_USABLE_DEVICE,
-]);
-
-const LIVE_STATUSES: RunStatus[] = ['queued', 'dispatched', 'running'];
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'warn', 'error']);
 
 /** How a run ended, from the agent's report or from the api's own recovery. */
 export interface RunOutcome {
   status: 'succeeded' | 'failed' | 'cancelled';
-  errorCode?: string;
+  errorCode?: RunErrorCode;
   errorMessage?: string;
   /** Give the slot another attempt (when attempts remain and the job is not cancelled). */
   requeue?: boolean;
@@ -59,6 +45,8 @@ export interface RunOutcome {
   at?: Date;
   /** Never give the slot another attempt (e.g. a pinned board that did not come back). */
   final?: boolean;
+  /** The agent's last log seq of the run (run.finished), which event streams wait for before `end`. */
+  finalLogSeq?: number;
 }
 
 /** What finishRun did. */
@@ -99,32 +87,33 @@ export class RunLifecycleService {
       await tx.$queryRaw`
         SELECT j.id FROM "Job" AS j JOIN "Run" AS r ON r."jobId" = j.id
         WHERE r.id = ${claim.runId}::uuid FOR UPDATE OF j`;
-      const won = await tx.$queryRaw<Array<{ id: string }>>`
-        UPDATE "Run" AS r
-        SET "status" = 'running'
-        FROM "Job" AS j, "Device" AS d
-        WHERE r.id = ${claim.runId}::uuid
-          AND r."agentId" = ${claim.agentId}::uuid
-          AND r."attempt" = ${claim.attempt}
-          AND r."status" IN ('dispatched', 'running')
-          AND j.id = r."jobId" AND j."status" <> 'cancelled'
-          AND d.id = r."deviceId" AND d."currentRunId" = r.id
-        RETURNING r.id`;
+      const won = await transitionRun(
+        tx,
+        {
+          id: claim.runId,
+          agentId: claim.agentId,
+          attempt: claim.attempt,
+          job: { status: { not: 'cancelled' } },
+          device: { currentRunId: claim.runId },
+        },
+        'running',
+        { from: ['dispatched', 'running'] },
+      );
       // A redelivered run keeps the time it first started.
-      if (won.length === 1)
+      if (won === 1)
         await tx.run.updateMany({
           where: { id: claim.runId, startedAt: null },
           data: { startedAt: new Date() },
         });
       return won;
     });
-    if (claimed.length === 1) {
+    if (claimed === 1) {
       const run = await this.prisma.run.findUnique({ where: { id: claim.runId } });
       if (run)
         await this.live.publish({ kind: 'run', jobId: run.jobId, runId: run.id, run: runSnapshot(run) });
       return { runId: claim.runId, attempt: claim.attempt, status: 'running' };
     }
-    throw new ApiError(409, ApiErrorCode.RUN_NOT_CLAIMABLE, await this.claimRefusal(claim));
+    throw new ApiError(ApiErrorCode.RUN_NOT_CLAIMABLE, await this.claimRefusal(claim));
   }
 
   /** Why a claim was refused, in a sentence for the agent's log; ends a live run of a cancelled job. */
@@ -139,7 +128,7 @@ export class RunLifecycleService {
     if (run.attempt !== claim.attempt)
       return `${what} is attempt ${run.attempt}, not attempt ${claim.attempt}`;
     if (run.status === 'queued') return `${what} is not bound to a board`;
-    if (!LIVE_STATUSES.includes(run.status)) {
+    if (!LIVE_RUN_STATUSES.includes(run.status)) {
       const newer = await this.prisma.run.findFirst({
         where: { jobId: run.jobId, slot: run.slot, attempt: { gt: run.attempt } },
         orderBy: { attempt: 'desc' },
@@ -168,18 +157,20 @@ export class RunLifecycleService {
    */
   async markStarted(event: Extract<AgentEvent, { type: 'run.started' }>): Promise<void> {
     const at = parseDate(event.at);
-    const updated = await this.prisma.run.updateMany({
-      where: { id: event.runId, status: 'dispatched' },
-      data: { status: 'running', startedAt: at, portPath: event.portPath },
+    const updated = await transitionRun(this.prisma, { id: event.runId }, 'running', {
+      from: ['dispatched'],
+      data: { startedAt: at, portPath: event.portPath },
     });
     const claimed =
-      updated.count === 0
-        ? await this.prisma.run.updateMany({
-            where: { id: event.runId, status: 'running', agentId: event.agentId },
-            data: { portPath: event.portPath },
-          })
+      updated === 0
+        ? (
+            await this.prisma.run.updateMany({
+              where: { id: event.runId, status: 'running', agentId: event.agentId },
+              data: { portPath: event.portPath },
+            })
+          ).count
         : updated;
-    if (claimed.count === 0) {
+    if (claimed === 0) {
       // Replicas consume the stream in parallel, so run.finished may have been stored first: keep the start time anyway.
       await this.prisma.run.updateMany({
         where: { id: event.runId, startedAt: null, status: { in: ['succeeded', 'failed', 'cancelled'] } },
@@ -294,6 +285,7 @@ export class RunLifecycleService {
       requeue: r.requeue,
       result: r,
       at: parseDate(event.at),
+      ...(Number.isSafeInteger(event.lastSeq) && event.lastSeq! >= 0 ? { finalLogSeq: event.lastSeq } : {}),
     });
   }
 
@@ -309,13 +301,13 @@ export class RunLifecycleService {
       // One finisher per job at a time: two slots ending together must not both derive a stale job status.
       await tx.$queryRaw`SELECT id FROM "Job" WHERE id = ${head.jobId}::uuid FOR UPDATE`;
       const run = await tx.run.findUnique({ where: { id: runId }, include: { job: true } });
-      if (!run || !LIVE_STATUSES.includes(run.status)) return undefined;
+      if (!run || !LIVE_RUN_STATUSES.includes(run.status)) return undefined;
       const result = outcome.result;
-      await tx.run.update({
-        where: { id: runId },
+      // Under the job's row lock the read above still holds; the guard keeps the table's rule anyway.
+      const ended = await transitionRun(tx, { id: runId }, outcome.status, {
         data: {
-          status: outcome.status,
           finishedAt: at,
+          finalLogSeq: outcome.finalLogSeq,
           errorCode: outcome.status === 'succeeded' ? null : (outcome.errorCode ?? null),
           errorMessage: outcome.status === 'succeeded' ? null : (outcome.errorMessage ?? null),
           ...(outcome.status === 'succeeded' ? { progress: 100 } : {}),
@@ -331,12 +323,13 @@ export class RunLifecycleService {
             : {}),
         },
       });
+      if (ended !== 1) return undefined;
       if (run.deviceId) await this.releaseDevice(tx, run.deviceId, runId, outcome, at);
 
       let nextAttemptRunId: string | undefined;
       if (this.shouldRetry(run.attempt, run.job.status, run.job.targetKind, outcome)) {
         const next = await tx.run.create({
-          data: { jobId: run.jobId, slot: run.slot, attempt: run.attempt + 1, status: 'queued' },
+          data: { jobId: run.jobId, slot: run.slot, attempt: run.attempt + 1 },
         });
         nextAttemptRunId = next.id;
       }
@@ -399,10 +392,11 @@ export class RunLifecycleService {
   ): boolean {
     if (outcome.status !== 'failed' || outcome.final || jobStatus === 'cancelled') return false;
     if (attempt >= this.config.scheduler.maxAttempts) return false;
+    // A run the agent handed back gets its new attempt whatever its code (e.g. CANCELLED by a shutdown).
     if (outcome.requeue) return true;
-    const remedy = outcome.errorCode ? FLASH_ERROR_REMEDY[outcome.errorCode as FlashErrorCode] : undefined;
+    const { api } = failurePolicy(outcome.errorCode);
     // A lost board can be replaced; a suspect board only when another board may take the slot.
-    return remedy === 'rebind' || (remedy === 'quarantine' && targetKind !== 'device');
+    return api === 'any' || (api === 'unpinned' && targetKind !== 'device');
   }
 
   private async releaseDevice(
@@ -418,7 +412,7 @@ export class RunLifecycleService {
     const identity = outcome.result?.identity;
     // A run the agent gave back (requeue) says the port or link was unusable, not that the board failed.
     const countsAgainstBoard =
-      outcome.status === 'failed' && !outcome.requeue && !NOT_THE_BOARDS_FAULT.has(outcome.errorCode ?? '');
+      outcome.status === 'failed' && !outcome.requeue && failurePolicy(outcome.errorCode).counts;
     const failures =
       outcome.status === 'succeeded'
         ? 0
@@ -435,27 +429,23 @@ export class RunLifecycleService {
       (await tx.attachment.count({
         where: { deviceId, detachedAt: null, agent: { status: { not: 'offline' } } },
       })) > 0;
-    const state = quarantine
-      ? ('quarantined' as const)
-      : holdsThisRun && device.state === 'busy'
-        ? reachable
-          ? ('idle' as const)
-          : ('offline' as const)
-        : device.state;
+    if (quarantine)
+      await transitionDevice(tx, { id: deviceId }, 'quarantined', {
+        from: ['idle', 'busy', 'offline'],
+        data: {
+          quarantinedAt: at,
+          quarantineReason: `${failures} consecutive failed runs; last: ${outcome.errorCode ?? 'failed'}${outcome.errorMessage ? ` (${outcome.errorMessage})` : ''}`,
+        },
+      });
+    else if (holdsThisRun)
+      await transitionDevice(tx, { id: deviceId }, reachable ? 'idle' : 'offline', { from: ['busy'] });
     await tx.device.update({
       where: { id: deviceId },
       data: {
         ...(holdsThisRun ? { currentRunId: null } : {}),
-        state,
         consecutiveFailures: failures,
         lastRunStatus: outcome.status,
         lastRunAt: at,
-        ...(quarantine
-          ? {
-              quarantinedAt: at,
-              quarantineReason: `${failures} consecutive failed runs; last: ${outcome.errorCode ?? 'failed'}${outcome.errorMessage ? ` (${outcome.errorMessage})` : ''}`,
-            }
-          : {}),
         ...(learned?.bestBaud ? { bestBaud: learned.bestBaud } : {}),
         // An operator's reset sequence wins; a learned strategy only fills an automatic one.
         ...(learned?.resetStrategy && !device.resetSequence ? { resetSequence: learned.resetStrategy } : {}),

@@ -1,12 +1,12 @@
 /** How runs and jobs are presented to clients and live listeners. */
-import type { RunSnapshot } from '#contracts';
+import { RunErrorCode, type RunSnapshot } from '#contracts';
 import type { Run } from '../db/generated/prisma/client.js';
 
 /** The run columns a snapshot needs: the snapshot's fields, with dates as the database gives them. */
-export type RunRow = Pick<Run, keyof RunSnapshot>;
+export type SnapshotColumns = Pick<Run, keyof RunSnapshot>;
 
 /** A run's live state, JSON-ready. */
-export function runSnapshot(run: RunRow): RunSnapshot {
+export function runSnapshot(run: SnapshotColumns): RunSnapshot {
   return {
     id: run.id,
     jobId: run.jobId,
@@ -18,7 +18,7 @@ export function runSnapshot(run: RunRow): RunSnapshot {
     deviceId: run.deviceId,
     agentId: run.agentId,
     portPath: run.portPath,
-    errorCode: run.errorCode,
+    errorCode: runErrorCodeOf(run.errorCode),
     errorMessage: run.errorMessage,
     baud: run.baud,
     queuedAt: run.queuedAt.toISOString(),
@@ -31,4 +31,15 @@ export function runSnapshot(run: RunRow): RunSnapshot {
 /** ISO 8601 or null. */
 export function iso(date: Date | null | undefined): string | null {
   return date ? date.toISOString() : null;
+}
+
+const RUN_ERROR_CODES = new Set<string>(Object.values(RunErrorCode));
+
+/**
+ * A stored run error code as the contract types it. The column is text: a code this api does not
+ * know (written by a newer agent or api) reads as INTERNAL instead of leaking an undocumented value.
+ */
+export function runErrorCodeOf(code: string | null): RunErrorCode | null {
+  if (code === null) return null;
+  return RUN_ERROR_CODES.has(code) ? (code as RunErrorCode) : RunErrorCode.INTERNAL;
 }

@@ -1,13 +1,17 @@
 import { Module } from '@nestjs/common';
-import { AgentEventsConsumer } from '../events/agent-events.consumer.js';
+import { AgentEventsConsumer } from './agent-events.consumer.js';
+import { LiveStreamsService } from './live-streams.service.js';
 import { RunLifecycleService } from './run-lifecycle.service.js';
 import { RunsController } from './runs.controller.js';
 import { RunsService } from './runs.service.js';
 
-/** Runs: their lifecycle from agent events (the stream consumer lives here because it only feeds this service), reads and logs. */
+/**
+ * Runs: their lifecycle from agent events (the stream consumer lives here because it only feeds
+ * this service), reads and logs, and the live streams of runs and jobs (a job's stream is its runs').
+ */
 @Module({
   controllers: [RunsController],
-  providers: [RunLifecycleService, RunsService, AgentEventsConsumer],
-  exports: [RunLifecycleService],
+  providers: [RunLifecycleService, RunsService, AgentEventsConsumer, LiveStreamsService],
+  exports: [RunLifecycleService, LiveStreamsService],
 })
 export class RunsModule {}

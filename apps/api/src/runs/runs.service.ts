@@ -1,30 +1,20 @@
 /** Reading runs and their logs. */
 import { Inject, Injectable } from '@nestjs/common';
+import type { LogLineView, RunView } from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { recordId } from '../common/record-id.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
-import { iso, runSnapshot } from './run-snapshot.js';
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** A stored log line as clients get it. */
-export interface LogLineView {
-  seq: number;
-  ts: string;
-  level: string;
-  stage: string | null;
-  text: string;
-}
+import { iso, runErrorCodeOf, runSnapshot } from './run-snapshot.js';
 
 @Injectable()
 export class RunsService {
   constructor(@Inject(PRISMA) private readonly prisma: PrismaClient) {}
 
   /** GET /runs/:id. */
-  async get(id: string) {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Run', id);
+  async get(id: string): Promise<RunView> {
     const run = await this.prisma.run.findUnique({
-      where: { id },
+      where: { id: recordId('Run', id) },
       include: {
         device: { select: { id: true, mac: true, chip: true, label: true, pool: true } },
         agent: { select: { id: true, name: true, hostname: true } },
@@ -54,10 +44,17 @@ export class RunsService {
       retries: run.retries,
       bytesWritten: run.bytesWritten,
       bytesSkipped: run.bytesSkipped,
-      regions: run.regions,
-      timings: run.timings,
+      regions: run.regions as RunView['regions'],
+      timings: run.timings as RunView['timings'],
       lastLogSeq: run.lastLogSeq,
-      attempts: attempts.map((a) => ({ ...a, runId: a.id, id: undefined, finishedAt: iso(a.finishedAt) })),
+      attempts: attempts.map((a) => ({
+        runId: a.id,
+        attempt: a.attempt,
+        status: a.status,
+        deviceId: a.deviceId,
+        errorCode: runErrorCodeOf(a.errorCode),
+        finishedAt: iso(a.finishedAt),
+      })),
     };
   }
 
@@ -67,8 +64,10 @@ export class RunsService {
     afterSeq: number,
     limit: number,
   ): Promise<{ lastLogSeq: number; lines: LogLineView[] }> {
-    if (!UUID_RE.test(id)) throw ApiError.notFound('Run', id);
-    const run = await this.prisma.run.findUnique({ where: { id }, select: { lastLogSeq: true } });
+    const run = await this.prisma.run.findUnique({
+      where: { id: recordId('Run', id) },
+      select: { lastLogSeq: true },
+    });
     if (!run) throw ApiError.notFound('Run', id);
     const lines = await this.prisma.runLogLine.findMany({
       where: { runId: id, seq: { gt: afterSeq } },

@@ -30,6 +30,9 @@ import { AgentLivenessService } from '../agents/index.js';
 import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { runSnapshot } from '../runs/run-snapshot.js';
+import { deviceSelectorWhere } from '../devices/device-lookup.js';
+import { transitionDevice } from '../state/device-state.js';
+import { transitionRun } from '../state/run-state.js';
 import { Dispatcher } from './dispatcher.js';
 import { unusablePinnedBoard } from './pinned-board.js';
 import { heldBoards, type SlotRun } from './slot-boards.js';
@@ -66,6 +69,13 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private stopped = false;
   /** When this replica first saw a waiting run that no board can take (pinned runs and "all" slots). */
   private readonly unbindable = new UnbindableSince();
+  /** Passes this replica completed (flashfarm_scheduler_passes_total). */
+  passes = 0;
+  /**
+   * When the last completed pass began (ms since the epoch): every change made before that moment, and
+   * every bounded wait that had run out by then, has been acted on. Tests wait on it instead of sleeping.
+   */
+  lastPassStartedAt = 0;
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -137,6 +147,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     this.unbindable.endPass();
     await this.recheckDispatched(now);
     await this.bindWaiting(now);
+    this.passes++;
+    this.lastPassStartedAt = now.getTime();
   }
 
   private agentCutoff(now: Date): Date {
@@ -290,8 +302,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
             { state: { in: ['idle', 'busy'] } },
             { state: 'offline', attachments: { some: { detachedAt: null } } },
           ],
-          ...(selector.pool ? { pool: selector.pool } : {}),
-          ...(selector.tags?.length ? { tags: { hasEvery: selector.tags } } : {}),
+          ...deviceSelectorWhere({ pool: selector.pool, tags: selector.tags }),
         },
         select: { id: true },
       });
@@ -444,22 +455,21 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private async bind(runId: string, device: CandidateDevice): Promise<boolean> {
     try {
       await this.prisma.$transaction(async (tx) => {
-        const d = await tx.device.updateMany({
-          where: { id: device.id, state: 'idle', currentRunId: null },
-          data: { state: 'busy', currentRunId: runId },
+        const bound = await transitionDevice(tx, { id: device.id, currentRunId: null }, 'busy', {
+          from: ['idle'],
+          data: { currentRunId: runId },
         });
-        if (d.count !== 1) throw new BindLost();
-        const r = await tx.run.updateMany({
-          where: { id: runId, status: 'queued' },
+        if (bound !== 1) throw new BindLost();
+        const dispatched = await transitionRun(tx, { id: runId }, 'dispatched', {
+          from: ['queued'],
           data: {
-            status: 'dispatched',
             deviceId: device.id,
             agentId: device.agentId,
             portPath: device.portPath,
             dispatchedAt: new Date(),
           },
         });
-        if (r.count !== 1) throw new BindLost();
+        if (dispatched !== 1) throw new BindLost();
       });
       return true;
     } catch (error) {

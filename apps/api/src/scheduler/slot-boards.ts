@@ -3,7 +3,7 @@
  * slot is not eligible for the job's other slots.
  */
 import type { RunStatus } from '../db/generated/prisma/enums.js';
-import { latestAttempts } from '../jobs/job-status.js';
+import { latestAttempts } from '../runs/job-status.js';
 
 /** Run statuses by which a board serves that run's slot. */
 const SERVING_STATUSES: readonly RunStatus[] = ['dispatched', 'running', 'succeeded'];

@@ -3,6 +3,7 @@
  * one place that turns transport failures and problem bodies into
  * FarmCliError with the right exit code and a message that says what to fix.
  */
+import type { ProblemBody } from '#contracts';
 import { FarmCliError, FarmExitCode } from './exit-codes.js';
 
 /** Where the farm is and who we are. */
@@ -23,11 +24,11 @@ export interface SseEvent {
 }
 
 /** A request body: JSON or multipart form. */
-export type RequestBody = { json: unknown } | { form: FormData };
+export type RequestPayload = { json: unknown } | { form: FormData };
 
 /** Options of one request. */
 export interface RequestOptions {
-  body?: RequestBody;
+  body?: RequestPayload;
   headers?: Record<string, string>;
   query?: Record<string, string | number | boolean | undefined>;
   /** Answer text instead of parsed JSON. */
@@ -40,14 +41,6 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const STREAM_RECONNECT_DELAY_MS = 1_000;
 /** Consecutive failed reconnects after which the stream is an infrastructure failure. */
 const STREAM_MAX_RECONNECTS = 20;
-
-/** The api's problem body (subset). */
-interface Problem {
-  statusCode?: number;
-  code?: string;
-  message?: string;
-  details?: Array<{ field: string; message: string }>;
-}
 
 /** A thin, typed client of the farm api. */
 export class FarmClient {
@@ -150,10 +143,10 @@ export class FarmClient {
   }
 
   private async problem(method: string, path: string, response: Response): Promise<FarmCliError> {
-    let problem: Problem;
+    let problem: Partial<ProblemBody>;
     const text = await response.text().catch(() => '');
     try {
-      problem = JSON.parse(text) as Problem;
+      problem = JSON.parse(text) as Partial<ProblemBody>;
     } catch {
       problem = { message: text.slice(0, 300) };
     }

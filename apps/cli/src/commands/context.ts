@@ -10,15 +10,34 @@ export interface CommandIo {
   stderr: (text: string) => void;
   /** Aborts on SIGINT/SIGTERM. */
   signal?: AbortSignal;
+  /**
+   * `flashfarm token …` straight on the farm's database, for the first tokens of a farm. That code
+   * is the api's (its configuration and database layer); an app never imports another app, so the
+   * command's entry point (bin/flashfarm.js) hands it in. Absent, only `token create` through the
+   * api is available.
+   */
+  databaseTokenCli?: DatabaseTokenCli;
+}
+
+/** Runs `token <subcommand> …` on the database; resolves to the exit code. */
+export type DatabaseTokenCli = (
+  argv: readonly string[],
+  io: Pick<CommandIo, 'env' | 'stdout' | 'stderr'>,
+) => Promise<number>;
+
+/** What the command's entry point wires in (see CommandIo). */
+export interface CliHooks {
+  databaseTokenCli?: DatabaseTokenCli;
 }
 
 /** The default surroundings: the real process. */
-export function processIo(signal?: AbortSignal): CommandIo {
+export function processIo(signal?: AbortSignal, hooks: CliHooks = {}): CommandIo {
   return {
     env: process.env,
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
     signal,
+    databaseTokenCli: hooks.databaseTokenCli,
   };
 }
 

@@ -1,8 +1,7 @@
 /** `flashfarm devices | jobs | logs | cancel | token`: the farm seen from a terminal. */
 import { clientFrom, parseCommandArgs, runCommand, table, type CommandIo } from './context.js';
 import { FarmCliError, FarmExitCode } from './exit-codes.js';
-import type { DeviceView, JobView, Page } from './api-types.js';
-import type { RunSnapshot } from '#contracts';
+import type { DeviceView, JobView, Page, RunSnapshot } from '#contracts';
 
 const CONNECTION_HELP = '  --url, --token   the farm (default FLASHFARM_URL, FLASHFARM_TOKEN)\n';
 
@@ -193,10 +192,13 @@ export function runToken(argv: string[], io: CommandIo): Promise<number> {
       io.stdout(TOKEN_USAGE);
       return Promise.resolve(FarmExitCode.OK);
     }
-    // Loaded on demand: it brings the api's database layer, which no other client command needs.
-    return import('../../../api/src/cli/token-cli.js').then(({ runTokenCli }) =>
-      runTokenCli(argv, { env: io.env, stdout: io.stdout, stderr: io.stderr }),
-    );
+    if (!io.databaseTokenCli) {
+      io.stderr(
+        `flashfarm: this build has no database-side token commands; set FLASHFARM_TOKEN to an admin token to create one through the api.\n${TOKEN_USAGE}`,
+      );
+      return Promise.resolve(FarmExitCode.USAGE);
+    }
+    return io.databaseTokenCli(argv, { env: io.env, stdout: io.stdout, stderr: io.stderr });
   }
   return runCommand(io, async () => {
     const { values } = parseCommandArgs(

@@ -12,8 +12,7 @@ import { clientFrom, parseCommandArgs, runCommand, table, type CommandIo } from 
 import { FarmCliError, FarmExitCode } from './exit-codes.js';
 import { firmwareForm, resolveFirmwareInput } from './firmware-input.js';
 import { renderJunit, type JunitCase } from './junit.js';
-import { TERMINAL_RUN_STATES, type FirmwareView, type JobView } from './api-types.js';
-import type { RunSnapshot } from '#contracts';
+import { isEndedRun, type FirmwareView, type JobView, type RunSnapshot } from '#contracts';
 
 export const SUBMIT_USAGE = `Usage: flashfarm submit <firmware> --select chip=<chip>[,pool=<pool>,tag=<tag>...] [target] [options]
 
@@ -224,6 +223,7 @@ interface WaitOptions {
 }
 
 /** Streams a job to its end; prints logs and the summary; returns the exit code. */
+// eslint-disable-next-line max-lines-per-function -- one event loop whose handlers share the run table, labels and reconnect state
 export async function waitForJob(
   client: FarmClient,
   initial: JobView,
@@ -397,5 +397,5 @@ async function writeJunit(client: FarmClient, job: JobView, file: string, starte
 
 /** True once every run of the job ended. */
 export function allRunsEnded(job: JobView): boolean {
-  return job.slots.every((s) => TERMINAL_RUN_STATES.has(s.latest.status));
+  return job.slots.every((s) => isEndedRun(s.latest.status));
 }

@@ -37,7 +37,7 @@ export interface ParsedCommandLine {
 
 /** A usage error: exit code 2, and the message says what to do. */
 export function usageError(message: string): EspError {
-  return new EspError(message, { code: 'INVALID_ARGUMENT', retryable: false });
+  return new EspError(message, { code: 'INVALID_ARGUMENT' });
 }
 
 /** Options esptool v5 renamed, and the names they have now. */
@@ -66,6 +66,7 @@ function find(specs: readonly OptionSpec[], token: string): OptionSpec | undefin
  * an unknown command); `commands` lists the names, so an eat-all option stops
  * at a command name.
  */
+// eslint-disable-next-line max-lines-per-function -- one pass over argv: the global and command option state it threads is the parse
 export function parseCommandLine(
   argv: readonly string[],
   globalSpecs: readonly OptionSpec[],

@@ -86,7 +86,7 @@ export async function flashIdCommand(ctx: EsptoolContext): Promise<number> {
       if (id === undefined || isAbsentFlashId(id))
         throw new EspError(
           `The flash chip did not answer its ID command (read 0x${(id ?? 0).toString(16)}). Check the flash wiring and power, and the SPI pins of a module with external flash.`,
-          { code: 'FLASH_ERROR', stage: 'attach', retryable: false },
+          { code: 'FLASH_ERROR', stage: 'attach' },
         );
       const size = flashSizeFromJedecId(id);
       const title = 'Flash Memory Information:';
@@ -229,7 +229,7 @@ export async function securityInfoCommand(ctx: EsptoolContext): Promise<number> 
       if (!p.info.security)
         throw new EspError(
           `${p.info.displayName} does not support get-security-info: its ROM has no GET_SECURITY_INFO command (ESP32-S2 and later chips have it). Read its eFuses instead (espefuse summary).`,
-          { code: 'INVALID_ARGUMENT', stage: 'detect', retryable: false },
+          { code: 'INVALID_ARGUMENT', stage: 'detect' },
         );
       print(ctx, securityLines(p.session.target.name, p.info.security));
       return Promise.resolve();

@@ -198,7 +198,6 @@ export async function writeOutput(ctx: EsptoolContext, path: string, data: Uint8
   } catch (err) {
     throw new EspError(`Cannot write '${path}': ${(err as Error).message}`, {
       code: 'INVALID_ARGUMENT',
-      retryable: false,
     });
   }
 }

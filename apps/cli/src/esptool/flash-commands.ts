@@ -50,14 +50,14 @@ function precheckParts(ctx: EsptoolContext, parts: readonly InputPart[], size: s
     if (limit !== undefined && p.offset + p.data.length > limit)
       throw new EspError(
         `File '${p.name}' (length ${p.data.length}) at offset ${hex8(p.offset)} will not fit in ${limit} bytes (${size}) of flash. Change the --flash-size argument or the flashing address.`,
-        { code: 'IMAGE_TOO_BIG', stage: 'image', retryable: false },
+        { code: 'IMAGE_TOO_BIG', stage: 'image' },
       );
     const built = ctx.globals.chip && !ctx.options.has('force') ? esp32FamilyImageChip(p.data) : undefined;
     if (built && built.name !== ctx.globals.chip) {
       const target = getTarget(ctx.globals.chip!);
       throw new EspError(
         `'${p.name}' is an ${built.displayName} image, not an ${target.displayName} image. Build it for ${target.displayName}, use --chip ${built.name} with an ${built.displayName} board, or pass --force to write it anyway.`,
-        { code: 'CHIP_MISMATCH', stage: 'image', retryable: false },
+        { code: 'CHIP_MISMATCH', stage: 'image' },
       );
     }
   }
@@ -180,7 +180,6 @@ export async function verifyFlashCommand(ctx: EsptoolContext): Promise<number> {
       {
         code: 'DIGEST_MISMATCH',
         stage: 'verify',
-        retryable: false,
       },
     );
   return 0;

@@ -70,7 +70,7 @@ export function checkWordAligned(parts: readonly InputPart[]): void {
     if (p.offset % 4 !== 0)
       throw new EspError(
         `Address 0x${p.offset.toString(16)} of '${p.name}' is not a multiple of 4: flash writes start on a 4-byte boundary. Use an aligned address (parts normally start on a 4 KiB sector, e.g. 0x10000).`,
-        { code: 'INVALID_ARGUMENT', stage: 'image', retryable: false },
+        { code: 'INVALID_ARGUMENT', stage: 'image' },
       );
   }
 }

@@ -58,7 +58,7 @@ export async function withBoard<T>(
   if (ports.length === 0) {
     throw new EspError(
       'No serial port found to connect to. Give one with -p (a device path such as /dev/ttyUSB0, rfc2217://host:port or socket://host:port), or widen --port-filter.',
-      { code: 'PORT_NOT_FOUND', stage: 'open', retryable: false },
+      { code: 'PORT_NOT_FOUND', stage: 'open' },
     );
   }
   if (!given) ctx.err.write(`Found ${ports.length} serial ports...\n`);

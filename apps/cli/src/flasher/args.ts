@@ -35,7 +35,7 @@ const VALUE_FLAGS: Readonly<Record<string, number>> = {
 
 /** A usage error (exit code 2). */
 export function usageError(message: string): EspError {
-  return new EspError(message, { code: 'INVALID_ARGUMENT', retryable: false });
+  return new EspError(message, { code: 'INVALID_ARGUMENT' });
 }
 
 /** Splits argv into command, positionals and flags (`--name value`, `--name=value`). */

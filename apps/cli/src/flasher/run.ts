@@ -101,6 +101,7 @@ Run "flashfarm <command> --help" for the options of each.
 const stdStream = (s: NodeJS.WriteStream): CliOutput => ({ write: (t) => void s.write(t), isTTY: s.isTTY });
 
 /** Runs one flasher command; resolves with the process exit code. */
+// eslint-disable-next-line max-lines-per-function -- a dispatcher over four commands sharing one transport, renderer and error exit; each case is one command
 export async function runFlasherCli(argv: readonly string[], deps: FlasherCliDeps): Promise<number> {
   const out = deps.stdout ?? stdStream(process.stdout);
   const err = deps.stderr ?? stdStream(process.stderr);

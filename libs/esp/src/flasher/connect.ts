@@ -4,6 +4,7 @@
  * final error says which of "wrong boot mode", "nothing answers" and "TX path
  * down" it is (reference §3.2).
  */
+import { RETRY_BUDGETS } from '#contracts';
 import { EspError } from '../errors.js';
 import { Connection } from '../protocol/connection.js';
 import { SYNC_TIMEOUT_MS } from '../protocol/timeouts.js';
@@ -12,10 +13,10 @@ import { defaultConnectStrategies, type ResetStrategy } from '../reset/strategie
 import type { Transport } from '../transport.js';
 import type { EventSink } from './events.js';
 
-/** Reset + sync rounds before giving up. */
-export const CONNECT_ATTEMPTS = 8;
+/** Reset + sync rounds before giving up (RETRY_BUDGETS of #contracts). */
+export const CONNECT_ATTEMPTS = RETRY_BUDGETS.flasher.connectAttempts;
 /** SYNCs after each reset. */
-export const SYNCS_PER_ATTEMPT = 5;
+export const SYNCS_PER_ATTEMPT = RETRY_BUDGETS.flasher.syncsPerAttempt;
 /** SYNCs after which an attempt that heard nothing, or a normal-boot banner, moves to the next strategy. */
 export const SYNCS_BEFORE_GIVING_UP_ON_RESET = 2;
 /** Pause between failed SYNCs. */

@@ -74,7 +74,6 @@ export async function detectChip(
         {
           code: 'CHIP_MISMATCH',
           stage: 'detect',
-          retryable: false,
           detail: { magic },
         },
       );

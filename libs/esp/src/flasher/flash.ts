@@ -3,6 +3,7 @@
  * already holds. Retries blocks, falls back down the baud ladder on line
  * errors, and resumes after a lost link from the first unverified region.
  */
+import { RETRY_BUDGETS } from '#contracts';
 import { EspError, type EspStage } from '../errors.js';
 import { updateImageFlashParams } from '../image/flash-params.js';
 import { Op } from '../protocol/commands.js';
@@ -170,7 +171,7 @@ function prepareImages(
       if (prev && prev.offset + prev.data.length > offset - pad) {
         throw new EspError(
           `${r.name ?? 'A region'} at 0x${offset.toString(16)} shares a flash sector with the region before it; the ROM loader erases whole sectors, so write them as one region or use the stub.`,
-          { code: 'INVALID_ARGUMENT', stage: 'image', retryable: false },
+          { code: 'INVALID_ARGUMENT', stage: 'image' },
         );
       }
       const out = new Uint8Array(pad + data.length).fill(0xff);
@@ -214,7 +215,7 @@ function patchBootloader(
 }
 
 /** Writes of one region (the first included) before a digest mismatch is final. */
-export const REGION_WRITE_ATTEMPTS = 2;
+export const REGION_WRITE_ATTEMPTS = RETRY_BUDGETS.flasher.regionWrites;
 
 async function writeRegion(
   session: LoaderSession,

@@ -42,7 +42,6 @@ export function checkFlashRange(
     throw new EspError(message, {
       code: 'INVALID_ARGUMENT',
       stage,
-      retryable: false,
       detail: { offset, size, flashSizeBytes: p.flashSizeBytes },
     });
   };

@@ -33,7 +33,6 @@ export function validateRegions(regions: readonly FlashRegion[]): FlashRegion[] 
         {
           code: 'INVALID_ARGUMENT',
           stage: 'image',
-          retryable: false,
         },
       );
     }
@@ -41,7 +40,6 @@ export function validateRegions(regions: readonly FlashRegion[]): FlashRegion[] 
       throw new EspError(`Region ${r.name ?? ''} at 0x${r.offset.toString(16)} is empty.`, {
         code: 'INVALID_ARGUMENT',
         stage: 'image',
-        retryable: false,
       });
     }
   }
@@ -51,7 +49,7 @@ export function validateRegions(regions: readonly FlashRegion[]): FlashRegion[] 
     if (prev.offset + prev.data.length > cur.offset) {
       throw new EspError(
         `Regions overlap: ${prev.name ?? 'region'} at 0x${prev.offset.toString(16)} (+0x${prev.data.length.toString(16)}) runs into ${cur.name ?? 'region'} at 0x${cur.offset.toString(16)}.`,
-        { code: 'INVALID_ARGUMENT', stage: 'image', retryable: false },
+        { code: 'INVALID_ARGUMENT', stage: 'image' },
       );
     }
   }
@@ -112,7 +110,6 @@ export function checkRegionsAgainstChip(
         {
           code: 'CHIP_MISMATCH',
           stage: 'image',
-          retryable: false,
           detail: { imageChip: built.name, boardChip: target.name },
         },
       );
@@ -125,7 +122,6 @@ export function checkRegionsAgainstChip(
         {
           code: 'CHIP_MISMATCH',
           stage: 'image',
-          retryable: false,
           detail: { minRevFull: facts.minRevFull, chipRevFull: info.revision.full },
         },
       );
@@ -136,7 +132,6 @@ export function checkRegionsAgainstChip(
         {
           code: 'IMAGE_TOO_BIG',
           stage: 'image',
-          retryable: false,
           detail: { end: r.offset + r.data.length, flashSizeBytes },
         },
       );

@@ -3,6 +3,7 @@
  * stub, baud; recovery from line errors and lost links; the ending reset.
  * flash(), readFlash(), eraseFlash() and chipInfo() run inside it.
  */
+import { RETRY_BUDGETS } from '#contracts';
 import { DeviceChangedError, EspError, RomError, StubError } from '../errors.js';
 import { Op, u32le, writeRegBody } from '../protocol/commands.js';
 import { hasCode } from '../protocol/connection.js';
@@ -18,12 +19,12 @@ import { type ChipInfo, detectChip } from './detect.js';
 import { EventSink, type FlasherEventListener } from './events.js';
 import { LoaderSession } from './session.js';
 
-/** Bauds tried from the requested one downwards when the line corrupts data. */
-export const BAUD_LADDER = [2_000_000, 921_600, 460_800, 230_400, 115_200] as const;
+/** Bauds tried from the requested one downwards when the line corrupts data (RETRY_BUDGETS of #contracts). */
+export const BAUD_LADDER = RETRY_BUDGETS.flasher.baudLadder;
 /** Default data-phase baud. */
 export const DEFAULT_FLASH_BAUD = 921_600;
 /** Reconnects allowed after a lost link before giving up. */
-export const MAX_RECONNECTS = 3;
+export const MAX_RECONNECTS = RETRY_BUDGETS.flasher.reconnects;
 /**
  * Default wait for a vanished port to come back before DEVICE_GONE is final:
  * long enough for a USB bridge to re-enumerate after a cable glitch or a
@@ -113,7 +114,6 @@ export class Run {
       if (!this.expectedMac) {
         throw new EspError(`expectMac "${options.expectMac}" is not a MAC address (aa:bb:cc:dd:ee:ff).`, {
           code: 'INVALID_ARGUMENT',
-          retryable: false,
         });
       }
     }
@@ -171,7 +171,6 @@ export class Run {
         {
           code: 'CHIP_MISMATCH',
           stage: 'detect',
-          retryable: false,
           detail: { chip: target.name, expected: options.expectChip },
         },
       );

@@ -228,7 +228,6 @@ export class LoaderSession {
         {
           code: 'INVALID_ARGUMENT',
           stage: 'erase',
-          retryable: false,
         },
       );
     }
@@ -243,7 +242,6 @@ export class LoaderSession {
         {
           code: 'INVALID_ARGUMENT',
           stage: 'erase',
-          retryable: false,
         },
       );
     }
@@ -274,7 +272,6 @@ export class LoaderSession {
         {
           code: 'INVALID_ARGUMENT',
           stage: 'read',
-          retryable: false,
         },
       );
     }

@@ -2,6 +2,7 @@
  * Writing one contiguous range of flash: compressed or plain, with per-block
  * retries and, for the stub's deferred errors, a restart from BEGIN.
  */
+import { RETRY_BUDGETS } from '#contracts';
 import { deflateSync } from 'node:zlib';
 import { EspError, RomError, StubError } from '../errors.js';
 import { beginBody, dataCommandBody, END_FLAG_STAY, Op, u32le } from '../protocol/commands.js';
@@ -21,9 +22,9 @@ import {
 } from './session.js';
 
 /** Tries per data block (the first send included). */
-export const BLOCK_ATTEMPTS = 3;
+export const BLOCK_ATTEMPTS = RETRY_BUDGETS.flasher.blockAttempts;
 /** Tries per range from its BEGIN when the stub reports a deferred error. */
-export const RANGE_ATTEMPTS = 3;
+export const RANGE_ATTEMPTS = RETRY_BUDGETS.flasher.rangeAttempts;
 /** Pause before re-sending a block, so a burst of noise can pass. */
 export const BLOCK_RETRY_PAUSE_MS = 20;
 /**

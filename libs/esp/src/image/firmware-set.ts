@@ -98,6 +98,19 @@ function sizeText(bytes: number): string {
   return `${bytes} bytes`;
 }
 
+/** What the checks of one firmware set share: the parts by offset, and what they found so far. */
+interface SetCheck {
+  named: Array<FirmwarePart & { name: string }>;
+  options: ValidateFirmwareSetOptions;
+  requested: ChipTarget | undefined;
+  problems: ImageProblem[];
+  warnings: FirmwareWarning[];
+}
+
+type ImagePart = Classified & { image: EspImage };
+
+const at = (p: { name: string; offset: number }) => `${p.name} at ${hex(p.offset)}`;
+
 /**
  * Checks a set of (offset, bytes) parts the way the api must before accepting an upload: alignment,
  * overlaps, one chip across all images (and the requested one), bootloader offset, partition table,
@@ -119,12 +132,37 @@ export function validateFirmwareSet(
       problems: [{ code: 'NOT_AN_IMAGE', message: 'The firmware has no parts.' }],
       warnings,
     };
-
   const named = parts
     .map((p, i) => ({ ...p, name: p.name ?? `part ${i + 1}` }))
     .sort((a, b) => a.offset - b.offset);
-  const at = (p: { name: string; offset: number }) => `${p.name} at ${hex(p.offset)}`;
+  const check: SetCheck = { named, options, requested, problems, warnings };
 
+  checkLayout(check);
+  const classified = classifyParts(check);
+  const images = classified.filter((c): c is ImagePart => c.image !== undefined);
+  const target = checkChips(check, images);
+  const bootloader = checkBootloader(check, classified, target);
+  const headerFlashBytes = bootloader?.image?.flashSize
+    ? flashSizeBytes(bootloader.image.flashSize)
+    : undefined;
+  const flashBytes = options.flashSizeBytes ?? headerFlashBytes;
+  const table = readPartitionTable(check, classified, flashBytes);
+  checkApps(check, classified, table);
+  checkAppPresent(check, classified, images, target, table);
+  checkFlashSize(check, flashBytes);
+  // Only when nothing else explains it: a set with no valid image already says so.
+  if (!target && problems.length === 0)
+    problems.push({
+      code: 'CHIP_UNKNOWN',
+      message: 'No image in the firmware names its chip and no chip was requested.',
+    });
+
+  if (problems.length || !target) return { ok: false, problems, warnings };
+  return { ok: true, warnings, summary: summarize(named, classified, images, target, bootloader, table) };
+}
+
+/** Empty parts, sector alignment, overlaps, total size. */
+function checkLayout({ named, options, problems }: SetCheck): void {
   for (const p of named) {
     if (p.data.length === 0)
       problems.push({ code: 'EMPTY_PART', message: `${at(p)} is empty.`, part: p.name, offset: p.offset });
@@ -147,16 +185,22 @@ export function validateFirmwareSet(
         offset: cur.offset,
       });
   }
-  const total = named.reduce((n, p) => n + p.data.length, 0);
+  const total = totalBytes(named);
   const maxTotal = options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
   if (total > maxTotal)
     problems.push({
       code: 'TOO_LARGE',
       message: `The firmware is ${sizeText(total)}; the limit is ${sizeText(maxTotal)}.`,
     });
+}
 
-  // Classify: images by magic, partition tables by theirs, everything else is data.
-  const classified: Classified[] = named.map((part) => {
+function totalBytes(parts: ReadonlyArray<{ data: Uint8Array }>): number {
+  return parts.reduce((n, p) => n + p.data.length, 0);
+}
+
+/** Images by their magic, partition tables by theirs, everything else is data. */
+function classifyParts({ named, requested, problems, warnings }: SetCheck): Classified[] {
+  const classified = named.map((part): Classified => {
     if (part.data[0] === IMAGE_MAGIC) {
       try {
         const image = parseImage(part.data, {
@@ -182,15 +226,16 @@ export function validateFirmwareSet(
     if (looksLikePartitionTable(part.data)) return { part, role: 'partition-table' };
     return { part, role: 'data' };
   });
-
-  const images = classified.filter((c): c is Classified & { image: EspImage } => c.image !== undefined);
-  if (images.length === 0 && !problems.some((p) => p.part !== undefined))
+  if (!classified.some((c) => c.image) && !problems.some((p) => p.part !== undefined))
     problems.push({
       code: 'NOT_AN_IMAGE',
       message: `No part is an ESP firmware image (magic 0xe9): ${named.map((p) => at(p)).join(', ')}.`,
     });
+  return classified;
+}
 
-  // One chip for the whole set, and the requested one.
+/** One chip for the whole set, and the requested one; returns the chip the set is for. */
+function checkChips({ requested, problems }: SetCheck, images: ImagePart[]): ChipTarget | undefined {
   const first = images[0];
   for (const c of images.slice(1)) {
     if (first && c.image.chip !== first.image.chip) {
@@ -213,9 +258,15 @@ export function validateFirmwareSet(
       offset: culprit.part.offset,
     });
   }
-  const target: ChipTarget | undefined = requested ?? (first ? findTarget(first.image.chip) : undefined);
+  return requested ?? (first ? findTarget(first.image.chip) : undefined);
+}
 
-  // Bootloader placement.
+/** Bootloaders sit at the chip's bootloader offset, and no app does; returns the bootloader. */
+function checkBootloader(
+  { problems }: SetCheck,
+  classified: Classified[],
+  target: ChipTarget | undefined,
+): Classified | undefined {
   const bootloaders = classified.filter((c) => c.role === 'bootloader');
   if (target) {
     for (const b of bootloaders)
@@ -235,14 +286,15 @@ export function validateFirmwareSet(
         offset: atBootOffset.part.offset,
       });
   }
-  const bootloader =
-    bootloaders.find((b) => target && b.part.offset === target.bootloaderOffset) ?? bootloaders[0];
-  const headerFlashBytes = bootloader?.image?.flashSize
-    ? flashSizeBytes(bootloader.image.flashSize)
-    : undefined;
-  const flashBytes = options.flashSizeBytes ?? headerFlashBytes;
+  return bootloaders.find((b) => target && b.part.offset === target.bootloaderOffset) ?? bootloaders[0];
+}
 
-  // Partition table.
+/** Parses the one partition table (a second one is a problem). */
+function readPartitionTable(
+  { problems, warnings }: SetCheck,
+  classified: Classified[],
+  flashBytes: number | undefined,
+): PartitionTable | undefined {
   let table: PartitionTable | undefined;
   for (const c of classified.filter((x) => x.role === 'partition-table')) {
     if (table) {
@@ -270,12 +322,18 @@ export function validateFirmwareSet(
     warnings.push({
       message: `The part at ${hex(DEFAULT_PARTITION_TABLE_OFFSET)} is not a partition table.`,
     });
+  return table;
+}
 
-  // Apps against their partitions; data parts against theirs.
-  const partitionOf = (offset: number) =>
-    table?.entries.find((e) => offset >= e.offset && offset < e.offset + e.size);
+/** Each app starts an app partition and fits in it. */
+function checkApps(
+  { problems }: SetCheck,
+  classified: Classified[],
+  table: PartitionTable | undefined,
+): void {
+  if (!table) return;
   for (const c of classified) {
-    if (c.role !== 'app' || !c.image || !table) continue;
+    if (c.role !== 'app' || !c.image) continue;
     const slot = table.entries.find((e) => e.offset === c.part.offset && isAppPartition(e));
     if (!slot) {
       problems.push({
@@ -293,89 +351,98 @@ export function validateFirmwareSet(
       });
     }
   }
-  // A bootloader and a partition table alone leave the board with nothing to boot: such an upload is
-  // nearly always a build's bootloader sent without the app beside it. A part that failed to parse
-  // counts as the app (its own problem is reported). ESP8266 without a partition table is exempt: a
-  // NONOS SDK build puts the application's IRAM code in the v1 image at 0x0, which reads like a
-  // bootloader, and its flash-mapped code in a raw file.
-  if (
-    images.length > 0 &&
-    !classified.some((c) => c.role === 'app') &&
-    !(target?.name === 'esp8266' && !table)
-  ) {
-    const slot = table?.entries.find(isAppPartition);
-    const where = slot
-      ? `${hex(slot.offset)} (partition "${slot.label}")`
-      : `${hex(DEFAULT_APP_OFFSET)} (the default app partition)`;
-    problems.push({
-      code: 'MISSING_APP',
-      message: `The firmware has no application image, only ${named.map((p) => at(p)).join(', ')}: a board flashed with it has nothing to boot. Add the app binary from the same build (build/<project>.bin) at ${where}, or upload the whole build (flasher_args.json) or a merged image.`,
-    });
-  }
-  if (flashBytes !== undefined)
-    for (const p of named)
-      if (p.offset + p.data.length > flashBytes)
-        problems.push({
-          code: 'EXCEEDS_FLASH_SIZE',
-          message: `${at(p)} ends at ${hex(p.offset + p.data.length)}, beyond the ${sizeText(flashBytes)} flash${options.flashSizeBytes === undefined ? ' the bootloader header declares' : ''}.`,
-          part: p.name,
-          offset: p.offset,
-        });
-  // Only when nothing else explains it: a set with no valid image already says so.
-  if (!target && problems.length === 0)
-    problems.push({
-      code: 'CHIP_UNKNOWN',
-      message: 'No image in the firmware names its chip and no chip was requested.',
-    });
+}
 
-  if (problems.length || !target) return { ok: false, problems, warnings };
+/**
+ * A bootloader and a partition table alone leave the board with nothing to boot: such an upload is
+ * nearly always a build's bootloader sent without the app beside it. A part that failed to parse
+ * counts as the app (its own problem is reported). ESP8266 without a partition table is exempt: a
+ * NONOS SDK build puts the application's IRAM code in the v1 image at 0x0, which reads like a
+ * bootloader, and its flash-mapped code in a raw file.
+ */
+function checkAppPresent(
+  { named, problems }: SetCheck,
+  classified: Classified[],
+  images: ImagePart[],
+  target: ChipTarget | undefined,
+  table: PartitionTable | undefined,
+): void {
+  if (images.length === 0 || classified.some((c) => c.role === 'app')) return;
+  if (target?.name === 'esp8266' && !table) return;
+  const slot = table?.entries.find(isAppPartition);
+  const where = slot
+    ? `${hex(slot.offset)} (partition "${slot.label}")`
+    : `${hex(DEFAULT_APP_OFFSET)} (the default app partition)`;
+  problems.push({
+    code: 'MISSING_APP',
+    message: `The firmware has no application image, only ${named.map((p) => at(p)).join(', ')}: a board flashed with it has nothing to boot. Add the app binary from the same build (build/<project>.bin) at ${where}, or upload the whole build (flasher_args.json) or a merged image.`,
+  });
+}
 
-  const appImage = images.find((c) => c.image.kind === 'app' && c.image.appDescriptor);
-  const desc = appImage?.image.appDescriptor;
-  const flashBytesNeeded = Math.max(...named.map((p) => p.offset + p.data.length));
+/** Every part ends inside the flash (the board's, or the size the bootloader header declares). */
+function checkFlashSize({ named, options, problems }: SetCheck, flashBytes: number | undefined): void {
+  if (flashBytes === undefined) return;
+  for (const p of named)
+    if (p.offset + p.data.length > flashBytes)
+      problems.push({
+        code: 'EXCEEDS_FLASH_SIZE',
+        message: `${at(p)} ends at ${hex(p.offset + p.data.length)}, beyond the ${sizeText(flashBytes)} flash${options.flashSizeBytes === undefined ? ' the bootloader header declares' : ''}.`,
+        part: p.name,
+        offset: p.offset,
+      });
+}
+
+/** The summary of a valid set. */
+function summarize(
+  named: Array<{ offset: number; data: Uint8Array }>,
+  classified: Classified[],
+  images: ImagePart[],
+  target: ChipTarget,
+  bootloader: Classified | undefined,
+  table: PartitionTable | undefined,
+): FirmwareSetSummary {
+  const partitionOf = (offset: number) =>
+    table?.entries.find((e) => offset >= e.offset && offset < e.offset + e.size);
+  const desc = images.find((c) => c.image.kind === 'app' && c.image.appDescriptor)?.image.appDescriptor;
   return {
-    ok: true,
-    warnings,
-    summary: {
-      chip: target.name,
-      chipDisplayName: target.displayName,
-      flash: bootloader?.image
-        ? {
-            mode: bootloader.image.flashMode,
-            size: bootloader.image.flashSize,
-            freq: bootloader.image.flashFreq,
-          }
-        : undefined,
-      parts: classified.map((c) => ({
-        name: c.part.name,
-        offset: c.part.offset,
-        size: c.part.data.length,
-        role: c.role,
-        sha256: sha256Hex(c.part.data),
-        md5: md5Hex(c.part.data),
-        partition: c.role === 'partition-table' ? undefined : partitionOf(c.part.offset)?.label,
-        image: c.image && {
-          chip: c.image.chip,
-          kind: c.image.kind,
-          flashMode: c.image.flashMode,
-          flashSize: c.image.flashSize,
-          flashFreq: c.image.flashFreq,
-          segmentCount: c.image.segmentCount,
-          entry: c.image.entry,
-        },
-      })),
-      app: desc && {
-        projectName: desc.projectName,
-        version: desc.version,
-        idfVersion: desc.idfVersion,
-        compileDate: desc.compileDate,
-        compileTime: desc.compileTime,
-        secureVersion: desc.secureVersion,
+    chip: target.name,
+    chipDisplayName: target.displayName,
+    flash: bootloader?.image
+      ? {
+          mode: bootloader.image.flashMode,
+          size: bootloader.image.flashSize,
+          freq: bootloader.image.flashFreq,
+        }
+      : undefined,
+    parts: classified.map((c) => ({
+      name: c.part.name,
+      offset: c.part.offset,
+      size: c.part.data.length,
+      role: c.role,
+      sha256: sha256Hex(c.part.data),
+      md5: md5Hex(c.part.data),
+      partition: c.role === 'partition-table' ? undefined : partitionOf(c.part.offset)?.label,
+      image: c.image && {
+        chip: c.image.chip,
+        kind: c.image.kind,
+        flashMode: c.image.flashMode,
+        flashSize: c.image.flashSize,
+        flashFreq: c.image.flashFreq,
+        segmentCount: c.image.segmentCount,
+        entry: c.image.entry,
       },
-      partitions: table?.entries,
-      flashBytesNeeded,
-      totalBytes: total,
+    })),
+    app: desc && {
+      projectName: desc.projectName,
+      version: desc.version,
+      idfVersion: desc.idfVersion,
+      compileDate: desc.compileDate,
+      compileTime: desc.compileTime,
+      secureVersion: desc.secureVersion,
     },
+    partitions: table?.entries,
+    flashBytesNeeded: Math.max(...named.map((p) => p.offset + p.data.length)),
+    totalBytes: totalBytes(named),
   };
 }
 

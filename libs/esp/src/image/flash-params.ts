@@ -63,7 +63,7 @@ export interface FlashSettingRules {
 function invalid(option: string, value: string, choices: readonly string[]): EspError {
   return new EspError(
     `Invalid value for '${option}': '${value}' is not one of ${choices.map((c) => `'${c}'`).join(', ')}.`,
-    { code: 'INVALID_ARGUMENT', retryable: false, detail: { option, value } },
+    { code: 'INVALID_ARGUMENT', detail: { option, value } },
   );
 }
 
@@ -90,7 +90,7 @@ export function flashSizeCode(target: ChipTarget, size: string): number {
   if (code === undefined)
     throw new EspError(
       `Flash size '${size}' is not supported by ${target.displayName}. Supported sizes: ${Object.keys(target.flashSizes).join(', ')}.`,
-      { code: 'INVALID_ARGUMENT', retryable: false, detail: { size, chip: target.name } },
+      { code: 'INVALID_ARGUMENT', detail: { size, chip: target.name } },
     );
   return code;
 }
@@ -101,7 +101,7 @@ export function flashFreqCode(target: ChipTarget, freq: string): number {
   if (code === undefined)
     throw new EspError(
       `Flash frequency '${freq}' is not supported by ${target.displayName}. Supported frequencies: ${Object.keys(target.flashFrequencies).join(', ')}.`,
-      { code: 'INVALID_ARGUMENT', retryable: false, detail: { freq, chip: target.name } },
+      { code: 'INVALID_ARGUMENT', detail: { freq, chip: target.name } },
     );
   return code;
 }

@@ -153,7 +153,6 @@ describe('parseImage on corrupted images', () => {
       return undefined;
     })();
     expect(err?.code).toBe('CHIP_MISMATCH');
-    expect(err?.retryable).toBe(false);
     expect(err?.stage).toBe('image');
   });
 });

@@ -84,7 +84,7 @@ export class Connection {
   /** Throws CANCELLED when the caller aborted. */
   checkAborted(stage?: EspStage): void {
     if (this.opts.signal?.aborted) {
-      throw new EspError('The flash was cancelled.', { code: 'CANCELLED', stage, retryable: false });
+      throw new EspError('The flash was cancelled.', { code: 'CANCELLED', stage });
     }
   }
 
@@ -173,7 +173,6 @@ export class Connection {
         throw new RomError(reply.data[0], reply.data[1], {
           stage,
           command: op,
-          retryable: false,
           detail: { unsupported: true, replyOp: reply.op },
         });
       }

@@ -32,7 +32,7 @@ const BIT = (s: string, token: string): boolean => {
 function badToken(token: string, why: string): EspError {
   return new EspError(
     `Invalid reset sequence step "${token}": ${why}. Steps are D0/D1 (DTR), R0/R1 (RTS), U<dtr>,<rts> (both at once) and W<ms> (wait), separated by "|", e.g. D0|R1|W100|D1|R0|W50|D0.`,
-    { code: 'INVALID_ARGUMENT', stage: 'reset', retryable: false, detail: { token } },
+    { code: 'INVALID_ARGUMENT', stage: 'reset', detail: { token } },
   );
 }
 
@@ -118,12 +118,12 @@ export function swapLines(steps: readonly ResetStep[]): ResetStep[] {
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(new EspError('The flash was cancelled.', { code: 'CANCELLED', retryable: false }));
+      reject(new EspError('The flash was cancelled.', { code: 'CANCELLED' }));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(new EspError('The flash was cancelled.', { code: 'CANCELLED', retryable: false }));
+      reject(new EspError('The flash was cancelled.', { code: 'CANCELLED' }));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);

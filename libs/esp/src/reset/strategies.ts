@@ -157,7 +157,6 @@ export function resetStrategyFromName(name: string): ResetStrategy | undefined {
     {
       code: 'INVALID_ARGUMENT',
       stage: 'reset',
-      retryable: false,
     },
   );
 }

@@ -58,7 +58,6 @@ async function readStub(chip: string): Promise<StubImage> {
       {
         code: 'STUB_ERROR',
         stage: 'stub',
-        retryable: false,
         cause: err,
       },
     );

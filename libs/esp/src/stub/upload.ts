@@ -1,4 +1,5 @@
 /** Uploads and starts the flasher stub (reference §5.1). */
+import { RETRY_BUDGETS } from '#contracts';
 import { EspError, RomError } from '../errors.js';
 import { dataCommandBody, Op, OHAI, beginBody, u32le } from '../protocol/commands.js';
 import type { Connection } from '../protocol/connection.js';
@@ -6,7 +7,7 @@ import { MEM_END_ROM_TIMEOUT_MS, STUB_START_TIMEOUT_MS, withLatency } from '../p
 import type { StubImage } from './images.js';
 
 /** Tries per MEM_DATA block (the first send included). */
-export const MEM_BLOCK_ATTEMPTS = 3;
+export const MEM_BLOCK_ATTEMPTS = RETRY_BUDGETS.flasher.stubBlockAttempts;
 /** MEM_DATA payload per block. */
 export const ESP_RAM_BLOCK_BYTES = 0x1800;
 

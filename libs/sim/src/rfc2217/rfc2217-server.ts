@@ -237,6 +237,13 @@ class Session {
   /** Local reset mode: a download reset ran and its pattern's remaining line changes are ignored. */
   private downloadMode = false;
   private readonly localTimers = new Set<NodeJS.Timeout>();
+  /**
+   * What the client sent while a local reset runs, applied in order once it ends:
+   * esp_rfc2217_server runs the reset (with its sleeps) on the thread that reads
+   * the socket, so a SYNC sent right after the reset's last SET-CONTROL reaches
+   * the chip only after the reset, never into its middle.
+   */
+  private deferred: Array<() => void> | null = null;
   private readonly startedAt = performance.now();
   private suspended = false;
   private held: Uint8Array[] = [];
@@ -253,11 +260,18 @@ class Session {
       data: (bytes) => {
         // Only a recording session pays for the copy.
         if (this.options.record) this.record({ kind: 'data', direction: 'to-board', bytes: bytes.slice() });
-        if (this.handle.isOpen) this.handle.write(bytes);
+        if (this.deferred) {
+          const copy = bytes.slice();
+          this.deferred.push(() => this.handle.isOpen && this.handle.write(copy));
+        } else if (this.handle.isOpen) this.handle.write(bytes);
       },
       negotiation: (verb, option) => this.onNegotiation(verb, option),
       subnegotiation: (option, payload) => {
-        if (option === OPT_COM_PORT && payload.length > 0) this.onComPort(payload[0], payload.subarray(1));
+        if (option !== OPT_COM_PORT || payload.length === 0) return;
+        if (this.deferred) {
+          const copy = payload.slice();
+          this.deferred.push(() => this.onComPort(copy[0], copy.subarray(1)));
+        } else this.onComPort(payload[0], payload.subarray(1));
       },
     });
     this.unsubscribe = [
@@ -265,7 +279,13 @@ class Session {
       // An unplugged board is a cut cable: the client sees the connection drop.
       handle.onDisconnect(() => this.drop('board unplugged')),
     ];
-    socket.on('data', (chunk: Buffer) => stream.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      // The answers to every request in one chunk (the four settings at open, DTR and RTS together)
+      // leave in one TCP segment: one write instead of one per answer.
+      socket.cork();
+      stream.push(chunk);
+      socket.uncork();
+    });
     socket.on('end', () => {
       // Release the port before our FIN reaches the client, so a reconnect right after finds it free.
       this.release('client closed');
@@ -298,6 +318,7 @@ class Session {
     if (this.released) return;
     this.released = true;
     this.cancelLocalReset();
+    this.deferred = null;
     for (const off of this.unsubscribe) off();
     if (this.handle.isOpen) this.handle.close();
     this.onEnd(reason);
@@ -469,6 +490,7 @@ class Session {
       for (let i = index; i < steps.length; i++) {
         const step = steps[i];
         if ('waitMs' in step) {
+          this.deferred ??= [];
           const timer = setTimeout(() => {
             this.localTimers.delete(timer);
             run(i + 1);
@@ -478,8 +500,26 @@ class Session {
         }
         if (this.handle.isOpen) this.handle.setSignals(step);
       }
+      this.releaseDeferred();
     };
     run(0);
+  }
+
+  /** Applies what arrived during a local reset, in order; stops early if one of them starts another. */
+  private releaseDeferred(): void {
+    const pending = this.deferred;
+    this.deferred = null;
+    if (!pending) return;
+    for (const [index, apply] of pending.entries()) {
+      apply();
+      // (Read again: apply() may have changed it, which the compiler cannot see.)
+      const restarted = this.deferred as Array<() => void> | null;
+      if (restarted) {
+        // A deferred line change started a new local reset: the rest waits for it.
+        restarted.unshift(...pending.slice(index + 1));
+        return;
+      }
+    }
   }
 
   private cancelLocalReset(): void {

@@ -43,22 +43,42 @@ export class TelnetStream {
 
   constructor(private readonly events: TelnetStreamEvents) {}
 
+  /**
+   * Feeds one TCP chunk. Plain data (the bulk of a flash) is found with
+   * indexOf and handed on without a per-byte loop: a chunk without 0xFF goes
+   * out as it came; otherwise its data runs are copied into one buffer per
+   * chunk, emitted before each negotiation and at the end.
+   */
   push(chunk: Uint8Array): void {
-    const data: number[] = [];
+    if (this.state === 'data' && chunk.indexOf(IAC) < 0) {
+      if (chunk.length > 0) this.events.data(chunk);
+      return;
+    }
+    const out = new Uint8Array(chunk.length);
+    let len = 0;
+    let emitted = 0;
     const flush = (): void => {
-      if (data.length === 0) return;
-      this.events.data(Uint8Array.from(data));
-      data.length = 0;
+      if (len === emitted) return;
+      this.events.data(out.subarray(emitted, len));
+      emitted = len;
     };
-    for (const byte of chunk) {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.state === 'data') {
+        const iac = chunk.indexOf(IAC, i);
+        const end = iac < 0 ? chunk.length : iac;
+        out.set(chunk.subarray(i, end), len);
+        len += end - i;
+        if (iac < 0) break;
+        this.state = 'iac';
+        i = iac + 1;
+        continue;
+      }
+      const byte = chunk[i++];
       switch (this.state) {
-        case 'data':
-          if (byte === IAC) this.state = 'iac';
-          else data.push(byte);
-          break;
         case 'iac':
           if (byte === IAC) {
-            data.push(IAC);
+            out[len++] = IAC;
             this.state = 'data';
           } else if (byte === WILL || byte === WONT || byte === DO || byte === DONT) {
             this.verb = byte;
@@ -100,15 +120,21 @@ export class TelnetStream {
 
 /** Doubles every 0xFF of serial data. */
 export function doubleIac(data: Uint8Array): Uint8Array {
+  let next = data.indexOf(IAC);
+  if (next < 0) return data;
   let extra = 0;
-  for (const byte of data) if (byte === IAC) extra++;
-  if (extra === 0) return data;
+  for (let i = next; i >= 0; i = data.indexOf(IAC, i + 1)) extra++;
   const out = new Uint8Array(data.length + extra);
+  let from = 0;
   let at = 0;
-  for (const byte of data) {
-    out[at++] = byte;
-    if (byte === IAC) out[at++] = IAC;
+  // Copy up to and including each 0xFF, then add its double.
+  for (; next >= 0; next = data.indexOf(IAC, from)) {
+    out.set(data.subarray(from, next + 1), at);
+    at += next + 1 - from;
+    out[at++] = IAC;
+    from = next + 1;
   }
+  out.set(data.subarray(from), at);
   return out;
 }
 

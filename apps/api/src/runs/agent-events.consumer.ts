@@ -15,11 +15,17 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { AGENT_EVENTS_GROUP, AGENT_EVENTS_STREAM, AGENT_EVENT_FIELD, type AgentEvent } from '#contracts';
+import {
+  AGENT_EVENTS_GROUP,
+  AGENT_EVENTS_STREAM,
+  AGENT_EVENT_FIELD,
+  isUuid,
+  type AgentEvent,
+} from '#contracts';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma } from '../db/generated/prisma/client.js';
 import { API_CONFIG, REDIS } from '../infra/tokens.js';
-import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
+import { RunLifecycleService } from './run-lifecycle.service.js';
 
 /** Entries read per XREADGROUP call. */
 const READ_BATCH = 200;
@@ -188,8 +194,6 @@ function isPoisonError(error: unknown): boolean {
   return false;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** The AgentEvent in an entry's AGENT_EVENT_FIELD, or undefined when the entry is not one. */
 export function decode(fields: string[]): AgentEvent | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -197,7 +201,7 @@ export function decode(fields: string[]): AgentEvent | undefined {
     try {
       const event = JSON.parse(fields[i + 1]) as AgentEvent;
       if (!event || typeof event !== 'object' || typeof event.type !== 'string') return undefined;
-      if ('runId' in event && !UUID_RE.test(String(event.runId))) return undefined;
+      if ('runId' in event && !isUuid(String(event.runId))) return undefined;
       return event;
     } catch {
       return undefined;

@@ -17,27 +17,35 @@
  * per run by seq ((runId, seq) names a line once) in a SeqWatermark, whose
  * memory grows with the gaps in what was sent, not with the lines: a stream
  * open for a long job holds a few numbers per run. `end` is the last event
- * once the run (or the job and all its runs) has ended.
+ * once the run (or the job and all its runs) has ended and every line the
+ * agent said it sent (run.finished's lastSeq) is stored: replicas store a
+ * run's events in parallel, so its last lines may land after it ended.
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
+import type { JobStatus } from '../db/generated/prisma/enums.js';
 import { PRISMA } from '../infra/tokens.js';
 import { ApiError } from '../common/api-error.js';
-import { isTerminalJob, isTerminalRun } from '../jobs/job-status.js';
-import { iso, runSnapshot } from '../runs/run-snapshot.js';
-import { LiveEvents, type LiveLogLine, type LiveMessage } from './live-events.js';
-import { lastEventId } from './sse.js';
-import { SseStreams } from './sse-streams.js';
+import { isTerminalJob, isTerminalRun } from './job-status.js';
+import { iso, runSnapshot } from './run-snapshot.js';
+import { LiveEvents, type LiveLogLine, type LiveMessage } from '../events/live-events.js';
+import { lastEventId } from '../events/sse.js';
+import { SseStreams } from '../events/sse-streams.js';
+import { LIVE_RUN_STATUSES } from '../state/run-state.js';
 
 /** Stored lines replayed per query. */
 const REPLAY_PAGE = 1000;
 /**
- * Pause between a run's (or job's) end and the `end` event: replicas consume
- * agent events in parallel, so another replica may still be storing the last
- * lines; they are replayed from the database before `end`.
+ * Longest wait, after a run ended, for the lines its agent said it sent to be stored. The agent names
+ * its last seq only when every line was written, so the bound only matters when a replica stalls.
  */
-const END_GRACE_MS = 300;
+export const FINAL_LINES_WAIT_MS = 10_000;
+/**
+ * When a run's last seq is not known (an older agent, or a run the api ended itself while its agent was
+ * gone), the fixed pause before `end` in which other replicas may still store its last lines.
+ */
+export const UNKNOWN_FINAL_GRACE_MS = 300;
 
 type StoredLine = {
   id: bigint;
@@ -93,11 +101,13 @@ export class LiveStreamsService {
         if (lines.length < REPLAY_PAGE || stream.isClosed) return;
       }
     };
+    const arrivals = new Arrivals();
+    stream.onClose(() => arrivals.wake());
     let ending = false;
     const end = async (status: string): Promise<void> => {
       if (ending) return;
       ending = true;
-      await new Promise((r) => setTimeout(r, END_GRACE_MS));
+      await this.awaitFinalLines([runId], arrivals, stream);
       await replayStored().catch(() => undefined);
       if (stream.isClosed) return;
       stream.send('end', { runId, status });
@@ -108,10 +118,11 @@ export class LiveStreamsService {
       switch (message.kind) {
         case 'log':
           for (const line of message.lines) sendLine(line);
+          arrivals.wake();
           return;
         case 'run':
           stream.send('run', message.run);
-          if (isTerminalRun(message.run.status as never)) void end(message.run.status);
+          if (isTerminalRun(message.run.status)) void end(message.run.status).catch(() => stream.close());
           return;
         case 'progress':
           stream.send('progress', { ...message, kind: undefined });
@@ -122,23 +133,64 @@ export class LiveStreamsService {
       }
     };
 
-    // Listen before reading the database, so nothing falls between the replay and the live events.
-    const buffered: LiveMessage[] = [];
-    let replaying = true;
-    const unsubscribe = this.live.subscribe((message) => {
-      if (message.kind === 'schedule' || message.kind === 'job' || message.runId !== runId) return;
-      if (replaying) buffered.push(message);
-      else deliver(message);
-    });
-    stream.onClose(unsubscribe);
+    const goLive = this.subscribeHeld(
+      stream,
+      (m) => m.kind !== 'schedule' && m.kind !== 'job' && m.runId === runId,
+      deliver,
+    );
 
     const run = await this.prisma.run.findUnique({ where: { id: runId } });
     if (!run) return stream.close();
     stream.send('run', runSnapshot(run));
     await replayStored();
-    replaying = false;
-    for (const message of buffered.splice(0)) deliver(message);
+    goLive();
     if (isTerminalRun(run.status)) await end(run.status);
+  }
+
+  /**
+   * Resolves once every line up to each run's final seq is stored, checking again whenever a line
+   * arrives (or the stream closes); FINAL_LINES_WAIT_MS at most, or UNKNOWN_FINAL_GRACE_MS when a
+   * run's final seq is not known.
+   */
+  private async awaitFinalLines(
+    runIds: string[],
+    arrivals: Arrivals,
+    stream: { readonly isClosed: boolean },
+  ): Promise<void> {
+    const deadline = Date.now() + FINAL_LINES_WAIT_MS;
+    for (;;) {
+      const arrived = arrivals.next();
+      const missing = await this.missingFinalLines(runIds);
+      if (missing === 'unknown') return waitAtMost(UNKNOWN_FINAL_GRACE_MS, new Promise(() => {}));
+      const left = deadline - Date.now();
+      if (missing === 0 || stream.isClosed || left <= 0) return;
+      await waitAtMost(left, arrived);
+    }
+  }
+
+  /** How many lines up to the runs' final seqs are not stored yet; 'unknown' when a final seq is not known. */
+  private async missingFinalLines(runIds: string[]): Promise<number | 'unknown'> {
+    const runs = await this.prisma.run.findMany({
+      where: { id: { in: runIds } },
+      select: { id: true, finalLogSeq: true, dispatchedAt: true },
+    });
+    const finals = new Map<string, number>();
+    for (const run of runs) {
+      // A run never handed to an agent has no lines to wait for.
+      const final = run.finalLogSeq ?? (run.dispatchedAt === null ? 0 : undefined);
+      if (final === undefined) return 'unknown';
+      if (final > 0) finals.set(run.id, final);
+    }
+    if (finals.size === 0) return 0;
+    const stored = await this.prisma.runLogLine.groupBy({
+      by: ['runId'],
+      where: { OR: [...finals].map(([runId, final]) => ({ runId, seq: { lte: final } })) },
+      _count: { _all: true },
+    });
+    const count = new Map(stored.map((g) => [g.runId, g._count._all]));
+    let missing = 0;
+    for (const [runId, final] of finals) missing += final - (count.get(runId) ?? 0);
+    return missing;
   }
 
   /** GET /jobs/:id/events. */
@@ -158,34 +210,20 @@ export class LiveStreamsService {
     };
 
     let runIds: string[] = [];
-    const replayStored = async (): Promise<void> => {
-      let after = resumeAfter;
-      for (;;) {
-        const lines = await this.prisma.runLogLine.findMany({
-          where: { runId: { in: runIds }, id: { gt: after } },
-          orderBy: { id: 'asc' },
-          take: REPLAY_PAGE,
-        });
-        for (const l of lines) sendLine(l.runId, l);
-        if (lines.length) after = lines[lines.length - 1].id;
-        if (lines.length < REPLAY_PAGE || stream.isClosed) return;
-      }
-    };
+    const replayStored = () => this.replayJobLines(runIds, resumeAfter, sendLine, stream);
+    const arrivals = new Arrivals();
+    stream.onClose(() => arrivals.wake());
     let ending = false;
     const maybeEnd = async (): Promise<void> => {
       if (ending) return;
-      const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
-      if (!job || !isTerminalJob(job.status)) return;
-      const live = await this.prisma.run.count({
-        where: { jobId, status: { in: ['queued', 'dispatched', 'running'] } },
-      });
-      if (live > 0 || ending) return;
+      const status = await this.endedJobStatus(jobId);
+      if (!status || ending) return;
       ending = true;
-      await new Promise((r) => setTimeout(r, END_GRACE_MS));
       runIds = (await this.prisma.run.findMany({ where: { jobId }, select: { id: true } })).map((r) => r.id);
+      await this.awaitFinalLines(runIds, arrivals, stream);
       await replayStored().catch(() => undefined);
       if (stream.isClosed) return;
-      stream.send('end', { jobId, status: job.status });
+      stream.send('end', { jobId, status });
       stream.close();
     };
     const deliver = (message: LiveMessage): void => {
@@ -193,11 +231,12 @@ export class LiveStreamsService {
       switch (message.kind) {
         case 'log':
           for (const line of message.lines) if (BigInt(line.id) > resumeAfter) sendLine(message.runId, line);
+          arrivals.wake();
           return;
         case 'run':
           if (!runIds.includes(message.runId)) runIds.push(message.runId);
           stream.send('run', message.run);
-          if (isTerminalRun(message.run.status as never)) void maybeEnd().catch(() => stream.close());
+          if (isTerminalRun(message.run.status)) void maybeEnd().catch(() => stream.close());
           return;
         case 'progress':
           stream.send('progress', { ...message, kind: undefined });
@@ -211,15 +250,7 @@ export class LiveStreamsService {
       }
     };
 
-    const buffered: LiveMessage[] = [];
-    let replaying = true;
-    const unsubscribe = this.live.subscribe((message) => {
-      if (message.kind === 'schedule' || message.jobId !== jobId) return;
-      if (replaying) buffered.push(message);
-      else deliver(message);
-    });
-    stream.onClose(unsubscribe);
-
+    const goLive = this.subscribeHeld(stream, (m) => m.kind !== 'schedule' && m.jobId === jobId, deliver);
     const job = await this.prisma.job.findUnique({
       where: { id: jobId },
       include: { runs: { orderBy: [{ slot: 'asc' }, { attempt: 'asc' }] } },
@@ -234,9 +265,59 @@ export class LiveStreamsService {
     for (const run of job.runs) stream.send('run', runSnapshot(run));
     runIds = job.runs.map((r) => r.id);
     await replayStored();
-    replaying = false;
-    for (const message of buffered.splice(0)) deliver(message);
+    goLive();
     await maybeEnd();
+  }
+
+  /**
+   * Listens before the database is read, so nothing falls between the replay and the live events:
+   * messages are held until the returned function is called, then delivered as they come.
+   */
+  private subscribeHeld(
+    stream: { onClose(listener: () => void): void },
+    accept: (message: LiveMessage) => boolean,
+    deliver: (message: LiveMessage) => void,
+  ): () => void {
+    const held: LiveMessage[] = [];
+    let holding = true;
+    stream.onClose(
+      this.live.subscribe((message) => {
+        if (!accept(message)) return;
+        if (holding) held.push(message);
+        else deliver(message);
+      }),
+    );
+    return () => {
+      holding = false;
+      for (const message of held.splice(0)) deliver(message);
+    };
+  }
+
+  /** A job's stored lines after row id `after`, in id order. */
+  private async replayJobLines(
+    runIds: string[],
+    after: bigint,
+    send: (runId: string, line: StoredLine) => void,
+    stream: { readonly isClosed: boolean },
+  ): Promise<void> {
+    for (;;) {
+      const lines = await this.prisma.runLogLine.findMany({
+        where: { runId: { in: runIds }, id: { gt: after } },
+        orderBy: { id: 'asc' },
+        take: REPLAY_PAGE,
+      });
+      for (const l of lines) send(l.runId, l);
+      if (lines.length) after = lines[lines.length - 1].id;
+      if (lines.length < REPLAY_PAGE || stream.isClosed) return;
+    }
+  }
+
+  /** The job's status once it and every run of it have ended; undefined before. */
+  private async endedJobStatus(jobId: string): Promise<JobStatus | undefined> {
+    const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+    if (!job || !isTerminalJob(job.status)) return undefined;
+    const live = await this.prisma.run.count({ where: { jobId, status: { in: [...LIVE_RUN_STATUSES] } } });
+    return live > 0 ? undefined : job.status;
   }
 }
 
@@ -285,6 +366,30 @@ export class SeqWatermark {
       this.ranges.shift();
     }
     return true;
+  }
+}
+
+/** Wakes whoever waits for the next line of a stream's runs to be stored. */
+class Arrivals {
+  private waiters: Array<() => void> = [];
+
+  /** Resolves at the next wake(). */
+  next(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  wake(): void {
+    for (const resolve of this.waiters.splice(0)) resolve();
+  }
+}
+
+/** Waits for `event`, or `ms` at most; the timer does not outlive the wait. */
+async function waitAtMost(ms: number, event: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([event, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,0 +1,15 @@
+/**
+ * One line per farm command, for `flashfarm --help`. Kept apart from the
+ * commands themselves so the help screen loads nothing else.
+ */
+export const FARM_COMMAND_SUMMARIES = {
+  submit: 'upload firmware, flash matching farm boards, stream logs (--wait)',
+  devices: 'list the boards of the farm',
+  jobs: 'list jobs, or show one',
+  logs: "print a run's log (--follow streams it live)",
+  cancel: 'cancel a job',
+  token: 'create an api token (through the api, or on the database)',
+} as const;
+
+/** The farm commands' names. */
+export type FarmCommandName = keyof typeof FARM_COMMAND_SUMMARIES;
