@@ -64,16 +64,15 @@ class RecordedEvents implements RunEventSink {
   private seq = 0;
   publish(event: AgentEvent): Promise<string> {
     this.events.push(event);
+    if (event.type === 'run.log') this.seq = event.lines.at(-1)?.seq ?? this.seq;
     return Promise.resolve(String(this.events.length));
   }
   publishFinished(event: Extract<AgentEvent, { type: 'run.finished' }>): Promise<void> {
     this.events.push(event);
     return Promise.resolve();
   }
-  reserveSeq(_runId: string, count: number): Promise<number> {
-    const first = this.seq + 1;
-    this.seq += count;
-    return Promise.resolve(first);
+  lastSeq(): Promise<number> {
+    return Promise.resolve(this.seq);
   }
 }
 

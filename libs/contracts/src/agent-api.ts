@@ -84,7 +84,17 @@ export type ClaimRunRequest = z.infer<typeof ClaimRunRequest>;
 
 /** Answer to a successful claim: the run is the agent's to flash. */
 export const ClaimRunResponse = z
-  .object({ runId: Id, attempt: z.number().int(), status: z.literal('running') })
+  .object({
+    runId: Id,
+    attempt: z.number().int(),
+    status: z.literal('running'),
+    lastLogSeq: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Highest log seq stored for the run: the agent numbers its lines after it'),
+  })
   .strict();
 /** Answer to a successful claim. */
 export type ClaimRunResponse = z.infer<typeof ClaimRunResponse>;

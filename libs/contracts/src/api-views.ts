@@ -603,6 +603,13 @@ export const HealthView = z
       .object({
         database: HealthCheck.extend({ kind: z.enum(['postgres', 'embedded']) }).strict(),
         redis: HealthCheck,
+        agentEvents: HealthCheck.extend({
+          lastReadAgoMs: z.number().describe('Time since the agent event intake last completed a read'),
+        })
+          .strict()
+          .describe(
+            'The intake of agent events: fails while no read has succeeded for FLASHFARM_EVENTS_STALL_MS',
+          ),
       })
       .strict(),
   })

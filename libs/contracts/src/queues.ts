@@ -20,6 +20,13 @@ export const AGENT_EVENTS_STREAM = 'ff:agent-events';
  */
 export const AGENT_EVENT_FIELD = 'event';
 
+/**
+ * Agents cap AGENT_EVENTS_STREAM at about this many entries when they append (MAXLEN ~): the api
+ * trims what it acknowledged (MINID), so the cap only bites when no api reads for a long time
+ * (~37 entries a run: some 13,000 runs), where Redis memory must still be bounded.
+ */
+export const AGENT_EVENTS_STREAM_MAX_ENTRIES = 500_000;
+
 /** Consumer group of the api replicas on AGENT_EVENTS_STREAM. */
 export const AGENT_EVENTS_GROUP = 'api';
 

@@ -4,7 +4,13 @@
  * keeps them while the api is down, so nothing a run reports is lost.
  */
 import type { Redis } from 'ioredis';
-import { AGENT_EVENT_FIELD, AGENT_EVENTS_STREAM, deviceConsoleStream, type AgentEvent } from '#contracts';
+import {
+  AGENT_EVENT_FIELD,
+  AGENT_EVENTS_STREAM,
+  AGENT_EVENTS_STREAM_MAX_ENTRIES,
+  deviceConsoleStream,
+  type AgentEvent,
+} from '#contracts';
 
 /** Console output kept per device (approximate trim). */
 const CONSOLE_STREAM_MAX_ENTRIES = 2_000;
@@ -13,10 +19,31 @@ const CONSOLE_STREAM_MAX_ENTRIES = 2_000;
 export class AgentEventsPublisher {
   constructor(private readonly redis: Redis) {}
 
-  /** Appends one event; resolves with its stream id. */
+  /**
+   * Appends one event; resolves with its stream id. A run's log lines also leave, in the same
+   * transaction, their last seq as the run's mark here (see lastSeq): a later execution of the run
+   * numbers its lines after every line of this one that may still wait in the stream.
+   */
   async publish(event: AgentEvent): Promise<string> {
-    const id = await this.redis.xadd(AGENT_EVENTS_STREAM, '*', AGENT_EVENT_FIELD, JSON.stringify(event));
-    return id ?? '';
+    const last = event.type === 'run.log' ? event.lines.at(-1)?.seq : undefined;
+    if (event.type !== 'run.log' || last === undefined) {
+      const id = await this.redis.xadd(
+        AGENT_EVENTS_STREAM,
+        ...bounded(),
+        AGENT_EVENT_FIELD,
+        JSON.stringify(event),
+      );
+      return id ?? '';
+    }
+    const results = await this.redis
+      .multi()
+      .xadd(AGENT_EVENTS_STREAM, ...bounded(), AGENT_EVENT_FIELD, JSON.stringify(event))
+      .set(runSeqKey(event.runId), last, 'EX', RUN_SEQ_TTL_S)
+      .exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('the run.log transaction was discarded');
+    const id = results[0][1];
+    return typeof id === 'string' ? id : '';
   }
 
   /**
@@ -26,7 +53,7 @@ export class AgentEventsPublisher {
   async publishFinished(event: Extract<AgentEvent, { type: 'run.finished' }>): Promise<void> {
     const results = await this.redis
       .multi()
-      .xadd(AGENT_EVENTS_STREAM, '*', AGENT_EVENT_FIELD, JSON.stringify(event))
+      .xadd(AGENT_EVENTS_STREAM, ...bounded(), AGENT_EVENT_FIELD, JSON.stringify(event))
       .set(runDoneKey(event.runId), event.result.status, 'EX', RUN_SEQ_TTL_S)
       .exec();
     const failed = results?.find(([err]) => err);
@@ -55,13 +82,24 @@ export class AgentEventsPublisher {
     await this.publish({ type: 'console.data', deviceId, at, text });
   }
 
-  /** Reserves `count` log sequence numbers for a run; they keep increasing across agent restarts. */
-  async reserveSeq(runId: string, count: number): Promise<number> {
-    const key = `ff:agent:run-seq:${runId}`;
-    const last = await this.redis.incrby(key, count);
-    await this.redis.expire(key, RUN_SEQ_TTL_S);
-    return last - count + 1;
+  /**
+   * The last log seq this agent wrote for a run in an earlier execution (0: none, or Redis lost it).
+   * Only a starting point: the run's reporter counts its own seqs from there (RunReporter), so Redis
+   * restarting empty mid-run never makes numbers start over.
+   */
+  async lastSeq(runId: string): Promise<number> {
+    const value = Number(await this.redis.get(runSeqKey(runId)));
+    return Number.isSafeInteger(value) && value > 0 ? value : 0;
   }
+}
+
+function runSeqKey(runId: string): string {
+  return `ff:agent:run-seq:${runId}`;
+}
+
+/** XADD arguments that keep the stream bounded even while no api reads it (see AGENT_EVENTS_STREAM_MAX_ENTRIES). */
+function bounded(): ['MAXLEN', '~', number, '*'] {
+  return ['MAXLEN', '~', AGENT_EVENTS_STREAM_MAX_ENTRIES, '*'];
 }
 
 function runDoneKey(runId: string): string {

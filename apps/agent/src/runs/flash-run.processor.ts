@@ -97,6 +97,8 @@ async function processFlashRun(payload: FlashRunPayload, deps: RunProcessorDeps)
     case 'claimed':
       break;
   }
+  // Numbers this execution's log lines after every line an earlier one wrote (a re-flash is marked).
+  await reporter.begin(claim.kind === 'claimed' ? claim.lastLogSeq : 0);
   const controller = new AbortController();
   deps.running.set(payload.runId, { runId: payload.runId, portPath: payload.portPath, controller });
   try {

@@ -97,7 +97,7 @@ function processorWith(claim: RunClaim) {
       events.push(e);
       return Promise.resolve();
     },
-    reserveSeq: () => Promise.resolve(1),
+    lastSeq: () => Promise.resolve(0),
     finishedStatus: () => Promise.resolve(undefined),
   } as unknown as AgentEventsPublisher;
   const service = {

@@ -10,7 +10,7 @@ import { ApiRequestError } from '../api/agent-api.client.js';
 /** What the api said about a run the agent is about to start. */
 export type RunClaim =
   /** The run is this agent's to flash. */
-  | { kind: 'claimed' }
+  | { kind: 'claimed'; lastLogSeq?: number }
   /** The api no longer wants the run flashed: drop it and report nothing. */
   | { kind: 'refused'; reason: string }
   /** The api could not be asked: flash anyway, as agents did before claims existed. */
@@ -34,8 +34,10 @@ export async function claimRun(
   payload: Pick<FlashRunPayload, 'runId' | 'attempt'>,
 ): Promise<RunClaim> {
   try {
-    await api.claimRun(agentId, payload.runId, { attempt: payload.attempt });
-    return { kind: 'claimed' };
+    const claimed = await api.claimRun(agentId, payload.runId, { attempt: payload.attempt });
+    return claimed.lastLogSeq === undefined
+      ? { kind: 'claimed' }
+      : { kind: 'claimed', lastLogSeq: claimed.lastLogSeq };
   } catch (err) {
     if (err instanceof ApiRequestError && err.code === ApiErrorCode.RUN_NOT_CLAIMABLE)
       return { kind: 'refused', reason: err.detail ?? err.message };

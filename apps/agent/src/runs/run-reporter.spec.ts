@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { AgentEvent } from '#contracts';
 import { RunReporter, type RunEventSink } from './run-reporter.js';
 
-/** Keeps what the reporter writes, in order, with a per-run counter like the Redis one. */
+/** Keeps what the reporter writes, in order, with the last seq written like the Redis mark. */
 function recorder(): RunEventSink & { events: AgentEvent[] } {
   const events: AgentEvent[] = [];
   let seq = 0;
@@ -10,16 +10,14 @@ function recorder(): RunEventSink & { events: AgentEvent[] } {
     events,
     publish: (e) => {
       events.push(e);
+      if (e.type === 'run.log') seq = e.lines.at(-1)?.seq ?? seq;
       return Promise.resolve(String(events.length));
     },
     publishFinished: (e) => {
       events.push(e);
       return Promise.resolve();
     },
-    reserveSeq: (_runId, count) => {
-      seq += count;
-      return Promise.resolve(seq - count + 1);
-    },
+    lastSeq: () => Promise.resolve(seq),
   };
 }
 

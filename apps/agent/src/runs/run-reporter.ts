@@ -2,6 +2,12 @@
  * Streams one run's events as they happen: started, progress (throttled),
  * every log line (batched over a few milliseconds, with a per-run increasing
  * seq), finished. Events of a run are appended in order.
+ *
+ * The reporter owns its run's seqs: it counts them itself from a starting
+ * point (begin: after what the api stored and what this agent wrote in an
+ * earlier execution), so neither an api restart nor Redis restarting empty
+ * makes numbers start over (the api stores a line once per (run, seq): a
+ * number used twice loses the second line).
  */
 import type { RunLogLinePayload, RunProgressFields, RunResultPayload } from '#contracts';
 import type { AgentEventsPublisher } from '../events/agent-events.publisher.js';
@@ -14,7 +20,11 @@ const LOG_BATCH_MS = 50;
 const LOG_BATCH_MAX_LINES = 200;
 
 /** Where a reporter writes (the Redis events publisher in the agent). */
-export type RunEventSink = Pick<AgentEventsPublisher, 'publish' | 'publishFinished' | 'reserveSeq'>;
+export type RunEventSink = Pick<AgentEventsPublisher, 'publish' | 'publishFinished' | 'lastSeq'>;
+
+/** The first line of a run's log section written by a second (or later) execution of the run. */
+export const REFLASH_MARK =
+  '──── flashed again: the lines above are from an earlier execution of this run ────';
 
 /** Progress as the run reports it. */
 export type RunProgress = RunProgressFields;
@@ -29,6 +39,8 @@ export class RunReporter {
   private failures = 0;
   /** Highest seq written so far; undefined once a batch of lines was lost (the api then cannot wait for it). */
   private lastSeq: number | undefined = 0;
+  /** The seq the next line gets; undefined until begin() or the first batch looked up where to start. */
+  private nextSeq: number | undefined;
   /** Mirrors every line, e.g. into the agent's own log. */
   onLine?: (line: Omit<RunLogLinePayload, 'seq'>) => void;
 
@@ -37,6 +49,25 @@ export class RunReporter {
     readonly runId: string,
     private readonly agentId: string,
   ) {}
+
+  /**
+   * Sets where this execution's seqs start: after `storedSeq` (the highest the api stored for the
+   * run, from the claim) and after the last seq this agent wrote for it before (Redis). When the run
+   * logged lines before, this execution's section opens with REFLASH_MARK.
+   */
+  async begin(storedSeq = 0): Promise<void> {
+    this.enqueue(async () => {
+      let written = 0;
+      try {
+        written = await this.publisher.lastSeq(this.runId);
+      } catch {
+        // Redis away: what the api stored is the best floor known.
+      }
+      this.nextSeq = Math.max(written, storedSeq, (this.nextSeq ?? 1) - 1) + 1;
+    });
+    await this.chain;
+    if (this.nextSeq !== undefined && this.nextSeq > 1) this.log('warn', 'reflash', REFLASH_MARK);
+  }
 
   started(portPath: string): void {
     this.enqueue(() =>
@@ -89,8 +120,9 @@ export class RunReporter {
     await this.drain();
   }
 
-  /** Resolves once everything queued so far is written. */
+  /** Resolves once everything logged or queued so far is written. */
   async drain(): Promise<void> {
+    this.flushLogs();
     await this.chain;
     if (this.failures > 0) {
       const n = this.failures;
@@ -108,7 +140,10 @@ export class RunReporter {
     this.enqueue(async () => {
       let first: number | undefined;
       try {
-        first = await this.publisher.reserveSeq(this.runId, batch.length);
+        this.nextSeq ??= (await this.publisher.lastSeq(this.runId)) + 1;
+        first = this.nextSeq;
+        // Counted here, not in Redis: the numbers stay taken even when the write below fails.
+        this.nextSeq += batch.length;
         await this.publisher.publish({
           type: 'run.log',
           runId: this.runId,

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import type { ApiConfig } from '../config/api-config.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import { RecoveryGate } from '../runs/recovery-gate.js';
 import { transitionDevice } from '../state/device-state.js';
 
 /** Heartbeats an agent may miss before it is marked offline. */
@@ -34,6 +35,7 @@ export class AgentLivenessService implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
+    private readonly gate: RecoveryGate,
   ) {}
 
   /** How long after its last heartbeat an agent counts as dead. */
@@ -49,6 +51,8 @@ export class AgentLivenessService implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     this.timer = setInterval(() => {
+      // After a start or a pause of the api, stale heartbeats say nothing until agents were heard again.
+      if (!this.gate.isOpen()) return;
       this.checkNow().catch((error: unknown) =>
         this.logger.error(
           `Agent liveness check failed: ${error instanceof Error ? error.message : String(error)}`,

@@ -55,6 +55,7 @@ const schema = z.object({
   FLASHFARM_PINNED_REQUEUE_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
   FLASHFARM_CANCEL_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   FLASHFARM_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
+  FLASHFARM_EVENTS_STALL_MS: z.coerce.number().int().min(1000, 'must be at least 1000 ms').default(15_000),
   FLASHFARM_SSE_HEARTBEAT_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(15_000),
   FLASHFARM_AGENT_HEARTBEAT_MS: z.coerce.number().int().min(50, 'must be at least 50 ms').default(5_000),
   FLASHFARM_METRICS_PUBLIC: z
@@ -101,6 +102,8 @@ export interface ApiConfig {
   events: {
     /** Pending stream entries idle this long (a dead replica's) are claimed by another replica. */
     claimIdleMs: number;
+    /** Event intake without a successful read for this long is stalled: /health answers 503. */
+    stallMs: number;
     /** Comment lines on idle Server-Sent Event streams. */
     sseHeartbeatMs: number;
   };
@@ -134,6 +137,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     },
     events: {
       claimIdleMs: e.FLASHFARM_EVENTS_CLAIM_IDLE_MS,
+      stallMs: e.FLASHFARM_EVENTS_STALL_MS,
       sseHeartbeatMs: e.FLASHFARM_SSE_HEARTBEAT_MS,
     },
   };

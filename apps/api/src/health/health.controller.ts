@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { DATABASE, REDIS } from '../infra/tokens.js';
 import { Public } from '../auth/index.js';
 import type { Database } from '../infra/database.js';
+import { AgentEventsConsumer } from '../runs/agent-events.consumer.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -16,7 +17,11 @@ interface CheckResult {
   error?: string;
 }
 
-/** Liveness and readiness: the database and Redis, each answered within a bounded time. */
+/**
+ * Liveness and readiness: the database and Redis, each answered within a bounded time, and the
+ * intake of agent events (Redis answering is not enough: a lost consumer group or an event that
+ * cannot be stored stalls every run while both dependencies look fine).
+ */
 // Load balancers and orchestrators probe it without a token.
 @Public()
 @ApiTags('operations')
@@ -25,6 +30,7 @@ export class HealthController {
   constructor(
     @Inject(DATABASE) private readonly database: Database,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly intake: AgentEventsConsumer,
   ) {}
 
   @Get()
@@ -38,10 +44,17 @@ export class HealthController {
         await this.redis.ping();
       }),
     ]);
-    const ok = database.ok && redis.ok;
+    const intake = this.intake.health();
+    const agentEvents = {
+      ok: intake.ok,
+      latencyMs: 0,
+      lastReadAgoMs: intake.lastReadAgoMs,
+      ...(intake.error ? { error: intake.error } : {}),
+    };
+    const ok = database.ok && redis.ok && agentEvents.ok;
     response.status(ok ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE).json({
       status: ok ? 'ok' : 'degraded',
-      checks: { database: { ...database, kind: this.database.kind }, redis },
+      checks: { database: { ...database, kind: this.database.kind }, redis, agentEvents },
     } satisfies HealthView);
   }
 }

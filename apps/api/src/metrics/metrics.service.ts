@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { CampaignsService } from '../campaigns/campaigns.service.js';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import { SseStreams } from '../events/sse-streams.js';
+import { AgentEventsConsumer } from '../runs/agent-events.consumer.js';
 import { PRISMA } from '../infra/tokens.js';
 import { SchedulerService } from '../scheduler/scheduler.service.js';
 
@@ -58,6 +59,18 @@ export class MetricsService {
       help: 'Campaign passes (units discovered, started and closed) this api process completed',
       registers: [this.registry],
       collect: passes(() => this.service(CampaignsService)?.passes),
+    });
+    new Counter({
+      name: 'flashfarm_agent_events_trimmed_total',
+      help: 'Agent events removed from the Redis stream after every replica acknowledged them',
+      registers: [this.registry],
+      collect: passes(() => this.service(AgentEventsConsumer)?.trimmed),
+    });
+    new Counter({
+      name: 'flashfarm_agent_events_trim_passes_total',
+      help: 'Trim passes over the agent event stream this api process completed',
+      registers: [this.registry],
+      collect: passes(() => this.service(AgentEventsConsumer)?.trimPasses),
     });
     this.httpRequests = new Counter({
       name: 'flashfarm_http_requests_total',

@@ -111,7 +111,13 @@ export class RunLifecycleService {
       const run = await this.prisma.run.findUnique({ where: { id: claim.runId } });
       if (run)
         await this.live.publish({ kind: 'run', jobId: run.jobId, runId: run.id, run: runSnapshot(run) });
-      return { runId: claim.runId, attempt: claim.attempt, status: 'running' };
+      // A re-flash numbers its lines after the stored ones, whatever Redis remembers (it may have lost it all).
+      return {
+        runId: claim.runId,
+        attempt: claim.attempt,
+        status: 'running',
+        lastLogSeq: run?.lastLogSeq ?? 0,
+      };
     }
     throw new ApiError(ApiErrorCode.RUN_NOT_CLAIMABLE, await this.claimRefusal(claim));
   }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AgentEventsConsumer } from './agent-events.consumer.js';
 import { LiveStreamsService } from './live-streams.service.js';
+import { RecoveryGate } from './recovery-gate.js';
 import { RunLifecycleService } from './run-lifecycle.service.js';
 import { RunsController } from './runs.controller.js';
 import { RunsService } from './runs.service.js';
@@ -11,7 +12,7 @@ import { RunsService } from './runs.service.js';
  */
 @Module({
   controllers: [RunsController],
-  providers: [RunLifecycleService, RunsService, AgentEventsConsumer, LiveStreamsService],
-  exports: [RunLifecycleService, LiveStreamsService],
+  providers: [RunLifecycleService, RunsService, AgentEventsConsumer, LiveStreamsService, RecoveryGate],
+  exports: [RunLifecycleService, LiveStreamsService, AgentEventsConsumer, RecoveryGate],
 })
 export class RunsModule {}

@@ -28,6 +28,7 @@ import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
 import { AgentLivenessService } from '../agents/index.js';
 import { LiveEvents } from '../events/live-events.js';
+import { RecoveryGate } from '../runs/recovery-gate.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { runSnapshot } from '../runs/run-snapshot.js';
 import { deviceSelectorWhere } from '../devices/device-lookup.js';
@@ -67,6 +68,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
+  /** Since when passes fail (the database is unreachable, typically); undefined while they succeed. */
+  private failingSince?: number;
   /** When this replica first saw a waiting run that no board can take (pinned runs and "all" slots). */
   private readonly unbindable = new UnbindableSince();
   /** Passes this replica completed (flashfarm_scheduler_passes_total). */
@@ -84,6 +87,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     private readonly dispatcher: Dispatcher,
     private readonly live: LiveEvents,
     private readonly liveness: AgentLivenessService,
+    private readonly gate: RecoveryGate,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -125,8 +129,16 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       this.again = false;
       try {
         await this.pass();
+        if (this.failingSince !== undefined) {
+          // Heartbeats could not be stored while the database failed: agents are heard again before any is judged.
+          this.gate.resume(
+            `${Math.round((Date.now() - this.failingSince) / 1000)} s of failed scheduling passes (database unreachable?)`,
+          );
+          this.failingSince = undefined;
+        }
       } catch (error) {
         if (this.stopped) return;
+        this.failingSince ??= Date.now();
         this.logger.error(
           `scheduling pass failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
         );
@@ -135,10 +147,14 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     } while (this.again && !this.stopped);
   }
 
-  /** One pass: recovery first (it frees boards and queues new attempts), then binding. */
+  /**
+   * One pass: recovery first (it frees boards and queues new attempts), then binding. Runs of
+   * silent agents are judged only once the recovery gate is open: after a start or a pause, the
+   * agents' stored events are read and the agents are heard again first (RecoveryGate).
+   */
   async pass(): Promise<void> {
     const now = new Date();
-    await this.recoverDeadAgents(now);
+    if (this.gate.isOpen(now.getTime())) await this.recoverDeadAgents(now);
     await this.recoverGoneDevices();
     await this.expireCancelledRuns(now);
     this.unbindable.beginPass();
