@@ -163,16 +163,25 @@ export type CancelJobRequest = z.input<typeof CancelJobRequest>;
 /** GET /jobs: filters and page. */
 export const ListJobsQuery = pageQuery(MAX_PAGE_LIMIT.jobs).extend({
   status: z.enum(JOB_STATUSES).optional(),
-  firmwareId: z.string().trim().min(1).optional(),
+  firmwareId: RecordIdInput('a firmware id').optional(),
   requestedBy: z.string().trim().min(1).optional(),
 });
 /** GET /jobs: filters and page. */
 export type ListJobsQuery = z.output<typeof ListJobsQuery>;
 
+/** The largest line number of a run log (a PostgreSQL integer). */
+export const MAX_LOG_SEQ = 2 ** 31 - 1;
+
 /** GET /runs/:id/log: format and window. */
 export const RunLogQuery = z.object({
   format: z.enum(['text', 'json']).optional().describe('text/plain by default, or Accept: application/json'),
-  afterSeq: z.coerce.number().int().min(0).default(0),
+  // Line numbers are PostgreSQL integers: a larger one names no line.
+  afterSeq: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_LOG_SEQ, `afterSeq must be at most ${MAX_LOG_SEQ}`)
+    .default(0),
   limit: z.coerce.number().int().min(1).max(100_000).default(100_000),
 });
 /** GET /runs/:id/log. */

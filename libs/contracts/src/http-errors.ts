@@ -10,6 +10,8 @@ import { z } from 'zod';
 export const HTTP_ERRORS = {
   /** The request (body, query or path) is malformed; `details` lists each field. */
   VALIDATION_FAILED: { status: 400, meaning: 'the request is malformed' },
+  /** A string of the request (path, query, body, form field, file name) holds NUL, a lone surrogate or non-UTF-8 bytes. */
+  INVALID_TEXT: { status: 400, meaning: 'a string of the request is not storable text' },
   /** No token, or an unknown, revoked or expired one. */
   UNAUTHORIZED: { status: 401, meaning: 'no valid API token' },
   /** The token's role may not call the route. */

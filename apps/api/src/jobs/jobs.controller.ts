@@ -89,7 +89,7 @@ export class JobsController {
       'Resumable: log events carry the stored line id; send it back as Last-Event-ID (or ?lastEventId=) to continue after it.',
   })
   @Answers(undefined, { produces: 'text/event-stream', description: 'The event stream' })
-  @Problems('NOT_FOUND')
+  @Problems('VALIDATION_FAILED', 'NOT_FOUND')
   async events(@Param('id') id: string, @Req() request: Request, @Res() response: Response): Promise<void> {
     await this.streams.streamJob(id, request, response);
   }
