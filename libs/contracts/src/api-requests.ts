@@ -6,6 +6,7 @@
  * may be sent, defaults left out).
  */
 import { z } from 'zod';
+import { MAX_BOOT_PATTERN_CHARS } from './boot-pattern.js';
 import { isUuid } from './ids.js';
 import { MAX_PAGE_LIMIT, pageQuery } from './pagination.js';
 import {
@@ -88,16 +89,10 @@ export const FlashOptionsInput = z
         pattern: z
           .string()
           .min(1)
-          .max(1000)
-          .refine((p) => {
-            try {
-              new RegExp(p);
-              return true;
-            } catch {
-              return false;
-            }
-          }, 'must be a valid regular expression')
-          .describe('JavaScript regular expression'),
+          .describe(
+            `RE2 regular expression that JavaScript also parses (no backreferences or lookaround), at most ${MAX_BOOT_PATTERN_CHARS} characters, without a repeated group that repeats inside (such as (a+)+): ` +
+              'one that is not is refused with 422 BOOT_CHECK_PATTERN_INVALID (see libs/contracts boot-pattern.ts).',
+          ),
         timeoutMs: z.number().int().min(100).max(MAX_BOOT_CHECK_TIMEOUT_MS),
         baud: baud(SUPPORTED_CONSOLE_BAUDS).optional(),
       })

@@ -6,6 +6,7 @@ export * from './agent-messages.js';
 export * from './agent-api.js';
 export * from './api-views.js';
 export * from './api-requests.js';
+export * from './boot-pattern.js';
 export * from './http-errors.js';
 export * from './ids.js';
 export * from './pagination.js';

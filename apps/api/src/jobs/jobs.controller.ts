@@ -30,7 +30,14 @@ export class JobsController {
   })
   @Answers(JobView, { status: 201, description: 'The job, with its queued runs' })
   @Answers(JobView, { description: 'The job this idempotency key already created' })
-  @Problems('NOT_FOUND', 'IDEMPOTENCY_CONFLICT', 'DEVICE_QUARANTINED', 'CHIP_MISMATCH', 'NO_MATCHING_DEVICE')
+  @Problems(
+    'NOT_FOUND',
+    'IDEMPOTENCY_CONFLICT',
+    'DEVICE_QUARANTINED',
+    'CHIP_MISMATCH',
+    'NO_MATCHING_DEVICE',
+    'BOOT_CHECK_PATTERN_INVALID',
+  )
   async create(
     @ValidBody(JobRequest, 'job') body: z.output<typeof JobRequest>,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
