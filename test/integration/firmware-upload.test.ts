@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import crypto from 'node:crypto';
 import { zipSync } from 'fflate';
 import * as tar from 'tar-stream';
@@ -80,6 +81,98 @@ function flasherArgs(parts: FirmwarePart[], chip: string, prefix = ''): string {
     flash_files: Object.fromEntries(parts.map((p) => [`0x${p.offset.toString(16)}`, `${prefix}${p.name}`])),
     extra_esptool_args: { after: 'hard_reset', before: 'default_reset', stub: true, chip },
   });
+}
+
+/** A raw deflate stream of `mib` MiB of zeros: one 1 MiB block (dictionary reset after it) repeated. */
+function deflatedZeros(mib: number): { data: Buffer; crc: number } {
+  const zeros = Buffer.alloc(1024 * 1024);
+  const block = zlib.deflateRawSync(zeros, { finishFlush: zlib.constants.Z_FULL_FLUSH });
+  let crc = 0;
+  for (let i = 0; i < mib; i++) crc = zlib.crc32(zeros, crc);
+  return {
+    data: Buffer.concat([...Array<Buffer>(mib).fill(block), zlib.deflateRawSync(Buffer.alloc(0))]),
+    crc,
+  };
+}
+
+/** A zip written field by field, so an entry can declare whatever size and CRC a test wants. */
+function zipOf(
+  entries: Array<{ name: string; data: Buffer; method: 0 | 8; size: number; crc: number }>,
+): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(e.method, 8);
+    local.writeUInt32LE(e.crc, 14);
+    local.writeUInt32LE(e.data.length, 18);
+    local.writeUInt32LE(e.size, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(e.method, 10);
+    central.writeUInt32LE(e.crc, 16);
+    central.writeUInt32LE(e.data.length, 20);
+    central.writeUInt32LE(e.size, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, e.data);
+    centrals.push(central, name);
+    offset += 30 + name.length + e.data.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+/** One run of `attempt` with the event loop's longest stall and the peak of ArrayBuffer memory. */
+async function measuredOnce<T>(
+  attempt: () => Promise<T>,
+): Promise<{ result: T; ms: number; maxStallMs: number; peakBufferBytes: number }> {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  const base = process.memoryUsage().arrayBuffers;
+  let peak = 0;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
+  }, 5);
+  delay.enable();
+  const started = performance.now();
+  try {
+    const result = await attempt();
+    return { result, ms: performance.now() - started, maxStallMs: delay.max / 1e6, peakBufferBytes: peak };
+  } finally {
+    delay.disable();
+    clearInterval(sampler);
+  }
+}
+
+/**
+ * Up to three runs of `attempt`, until one meets the bounds; the best is returned. Code that
+ * blocks the event loop (a synchronous inflate) blocks it on every run; a run the shared machine
+ * starved of CPU (load above 20 on 2 cores is common here) is not the code's doing.
+ */
+async function measured<T>(
+  attempt: () => Promise<T>,
+  bounds = { ms: 2_000, maxStallMs: 100 },
+): Promise<{ result: T; ms: number; maxStallMs: number; peakBufferBytes: number }> {
+  let best: Awaited<ReturnType<typeof measuredOnce<T>>> | undefined;
+  for (let run = 0; run < 3; run++) {
+    const m = await measuredOnce(attempt);
+    if (!best || m.maxStallMs + m.ms < best.maxStallMs + best.ms) best = m;
+    if (m.ms < bounds.ms && m.maxStallMs < bounds.maxStallMs) return m;
+  }
+  return best!;
 }
 
 async function tarGz(
@@ -554,6 +647,73 @@ describe('refused uploads', () => {
       413,
       'PAYLOAD_TOO_LARGE',
     );
+  });
+
+  it('a zip bomb that lies about its size: refused within 2 s, the event loop never stalled 100 ms', async () => {
+    const set = buildFirmwareSet({ chip: 'esp32', projectName: 'bomb', version: '1', payloadBytes: 1024 });
+    const args = Buffer.from(flasherArgs(set, 'esp32'));
+    const stored = (name: string, data: Uint8Array) => ({
+      name,
+      data: Buffer.from(data),
+      method: 0 as const,
+      size: data.length,
+      crc: zlib.crc32(data),
+    });
+    // 512 MiB of zeros in about half a MiB, declaring 4 KiB: only counting what inflates catches it.
+    const bomb = deflatedZeros(512);
+    const zip = zipOf([
+      stored('flasher_args.json', args),
+      stored('bootloader.bin', set[0].data),
+      stored('partition-table.bin', set[1].data),
+      { name: 'bomb.bin', data: bomb.data, method: 8, size: 4096, crc: bomb.crc },
+    ]);
+    expect(zip.length).toBeLessThan(1024 * 1024);
+    const { result, ms, maxStallMs, peakBufferBytes } = await measured(() =>
+      expectRefused(
+        upload([{ field: 'file', name: 'bomb.zip', data: zip }]),
+        413,
+        'PAYLOAD_TOO_LARGE',
+        'BUNDLE_TOO_LARGE',
+      ),
+    );
+    expect(result.message).toMatch(/bomb\.bin" unpacks to more than 1048576 bytes \(it declares 4096\)/);
+    expect(ms).toBeLessThan(2_000);
+    expect(maxStallMs).toBeLessThan(100);
+    // Inflating stopped at the 1 MiB cap: nowhere near the 512 MiB the entry holds.
+    expect(peakBufferBytes).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('an honest zip entry larger than the cap: refused from its declared size, never inflated', async () => {
+    const set = buildFirmwareSet({ chip: 'esp32', projectName: 'big', version: '1', payloadBytes: 1024 });
+    const stored = (name: string, data: Uint8Array) => ({
+      name,
+      data: Buffer.from(data),
+      method: 0 as const,
+      size: data.length,
+      crc: zlib.crc32(data),
+    });
+    // 4 MiB: within the bundle's total (8 × the upload limit), past the 1 MiB a single file may have.
+    const big = deflatedZeros(4);
+    const zip = zipOf([
+      stored('flasher_args.json', Buffer.from(flasherArgs(set, 'esp32'))),
+      stored('bootloader.bin', set[0].data),
+      stored('partition-table.bin', set[1].data),
+      { name: 'big.bin', data: big.data, method: 8, size: 4 * 1024 * 1024, crc: big.crc },
+    ]);
+    const { result, ms, maxStallMs, peakBufferBytes } = await measured(() =>
+      expectRefused(
+        upload([{ field: 'file', name: 'big.zip', data: zip }]),
+        413,
+        'PAYLOAD_TOO_LARGE',
+        'BUNDLE_TOO_LARGE',
+      ),
+    );
+    expect(result.message).toMatch(
+      /big\.bin" unpacks to 4194304 bytes; a bundle file may be at most 1048576/,
+    );
+    expect(ms).toBeLessThan(2_000);
+    expect(maxStallMs).toBeLessThan(100);
+    expect(peakBufferBytes).toBeLessThan(4 * 1024 * 1024);
   });
 
   it('an upload over the size limit', async () => {

@@ -12,6 +12,7 @@ import { seedFirmware, seedToken, sql } from '../support/fake-agent.js';
 let api: TestApi;
 let ci: string;
 let viewer: string;
+let operator: string;
 let agentToken: string;
 let esp32Firmware: string;
 let esp8266Firmware: string;
@@ -64,6 +65,7 @@ beforeAll(async () => {
   api = await startTestApi();
   ci = await seedToken(api.database.url, 'ci', 'pipeline-7');
   viewer = await seedToken(api.database.url, 'viewer', 'dashboard');
+  operator = await seedToken(api.database.url, 'operator', 'line-lead');
   agentToken = await seedToken(api.database.url, 'agent', 'host-a');
   esp32Firmware = await seedFirmware(api.database.url, 'esp32');
   esp8266Firmware = await seedFirmware(api.database.url, 'esp8266');
@@ -232,14 +234,39 @@ describe('POST /jobs', () => {
   });
 
   it.each([
+    ['a pattern a backtracking engine takes minutes on', '(.*\\s?)*!', /repeats a group that itself repeats/],
+    ['a pattern that does not parse', '(', /not a regular expression RE2 accepts/],
+    ['a backreference', '(a)\\1', /no backreferences/],
+    ['a pattern past the length cap', 'x'.repeat(501), /at most 500/],
+  ])(
+    'refuses %s with 422 BOOT_CHECK_PATTERN_INVALID, for jobs and campaigns',
+    async (_name, pattern, why) => {
+      const options = { bootCheck: { pattern, timeoutMs: 1000 } };
+      const job = await call('POST', '/jobs', {
+        token: ci,
+        body: { firmwareId: esp32Firmware, target: { selector: {}, count: 1 }, options },
+      });
+      const body = await json<{ code: string; details: Array<{ field: string; message: string }> }>(job);
+      expect([job.status, body.code]).toEqual([422, 'BOOT_CHECK_PATTERN_INVALID']);
+      expect(body.details[0]).toMatchObject({
+        field: 'options.bootCheck.pattern',
+        message: expect.stringMatching(why),
+      });
+      const campaign = await call('POST', '/campaigns', {
+        token: operator,
+        body: { name: 'pattern', firmwareId: esp32Firmware, mode: 'pool', options },
+      });
+      expect([campaign.status, (await json<{ code: string }>(campaign)).code]).toEqual([
+        422,
+        'BOOT_CHECK_PATTERN_INVALID',
+      ]);
+    },
+  );
+
+  it.each([
     ['count 0', { target: { selector: {}, count: 0 } }, 'target'],
     ['count 1001', { target: { selector: {}, count: 1001 } }, 'target'],
     ['two target kinds', { target: { device: 'x', all: {} } }, 'target'],
-    [
-      'a bad regex',
-      { target: { selector: {}, count: 1 }, options: { bootCheck: { pattern: '(', timeoutMs: 1000 } } },
-      'options.bootCheck.pattern',
-    ],
     [
       'an unsupported baud',
       { target: { selector: {}, count: 1 }, options: { baud: 123456 } },

@@ -11,6 +11,7 @@ import type { ApiConfig } from './config/api-config.js';
 import { openInfrastructure, type Infrastructure } from './infra/infrastructure.js';
 import { AppModule } from './app.module.js';
 import { openApiDocument } from './openapi.js';
+import { markBodyNotUtf8, textGuard } from './common/text-guard.middleware.js';
 
 /** How long requests in flight may run on after shutdown begins before their connections are closed. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -52,7 +53,12 @@ export async function createApiApp(config: ApiConfig, options: CreateApiAppOptio
     await infra.close();
     throw error;
   }
-  app.useBodyParser('json', { limit: '1mb' });
+  // The parser would replace bytes that are not UTF-8 silently; they are noted and refused (INVALID_TEXT).
+  // (Through a variable: Nest's option type leaves out `verify`, which it uses for rawBody, but passes it on.)
+  const jsonOptions = { limit: '1mb', verify: markBodyNotUtf8 };
+  app.useBodyParser('json', jsonOptions);
+  // Mounted now, so it runs after the JSON parser and before every route (text-guard.middleware.ts).
+  app.use(textGuard);
   // Requests are validated by each route's zod schema from libs/contracts (common/http-contract.ts).
   const document = openApiDocument(app);
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/openapi.json' });

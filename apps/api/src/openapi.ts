@@ -6,6 +6,7 @@
  */
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { HTTP_ERRORS } from '#contracts';
 import { contractComponents } from './common/http-contract.js';
 
 /** Builds the document for the routes of `app`. */
@@ -32,6 +33,20 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     if (responses && ok && 'content' in ok && ok.content?.['application/json'] && !responses['304'])
       responses['304'] = { description: 'Not modified: If-None-Match holds the current ETag' };
   }
+  // Every request's strings are checked before routing (common/text-guard.middleware.ts): any
+  // operation can answer 400 INVALID_TEXT.
+  const invalidText = `INVALID_TEXT: ${HTTP_ERRORS.INVALID_TEXT.meaning}`;
+  for (const item of Object.values(document.paths))
+    for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
+      if (!operation) continue;
+      const existing = operation.responses['400'] as { description?: string } | undefined;
+      operation.responses['400'] = existing
+        ? { ...existing, description: `${existing.description ?? ''}; ${invalidText}` }
+        : {
+            description: invalidText,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/ProblemBody' } } },
+          };
+    }
   document.components = {
     ...document.components,
     schemas: { ...document.components?.schemas, ...contractComponents() },

@@ -6,6 +6,7 @@
  * may be sent, defaults left out).
  */
 import { z } from 'zod';
+import { MAX_BOOT_PATTERN_CHARS } from './boot-pattern.js';
 import { isUuid } from './ids.js';
 import { MAX_PAGE_LIMIT, pageQuery } from './pagination.js';
 import {
@@ -88,16 +89,10 @@ export const FlashOptionsInput = z
         pattern: z
           .string()
           .min(1)
-          .max(1000)
-          .refine((p) => {
-            try {
-              new RegExp(p);
-              return true;
-            } catch {
-              return false;
-            }
-          }, 'must be a valid regular expression')
-          .describe('JavaScript regular expression'),
+          .describe(
+            `RE2 regular expression that JavaScript also parses (no backreferences or lookaround), at most ${MAX_BOOT_PATTERN_CHARS} characters, without a repeated group that repeats inside (such as (a+)+): ` +
+              'one that is not is refused with 422 BOOT_CHECK_PATTERN_INVALID (see libs/contracts boot-pattern.ts).',
+          ),
         timeoutMs: z.number().int().min(100).max(MAX_BOOT_CHECK_TIMEOUT_MS),
         baud: baud(SUPPORTED_CONSOLE_BAUDS).optional(),
       })
@@ -163,16 +158,25 @@ export type CancelJobRequest = z.input<typeof CancelJobRequest>;
 /** GET /jobs: filters and page. */
 export const ListJobsQuery = pageQuery(MAX_PAGE_LIMIT.jobs).extend({
   status: z.enum(JOB_STATUSES).optional(),
-  firmwareId: z.string().trim().min(1).optional(),
+  firmwareId: RecordIdInput('a firmware id').optional(),
   requestedBy: z.string().trim().min(1).optional(),
 });
 /** GET /jobs: filters and page. */
 export type ListJobsQuery = z.output<typeof ListJobsQuery>;
 
+/** The largest line number of a run log (a PostgreSQL integer). */
+export const MAX_LOG_SEQ = 2 ** 31 - 1;
+
 /** GET /runs/:id/log: format and window. */
 export const RunLogQuery = z.object({
   format: z.enum(['text', 'json']).optional().describe('text/plain by default, or Accept: application/json'),
-  afterSeq: z.coerce.number().int().min(0).default(0),
+  // Line numbers are PostgreSQL integers: a larger one names no line.
+  afterSeq: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_LOG_SEQ, `afterSeq must be at most ${MAX_LOG_SEQ}`)
+    .default(0),
   limit: z.coerce.number().int().min(1).max(100_000).default(100_000),
 });
 /** GET /runs/:id/log. */

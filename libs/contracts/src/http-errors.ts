@@ -10,6 +10,8 @@ import { z } from 'zod';
 export const HTTP_ERRORS = {
   /** The request (body, query or path) is malformed; `details` lists each field. */
   VALIDATION_FAILED: { status: 400, meaning: 'the request is malformed' },
+  /** A string of the request (path, query, body, form field, file name) holds NUL, a lone surrogate or non-UTF-8 bytes. */
+  INVALID_TEXT: { status: 400, meaning: 'a string of the request is not storable text' },
   /** No token, or an unknown, revoked or expired one. */
   UNAUTHORIZED: { status: 401, meaning: 'no valid API token' },
   /** The token's role may not call the route. */
@@ -36,6 +38,8 @@ export const HTTP_ERRORS = {
   CAMPAIGN_STATE: { status: 409, meaning: 'the campaign’s status does not allow this' },
   /** The firmware is built for another chip than the board or selector asks for. */
   CHIP_MISMATCH: { status: 422, meaning: 'the firmware is for another chip' },
+  /** A job's options.bootCheck.pattern is not a safe RE2 pattern (boot-pattern.ts); `details` says why. */
+  BOOT_CHECK_PATTERN_INVALID: { status: 422, meaning: 'the boot-check pattern is invalid or unsafe' },
   /** An "all" job whose selector matches no board online now. */
   NO_MATCHING_DEVICE: { status: 422, meaning: 'no board matches the selector' },
   /** A dependency (database, Redis) does not answer. */

@@ -27,7 +27,10 @@ export function pageOf<T extends z.ZodType>(item: T) {
     .strict();
 }
 
-/** limit (1..maxLimit, default 50) and offset (≥ 0, default 0) query parameters; extend it with a list's filters. */
+/** Largest offset a list takes: past it there is nothing to page to, and the database's row offsets end. */
+export const MAX_PAGE_OFFSET = 2 ** 31;
+
+/** limit (1..maxLimit, default 50) and offset (0..2^31, default 0) query parameters; extend it with a list's filters. */
 export function pageQuery(maxLimit: number) {
   return z.object({
     limit: z.coerce
@@ -40,6 +43,7 @@ export function pageQuery(maxLimit: number) {
       .number({ message: 'offset must be a whole number' })
       .int('offset must be a whole number')
       .min(0, 'offset must be 0 or more')
+      .max(MAX_PAGE_OFFSET, `offset must be at most ${MAX_PAGE_OFFSET}`)
       .default(0),
   });
 }

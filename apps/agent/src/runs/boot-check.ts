@@ -12,6 +12,9 @@ export function defaultConsoleBaud(chip: string): number {
 /** Longest console excerpt kept for the log when the pattern never came. */
 const BOOT_TEXT_TAIL_CHARS = 2_000;
 
+/** Most console text a match reads (the newest): a boot banner is a few KiB. */
+const MAX_BOOT_TEXT_CHARS = 1024 * 1024;
+
 /** Outcome of a boot check. */
 export interface BootCheckResult {
   matched: boolean;
@@ -23,7 +26,8 @@ export interface BootCheckResult {
 export async function runBootCheck(
   transport: Transport,
   options: {
-    pattern: RegExp;
+    /** The job's pattern, matched off the main loop (boot-pattern-matcher.ts). */
+    matcher: { test(text: string): Promise<boolean> };
     timeoutMs: number;
     baud: number;
     resetStrategy: string | undefined;
@@ -52,8 +56,10 @@ export async function runBootCheck(
     }
     const piece = decoder.decode(chunk, { stream: true });
     text += piece;
+    // A board that floods its console cannot grow what each match reads without bound.
+    if (text.length > MAX_BOOT_TEXT_CHARS) text = text.slice(-MAX_BOOT_TEXT_CHARS);
     options.onText?.(piece);
-    if (options.pattern.test(text)) return { matched: true, text, elapsedMs: Date.now() - started };
+    if (await options.matcher.test(text)) return { matched: true, text, elapsedMs: Date.now() - started };
   }
   return { matched: false, text: text.slice(-BOOT_TEXT_TAIL_CHARS), elapsedMs: Date.now() - started };
 }

@@ -16,6 +16,7 @@ import type { FirmwareCache } from '../firmware/firmware-cache.js';
 import type { PortLease, PortRegistry } from '../ports/port-registry.js';
 import type { TransportFactory } from '../ports/transport-factory.js';
 import { type BootCheckResult, defaultConsoleBaud, runBootCheck } from './boot-check.js';
+import { BootPatternMatcher } from './boot-pattern-matcher.js';
 import { decideAfterFailure, errorCodeOf } from './fault-policy.js';
 import type { LearnedSettings } from './learned-settings.js';
 import type { RunReporter } from './run-reporter.js';
@@ -343,9 +344,11 @@ export class FlashRunService {
       `waiting up to ${bootCheck.timeoutMs} ms for /${bootCheck.pattern}/ at ${appBaud} baud`,
     );
     let check: BootCheckResult;
+    let matcher: BootPatternMatcher | undefined;
     try {
+      matcher = await BootPatternMatcher.start(bootCheck.pattern);
       check = await runBootCheck(transport, {
-        pattern: new RegExp(bootCheck.pattern),
+        matcher,
         timeoutMs: bootCheck.timeoutMs,
         baud: appBaud,
         resetStrategy: done.resetStrategy,
@@ -358,6 +361,7 @@ export class FlashRunService {
       };
       throw new RunFailure(failure, outcome);
     } finally {
+      await matcher?.close();
       await transport.close().catch(() => undefined);
     }
     run.timings.bootCheckMs = Date.now() - checkStart;

@@ -34,7 +34,7 @@ export class CampaignsController {
       'mode "pool": every matching board online now is flashed once. mode "station": every matching board attached while the campaign runs is flashed once, as soon as it appears. The firmware decides the chip.',
   })
   @Answers(CampaignView, { status: 201 })
-  @Problems('NOT_FOUND')
+  @Problems('NOT_FOUND', 'BOOT_CHECK_PATTERN_INVALID')
   create(
     @ValidBody(CampaignRequest, 'campaign') body: z.output<typeof CampaignRequest>,
     @Principal() principal: AuthPrincipal | undefined,

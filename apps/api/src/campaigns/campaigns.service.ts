@@ -29,7 +29,7 @@ import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
-import { normaliseSelector, parseNewJob } from '../jobs/job-request.js';
+import { bootPatternError, normaliseSelector, parseNewJob } from '../jobs/job-request.js';
 import { isTerminalJob } from '../runs/job-status.js';
 import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
 import { buildUnitRecord } from './unit-record.js';
@@ -96,6 +96,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         `Invalid campaign options: ${probe.problems.map((p) => `${p.field} ${p.message}`).join('; ')}`,
         probe.problems,
       );
+    const unsafePattern = bootPatternError(probe.job.options);
+    if (unsafePattern) throw unsafePattern;
     const firmware = await this.firmwareFacts(b.firmwareId);
     const selector = normaliseSelector({ ...b.selector, chip: firmware.chip });
     const campaign = await this.prisma.campaign.create({

@@ -12,8 +12,9 @@ import { ApiBody, ApiProduces, ApiQuery, ApiResponse } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { z } from 'zod';
 import * as contracts from '#contracts';
-import { HTTP_ERRORS, type ApiErrorCode, type ProblemDetail } from '#contracts';
+import { HTTP_ERRORS, findUnsafeText, type ApiErrorCode, type ProblemDetail } from '#contracts';
 import { ApiError } from './api-error.js';
+import { invalidText } from './text-guard.middleware.js';
 
 /** The schemas of the contracts by export name: the names of the document's components. */
 const NAMES = new Map<z.ZodType, string>(
@@ -72,6 +73,9 @@ function describeIssues(issues: z.core.$ZodIssue[], root: string): ProblemDetail
 
 /** Parses a request part with its schema; every problem at once, as 400 VALIDATION_FAILED with details. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  // Bodies and queries were checked before routing; a multipart form is parsed later, by its route.
+  const unsafe = findUnsafeText(value, what.split(' ').pop() ?? 'body');
+  if (unsafe) throw invalidText(unsafe);
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
   const details = describeIssues(parsed.error.issues, what.split(' ').pop() ?? 'body');

@@ -3,11 +3,17 @@
  * and the files it names) without trusting them: no path escapes, no links,
  * no duplicate names, bounded entry count and bounded unpacked size. Only the
  * files flasher_args.json names are kept in memory.
+ *
+ * Sizes an archive declares are only used to refuse early; what is enforced
+ * is what inflating actually produces. Entries are inflated by zlib's streams
+ * (the work runs on libuv's thread pool, the event loop only sees each 64 KiB
+ * chunk), counted as they come, and the stream is destroyed the moment an
+ * entry passes maxEntryBytes or the upload passes maxUnpackedBytes: a zip bomb
+ * costs at most the cap in memory and a few milliseconds of the event loop.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { unzipSync } from 'fflate';
 import * as tar from 'tar-stream';
 import { parseFlasherArgs, unsafePathReason, ImageError, type FlasherArgs } from '#esp';
 
@@ -37,9 +43,16 @@ export class BundleError extends Error {
 
 /** Limits for reading a bundle. */
 export interface BundleLimits {
-  /** Sum of the unpacked sizes of every entry. */
+  /** Sum of the unpacked sizes of every entry, declared (refused early) and actually inflated. */
   maxUnpackedBytes: number;
+  /** Largest file the bundle may hand over (a part cannot be larger than an upload); default maxUnpackedBytes. */
+  maxEntryBytes?: number;
   maxEntries?: number;
+}
+
+/** 413 for a bundle or an entry that unpacks past a limit. */
+function tooLarge(message: string): BundleError {
+  return new BundleError([{ code: 'BUNDLE_TOO_LARGE', message }], 413);
 }
 
 /** The bundle's flasher_args.json and the bytes of each file it names. */
@@ -148,7 +161,16 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const UNIX_HOST = 3;
 
-function zipEntries(data: Uint8Array): Array<EntryInfo & { kind: 'file' | 'directory' | 'link' | 'other' }> {
+/** One central-directory record: where the entry's data is and what it claims about it. */
+interface ZipEntry extends EntryInfo {
+  kind: 'file' | 'directory' | 'link' | 'other';
+  method: number;
+  crc: number;
+  compressedSize: number;
+  localOffset: number;
+}
+
+function zipEntries(data: Uint8Array): ZipEntry[] {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const corrupt = (why: string) =>
     new BundleError([{ code: 'BUNDLE_CORRUPT', message: `The zip archive is damaged: ${why}.` }]);
@@ -168,14 +190,18 @@ function zipEntries(data: Uint8Array): Array<EntryInfo & { kind: 'file' | 'direc
         message: 'ZIP64 archives are not supported; firmware bundles are small.',
       },
     ]);
-  const entries: Array<EntryInfo & { kind: 'file' | 'directory' | 'link' | 'other' }> = [];
+  const entries: ZipEntry[] = [];
   let pos = cdOffset;
   const decoder = new TextDecoder();
   for (let i = 0; i < count; i++) {
     if (pos + 46 > data.length || view.getUint32(pos, true) !== CDH_SIG)
       throw corrupt(`central directory entry ${i + 1} is missing`);
     const host = view.getUint8(pos + 5);
+    const method = view.getUint16(pos + 10, true);
+    const crc = view.getUint32(pos + 16, true);
+    const compressedSize = view.getUint32(pos + 20, true);
     const size = view.getUint32(pos + 24, true);
+    const localOffset = view.getUint32(pos + 42, true);
     const nameLen = view.getUint16(pos + 28, true);
     const extraLen = view.getUint16(pos + 30, true);
     const commentLen = view.getUint16(pos + 32, true);
@@ -190,50 +216,115 @@ function zipEntries(data: Uint8Array): Array<EntryInfo & { kind: 'file' | 'direc
           : type === 0 || type === S_IFREG
             ? 'file'
             : 'other';
-    entries.push({ name, size, kind });
+    entries.push({ name, size, kind, method, crc, compressedSize, localOffset });
     pos += 46 + nameLen + extraLen + commentLen;
   }
   return entries;
 }
 
-function readZip(data: Uint8Array, limits: BundleLimits): Map<string, () => Uint8Array> {
+const LOCAL_HEADER_SIG = 0x04034b50;
+const STORED = 0;
+const DEFLATED = 8;
+/** Output chunk of the inflater: what the event loop handles at a time. */
+const INFLATE_CHUNK_BYTES = 64 * 1024;
+
+/** Inflates raw deflate data on zlib's thread pool, refusing past `limit` actual output bytes. */
+function inflateCapped(raw: Uint8Array, limit: number, onTooLarge: () => BundleError): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const inflate = zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK_BYTES });
+    const chunks: Buffer[] = [];
+    let total = 0;
+    inflate.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        chunks.length = 0;
+        inflate.destroy(onTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    inflate.on('error', reject);
+    inflate.on('end', () => resolve(Buffer.concat(chunks, total)));
+    inflate.end(raw);
+  });
+}
+
+/** Unpacks zip entries one at a time, counting what they actually inflate to against the limits. */
+class ZipReader {
+  private inflated = 0;
+  private readonly view: DataView;
+
+  constructor(
+    private readonly data: Uint8Array,
+    private readonly limits: BundleLimits,
+  ) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  async read(e: ZipEntry, name: string): Promise<Uint8Array> {
+    const corrupt = (why: string) =>
+      new BundleError([
+        {
+          code: 'BUNDLE_CORRUPT',
+          message: `Archive entry "${name}" cannot be unpacked: ${why}.`,
+          file: name,
+        },
+      ]);
+    const perEntry = this.limits.maxEntryBytes ?? this.limits.maxUnpackedBytes;
+    // Declared sizes only refuse early: an honest entry past the cap is never inflated.
+    if (e.size > perEntry)
+      throw tooLarge(
+        `Archive entry "${name}" unpacks to ${e.size} bytes; a bundle file may be at most ${perEntry} bytes (FLASHFARM_MAX_UPLOAD_MB).`,
+      );
+    const at = e.localOffset;
+    if (at + 30 > this.data.length || this.view.getUint32(at, true) !== LOCAL_HEADER_SIG)
+      throw corrupt('its local header is missing');
+    const start = at + 30 + this.view.getUint16(at + 26, true) + this.view.getUint16(at + 28, true);
+    const raw = this.data.subarray(start, start + e.compressedSize);
+    if (raw.length !== e.compressedSize) throw corrupt('its data runs past the end of the archive');
+    const limit = Math.min(perEntry, this.limits.maxUnpackedBytes - this.inflated);
+    const refuse = () =>
+      tooLarge(
+        limit === perEntry
+          ? `Archive entry "${name}" unpacks to more than ${perEntry} bytes (it declares ${e.size}); a bundle file may be at most ${perEntry} bytes (FLASHFARM_MAX_UPLOAD_MB).`
+          : `The bundle unpacks to more than ${this.limits.maxUnpackedBytes} bytes.`,
+      );
+    let out: Uint8Array;
+    if (e.method === STORED) {
+      if (raw.length > limit) throw refuse();
+      out = raw;
+    } else if (e.method === DEFLATED) {
+      try {
+        out = await inflateCapped(raw, limit, refuse);
+      } catch (error) {
+        if (error instanceof BundleError) throw error;
+        throw corrupt((error as Error).message);
+      }
+    } else
+      throw new BundleError([
+        {
+          code: 'BUNDLE_UNSUPPORTED',
+          message: `Archive entry "${name}" uses compression method ${e.method}; bundles use stored or deflated entries.`,
+          file: name,
+        },
+      ]);
+    this.inflated += out.length;
+    if (out.length !== e.size) throw corrupt(`it unpacks to ${out.length} bytes, not its declared ${e.size}`);
+    if (zlib.crc32(out) !== e.crc) throw corrupt('its CRC-32 does not match');
+    return out;
+  }
+}
+
+function readZip(data: Uint8Array, limits: BundleLimits): Map<string, () => Promise<Uint8Array>> {
   const checker = new EntryChecker(limits);
-  const safe = new Map<string, EntryInfo>();
+  const safe = new Map<string, ZipEntry>();
   for (const e of zipEntries(data)) {
     const name = checker.add(e.name, e.size, e.kind);
     if (name) safe.set(name, e);
   }
   if (checker.problems.length) throw new BundleError(checker.problems);
-  const byRaw = new Map([...safe].map(([name, e]) => [e.name, name]));
-  return new Map(
-    [...safe].map(([name, e]) => [
-      name,
-      () => {
-        let out: Uint8Array | undefined;
-        try {
-          // Inflating into a buffer of the declared size: a lying entry cannot grow past it.
-          out = unzipSync(data, { filter: (f) => f.name === e.name })[e.name];
-        } catch (error) {
-          throw new BundleError([
-            {
-              code: 'BUNDLE_CORRUPT',
-              message: `Archive entry "${name}" cannot be unpacked: ${(error as Error).message}.`,
-              file: byRaw.get(e.name),
-            },
-          ]);
-        }
-        if (!out || out.length !== e.size)
-          throw new BundleError([
-            {
-              code: 'BUNDLE_CORRUPT',
-              message: `Archive entry "${name}" does not unpack to its declared ${e.size} bytes.`,
-              file: name,
-            },
-          ]);
-        return out;
-      },
-    ]),
-  );
+  const reader = new ZipReader(data, limits);
+  return new Map([...safe].map(([name, e]) => [name, () => reader.read(e, name)]));
 }
 
 // ---- tar.gz: streamed twice (names first, then only the wanted files), so memory stays bounded.
@@ -277,6 +368,11 @@ async function scanTarGz(
               ? 'link'
               : 'other';
       const name = checker.add(h.name, h.size ?? 0, kind);
+      const perEntry = limits.maxEntryBytes ?? limits.maxUnpackedBytes;
+      if (name && keep(name) && (h.size ?? 0) > perEntry)
+        throw tooLarge(
+          `Archive entry "${name}" unpacks to ${h.size} bytes; a bundle file may be at most ${perEntry} bytes (FLASHFARM_MAX_UPLOAD_MB).`,
+        );
       if (name && keep(name)) {
         const chunks: Buffer[] = [];
         for await (const chunk of entry) chunks.push(chunk as Buffer);
@@ -367,13 +463,12 @@ export async function readIdfBundle(data: Uint8Array, limits: BundleLimits): Pro
   if (kind === 'zip') {
     const entries = readZip(data, limits);
     const argsPath = pickArgsPath(entries.keys());
-    const args = parseArgs(entries.get(argsPath)!(), argsPath);
+    const args = parseArgs(await entries.get(argsPath)!(), argsPath);
     const files = resolveFiles(argsPath, args, (p) => entries.has(p));
-    return {
-      argsPath,
-      args,
-      files: files.map((f) => ({ offset: f.offset, path: f.path, data: entries.get(f.entry)!() })),
-    };
+    // One at a time: the caps hold across entries, and memory holds one inflating entry at most.
+    const out: IdfBundle['files'] = [];
+    for (const f of files) out.push({ offset: f.offset, path: f.path, data: await entries.get(f.entry)!() });
+    return { argsPath, args, files: out };
   }
   if (kind === 'tar.gz') {
     const first = await scanTarGz(data, limits, (n) => n.endsWith(FLASHER_ARGS));

@@ -25,6 +25,7 @@ import {
 } from '#contracts';
 import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
 import { Answers, Problems, ValidQuery, parseInput } from '../common/http-contract.js';
+import { formText } from '../common/text-guard.middleware.js';
 import { FirmwareService, type UploadedFile } from './firmware.service.js';
 import { UploadLimitInterceptor } from './upload-limit.interceptor.js';
 
@@ -84,8 +85,22 @@ export class FirmwareController {
     @Principal() principal: AuthPrincipal,
     @Res({ passthrough: true }) response: Response,
   ): Promise<FirmwareDetailView> {
-    const fields = parseInput(FirmwareUploadFields, body, 'upload form');
-    const result = await this.firmware.upload(files ?? [], fields, principal.name);
+    const form = Object.fromEntries(
+      Object.entries((body ?? {}) as Record<string, unknown>).map(([k, v]) => [
+        formText(k, 'form (a field name)'),
+        typeof v === 'string'
+          ? formText(v, `form.${k}`)
+          : Array.isArray(v)
+            ? v.map((x: unknown) => (typeof x === 'string' ? formText(x, `form.${k}`) : x))
+            : v,
+      ]),
+    );
+    const uploaded = (files ?? []).map((f) => ({
+      ...f,
+      originalname: formText(f.originalname, `the name of file "${f.fieldname}"`),
+    }));
+    const fields = parseInput(FirmwareUploadFields, form, 'upload form');
+    const result = await this.firmware.upload(uploaded, fields, principal.name);
     response.status(result.created ? 201 : 200);
     return result.firmware;
   }

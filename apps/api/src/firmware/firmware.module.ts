@@ -15,6 +15,10 @@ const MAX_FILES_PER_UPLOAD = 64;
     MulterModule.registerAsync({
       inject: [API_CONFIG],
       useFactory: (config: ApiConfig) => ({
+        // Byte for byte: the controller checks the text as UTF-8 and decodes it (formText), instead
+        // of the parser replacing bytes that are not UTF-8 with U+FFFD unseen.
+        defCharset: 'latin1',
+        defParamCharset: 'latin1',
         limits: {
           fileSize: config.maxUploadBytes,
           files: MAX_FILES_PER_UPLOAD,

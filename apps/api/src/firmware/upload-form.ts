@@ -125,6 +125,7 @@ async function readBundle(
   try {
     const bundle = await readIdfBundle(data, {
       maxUnpackedBytes: limits.maxUploadBytes * BUNDLE_UNPACKED_FACTOR,
+      maxEntryBytes: limits.maxUploadBytes,
     });
     const { chip } = limits;
     if (chip && bundle.args.chip && findTarget(chip)?.name !== bundle.args.chip)

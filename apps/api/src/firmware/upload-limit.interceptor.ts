@@ -1,4 +1,5 @@
 import {
+  BadRequestException,
   Inject,
   Injectable,
   PayloadTooLargeException,
@@ -19,7 +20,8 @@ const FORM_OVERHEAD_BYTES = 1024 * 1024;
 /**
  * Refuses an upload whose Content-Length already exceeds the limit before a
  * byte is buffered, and rewords multer's "File too large" into a 413 that
- * names the limit and the variable that sets it.
+ * names the limit and the variable that sets it; says what a part header
+ * multer could not parse means.
  */
 @Injectable()
 export class UploadLimitInterceptor implements NestInterceptor {
@@ -33,6 +35,11 @@ export class UploadLimitInterceptor implements NestInterceptor {
     return next.handle().pipe(
       catchError((error: unknown) => {
         if (error instanceof PayloadTooLargeException) throw this.tooLarge();
+        // busboy's words for a part header it cannot parse, e.g. a file name holding a NUL byte.
+        if (error instanceof BadRequestException && /malformed part header/i.test(error.message))
+          throw ApiError.validation(
+            'The multipart form is malformed: a part header does not parse. Part headers cannot hold control characters such as NUL; send field and file names as UTF-8 text.',
+          );
         throw error;
       }),
     );

@@ -43,7 +43,6 @@ describe('POST /jobs body', () => {
       expect(parsed.problems.map((p) => p.field).sort()).toEqual([
         'firmwareId',
         'options.baud',
-        'options.bootCheck.pattern',
         'options.bootCheck.timeoutMs',
       ]);
   });

@@ -5,6 +5,8 @@
  */
 import type { z } from 'zod';
 import {
+  ApiErrorCode,
+  bootPatternProblem,
   DEFAULT_FLASH_OPTIONS,
   JobRequest,
   type DeviceSelector,
@@ -12,6 +14,8 @@ import {
   type JobTarget,
   type ProblemDetail,
 } from '#contracts';
+
+import { ApiError } from '../common/api-error.js';
 
 /** A validated job with defaults filled in, as JobsService.create takes it. */
 export interface NewJob {
@@ -88,4 +92,20 @@ export function canonicalJson(value: unknown): string {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   return JSON.stringify(value);
+}
+
+/**
+ * 422 BOOT_CHECK_PATTERN_INVALID for a boot-check pattern the agents must not run (invalid, too long,
+ * or catastrophic for a backtracking engine: libs/contracts boot-pattern.ts), or undefined.
+ */
+export function bootPatternError(options: Pick<FlashOptions, 'bootCheck'>): ApiError | undefined {
+  const pattern = options.bootCheck?.pattern;
+  const problem = pattern === undefined ? undefined : bootPatternProblem(pattern);
+  if (!problem) return undefined;
+  const message = `options.bootCheck.pattern ${problem}.`;
+  return new ApiError(
+    ApiErrorCode.BOOT_CHECK_PATTERN_INVALID,
+    `The boot-check pattern was refused: ${message}`,
+    [{ field: 'options.bootCheck.pattern', code: 'BOOT_CHECK_PATTERN_INVALID', message }],
+  );
 }

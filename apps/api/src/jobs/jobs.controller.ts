@@ -30,7 +30,14 @@ export class JobsController {
   })
   @Answers(JobView, { status: 201, description: 'The job, with its queued runs' })
   @Answers(JobView, { description: 'The job this idempotency key already created' })
-  @Problems('NOT_FOUND', 'IDEMPOTENCY_CONFLICT', 'DEVICE_QUARANTINED', 'CHIP_MISMATCH', 'NO_MATCHING_DEVICE')
+  @Problems(
+    'NOT_FOUND',
+    'IDEMPOTENCY_CONFLICT',
+    'DEVICE_QUARANTINED',
+    'CHIP_MISMATCH',
+    'NO_MATCHING_DEVICE',
+    'BOOT_CHECK_PATTERN_INVALID',
+  )
   async create(
     @ValidBody(JobRequest, 'job') body: z.output<typeof JobRequest>,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
@@ -89,7 +96,7 @@ export class JobsController {
       'Resumable: log events carry the stored line id; send it back as Last-Event-ID (or ?lastEventId=) to continue after it.',
   })
   @Answers(undefined, { produces: 'text/event-stream', description: 'The event stream' })
-  @Problems('NOT_FOUND')
+  @Problems('VALIDATION_FAILED', 'NOT_FOUND')
   async events(@Param('id') id: string, @Req() request: Request, @Res() response: Response): Promise<void> {
     await this.streams.streamJob(id, request, response);
   }

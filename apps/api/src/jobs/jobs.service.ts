@@ -23,7 +23,7 @@ import { LiveEvents } from '../events/live-events.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { iso, runErrorCodeOf, runSnapshot } from '../runs/run-snapshot.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
-import { canonicalJson, normaliseSelector, type NewJob } from './job-request.js';
+import { bootPatternError, canonicalJson, normaliseSelector, type NewJob } from './job-request.js';
 import { isTerminalJob, latestAttempts } from '../runs/job-status.js';
 import { transitionRun } from '../state/run-state.js';
 
@@ -47,6 +47,8 @@ export class JobsService {
   /** Validates the target against the database and creates the job with one queued run per slot. */
   // eslint-disable-next-line max-lines-per-function -- one intake in order (firmware, target, idempotency, the job and its runs in one transaction); splitting it would scatter that order
   async create(request: NewJob, requestedBy: string): Promise<CreateJobResult> {
+    const unsafePattern = bootPatternError(request.options);
+    if (unsafePattern) throw unsafePattern;
     const firmware = await this.prisma.firmware.findUnique({
       where: { id: request.firmwareId },
       select: { id: true, chip: true },

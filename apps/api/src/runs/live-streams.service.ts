@@ -26,7 +26,9 @@ import type { Request, Response } from 'express';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
 import type { JobStatus } from '../db/generated/prisma/enums.js';
 import { PRISMA } from '../infra/tokens.js';
+import { MAX_LOG_SEQ } from '#contracts';
 import { ApiError } from '../common/api-error.js';
+import { recordId } from '../common/record-id.js';
 import { isTerminalJob, isTerminalRun } from './job-status.js';
 import { iso, runSnapshot } from './run-snapshot.js';
 import { LiveEvents, type LiveLogLine, type LiveMessage } from '../events/live-events.js';
@@ -78,9 +80,14 @@ export class LiveStreamsService {
 
   /** GET /runs/:id/events. */
   async streamRun(runId: string, request: Request, response: Response): Promise<void> {
-    const exists = await this.prisma.run.findUnique({ where: { id: runId }, select: { id: true } });
+    const exists = await this.prisma.run.findUnique({
+      where: { id: recordId('Run', runId) },
+      select: { id: true },
+    });
     if (!exists) throw ApiError.notFound('Run', runId);
     const resumeSeq = Number.parseInt(lastEventId(request) ?? '0', 10);
+    if (resumeSeq > MAX_LOG_SEQ)
+      throw ApiError.validation(`Last-Event-ID ${resumeSeq} is past any line (at most ${MAX_LOG_SEQ}).`);
     const sent = new SeqWatermark(Number.isFinite(resumeSeq) && resumeSeq > 0 ? resumeSeq : 0);
     const stream = this.streams.start(request, response);
     const sendLine = (line: StoredLine | LiveLogLine): void => {
@@ -195,7 +202,10 @@ export class LiveStreamsService {
 
   /** GET /jobs/:id/events. */
   async streamJob(jobId: string, request: Request, response: Response): Promise<void> {
-    const exists = await this.prisma.job.findUnique({ where: { id: jobId }, select: { id: true } });
+    const exists = await this.prisma.job.findUnique({
+      where: { id: recordId('Job', jobId) },
+      select: { id: true },
+    });
     if (!exists) throw ApiError.notFound('Job', jobId);
     const resumeAfter = parseBigInt(lastEventId(request));
     const stream = this.streams.start(request, response);
@@ -395,5 +405,11 @@ async function waitAtMost(ms: number, event: Promise<void>): Promise<void> {
 
 function parseBigInt(text: string | undefined): bigint {
   if (!text || !/^\d+$/.test(text)) return 0n;
-  return BigInt(text);
+  const value = BigInt(text);
+  // Line ids are PostgreSQL bigints: a larger one names no line, and the query would fail.
+  if (value > MAX_LINE_ID) throw ApiError.validation(`Last-Event-ID ${text} is past any line id.`);
+  return value;
 }
+
+/** The largest PostgreSQL bigint. */
+const MAX_LINE_ID = 2n ** 63n - 1n;

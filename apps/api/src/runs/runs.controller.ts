@@ -68,7 +68,7 @@ export class RunsController {
       'Resumable: log events carry their seq as id; send it back as Last-Event-ID (or ?lastEventId=).',
   })
   @Answers(undefined, { produces: 'text/event-stream', description: 'The event stream' })
-  @Problems('NOT_FOUND')
+  @Problems('VALIDATION_FAILED', 'NOT_FOUND')
   async events(@Param('id') id: string, @Req() request: Request, @Res() response: Response): Promise<void> {
     await this.streams.streamRun(id, request, response);
   }
