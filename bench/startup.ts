@@ -6,10 +6,15 @@
  * - agent cold start to its "registered" log line (one simulated board over RFC 2217);
  * - idle RSS of the api and of the agent, 5 s after they are ready;
  * - `flashfarm --help` wall time (median of 5).
+ * Beside each wall time, the CPU time (user + system) the process had used
+ * by then: on a shared machine wall times follow the load, CPU times much less.
  * Runs its own redis-server and PostgreSQL (as the test harness does) and
  * builds dist/ first.
  *   npm run bench:startup            (node --import ./scripts/register-ts.mjs bench/startup.ts)
  *   npm run bench:startup -- --cpu-prof DIR   (also writes CPU profiles of the compiled api and agent)
+ *   npm run bench:startup -- --no-bundle      (build the per-file tree only: the programs unbundled)
+ *   npm run bench:startup -- --no-build       (measure the dist/ that is there)
+ *   npm run bench:startup -- --agent-flags "--max-semi-space-size=1"   (flags for the compiled agent)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,16 +29,25 @@ import { startServices } from '../test/support/services.js';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const IDLE_MS = 5_000;
 const HELP_RUNS = 5;
+/** GNU time, for the CPU of the short-lived `--help` processes. */
+const TIME = '/usr/bin/time';
 
 type Mode = 'compiled' | 'source';
 
+const agentFlagsArg = process.argv.indexOf('--agent-flags');
+/** Node/V8 flags for the compiled agent only (`--agent-flags "--max-semi-space-size=1"`), to measure their effect. */
+const AGENT_FLAGS =
+  agentFlagsArg > 0 ? (process.argv[agentFlagsArg + 1] ?? '').split(/\s+/).filter(Boolean) : [];
 const profileArg = process.argv.indexOf('--cpu-prof');
 const PROFILE_DIR = profileArg > 0 ? path.resolve(process.argv[profileArg + 1] ?? 'cpu-profiles') : undefined;
 
 function command(mode: Mode, app: 'api' | 'agent' | 'cli'): string[] {
   const entry = `apps/${app}/src/main`;
   const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, app)] : [];
-  if (mode === 'compiled') return app === 'cli' ? ['bin/flashfarm.js'] : [...profile, `dist/${entry}.js`];
+  if (mode === 'compiled')
+    return app === 'cli'
+      ? ['bin/flashfarm.js']
+      : [...profile, ...(app === 'agent' ? AGENT_FLAGS : []), `dist/${entry}.js`];
   return app === 'cli'
     ? [
         '--import',
@@ -43,6 +57,15 @@ function command(mode: Mode, app: 'api' | 'agent' | 'cli'): string[] {
         `const { main } = await import('./${entry}.ts'); process.exit(await main(process.argv.slice(1)));`,
       ]
     : ['--import', './scripts/register-ts.mjs', `${entry}.ts`];
+}
+
+const CLOCK_TICKS_PER_S = 100;
+
+/** CPU time (user + system) a live process has used so far, from /proc. */
+function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
 }
 
 function rssMiB(pid: number): number {
@@ -88,6 +111,10 @@ async function stop(child: ChildProcess): Promise<void> {
 
 interface Sample {
   apiReadyMs: number;
+  apiReadyCpuMs: number;
+  agentRegisteredCpuMs: number;
+  /** CPU of one `flashfarm --help` (median), when /usr/bin/time is there to measure it. */
+  helpCpuMs: number;
   apiIdleRssMiB: number;
   agentRegisteredMs: number;
   agentIdleRssMiB: number;
@@ -119,6 +146,7 @@ async function measure(
     }
   }, 'api /health 200');
   const apiReadyMs = performance.now() - started;
+  const apiReadyCpuMs = cpuMs(api.child.pid!);
   const { secret } = (await (
     await fetch(`${url}/tokens`, {
       method: 'POST',
@@ -143,6 +171,7 @@ async function measure(
     return /registered as/.test(agent.output()) ? true : undefined;
   }, 'agent registered');
   const agentRegisteredMs = performance.now() - agentStarted;
+  const agentRegisteredCpuMs = cpuMs(agent.child.pid!);
   await new Promise((r) => setTimeout(r, IDLE_MS));
   const apiIdleRssMiB = rssMiB(api.child.pid!);
   const agentIdleRssMiB = rssMiB(agent.child.pid!);
@@ -151,19 +180,30 @@ async function measure(
   fs.rmSync(dataDir, { recursive: true, force: true });
 
   const helps: number[] = [];
+  const helpCpus: number[] = [];
+  const timed = fs.existsSync(TIME);
   for (let i = 0; i < HELP_RUNS; i++) {
     const t = performance.now();
-    const r = spawnSync(process.execPath, [...command(mode, 'cli'), '--help'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH },
-    });
+    const args = [...command(mode, 'cli'), '--help'];
+    const r = timed
+      ? spawnSync(TIME, ['-f', 'cpu %U %S', process.execPath, ...args], {
+          cwd: ROOT,
+          env: { PATH: process.env.PATH },
+        })
+      : spawnSync(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH } });
     if (r.status !== 0)
       throw new Error(`flashfarm --help (${mode}) exited ${r.status}: ${r.stderr.toString()}`);
     helps.push(performance.now() - t);
+    const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr.toString());
+    if (cpu) helpCpus.push((Number(cpu[1]) + Number(cpu[2])) * 1000);
   }
   helps.sort((a, b) => a - b);
+  helpCpus.sort((a, b) => a - b);
   return {
     apiReadyMs,
+    apiReadyCpuMs,
+    agentRegisteredCpuMs,
+    helpCpuMs: helpCpus.length ? helpCpus[Math.floor(helpCpus.length / 2)] : NaN,
     apiIdleRssMiB,
     agentRegisteredMs,
     agentIdleRssMiB,
@@ -172,8 +212,14 @@ async function measure(
 }
 
 async function main(): Promise<void> {
-  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('npm run build failed');
+  if (!process.argv.includes('--no-build')) {
+    const build = spawnSync(
+      process.execPath,
+      ['scripts/build.mjs', ...(process.argv.includes('--no-bundle') ? ['--no-bundle'] : [])],
+      { cwd: ROOT, stdio: 'inherit' },
+    );
+    if (build.status !== 0) throw new Error('npm run build failed');
+  }
   const services = await startServices(async () => {});
   const fleet = await startRfc2217Server(new SimBoard({ chip: 'esp32', name: 'bench-startup' }), {
     host: '127.0.0.1',
@@ -207,10 +253,13 @@ async function main(): Promise<void> {
     );
     console.log(`${''.padEnd(30)} ${'compiled'.padStart(9)} ${'from source'.padStart(12)}`);
     console.log(row('api cold start to /health 200', 'ms', (s) => s.apiReadyMs));
+    console.log(row('  CPU used by then', 'ms', (s) => s.apiReadyCpuMs));
     console.log(row('agent cold start to registered', 'ms', (s) => s.agentRegisteredMs));
+    console.log(row('  CPU used by then', 'ms', (s) => s.agentRegisteredCpuMs));
     console.log(row('api idle RSS', 'MiB', (s) => s.apiIdleRssMiB));
     console.log(row('agent idle RSS', 'MiB', (s) => s.agentIdleRssMiB));
     console.log(row('flashfarm --help (median of 5)', 'ms', (s) => s.helpMs));
+    console.log(row('  CPU (median of 5)', 'ms', (s) => s.helpCpuMs));
     console.log(JSON.stringify({ bench: 'startup', node: process.version, compiled, source }));
   } finally {
     await fleet.close();

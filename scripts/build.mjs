@@ -5,6 +5,13 @@
 //   through package.json "imports" to dist/libs/<lib>/src.
 // - The Prisma client generated into apps/api/src/db/generated is part of
 //   apps/api and compiled with it (generated first when missing).
+// - The programs (api, agent, CLI, token CLI, demo) are then bundled by
+//   esbuild from that output into dist/bundle/ (one file per program plus
+//   shared chunks; see bundlePrograms), and each program's entry file in the
+//   per-file tree is replaced by a one-line module that loads its bundle, so
+//   every documented path (dist/apps/api/src/main.js …) runs the bundle.
+// - dist/db/pglite-template.tar.gz: an embedded database with every migration
+//   applied, which a new FLASHFARM_DATA_DIR starts from (apps/api/src/db/pglite-template.ts).
 // - apps/dashboard: bundled by esbuild into content-hashed files under
 //   dist/apps/dashboard/assets, with an index.html that names them and a
 //   manifest the api reads to serve them with long cache lifetimes.
@@ -13,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import swc from '@swc/core';
 import esbuild from 'esbuild';
 
@@ -92,6 +99,119 @@ async function compileServer() {
   return files.length;
 }
 
+/**
+ * The programs, bundled. Importing ~1 600 small modules (Nest, rxjs, bullmq,
+ * ioredis, zod, class-validator, our own) costs more CPU in resolving, reading
+ * and linking than in running them; one bundle per program with shared chunks
+ * loads the same code in a few files. esbuild bundles swc's output (it cannot
+ * emit decorator metadata itself), with:
+ * - every output in one directory, so a chunk's own location is dist/bundle/
+ *   and `import.meta.url`/`dirname`/`filename` in our modules are rewritten to
+ *   where the module sits in the per-file tree (paths such as the dashboard,
+ *   the migrations and package.json are found relative to it, as before);
+ * - external: packages that find files beside their own code (PGlite's wasm
+ *   and data, Prisma's schema engine and query compiler wasm, native serial
+ *   and msgpack bindings, swagger-ui's assets through its own require), the
+ *   optional Nest packages we do not install, swc (a development dependency
+ *   the dashboard loads only from sources) and reflect-metadata (it must
+ *   patch Reflect before any decorator runs: an external import is evaluated
+ *   before the chunk that imports it);
+ * - `require`, `__filename` and `__dirname` defined in each output file for
+ *   the CommonJS packages inside (ioredis, bullmq, msgpackr use them).
+ */
+const PROGRAMS = {
+  api: 'apps/api/src/main.js',
+  agent: 'apps/agent/src/main.js',
+  cli: 'apps/cli/src/main.js',
+  'token-cli': 'apps/api/src/cli/token-cli.js',
+  demo: 'scripts/demo.js',
+};
+const EXTERNAL = [
+  '@electric-sql/pglite',
+  '@electric-sql/pglite/*',
+  '@prisma/schema-engine-wasm',
+  '@prisma/schema-engine-wasm/*',
+  '@prisma/client/runtime/query_compiler_*',
+  '@serialport/bindings-cpp',
+  'msgpackr-extract',
+  'swagger-ui-dist',
+  'swagger-ui-dist/*',
+  '@nestjs/microservices',
+  '@nestjs/microservices/*',
+  '@nestjs/websockets',
+  '@nestjs/websockets/*',
+  '@fastify/static',
+  '@swc/core',
+  'reflect-metadata',
+];
+const BUNDLE_PRELUDE = [
+  "import { createRequire as __ffCreateRequire } from 'node:module';",
+  "import { dirname as __ffDirname, join as __ffJoin } from 'node:path';",
+  "import { fileURLToPath as __ffFileURLToPath, pathToFileURL as __ffPathToFileURL } from 'node:url';",
+  'const require = __ffCreateRequire(import.meta.url);',
+  'const __filename = __ffFileURLToPath(import.meta.url);',
+  'const __dirname = __ffDirname(__filename);',
+  "const __ffDist = __ffJoin(__dirname, '..');",
+].join('\n');
+
+/** esbuild plugin: `import.meta` in our modules means the module's place in the per-file tree. */
+const perFileImportMeta = {
+  name: 'per-file-import-meta',
+  setup(build) {
+    const ours = new RegExp(`^${dist.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}/(apps|libs|scripts)/.*\\.js$`);
+    build.onLoad({ filter: /\.js$/ }, async (args) => {
+      if (!ours.test(args.path)) return undefined;
+      let contents = await fs.promises.readFile(args.path, 'utf8');
+      if (!contents.includes('import.meta')) return { contents, loader: 'js' };
+      const rel = path.relative(dist, args.path).split(path.sep).join('/');
+      const file = `__ffJoin(__ffDist, ${JSON.stringify(rel)})`;
+      contents = contents
+        .replaceAll('import.meta.dirname', `__ffDirname(${file})`)
+        .replaceAll('import.meta.filename', file)
+        .replaceAll('import.meta.url', `__ffPathToFileURL(${file}).href`);
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
+async function bundlePrograms() {
+  const out = path.join(dist, 'bundle');
+  const result = await esbuild.build({
+    entryPoints: Object.fromEntries(
+      Object.entries(PROGRAMS).map(([name, file]) => [name, path.join(dist, file)]),
+    ),
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    outdir: out,
+    chunkNames: 'chunk-[hash]',
+    external: EXTERNAL,
+    // Nest and our logs name classes; injection tokens are the classes themselves.
+    keepNames: true,
+    sourcemap: 'linked',
+    sourcesContent: false,
+    banner: { js: BUNDLE_PRELUDE },
+    plugins: [perFileImportMeta],
+    logLevel: 'warning',
+    metafile: true,
+  });
+  for (const [name, file] of Object.entries(PROGRAMS)) {
+    const entry = path.join(dist, file);
+    const target = path
+      .relative(path.dirname(entry), path.join(out, `${name}.js`))
+      .split(path.sep)
+      .join('/');
+    fs.writeFileSync(
+      entry,
+      `// ${name}: the bundle (scripts/build.mjs).\nexport * from '${target.startsWith('.') ? target : `./${target}`}';\n`,
+    );
+    fs.rmSync(`${entry}.map`, { force: true });
+  }
+  return Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length;
+}
+
 function hashed(name, body) {
   const ext = path.extname(name);
   const digest = createHash('sha256').update(body).digest('hex').slice(0, 10);
@@ -148,12 +268,18 @@ const started = Date.now();
 fs.rmSync(dist, { recursive: true, force: true });
 ensurePrismaClient();
 const count = await compileServer();
+// --no-bundle: the per-file tree only (to measure what the bundle saves: npm run bench:startup -- --no-bundle).
+const bundleFiles = process.argv.includes('--no-bundle') ? 0 : await bundlePrograms();
 const manifest = await buildDashboard();
+const { writePgliteTemplate } = await import(
+  pathToFileURL(path.join(dist, 'apps/api/src/db/pglite-template.js')).href
+);
+const templateBytes = await writePgliteTemplate(path.join(dist, 'db'));
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 fs.writeFileSync(
   path.join(dist, 'build-info.json'),
   `${JSON.stringify({ version: pkg.version, builtAt: new Date().toISOString() }, null, 2)}\n`,
 );
 console.log(
-  `build: ${count} modules and the dashboard (${Object.keys(manifest).length} assets) in dist/ (${Date.now() - started} ms)`,
+  `build: ${count} modules, ${Object.keys(PROGRAMS).length} programs bundled (${bundleFiles} files), the dashboard (${Object.keys(manifest).length} assets) and the migrated database template (${Math.round(templateBytes / 1024)} KiB) in dist/ (${Date.now() - started} ms)`,
 );

@@ -277,7 +277,8 @@ export async function runDemo(): Promise<void> {
   fs.mkdirSync(dataDir, { recursive: true });
   out('flashfarm demo: starting the api (embedded PostgreSQL, local Redis), an agent and 8 simulated boards');
   const farm = await startDemoFarm({
-    log: (l) => out(`  ${l}`),
+    // Each step with the time since start: where a slow start goes is visible without a profiler.
+    log: (l) => out(`  ${elapsed().padStart(6)}  ${l}`),
     verbose: process.env.FLASHFARM_DEMO_VERBOSE === 'true',
   });
 

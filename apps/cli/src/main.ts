@@ -7,7 +7,7 @@
  */
 import type { CliHooks } from './commands/context.js';
 import { FARM_COMMAND_SUMMARIES } from './commands/summaries.js';
-import { esptoolOverview, isEsptoolCommand, runEsptoolCli } from './esptool/index.js';
+import { esptoolOverview, isEsptoolCommand } from './esptool/commands.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -39,7 +39,10 @@ const flasher: Command = async (argv) => {
 let hooks: CliHooks = {};
 
 const esptool: Command = async (argv) => {
-  const { listSerialPorts, openTransport } = await import('#serial');
+  const [{ runEsptoolCli }, { listSerialPorts, openTransport }] = await Promise.all([
+    import('./esptool/index.js'),
+    import('#serial'),
+  ]);
   return runEsptoolCli(argv, {
     openTransport: (url, { baudRate }) =>
       openTransport(url, {

@@ -4,12 +4,14 @@
  * with a message naming the variable when the server cannot be reached.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../db/generated/prisma/client.js';
-import { Migrator } from '../db/migrator.js';
+import { Migrator, migrationsUpToDate, type RowQuery } from '../db/migrator.js';
+import { loadPgliteTemplate } from '../db/pglite-template.js';
 import type { ApiConfig } from '../config/api-config.js';
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -37,9 +39,14 @@ export async function openDatabase(
     const url = config.database.url;
     const where = describeUrl(url);
     const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    let upToDate = false;
     try {
       await probe.connect();
       await probe.query('select 1');
+      if (config.migrateOnStart)
+        upToDate = await migrationsUpToDate(
+          async (sql) => (await probe.query<Record<string, unknown>>(sql)).rows,
+        );
     } catch (error) {
       throw new DatabaseUnavailableError(
         `Cannot connect to PostgreSQL at DATABASE_URL (${where}): ${errorText(error)}. Check the server, the credentials and the database name, or unset DATABASE_URL to use the embedded database.`,
@@ -47,7 +54,7 @@ export async function openDatabase(
     } finally {
       await probe.end().catch(() => undefined);
     }
-    if (config.migrateOnStart) await migrate(() => Migrator.forPostgres(url), log);
+    if (config.migrateOnStart && !upToDate) await migrate(() => Migrator.forPostgres(url), log);
     const prisma = new PrismaClient({
       adapter: new PrismaPg({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS }),
     });
@@ -63,17 +70,20 @@ export async function openDatabase(
 
   const dir = config.database.dir;
   fs.mkdirSync(dir, { recursive: true });
+  // A new data directory starts as a copy of the migrated template `npm run build` made, when it matches.
+  const template = fs.existsSync(path.join(dir, 'PG_VERSION')) ? undefined : loadPgliteTemplate();
   let db: PGlite;
   try {
-    db = await PGlite.create({ dataDir: dir });
+    db = await PGlite.create({ dataDir: dir, ...(template ? { loadDataDir: template } : {}) });
   } catch (error) {
     throw new DatabaseUnavailableError(
       `Cannot open the embedded database in ${dir}: ${errorText(error)}. Is another flashfarm api using this FLASHFARM_DATA_DIR?`,
     );
   }
-  log(`Embedded database (PGlite) in ${dir}`);
+  log(`Embedded database (PGlite) in ${dir}${template ? ', created from the migrated template' : ''}`);
   // The embedded database always follows the code's schema: nobody else migrates it.
-  await migrate(() => Migrator.forPglite(db), log);
+  const rows: RowQuery = async (sql) => (await db.query<Record<string, unknown>>(sql)).rows;
+  if (!(await migrationsUpToDate(rows))) await migrate(() => Migrator.forPglite(db), log);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
   return {
     prisma,

@@ -4,25 +4,23 @@
  * `-e`, `-s`, `-p` after write-flash means --no-progress, …).
  */
 import type { OptionSpec } from './args.js';
-import {
-  chipIdCommand,
-  flashIdCommand,
-  readMacCommand,
-  readMemCommand,
-  runCommand,
-  securityInfoCommand,
-  writeMemCommand,
-} from './board-commands.js';
 import type { EsptoolContext } from './context.js';
-import {
-  eraseFlashCommand,
-  eraseRegionCommand,
-  readFlashCommand,
-  verifyFlashCommand,
-  writeFlashCommand,
-} from './flash-commands.js';
-import { elf2imageCommand, imageInfoCommand, mergeBinCommand } from './image-commands.js';
-import { monitorCommand } from './monitor.js';
+
+// The commands' code (and libs/esp, zod, the serial layer under it) is
+// imported when a command runs, not with this table: `flashfarm --help` and
+// the router need only the names, options and help texts.
+const board = () => import('./board-commands.js');
+const flashing = () => import('./flash-commands.js');
+const images = () => import('./image-commands.js');
+const monitor = () => import('./monitor.js');
+
+/** A command's run function, loaded from its module on first use. */
+function lazy<M>(
+  load: () => Promise<M>,
+  pick: (m: M) => (ctx: EsptoolContext) => Promise<number>,
+): (ctx: EsptoolContext) => Promise<number> {
+  return async (ctx) => pick(await load())(ctx);
+}
 
 /** One command of the esptool surface. */
 export interface EsptoolCommand {
@@ -103,7 +101,7 @@ ${FLASH_SETTINGS_HELP}`,
       { name: 'json', kind: 'flag' },
       ...FLASH_SETTINGS,
     ],
-    run: writeFlashCommand,
+    run: lazy(flashing, (m) => m.writeFlashCommand),
   },
   'verify-flash': {
     summary: 'check that flash holds the given files (MD5)',
@@ -113,7 +111,7 @@ would apply). Exit code 6 when any differs.
   -d, --diff              read the flash back and list every differing byte
 ${FLASH_SETTINGS_HELP}`,
     options: [{ name: 'diff', short: 'd', kind: 'flag' }, ...FLASH_SETTINGS],
-    run: verifyFlashCommand,
+    run: lazy(flashing, (m) => m.verifyFlashCommand),
   },
   'read-flash': {
     summary: 'read flash into a file',
@@ -126,7 +124,7 @@ checked by MD5. Regions past the detected flash size are refused before reading.
       { name: 'no-progress', short: 'p', kind: 'flag' },
       { name: 'flash-size', short: 'fs', kind: 'value' },
     ],
-    run: readFlashCommand,
+    run: lazy(flashing, (m) => m.readFlashCommand),
   },
   'erase-flash': {
     summary: 'erase the whole flash',
@@ -134,7 +132,7 @@ checked by MD5. Regions past the detected flash size are refused before reading.
     help: `Erases the whole flash chip (needs the flasher stub, so not with --no-stub).
   --force                 accepted for esptool scripts`,
     options: [{ name: 'force', kind: 'flag' }],
-    run: eraseFlashCommand,
+    run: lazy(flashing, (m) => m.eraseFlashCommand),
   },
   'erase-region': {
     summary: 'erase a region of flash',
@@ -143,56 +141,56 @@ checked by MD5. Regions past the detected flash size are refused before reading.
 must lie inside the detected flash. SIZE "all" erases the whole flash (ADDRESS 0).
   --force                 accepted for esptool scripts`,
     options: [{ name: 'force', kind: 'flag' }],
-    run: eraseRegionCommand,
+    run: lazy(flashing, (m) => m.eraseRegionCommand),
   },
   'read-mac': {
     summary: 'print the MAC address',
     usage: 'read-mac',
     help: 'Prints the base MAC address (and the EUI-64 on ESP32-C6/H2).',
     options: [],
-    run: readMacCommand,
+    run: lazy(board, (m) => m.readMacCommand),
   },
   'chip-id': {
     summary: 'print the chip ID (ESP8266), or the MAC elsewhere',
     usage: 'chip-id',
     help: 'Prints the ESP8266 chip ID; other chips have none, so their MAC address is printed instead.',
     options: [],
-    run: chipIdCommand,
+    run: lazy(board, (m) => m.chipIdCommand),
   },
   'flash-id': {
     summary: 'print the flash manufacturer, device and size',
     usage: 'flash-id',
     help: 'Reads the flash chip JEDEC ID and prints manufacturer, device and the size it means.',
     options: [],
-    run: flashIdCommand,
+    run: lazy(board, (m) => m.flashIdCommand),
   },
   'get-security-info': {
     summary: 'print the security state (secure boot, flash encryption, key purposes)',
     usage: 'get-security-info',
     help: 'Prints the GET_SECURITY_INFO answer. ESP32-S2 and later only (the ESP8266 and ESP32 ROMs lack it).',
     options: [],
-    run: securityInfoCommand,
+    run: lazy(board, (m) => m.securityInfoCommand),
   },
   'read-mem': {
     summary: 'read a 32-bit word of memory',
     usage: 'read-mem ADDRESS',
     help: 'Prints the 32-bit word at ADDRESS (a register or RAM address), read by the ROM loader.',
     options: [],
-    run: readMemCommand,
+    run: lazy(board, (m) => m.readMemCommand),
   },
   'write-mem': {
     summary: 'write a 32-bit word of memory',
     usage: 'write-mem ADDRESS VALUE [MASK]',
     help: 'Writes VALUE to ADDRESS; with MASK only the bits set in MASK change.',
     options: [],
-    run: writeMemCommand,
+    run: lazy(board, (m) => m.writeMemCommand),
   },
   run: {
     summary: 'leave the loader and run the firmware in flash',
     usage: 'run',
     help: 'Makes the ROM loader start the firmware in flash, then ends with --after (hard-reset by default).',
     options: [],
-    run: runCommand,
+    run: lazy(board, (m) => m.runCommand),
   },
   'merge-bin': {
     summary: 'merge files into one image to flash at one offset (raw or Intel HEX)',
@@ -212,7 +210,7 @@ ${FLASH_SETTINGS_HELP}`,
       { name: 'md5-disable', kind: 'flag' },
       ...FLASH_SETTINGS,
     ],
-    run: mergeBinCommand,
+    run: lazy(images, (m) => m.mergeBinCommand),
   },
   'image-info': {
     summary: 'print what an image holds (header, segments, checksum, SHA-256, app description)',
@@ -221,7 +219,7 @@ ${FLASH_SETTINGS_HELP}`,
 validation hash and the ESP-IDF app or bootloader description, as esptool v5 prints them.
 The chip comes from the header unless --chip is given. Intel HEX files are read part by part.`,
     options: [],
-    run: imageInfoCommand,
+    run: lazy(images, (m) => m.imageInfoCommand),
   },
   elf2image: {
     summary: 'make a flashable image from an ELF file',
@@ -256,7 +254,7 @@ it out (ESP8266: a v1 image for 0x0 plus the IROM part as a second file).
       { name: 'ram-only-header', kind: 'flag' },
       ...FLASH_SETTINGS,
     ],
-    run: elf2imageCommand,
+    run: lazy(images, (m) => m.elf2imageCommand),
   },
   monitor: {
     summary: 'show the serial console after a reset (Ctrl-] quits)',
@@ -265,7 +263,7 @@ it out (ESP8266: a v1 image for 0x0 plus the IROM part as a second file).
 keys typed are sent to it; Ctrl-] quits. -b sets the console baud (default 115200; the ESP8266
 ROM prints at 74880). Output is shown as it comes: nothing is decoded (no backtrace lookup).`,
     options: [],
-    run: monitorCommand,
+    run: lazy(monitor, (m) => m.monitorCommand),
   },
   version: {
     summary: 'print the version',
@@ -275,3 +273,20 @@ ROM prints at 74880). Output is shown as it comes: nothing is decoded (no backtr
     run: () => Promise.resolve(0),
   },
 };
+
+/** Names the router sends to the esptool surface (both spellings of each command). */
+export function isEsptoolCommand(name: string): boolean {
+  return name in ESPTOOL_COMMANDS || name.replace(/_/g, '-') in ESPTOOL_COMMANDS;
+}
+
+/** The overview of the esptool-style commands (for `flashfarm --help`). */
+export function esptoolOverview(): string {
+  const width = Math.max(...Object.keys(ESPTOOL_COMMANDS).map((n) => n.length));
+  return [
+    'esptool-compatible commands (flashfarm [global options] COMMAND [options] ...):',
+    ...Object.entries(ESPTOOL_COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`),
+    '',
+    GLOBAL_HELP,
+    '',
+  ].join('\n');
+}

@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { EXIT_CODES, toCliError } from '../flasher/exit-codes.js';
 import type { CliOutput } from '../flasher/progress.js';
 import { parseCommandLine } from './args.js';
-import { ESPTOOL_COMMANDS, GLOBAL_HELP, GLOBAL_OPTIONS } from './commands.js';
+import { ESPTOOL_COMMANDS, esptoolOverview, GLOBAL_OPTIONS } from './commands.js';
 import { type EsptoolCliDeps, globalOptions, makeContext } from './context.js';
 
-export { ESPTOOL_COMMANDS } from './commands.js';
+export { ESPTOOL_COMMANDS, esptoolOverview, isEsptoolCommand } from './commands.js';
 export type { EsptoolCliDeps } from './context.js';
 export { MONITOR_EXIT_BYTE } from './monitor.js';
 
@@ -34,27 +34,10 @@ export function flashfarmVersion(): string {
   return 'unknown';
 }
 
-/** Names the router sends here (both spellings of each command). */
-export function isEsptoolCommand(name: string): boolean {
-  return name in ESPTOOL_COMMANDS || name.replace(/_/g, '-') in ESPTOOL_COMMANDS;
-}
-
 /** Help for one command. */
 export function commandHelp(name: string): string {
   const c = ESPTOOL_COMMANDS[name];
   return `Usage: flashfarm [global options] ${c.usage}\n\n${c.summary[0].toUpperCase()}${c.summary.slice(1)}.\n\n${c.help}\n\nRun "flashfarm --help" for the global options (-p, -b, -c, --before, --after, ...).\n`;
-}
-
-/** The overview of the esptool-style commands (for `flashfarm --help`). */
-export function esptoolOverview(): string {
-  const width = Math.max(...Object.keys(ESPTOOL_COMMANDS).map((n) => n.length));
-  return [
-    'esptool-compatible commands (flashfarm [global options] COMMAND [options] ...):',
-    ...Object.entries(ESPTOOL_COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`),
-    '',
-    GLOBAL_HELP,
-    '',
-  ].join('\n');
 }
 
 const stdStream = (s: NodeJS.WriteStream): CliOutput => ({ write: (t) => void s.write(t), isTTY: s.isTTY });

@@ -20,6 +20,18 @@ describe('request encoding', () => {
     expect(checksum(Uint8Array.from([0x01, 0x02]))).toBe(0xec);
   });
 
+  it('checksum equals a byte-by-byte XOR at every length and alignment (it folds 32-bit words)', () => {
+    const backing = new Uint8Array(300).map((_, i) => (i * 151 + 7) & 0xff);
+    for (const offset of [0, 1, 2, 3, 5])
+      for (const length of [0, 1, 3, 4, 7, 8, 64, 255, 290]) {
+        const view = backing.subarray(offset, offset + length);
+        let expected = 0xef;
+        for (const b of view) expected ^= b;
+        expect([offset, length, checksum(view)]).toEqual([offset, length, expected]);
+        expect(checksum(view, 0)).toBe(expected ^ 0xef);
+      }
+  });
+
   it('SYNC is the 46-byte frame of §3.1', () => {
     const wire = slipEncode(encodeRequest(Op.SYNC, SYNC_BODY));
     expect(wire.length).toBe(46);

@@ -49,11 +49,27 @@ export const SYNC_BODY = Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array<n
 /** The unsolicited frame a freshly started stub sends. */
 export const OHAI = Uint8Array.from([0x4f, 0x48, 0x41, 0x49]);
 
-/** XOR of every payload byte seeded with 0xEF (reference §1.4). */
+/**
+ * XOR of every payload byte seeded with 0xEF (reference §1.4). Computed on
+ * every data block the flasher sends, so the aligned middle is folded 32 bits
+ * at a time (XOR is bytewise: the four lanes fold to the same byte).
+ */
 export function checksum(payload: Uint8Array, seed = CHECKSUM_SEED): number {
-  let c = seed;
-  for (const b of payload) c ^= b;
-  return c;
+  let c = 0;
+  let i = 0;
+  const end = payload.length;
+  const head = Math.min(end, (4 - (payload.byteOffset & 3)) & 3);
+  for (; i < head; i++) c ^= payload[i];
+  const words = (end - i) >>> 2;
+  if (words > 0) {
+    const view = new Uint32Array(payload.buffer, payload.byteOffset + i, words);
+    let w = 0;
+    for (let k = 0; k < words; k++) w ^= view[k];
+    c ^= (w ^ (w >>> 8) ^ (w >>> 16) ^ (w >>> 24)) & 0xff;
+    i += words * 4;
+  }
+  for (; i < end; i++) c ^= payload[i];
+  return seed ^ c;
 }
 
 /** Little-endian u32 words, as every multi-word command body is laid out. */
