@@ -87,6 +87,14 @@ export interface SimBoardInfo {
   wiring: Wiring;
 }
 
+/** What the host did to the flash, counted from the board's side (the fault suite reads them). */
+export interface SimFlashCounters {
+  /** Download sessions (resets into the ROM loader) in which the host began writing the flash. */
+  writeSessions: number;
+  /** App starts that ended a download session in which the host verified the flash (MD5): completed flashes. */
+  verifiedBoots: number;
+}
+
 /** Host baud a freshly opened port starts at. */
 const DEFAULT_HOST_BAUD = 115200;
 /** Throughput of the USB-Serial/JTAG link, as a baud equivalent (≈1 MB/s, full-speed USB). */
@@ -156,6 +164,9 @@ export class SimBoard {
   private readonly printListeners = new Set<(text: string) => void>();
   private readonly modeListeners = new Set<(mode: ChipMode) => void>();
   private readonly errors: unknown[] = [];
+  private readonly counters: SimFlashCounters = { writeSessions: 0, verifiedBoots: 0 };
+  /** The chip's served-request counts when the current download session began; null outside one. */
+  private downloadSession: { flashBegins: number; md5s: number } | null = null;
 
   constructor(options: SimBoardOptions) {
     if (!isChipName(options.chip))
@@ -320,6 +331,13 @@ export class SimBoard {
     });
   }
 
+  /** Completed flashes and write sessions since the board was created (the open session included). */
+  get flashCounters(): SimFlashCounters {
+    const open = this.downloadSession;
+    const writing = open !== null && this.chip.served.flashBegins > open.flashBegins;
+    return { ...this.counters, writeSessions: this.counters.writeSessions + (writing ? 1 : 0) };
+  }
+
   /** Internal errors caught while handling commands (a test asserts it stays empty). */
   get internalErrors(): readonly unknown[] {
     return this.errors;
@@ -362,6 +380,7 @@ export class SimBoard {
   unplug(): void {
     if (!this.plugged) return;
     this.plugged = false;
+    this.endDownloadSession(false);
     this.latchTimer?.();
     this.latchTimer = null;
     this.chip.halt('off');
@@ -390,6 +409,7 @@ export class SimBoard {
    */
   powerCycle(): void {
     if (!this.plugged) throw new SimUnpluggedError(this.name);
+    this.endDownloadSession(false);
     this.latchTimer?.();
     this.latchTimer = null;
     this.chip.halt('off');
@@ -574,8 +594,20 @@ export class SimBoard {
     else this.startChip(false, this.chip.lastResetCause, false);
   }
 
+  /** Closes the download session in progress: it wrote the flash, and did the app start after a verify. */
+  private endDownloadSession(appStarts: boolean): void {
+    const began = this.downloadSession;
+    if (!began) return;
+    this.downloadSession = null;
+    const served = this.chip.served;
+    if (served.flashBegins > began.flashBegins) this.counters.writeSessions++;
+    if (appStarts && served.md5s > began.md5s) this.counters.verifiedBoots++;
+  }
+
   private startChip(download: boolean, cause: ResetCause, withRomBanner: boolean): void {
     const chip = this.chip;
+    this.endDownloadSession(!download);
+    if (download) this.downloadSession = { ...chip.served };
     chip.halt('reset');
     chip.lastResetCause = cause;
     const def = this.def;

@@ -109,6 +109,8 @@ export class SimChip {
   /** Stub: READ_FLASH streaming state. */
   readStream: { offset: number; length: number; packet: number; sent: number; acked: number } | null = null;
   lastResetCause: ResetCause = 'poweron';
+  /** Requests answered successfully since power-up of the simulator, for the board's flash counters. */
+  readonly served = { flashBegins: 0, md5s: 0 };
 
   private readonly decoder = new SlipDecoder(MAX_FRAME_BYTES);
   private readonly inbox: Request[] = [];

@@ -1,7 +1,7 @@
 export type { SimPortHandle } from './port.js';
 /** Simulated ESP boards: ROM and stub loaders, flash, reset circuit, UART timing, faults. */
 export { SimBoard, defaultMac } from './board.js';
-export type { SimBoardInfo, SimBoardOptions, SimFaults, Wiring } from './board.js';
+export type { SimBoardInfo, SimBoardOptions, SimFaults, SimFlashCounters, Wiring } from './board.js';
 export type { ChipMode } from './chip.js';
 export { CHIPS, chipNames, getChip, isChipName } from './chips/index.js';
 export type { ChipDefinition, ChipIdentity, ChipName, ResetCause } from './chips/types.js';

@@ -138,6 +138,7 @@ export function stubHandler(chip: SimChip, req: Request): Outcome | Promise<Outc
         written: 0,
         inflater: compressed ? new BlockInflater() : null,
       };
+      chip.served.flashBegins++;
       // Erasing happens lazily while writing, so BEGIN answers at once (§2.6).
       return answer(chip, op, { delayMs: flashWait(chip) });
     }
@@ -213,6 +214,7 @@ export function stubHandler(chip: SimChip, req: Request): Outcome | Promise<Outc
       if (body.length !== 16) return fail(chip, op, StubError.BAD_DATA_LEN);
       const [addr, size] = words(body, 2) as [number, number];
       if (addr + size > chip.flash.sizeBytes) return fail(chip, op, StubError.FAILED_SPI_OP);
+      chip.served.md5s++;
       return answer(chip, op, {
         payload: chip.flash.md5(addr, size),
         delayMs: flashWait(chip) + chip.env.clock.scaled(readTimeMs(size)),
