@@ -273,6 +273,29 @@ describe('flashfarm sim control endpoint', () => {
     await ok(control, 'POST', '/boards/esp32-1/plug');
     await pollUntil(() => boards[0].board.mode === 'flash-boot', { what: 'the board to boot' });
     expect(await counters()).toEqual({ writeSessions: 2, verifiedBoots: 1 });
+    // A third flash loses its host (a killed agent) while writing its last part, after the earlier
+    // parts were verified; the next host resets the board into its app. The last write was never
+    // verified, so that is no completed flash either.
+    const third = firmware('3.0.0');
+    const host = await open(boards[0].url);
+    const killed = new AbortController();
+    const dropped = await flash(host, third, {
+      signal: killed.signal,
+      onEvent: (e: FlasherEvent) => {
+        if (e.type === 'progress' && e.stage === 'write' && e.region === third.length - 1) killed.abort();
+      },
+    }).then(
+      () => 'finished',
+      () => 'stopped',
+    );
+    expect(dropped).toBe('stopped');
+    await host.close();
+    const next = await open(boards[0].url);
+    // EN low then high with IO0 released (DTR off): a normal boot from flash.
+    await next.setSignals({ dtr: false, rts: true });
+    await next.setSignals({ dtr: false, rts: false });
+    await pollUntil(() => boards[0].board.mode === 'flash-boot', { what: 'the app to start again' });
+    expect(await counters()).toEqual({ writeSessions: 3, verifiedBoots: 1 });
   }, 60_000);
 
   it('power-cycles a board while its client stays connected', async () => {

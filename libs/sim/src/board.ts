@@ -91,7 +91,7 @@ export interface SimBoardInfo {
 export interface SimFlashCounters {
   /** Download sessions (resets into the ROM loader) in which the host began writing the flash. */
   writeSessions: number;
-  /** App starts that ended a download session in which the host verified the flash (MD5): completed flashes. */
+  /** App starts that ended a download session whose last write the host verified (MD5): completed flashes. */
   verifiedBoots: number;
 }
 
@@ -601,7 +601,10 @@ export class SimBoard {
     this.downloadSession = null;
     const served = this.chip.served;
     if (served.flashBegins > began.flashBegins) this.counters.writeSessions++;
-    if (appStarts && served.md5s > began.md5s) this.counters.verifiedBoots++;
+    // Completed: the host verified (MD5) after its last write began; a session cut in the middle of a
+    // write leaves that write unverified, whatever earlier parts it verified.
+    const verified = served.md5s > began.md5s && served.md5s > served.md5sAtLastBegin;
+    if (appStarts && verified) this.counters.verifiedBoots++;
   }
 
   private startChip(download: boolean, cause: ResetCause, withRomBanner: boolean): void {

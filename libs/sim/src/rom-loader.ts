@@ -301,6 +301,7 @@ function flashBegin(chip: SimChip, req: Request): Outcome {
   const length = eraseBytes > 0 ? offset + eraseBytes - start : 0;
   chip.flash.erase(start, length);
   chip.served.flashBegins++;
+  chip.served.md5sAtLastBegin = chip.served.md5s;
   return answer(chip, op, { simMs: eraseTimeMs(start, length) });
 }
 

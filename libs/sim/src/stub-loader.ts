@@ -139,6 +139,7 @@ export function stubHandler(chip: SimChip, req: Request): Outcome | Promise<Outc
         inflater: compressed ? new BlockInflater() : null,
       };
       chip.served.flashBegins++;
+      chip.served.md5sAtLastBegin = chip.served.md5s;
       // Erasing happens lazily while writing, so BEGIN answers at once (§2.6).
       return answer(chip, op, { delayMs: flashWait(chip) });
     }
