@@ -178,10 +178,8 @@ async function runTry(
   await ensureIdle(farm, settings);
   const notes: string[] = [];
   const jobIds: string[] = [];
-  const firmware = await farm.uploadFirmware(
-    `${scenario.name}-${index}-${Date.now()}`,
-    settings.appKiB * 1024,
-  );
+  // A new version every try (the app descriptor holds at most 31 characters), so every flash changes the flash.
+  const firmware = await farm.uploadFirmware(`${index}-${Date.now().toString(36)}`, settings.appKiB * 1024);
   const ctx: TryContext = {
     farm,
     settings,
