@@ -181,7 +181,9 @@ async function main(): Promise<number> {
             .map(([c, n]) => `${c}×${n}`)
             .join(', ')}`
         : undefined,
-      r.unreportedFlashes ? `${r.unreportedFlashes} completed flash(es) reported as failed` : undefined,
+      r.unreportedFlashes
+        ? `${r.unreportedFlashes} completed flash(es) the api does not count as succeeded`
+        : undefined,
       r.mixedLogs ? `${r.mixedLogs} log(s) holding two executions` : undefined,
       r.disorderedLines ? `${r.disorderedLines} line(s) out of time order` : undefined,
       r.farmRestarts.length ? `farm: ${[...new Set(r.farmRestarts)].join('; ')}` : undefined,
