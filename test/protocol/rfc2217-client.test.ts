@@ -1,5 +1,7 @@
+import { holdFor } from '../support/stimulus.js';
+import { startDelayProxy } from './support/delay-proxy.js';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { FlashErrorCode } from '#contracts';
 import { openTransport, parseRfc2217Url, Rfc2217Transport, TransportError } from '#serial';
 import { SimBoard, type SimPortHandle, startRfc2217Server, type Rfc2217Server } from '#sim';
@@ -66,31 +68,14 @@ class EchoBoard {
   }
 }
 
-/** A TCP relay that holds every chunk for delayMs in each direction: a slow link. */
-async function startDelayProxy(targetPort: number, delayMs: number): Promise<Server> {
-  const proxy = createServer((inbound) => {
-    const outbound = connect({ host: '127.0.0.1', port: targetPort });
-    inbound.setNoDelay(true);
-    outbound.setNoDelay(true);
-    const relay = (from: Socket, to: Socket): void => {
-      from.on('data', (chunk) => setTimeout(() => to.writable && to.write(chunk), delayMs));
-      from.on('close', () => setTimeout(() => to.destroy(), delayMs));
-      from.on('error', () => undefined);
-    };
-    relay(inbound, outbound);
-    relay(outbound, inbound);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return proxy;
-}
-
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 async function serve(board: EchoBoard): Promise<Rfc2217Server> {
-  const server = await startRfc2217Server(board, { port: 0 });
+  // The lines as they arrive (pyserial's PortManager): these tests are about the client.
+  const server = await startRfc2217Server(board, { port: 0, resetMode: 'pass-through' });
   cleanups.push(() => server.close());
   return server;
 }
@@ -230,7 +215,8 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
     // EN latches the straps 5 ms after it rises; the link adds 25 ms each way.
     const board = new SimBoard({ chip: 'esp32', name: 'slow-reset', timeScale: 0.01, enRiseMs: 5 });
     cleanups.push(() => board.dispose());
-    const server = await startRfc2217Server(board, { port: 0 });
+    // A plain remote serial port (ser2net-like): each line change crosses the link by itself.
+    const server = await startRfc2217Server(board, { port: 0, resetMode: 'pass-through' });
     cleanups.push(() => server.close());
     const proxy = await startDelayProxy(server.port, 25);
     cleanups.push(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
@@ -254,6 +240,33 @@ describe('RFC 2217 client (Rfc2217Transport)', () => {
     await transport.setSignals({ dtr: false, rts: true });
     await transport.setSignals({ dtr: true, rts: false });
     await board.waitForConsole(/waiting for download/, 5_000);
+  });
+
+  it('with the server resetting locally (esp_rfc2217_server), the same one-line-per-call reset reaches download mode', async () => {
+    const board = new SimBoard({ chip: 'esp32', name: 'local-reset', timeScale: 0.01, enRiseMs: 5 });
+    cleanups.push(() => board.dispose());
+    const server = await startRfc2217Server(board, { port: 0, resetMode: 'local' });
+    cleanups.push(() => server.close());
+    const proxy = await startDelayProxy(server.port, 25);
+    cleanups.push(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const transport = track(
+      await openTransport(`rfc2217://127.0.0.1:${(proxy.address() as AddressInfo).port}`, {
+        baudRate: 115_200,
+      }),
+    );
+    // esptool's ClassicReset over the link: D0 · R1 · W100 · D1 · R0 · W50 · D0, each a round trip.
+    board.clearConsole();
+    await transport.setSignals({ dtr: false });
+    await transport.setSignals({ rts: true });
+    await holdFor(100);
+    await transport.setSignals({ dtr: true });
+    await transport.setSignals({ rts: false });
+    await holdFor(50);
+    await transport.setSignals({ dtr: false });
+    await board.waitForConsole(/waiting for download/, 5_000);
+    // (Blank flash: the boot loop before the reset is in the console too.)
+    expect(board.console.split('rst:').at(-1)).toContain('DOWNLOAD_BOOT');
+    expect(board.mode).toBe('rom');
   });
 
   it('reports DEVICE_GONE and calls onDisconnect when the board is unplugged', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { connect, type Socket } from 'node:net';
 import { type SimPortHandle, startRfc2217Server, type Rfc2217Server } from '#sim';
+import { pollUntil } from '../support/poll.js';
 
 // The server on its own, seen from a raw TCP client: exact negotiation bytes,
 // acknowledgements, line changes reaching the board, one client at a time,
@@ -17,6 +18,8 @@ const COM_PORT = 0x2c;
 class RecordingBoard {
   readonly name = 'rec-1';
   readonly signals: Array<{ dtr?: boolean; rts?: boolean }> = [];
+  /** The same changes with the time (performance.now()) they reached the board. */
+  readonly timed: Array<{ at: number; dtr?: boolean; rts?: boolean }> = [];
   readonly bauds: number[] = [];
   readonly received: number[] = [];
   plugged = true;
@@ -37,7 +40,10 @@ class RecordingBoard {
         setImmediate(() => data.forEach((listener) => listener(answer)));
       },
       onData: (listener: (bytes: Uint8Array) => void) => (data.add(listener), () => data.delete(listener)),
-      setSignals: (signals: { dtr?: boolean; rts?: boolean }): void => void this.signals.push({ ...signals }),
+      setSignals: (signals: { dtr?: boolean; rts?: boolean }): void => {
+        this.signals.push({ ...signals });
+        this.timed.push({ at: performance.now(), ...signals });
+      },
       setBaudRate: (rate: number): void => {
         baud = rate;
         this.bauds.push(rate);
@@ -133,6 +139,10 @@ function contains(haystack: number[], needle: number[]): boolean {
   return hex(haystack).includes(hex(needle));
 }
 
+function occurrences(haystack: number[], needle: number[]): number {
+  return hex(haystack).split(hex(needle)).length - 1;
+}
+
 const sb = (code: number, ...value: number[]): number[] => [IAC, SB, COM_PORT, code, ...value, IAC, SE];
 
 let server: Rfc2217Server | undefined;
@@ -144,8 +154,11 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function start(board: RecordingBoard): Promise<Rfc2217Server> {
-  server = await startRfc2217Server(board, { port: 0 });
+async function start(
+  board: RecordingBoard,
+  resetMode: 'local' | 'pass-through' = 'pass-through',
+): Promise<Rfc2217Server> {
+  server = await startRfc2217Server(board, { port: 0, resetMode });
   return server;
 }
 
@@ -205,6 +218,17 @@ describe('RFC 2217 server for a simulated board', () => {
     await raw.until((bytes) => contains(bytes, acks.flat()), 'all nine acknowledgements in order');
     expect(board.bauds).toEqual([921_600]);
     expect(board.signals).toEqual([{ dtr: true }, { rts: true }, { dtr: false }, { rts: false }]);
+  });
+
+  it("confirms flow-control settings as pyserial's server does: 3 (RTS/CTS) → 3, and a request (0) reports it", async () => {
+    const board = new RecordingBoard();
+    const raw = await client((await start(board)).port);
+    raw.send([...sb(5, 3), ...sb(5, 0), ...sb(5, 2), ...sb(5, 1), ...sb(5, 0)]);
+    await raw.until(
+      (bytes) => contains(bytes, [...sb(105, 3), ...sb(105, 3), ...sb(105, 2), ...sb(105, 1), ...sb(105, 1)]),
+      'each flow-control value confirmed, then the current one reported',
+    );
+    expect(board.signals).toEqual([]);
   });
 
   it('answers a baud query (0) with the current baud and reports line state requests', async () => {
@@ -275,5 +299,73 @@ describe('RFC 2217 server for a simulated board', () => {
     const board = new RecordingBoard();
     const { port } = await start(board);
     await expect(startRfc2217Server(new RecordingBoard(), { port })).rejects.toThrow(/already in use/);
+  });
+});
+
+describe('RFC 2217 server, local reset (esp_rfc2217_server)', () => {
+  it("DTR on runs esptool's UnixTightReset on the server; the rest of ClassicReset's pattern is dropped; DTR off ends it", async () => {
+    const board = new RecordingBoard();
+    const raw = await client((await start(board, 'local')).port);
+    // esptool's ClassicReset over RFC 2217: D0, R1 (+D0), D1, R0 (+D1); each change is acknowledged.
+    raw.send([...sb(5, 9), ...sb(5, 11), ...sb(5, 9), ...sb(5, 8), ...sb(5, 12), ...sb(5, 8)]);
+    await raw.until(
+      (bytes) =>
+        contains(bytes, [
+          ...sb(105, 9),
+          ...sb(105, 11),
+          ...sb(105, 9),
+          ...sb(105, 8),
+          ...sb(105, 12),
+          ...sb(105, 8),
+        ]),
+      'every change confirmed',
+    );
+    const sequence = [
+      { dtr: false, rts: false },
+      { dtr: true, rts: true },
+      { dtr: false, rts: true },
+      { dtr: true, rts: false },
+      { dtr: false, rts: false },
+      { dtr: false },
+    ];
+    await pollUntil(() => board.signals.length >= 2 + sequence.length, { what: 'the local reset sequence' });
+    expect(board.signals).toEqual([{ dtr: false }, { dtr: false }, ...sequence]);
+    // EN held low for 100 ms, IO0 held low for 50 ms after EN's release (reset.py timings).
+    const at = board.timed.slice(2).map((t) => t.at);
+    expect(at[3] - at[2]).toBeGreaterThanOrEqual(95);
+    expect(at[4] - at[3]).toBeGreaterThanOrEqual(45);
+    raw.send(sb(5, 9));
+    await pollUntil(() => board.signals.length === 2 + sequence.length + 1, { what: 'DTR off applied' });
+    expect(board.signals.at(-1)).toEqual({ dtr: false });
+  });
+
+  it("RTS falling outside a download reset runs HardReset on the server; esptool-js's combined release does not", async () => {
+    const board = new RecordingBoard();
+    const raw = await client((await start(board, 'local')).port);
+    // esptool's HardReset: R1, wait, R0.
+    raw.send([...sb(5, 11), ...sb(5, 12)]);
+    await pollUntil(() => board.signals.length >= 2, { what: 'the local hard reset' });
+    expect(board.signals).toEqual([{ rts: true }, { rts: false }]);
+    expect(board.timed[1].at - board.timed[0].at).toBeGreaterThanOrEqual(95);
+
+    // esptool-js 0.7.0 ClassicReset through a transport that sends DTR then RTS per update:
+    // (D0,R1), (D1,R0), then (D0,R0): RTS was already off, so no hard reset follows the loader.
+    board.signals.length = 0;
+    raw.send([...sb(5, 9), ...sb(5, 11), ...sb(5, 8), ...sb(5, 12)]);
+    await pollUntil(() => board.signals.length >= 7, { what: 'the local download reset' });
+    raw.send([...sb(5, 9), ...sb(5, 12), ...sb(5, 7)]);
+    // Two DTR-off acknowledgements so far; the third 105/9 answers the DTR request sent after RTS off.
+    await raw.until((bytes) => occurrences(bytes, sb(105, 9)) >= 3, 'the DTR request answered');
+    await pollUntil(() => board.signals.length >= 8, { what: 'DTR off applied' });
+    expect(board.signals).toEqual([
+      { dtr: false },
+      { dtr: false, rts: false },
+      { dtr: true, rts: true },
+      { dtr: false, rts: true },
+      { dtr: true, rts: false },
+      { dtr: false, rts: false },
+      { dtr: false },
+      { dtr: false },
+    ]);
   });
 });

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { FlashErrorCode } from '#contracts';
 import { openTransport, type TransportError } from '#serial';
 import { pollUntil } from '../support/poll.js';
+import { holdFor } from '../support/stimulus.js';
+import { startDelayProxy } from './support/delay-proxy.js';
 import { freePort, simCliRuns } from './support/sim-cli.js';
 
 // `flashfarm sim`: boards behind RFC 2217 servers, a listing, clean stop.
@@ -138,5 +140,62 @@ describe('flashfarm sim', () => {
     const bad = start(['--frobnicate']);
     await expect(bad.exit).resolves.toBe(2);
     expect(bad.stderr()).toMatch(/frobnicate/);
+  });
+
+  it('resets locally by default, as esp_rfc2217_server does, and passes line changes through with --reset-mode pass-through', async () => {
+    // esptool's ClassicReset, one SET-CONTROL per call over a link that takes 25 ms each way:
+    // the gap between EN rising and IO0 falling outlasts the board's EN delay, so passed
+    // through, the chip samples IO0 high and boots its app; reset locally, it reaches the loader.
+    const classicResetOverSlowLink = async (url: string): Promise<void> => {
+      const proxy = await startDelayProxy(Number(new URL(url.replace('rfc2217', 'http')).port), 25);
+      const transport = await openTransport(`rfc2217://127.0.0.1:${(proxy.address() as AddressInfo).port}`, {
+        baudRate: 115_200,
+      });
+      try {
+        await transport.setSignals({ dtr: false });
+        await transport.setSignals({ rts: true });
+        await holdFor(100);
+        await transport.setSignals({ dtr: true });
+        await transport.setSignals({ rts: false });
+        await holdFor(50);
+        await transport.setSignals({ dtr: false });
+      } finally {
+        await transport.close();
+        await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      }
+    };
+    const lastBoot = (console: string): string => console.split('rst:').at(-1) ?? '';
+
+    const local = start(['--chip', 'esp32', '--base-port', '0', '--no-control']);
+    const [localSlot] = (await local.ready).boards;
+    localSlot.board.clearConsole();
+    await classicResetOverSlowLink(localSlot.url);
+    await localSlot.board.waitForConsole(/waiting for download/, 5_000);
+    expect(lastBoot(localSlot.board.console)).toContain('DOWNLOAD_BOOT');
+
+    const passed = start([
+      '--chip',
+      'esp32',
+      '--base-port',
+      '0',
+      '--no-control',
+      '--reset-mode',
+      'pass-through',
+    ]);
+    const [passedSlot] = (await passed.ready).boards;
+    passedSlot.board.clearConsole();
+    await classicResetOverSlowLink(passedSlot.url);
+    await pollUntil(() => /boot:0x/.test(lastBoot(passedSlot.board.console)), {
+      timeoutMs: 5_000,
+      what: 'the board to boot after the reset',
+    });
+    expect(lastBoot(passedSlot.board.console)).toContain('SPI_FAST_FLASH_BOOT');
+    expect(passedSlot.board.mode).not.toBe('rom');
+  });
+
+  it('refuses an unknown --reset-mode and names the accepted ones', async () => {
+    const run = start(['--reset-mode', 'ser2net']);
+    await expect(run.exit).resolves.toBe(2);
+    expect(run.stderr()).toContain('--reset-mode must be one of local, pass-through (got ser2net)');
   });
 });

@@ -216,8 +216,8 @@ describe('ROM loader: flashing', () => {
     expect(Array.from(reply.data)).toEqual([1, 5]);
   });
 
-  it('MEM_END into code that is not a known stub: the chip goes silent until reset', async () => {
-    const { board, host } = await rom();
+  it('MEM_END into code that is not a known stub, strictStubs: the chip goes silent until reset', async () => {
+    const { board, host } = await rom('esp32', { strictStubs: true });
     const code = new Uint8Array(64).fill(0x90);
     const next = host.runRamCode([{ address: 0x40090000, data: code }], 0x40090000);
     await expect(next).rejects.toThrow('no frame');

@@ -70,6 +70,59 @@ describe('reset circuit and boot mode', () => {
     }
   });
 
+  describe('EN RC delay: the chip leaves reset enRiseMs after EN is released and samples IO0 then', () => {
+    /**
+     * esptool's ClassicReset one line per call: (D0,R1) · D1 · gap · R0 · hold · D0. D1 releases
+     * EN with IO0 still high; R0 pulls IO0 low; D0 releases it after holdMs.
+     */
+    async function splitReset(b: SimBoard, gapMs: number, holdMs = 60): Promise<void> {
+      const port = b.openPort();
+      b.clearConsole();
+      port.setSignals({ dtr: false, rts: true });
+      await sleep(20);
+      port.setSignals({ dtr: true });
+      if (gapMs > 0) await sleep(gapMs);
+      port.setSignals({ rts: false });
+      await sleep(holdMs);
+      port.setSignals({ dtr: false });
+    }
+
+    it('the split DTR/RTS sequence from a local tty (changes back to back) reaches the loader', async () => {
+      const b = await flashedBoard();
+      try {
+        await splitReset(b, 0);
+        await b.waitForConsole(/waiting for download/, 1000);
+        expect(b.mode).toBe('rom');
+      } finally {
+        b.dispose();
+      }
+    });
+
+    it('with 50 ms between the changes (a network round trip each) IO0 is sampled high: the app boots', async () => {
+      const b = await flashedBoard();
+      try {
+        await splitReset(b, 50);
+        await b.waitForConsole(/boot:0x13 \(SPI_FAST_FLASH_BOOT\)[\s\S]*Calling app_main/, 1000);
+        expect(b.console).not.toContain('waiting for download');
+        expect(b.mode).toBe('flash-boot');
+      } finally {
+        b.dispose();
+      }
+    });
+
+    it('the delay is a board property: a slower EN (enRiseMs 120) still catches IO0 low after a 50 ms gap', async () => {
+      const b = await flashedBoard({ enRiseMs: 120 });
+      try {
+        // IO0 must stay low until the chip samples it: esptool's second attempt holds it 550 ms.
+        await splitReset(b, 50, 550);
+        await b.waitForConsole(/waiting for download/, 1000);
+        expect(b.mode).toBe('rom');
+      } finally {
+        b.dispose();
+      }
+    });
+  });
+
   it('a reset with IO0 high (hard reset: RTS pulse only) boots the app and prints its banner', async () => {
     const b = await flashedBoard();
     try {
@@ -202,6 +255,57 @@ describe('reset circuit and boot mode', () => {
     } finally {
       b.dispose();
     }
+  });
+});
+
+describe('RTC watchdog (esptool --after watchdog-reset)', () => {
+  /** esptool v5.3.1 watchdog_reset(): unlock, timeout 2000 slow cycles, enable stage 0 with reset, lock. */
+  async function watchdogReset(
+    host: HostClient,
+    wdt: { config0: number; config1: number; wprotect: number },
+  ) {
+    const write = async (addr: number, value: number): Promise<void> => {
+      host.expectOk(await host.command(0x09, le32(addr, value >>> 0, 0xffffffff, 0)));
+    };
+    await write(wdt.wprotect, 0x50d83aa1);
+    await write(wdt.config1, 2000);
+    await write(wdt.config0, (1 << 31) | (5 << 28) | (1 << 8) | 2);
+    await write(wdt.wprotect, 0);
+  }
+
+  it.each(['esp32s2', 'esp32s3', 'esp32c3'] as const)(
+    '%s: the watchdog resets the chip, which samples the straps again and boots the app',
+    async (chip) => {
+      const b = await flashedBoard({ chip });
+      try {
+        const host = new HostClient(b.openPort());
+        await host.enterBootloader();
+        b.clearConsole();
+        await watchdogReset(host, b.def.rtcWdt!);
+        await b.waitForConsole(/rst:0x10 \(RTCWDT_RTC_RST\)[\s\S]*Calling app_main/, 2000);
+        expect(b.mode).toBe('flash-boot');
+        // The RTC domain starts over: the watchdog is off again.
+        expect(b.readRegister(b.def.rtcWdt!.config0)).toBe(0);
+      } finally {
+        b.dispose();
+      }
+    },
+  );
+
+  it('writes without the key are ignored, as on silicon; ESP32, ESP8266 and ESP32-C6 have no watchdog esptool uses', async () => {
+    const b = await flashedBoard({ chip: 'esp32c3' });
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      const wdt = b.def.rtcWdt!;
+      host.expectOk(await host.command(0x09, le32(wdt.config0, 0x80000000 | (5 << 28), 0xffffffff, 0)));
+      expect(b.readRegister(wdt.config0)).toBe(0);
+      expect(b.mode).toBe('rom');
+    } finally {
+      b.dispose();
+    }
+    for (const chip of ['esp32', 'esp8266', 'esp32c6'] as const)
+      expect(board({ chip }).def.rtcWdt).toBeNull();
   });
 });
 
@@ -464,6 +568,40 @@ describe('board options and flash', () => {
     expect(() => board({ revision: 117 })).toThrow(invalid);
     expect(() => board({ timeScale: -1 })).toThrow(invalid);
     expect(() => board({ chip: 'esp32', wiring: 'usb-serial-jtag' })).toThrow(invalid);
+  });
+
+  it('board profiles: DevKit behind a CP2102N by default; USB-Serial/JTAG is 303A:1001, no EN delay, S3/C3/C6 only', () => {
+    const devkit = board();
+    expect(devkit.info).toMatchObject({
+      profile: 'devkit',
+      wiring: 'auto-reset',
+      usb: { vid: 0x10c4, pid: 0xea60 },
+    });
+    devkit.dispose();
+    for (const chip of ['esp32s3', 'esp32c3', 'esp32c6'] as const) {
+      const usb = board({ chip, profile: 'usb-serial-jtag' });
+      expect(usb.info).toMatchObject({
+        profile: 'usb-serial-jtag',
+        wiring: 'usb-serial-jtag',
+        usb: { vid: 0x303a, pid: 0x1001 },
+      });
+      // The ROM reports the USB-Serial/JTAG console, so esptool picks its USB reset and watchdog rules.
+      expect(usb.readRegister(usb.def.uartDevBufNoAddr!)).toBe(usb.def.uartDevBufNoUsbJtag);
+      usb.dispose();
+    }
+    // The wiring alone implies the profile.
+    const byWiring = board({ chip: 'esp32c3', wiring: 'usb-serial-jtag' });
+    expect(byWiring.info.usb.pid).toBe(0x1001);
+    byWiring.dispose();
+    for (const chip of ['esp32', 'esp32s2', 'esp8266'] as const) {
+      let caught: unknown;
+      try {
+        board({ chip, profile: 'usb-serial-jtag' });
+      } catch (err) {
+        caught = err;
+      }
+      expect((caught as { code?: string }).code).toBe(SimErrorCode.INVALID_ARGUMENT);
+    }
   });
 
   it('derives a stable Espressif MAC from the name', () => {

@@ -10,21 +10,23 @@ import {
   type ResetCause,
   formatMac,
 } from './chips/types.js';
+import {
+  BOARD_PROFILES,
+  type BoardProfileName,
+  type UsbIdentity,
+  type Wiring,
+  isBoardProfileName,
+  profileForWiring,
+} from './board-profiles.js';
 import { SimError, SimErrorCode, SimPortBusyError, SimUnpluggedError } from './errors.js';
 import { SimFlash } from './flash-memory.js';
 import { type SimPortHandle } from './port.js';
 import { type SpiFlashPart, jedecCapacityCode } from './registers.js';
 import { romHandler } from './rom-loader.js';
+import { KNOWN_STUBS, type KnownStub } from './stub-catalogue.js';
 import { baudMismatch, dropBytes, flipBits, garble, UartDirection } from './uart.js';
 
-/**
- * How the host's DTR/RTS reach EN and the boot strap pin.
- * - `auto-reset`: the two-transistor circuit of DevKitC/NodeMCU boards (§3.5).
- * - `auto-reset-swapped`: the same circuit with DTR and RTS exchanged (a common board mistake).
- * - `usb-serial-jtag`: the chip's internal USB-Serial/JTAG peripheral (§3.7); no UART baud limits.
- * - `none`: lines not connected; only the BOOT and EN buttons work.
- */
-export type Wiring = 'auto-reset' | 'auto-reset-swapped' | 'usb-serial-jtag' | 'none';
+export type { Wiring } from './board-profiles.js';
 
 /** Faults that can be switched on and off while a board runs. */
 export interface SimFaults {
@@ -61,6 +63,12 @@ export interface SimBoardOptions {
   jedecId?: number;
   /** Chip revision as major × 100 + minor. */
   revision?: number;
+  /**
+   * The kind of board (wiring, EN RC delay, USB identity); default `devkit`, or the profile
+   * the wiring implies. `usb-serial-jtag` exists for ESP32-S3/C3/C6.
+   */
+  profile?: BoardProfileName;
+  /** Overrides the profile's wiring. */
   wiring?: Wiring;
   /** 1 = real time, 0.01 = 100× faster, 0 = instantaneous. Default 1. */
   timeScale?: number;
@@ -69,10 +77,17 @@ export interface SimBoardOptions {
   faults?: SimFaults;
   /** Seed of the fault and garbage generator. Default derived from the name. */
   seed?: number;
-  /** Real milliseconds from EN's release until the chip latches its straps (the RC on EN). Default 5. */
+  /** Real milliseconds from EN's release until the chip latches its straps (the RC on EN); default the profile's. */
   enRiseMs?: number;
   /** Regions programmed before the first power-on (over what a flashFile holds). */
   initialFlash?: ReadonlyArray<{ offset: number; data: Uint8Array }>;
+  /**
+   * RAM code outside the stub catalogue, started with MEM_END, normally runs as the chip's
+   * newest known stub (with a warning); when true it halts the chip as any unknown code would.
+   */
+  strictStubs?: boolean;
+  /** The stubs this board recognises by content; default KNOWN_STUBS (tests and private stub builds add their own). */
+  stubCatalogue?: readonly KnownStub[];
 }
 
 /** A passive description of a board, for listings. */
@@ -84,7 +99,10 @@ export interface SimBoardInfo {
   flashSizeBytes: number;
   jedecId: number;
   revision: number;
+  profile: BoardProfileName;
   wiring: Wiring;
+  /** What a host sees on USB for the board's serial port. */
+  usb: UsbIdentity;
 }
 
 /** What the host did to the flash, counted from the board's side (the fault suite reads them). */
@@ -136,6 +154,8 @@ export class SimBoard {
   readonly identity: ChipIdentity;
   readonly jedecId: number;
   readonly wiring: Wiring;
+  readonly profile: BoardProfileName;
+  readonly usb: UsbIdentity;
   readonly clock: SimClock;
 
   private readonly chip: SimChip;
@@ -163,6 +183,8 @@ export class SimBoard {
   private consoleText = '';
   private readonly printListeners = new Set<(text: string) => void>();
   private readonly modeListeners = new Set<(mode: ChipMode) => void>();
+  private readonly warningListeners = new Set<(message: string) => void>();
+  private readonly warningLog: string[] = [];
   private readonly errors: unknown[] = [];
   private readonly counters: SimFlashCounters = { writeSessions: 0, verifiedBoots: 0 };
   /** The chip's served-request counts when the current download session began; null outside one. */
@@ -201,7 +223,20 @@ export class SimBoard {
       revision,
       xtalMhz: this.def.defaultXtalMhz,
     };
-    this.wiring = options.wiring ?? 'auto-reset';
+    if (options.profile !== undefined && !isBoardProfileName(options.profile))
+      throw new SimError(SimErrorCode.INVALID_ARGUMENT, `unknown board profile "${String(options.profile)}"`);
+    const profile = options.profile
+      ? BOARD_PROFILES[options.profile]
+      : profileForWiring(options.wiring ?? 'auto-reset');
+    this.profile = profile.name;
+    this.usb = profile.usb;
+    this.wiring = options.wiring ?? profile.wiring;
+    if (!profile.chips.includes(this.def.name)) {
+      throw new SimError(
+        SimErrorCode.INVALID_ARGUMENT,
+        `board profile "${profile.name}" exists for ${profile.chips.join(', ')}, not ${this.def.name}`,
+      );
+    }
     if (this.wiring === 'usb-serial-jtag' && this.def.uartDevBufNoUsbJtag === null) {
       throw new SimError(
         SimErrorCode.INVALID_ARGUMENT,
@@ -211,7 +246,7 @@ export class SimBoard {
     this.clock = new SimClock(timeScale);
     const seed = options.seed ?? createHash('sha256').update(this.name).digest().readUInt32LE(0);
     this.rng = new Prng(seed);
-    this.enRiseMs = options.enRiseMs ?? 5;
+    this.enRiseMs = options.enRiseMs ?? profile.enRiseMs;
     this.faults = {
       bitErrors: null,
       dropRate: 0,
@@ -236,7 +271,13 @@ export class SimBoard {
         return at !== null && at >= offset && at < offset + length;
       },
       softReset: (kind) => this.softReset(kind),
+      watchdogReset: () => {
+        if (this.plugged && !this.enLow) this.hardStart('rtc-wdt');
+      },
       internalError: (err) => this.errors.push(err),
+      warn: (message) => this.warn(message),
+      strictStubs: options.strictStubs ?? false,
+      stubCatalogue: options.stubCatalogue ?? KNOWN_STUBS,
       modeChanged: (mode) => {
         for (const listener of [...this.modeListeners]) listener(mode);
       },
@@ -260,7 +301,9 @@ export class SimBoard {
       flashSizeBytes: this.flash.sizeBytes,
       jedecId: this.jedecId,
       revision: this.identity.revision,
+      profile: this.profile,
       wiring: this.wiring,
+      usb: this.usb,
     };
   }
 
@@ -336,6 +379,17 @@ export class SimBoard {
     const open = this.downloadSession;
     const writing = open !== null && this.chip.served.flashBegins > open.flashBegins;
     return { ...this.counters, writeSessions: this.counters.writeSessions + (writing ? 1 : 0) };
+  }
+
+  /** Warnings so far (e.g. RAM code run as an assumed stub), oldest first. */
+  get warnings(): readonly string[] {
+    return this.warningLog;
+  }
+
+  /** Calls listener with each warning as it happens (a CLI prints them). */
+  onWarning(listener: (message: string) => void): () => void {
+    this.warningListeners.add(listener);
+    return () => this.warningListeners.delete(listener);
   }
 
   /** Internal errors caught while handling commands (a test asserts it stays empty). */
@@ -504,6 +558,13 @@ export class SimBoard {
     this.toHost.send(data, this.chip.baud, this.faults.latencyMs);
   }
 
+  private warn(message: string): void {
+    const line = `${this.name}: ${message}`;
+    this.warningLog.push(line);
+    if (this.warningLog.length > 100) this.warningLog.shift();
+    for (const listener of [...this.warningListeners]) listener(line);
+  }
+
   private appendConsole(text: string): void {
     this.consoleText += text;
     if (this.consoleText.length > CONSOLE_LIMIT_CHARS)
@@ -550,7 +611,7 @@ export class SimBoard {
     } else if (!enLow && this.enLow) {
       this.enLow = false;
       // The capacitor on EN delays the release; the chip latches its straps when EN crosses the threshold.
-      const rise = this.wiring === 'usb-serial-jtag' ? 0 : this.enRiseMs;
+      const rise = this.enRiseMs;
       this.latchTimer = this.clock.afterReal(rise, () => {
         this.latchTimer = null;
         if (this.enLow || !this.plugged) return;

@@ -1,12 +1,17 @@
 import { type Cancel, IMMEDIATE_BELOW_MS, type SimClock } from './clock.js';
-import { type ChipDefinition, type ChipIdentity, type ResetCause } from './chips/types.js';
+import {
+  type ChipDefinition,
+  type ChipIdentity,
+  type ResetCause,
+  type RtcWdtRegisters,
+} from './chips/types.js';
 import { type SimFlash } from './flash-memory.js';
 import { type BlockInflater } from './inflate.js';
 import { type Request, parseRequest } from './protocol.js';
 import { RegisterFile, type SpiFlashPart } from './registers.js';
 import { SlipDecoder } from './slip.js';
 import { STUB_STARTUP_MS, ohaiFrame } from './rom-loader.js';
-import { type KnownStub, type RamSegment, recogniseStub } from './stub-images.js';
+import { type KnownStub, type RamSegment, recogniseRamCode } from './stub-catalogue.js';
 import { stubHandler } from './stub-loader.js';
 
 /** What the chip is doing. */
@@ -67,14 +72,27 @@ export interface ChipEnvironment {
   flashWriteFails(offset: number, length: number): boolean;
   /** A software reset or "run user code" request from the loader. */
   softReset(kind: 'reboot' | 'run-app'): void;
+  /** The RTC watchdog expired: a reset that samples the straps again (RTCWDT_RTC_RST). */
+  watchdogReset(): void;
   /** The chip's mode changed. */
   modeChanged(mode: ChipMode): void;
   /** Called for a handler bug; the chip carries on. */
   internalError(err: unknown): void;
+  /** Something a user should know although the chip carries on (RAM code run as an assumed stub). */
+  warn(message: string): void;
+  /** When true, RAM code outside the stub catalogue halts the chip instead of running as the newest stub. */
+  readonly strictStubs: boolean;
+  /** The stubs recognised by content (KNOWN_STUBS unless a board was given its own). */
+  readonly stubCatalogue: readonly KnownStub[];
 }
 
 /** Handles one request in a given personality (ROM or stub). */
 export type CommandHandler = (chip: SimChip, req: Request) => Outcome | Promise<Outcome>;
+
+/** The key that unlocks the RTC watchdog's registers (RTC_CNTL_WDT_WKEY). */
+const RTC_WDT_WKEY = 0x50d83aa1;
+/** Stage 0 timeout when CONFIG1 was never written (its reset value, 200 000 slow clock cycles). */
+const RTC_WDT_DEFAULT_CYCLES = 200_000;
 
 /** Largest frame either personality accepts: a 16 KiB data block plus headers. */
 export const MAX_FRAME_BYTES = 8 + 16 + 0x4000 + 64;
@@ -107,7 +125,17 @@ export class SimChip {
   /** SYNCs the ROM will still miss after this reset (fault injection). */
   syncsToIgnore = 0;
   /** Stub: READ_FLASH streaming state. */
-  readStream: { offset: number; length: number; packet: number; sent: number; acked: number } | null = null;
+  readStream: {
+    offset: number;
+    length: number;
+    packet: number;
+    sent: number;
+    acked: number;
+    /** Bytes that may be unacknowledged before the stub waits. */
+    window: number;
+    /** A packet is being read from flash (packets leave one after the other). */
+    reading: boolean;
+  } | null = null;
   lastResetCause: ResetCause = 'poweron';
   /**
    * Requests answered successfully since power-up of the simulator, for the board's flash counters;
@@ -137,6 +165,44 @@ export class SimChip {
     this.regs.setDynamic(def.uartClkdivReg, () =>
       Math.round((identity.xtalMhz * 1e6 * def.uartClkFactor) / this.baud),
     );
+    this.regs.setFlashConnected(() => this.spiAttached || def.flashAttachedAtBoot);
+    if (def.rtcWdt) this.installRtcWatchdog(def.rtcWdt);
+  }
+
+  /**
+   * The RTC watchdog as esptool's watchdog_reset() uses it: unlock with the key,
+   * set the timeout, enable stage 0 with a reset action, lock. When the timeout
+   * (slow clock cycles) elapses the chip resets and the RTC domain, the
+   * watchdog included, starts over. A chip reset before that disarms it.
+   */
+  private installRtcWatchdog(wdt: RtcWdtRegisters): void {
+    let unlocked = false;
+    /** Bumps at every (re)configuration, so only the latest arming fires. */
+    let arming = 0;
+    this.regs.onWrite(wdt.wprotect, (value) => {
+      unlocked = value === RTC_WDT_WKEY;
+      return true;
+    });
+    this.regs.onWrite(wdt.config1, () => unlocked);
+    this.regs.onWrite(wdt.config0, (value) => {
+      if (!unlocked) return false;
+      const enabled = (value >>> 31) & 1;
+      const stage0 = (value >>> 28) & 7;
+      // Action 1 is an interrupt nobody handles in download mode; 2 and above reset.
+      const token = ++arming;
+      if (enabled && stage0 >= 2) {
+        const cycles = this.regs.read(wdt.config1) || RTC_WDT_DEFAULT_CYCLES;
+        // Real milliseconds, not scaled: the timeout races the host's own next commands (esptool locks
+        // the registers after enabling, then sleeps 0.5 s), as the EN RC delay races its line changes.
+        this.scheduleReal((cycles / wdt.slowClockHz) * 1000, () => {
+          if (token !== arming) return;
+          this.regs.poke(wdt.config0, 0);
+          this.regs.poke(wdt.config1, 0);
+          this.env.watchdogReset();
+        });
+      }
+      return true;
+    });
   }
 
   /** What the chip is doing; every change is reported to the board. */
@@ -193,18 +259,38 @@ export class SimChip {
   }
 
   /**
-   * MEM_END(0, entry): the CPU jumps to RAM. A recognised flasher stub takes
-   * over and greets with OHAI; other code cannot be simulated, so the chip
-   * goes silent until the next reset.
+   * MEM_END(0, entry): the CPU jumps to RAM. A catalogued flasher stub takes
+   * over with its own behaviour (and greets with OHAI if that stub does).
+   * Other code is assumed to be a newer stub release and runs as the chip's
+   * newest known stub, with a warning naming its digest; with strictStubs, or
+   * when no uploaded segment holds the entry, the chip goes silent until the
+   * next reset, as for any code the simulator cannot run.
    */
   startRamCode(entry: number): void {
-    const stub = recogniseStub(this.def.name, this.ram, entry);
-    if (!stub) {
+    const code = recogniseRamCode(this.def.name, this.ram, entry, {
+      strict: this.env.strictStubs,
+      catalogue: this.env.stubCatalogue,
+    });
+    if (code.kind === 'unknown') {
+      this.runSilent('halted');
+      return;
+    }
+    const stub = code.stub;
+    if (code.kind === 'assumed') {
+      this.env.warn(
+        `RAM code at 0x${code.textStart.toString(16)} (entry 0x${entry.toString(16)}, text SHA-256 ${code.textSha256}) ` +
+          `is not in the stub catalogue; running it as ${stub.release}, the newest ${this.def.displayName} stub known. ` +
+          'Set strictStubs to make unknown code halt the chip instead.',
+      );
+    }
+    if (!stub.behaviour.greets) {
+      // The esp-flasher-stub v0.1.0 placeholder attaches the flash and returns into nothing.
       this.runSilent('halted');
       return;
     }
     this.stub = stub;
     this.stubFlashIdleAt = 0;
+    this.spiAttached = true;
     this.run('stub', stubHandler);
     this.schedule(STUB_STARTUP_MS, () => this.send(ohaiFrame()));
   }
@@ -224,6 +310,16 @@ export class SimChip {
   schedule(simMs: number, fn: () => void): void {
     const epoch = this.epoch;
     const cancel = this.env.clock.after(simMs, () => {
+      this.timers.delete(cancel);
+      if (epoch === this.epoch) fn();
+    });
+    this.timers.add(cancel);
+  }
+
+  /** Runs fn after a real-time delay unless the chip is reset first. */
+  private scheduleReal(ms: number, fn: () => void): void {
+    const epoch = this.epoch;
+    const cancel = this.env.clock.afterReal(ms, () => {
       this.timers.delete(cancel);
       if (epoch === this.epoch) fn();
     });

@@ -99,10 +99,14 @@ export class SimFlash {
     this.dirty = true;
   }
 
+  /** Erase commands the part has executed (sector, block, area or chip), for tests of erase strategies. */
+  eraseOperations = 0;
+
   /** Erases every 4 KiB sector touched by [offset, offset+length). */
   erase(offset: number, length: number): void {
     if (length === 0) return;
     this.checkRange(offset, length);
+    this.eraseOperations++;
     const first = Math.floor(offset / FLASH_SECTOR_BYTES);
     const last = Math.floor((offset + length - 1) / FLASH_SECTOR_BYTES);
     for (let i = first; i <= last; i++) {
@@ -117,6 +121,7 @@ export class SimFlash {
 
   /** Erases the whole chip. */
   eraseAll(): void {
+    this.eraseOperations++;
     this.sectors.clear();
     this.dirty = true;
   }

@@ -45,6 +45,8 @@ export class RegisterFile {
   private readonly words = new Map<number, number>();
   private readonly readOnly = new Map<number, number>();
   private readonly dynamic = new Map<number, () => number>();
+  private readonly writeHooks = new Map<number, (value: number) => boolean>();
+  private flashConnected: () => boolean = () => true;
 
   constructor(
     private readonly chip: ChipDefinition,
@@ -59,6 +61,24 @@ export class RegisterFile {
   /** Installs a read-only word whose value is computed at each read (UART divider, console variable). */
   setDynamic(addr: number, read: () => number): void {
     this.dynamic.set(addr >>> 0, read);
+  }
+
+  /**
+   * Installs a hook called with the new value of each write to addr; the word keeps the
+   * value only if the hook returns true (write-protected peripheral registers).
+   */
+  onWrite(addr: number, hook: (value: number) => boolean): void {
+    this.writeHooks.set(addr >>> 0, hook);
+  }
+
+  /** Sets the word directly, as the hardware does (a peripheral resetting its own register). */
+  poke(addr: number, value: number): void {
+    this.words.set(addr >>> 0, value >>> 0);
+  }
+
+  /** Tells whether the SPI flash is attached to the controller; unattached, every flash read is 0xFF. */
+  setFlashConnected(connected: () => boolean): void {
+    this.flashConnected = connected;
   }
 
   /** Reads one 32-bit word. */
@@ -82,6 +102,8 @@ export class RegisterFile {
       this.words.set(a, (next & ~SPI_CMD_USR) >>> 0);
       return;
     }
+    const hook = this.writeHooks.get(a);
+    if (hook && !hook(next)) return;
     this.words.set(a, next);
   }
 
@@ -118,7 +140,8 @@ export class RegisterFile {
   /** The bytes the flash part clocks out for a command; null = no data phase. */
   private flashAnswer(command: number, address: number, misoBytes: number): Uint8Array | null {
     const n = Math.min(misoBytes, 64);
-    if (this.part.dead) return new Uint8Array(Math.max(n, 4)).fill(0xff);
+    // A dead part, or one the ROM has not attached yet: MISO floats high.
+    if (this.part.dead || !this.flashConnected()) return new Uint8Array(Math.max(n, 4)).fill(0xff);
     switch (command) {
       case 0x9f: {
         const id = this.part.jedecId;

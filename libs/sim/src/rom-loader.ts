@@ -284,6 +284,8 @@ function flashBegin(chip: SimChip, req: Request): Outcome {
     return fail(chip, op, RomError.INVALID_PARAM);
   // The quirk can run past the end of the chip; the part just stops there.
   eraseBytes = Math.min(eraseBytes, chip.flash.sizeBytes - offset);
+  // The ESP8266 ROM has no SPI_ATTACH: its flash_begin attaches the flash (esptool's flash_spi_attach relies on it).
+  if (chip.def.name === 'esp8266') chip.spiAttached = true;
   chip.flashSession?.inflater?.close();
   const compressed = op === Op.FLASH_DEFL_BEGIN;
   chip.flashSession = {

@@ -10,6 +10,7 @@ import {
   type ChipName,
   defaultMac,
   formatMac,
+  type Rfc2217ResetMode,
   type Rfc2217Server,
   SimBoard,
   startRfc2217Server,
@@ -127,6 +128,7 @@ export class SimFleetRunner {
   constructor(
     private readonly host: string,
     private readonly timeScale: number,
+    private readonly resetMode: Rfc2217ResetMode = 'local',
   ) {}
 
   /**
@@ -319,7 +321,11 @@ export class SimFleetRunner {
   private async listen(slot: SimSlot): Promise<Rfc2217Server> {
     let server: Rfc2217Server;
     try {
-      server = await startRfc2217Server(slot.board, { host: slot.host, port: slot.port });
+      server = await startRfc2217Server(slot.board, {
+        host: slot.host,
+        port: slot.port,
+        resetMode: this.resetMode,
+      });
     } catch (error) {
       if (
         (error as { code?: string }).code === 'EADDRINUSE' &&

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chipNames } from '#sim';
+import { chipNames, type Rfc2217ResetMode } from '#sim';
 import { checkChip, checkWiring, parseFlashSize, SpecValueError } from './board-spec.js';
 import { type ControlServer, MIN_CONTROL_TOKEN_CHARS, startControlServer } from './control-server.js';
 import {
@@ -20,6 +20,8 @@ export const SimCliExit = { OK: 0, RUNTIME_ERROR: 1, USAGE: 2 } as const;
 
 /** First TCP port when none is given. */
 export const DEFAULT_SIM_BASE_PORT = 4000;
+/** What --reset-mode (fleet key resetMode) accepts. */
+const RESET_MODES: readonly Rfc2217ResetMode[] = ['local', 'pass-through'];
 /** Largest fleet one command starts (each board is a TCP server and a set of timers). */
 const MAX_BOARDS = 256;
 
@@ -35,6 +37,9 @@ Starts simulated ESP boards, each behind its own RFC 2217 server, until Ctrl-C.
   --host <address>      interface the boards listen on (default 127.0.0.1)
   --time-scale <x>      1 = real time (default), 0.01 = 100x faster
   --unplugged           start every board unplugged (plug them through the control endpoint)
+  --reset-mode <mode>   local (default): like esp_rfc2217_server, the server recognises esptool's
+                        DTR/RTS reset and runs it at the board, so remote resets reach the loader;
+                        pass-through: line changes reach the board as they arrive (as ser2net would)
   --json                print the boards and the control endpoint as one line of JSON
   -h, --help            this text
 
@@ -58,6 +63,8 @@ export interface SimFleet {
   host: string;
   basePort: number;
   timeScale: number;
+  /** How the RFC 2217 servers treat DTR/RTS: reset locally (default) or pass changes through. */
+  resetMode: Rfc2217ResetMode;
   /** Print the board list as JSON instead of a table. */
   json: boolean;
   boards: SimBoardSpec[];
@@ -105,7 +112,7 @@ export async function runSimCli(argv: string[], io: SimCliIo = {}): Promise<numb
   // Listening before anything starts: a Ctrl-C during start-up, or right after the
   // listing appears, still stops everything cleanly.
   const stopped = waitForStop(io.signal);
-  const runner = new SimFleetRunner(fleet.host, fleet.timeScale);
+  const runner = new SimFleetRunner(fleet.host, fleet.timeScale, fleet.resetMode);
   let control: ControlServer | null = null;
   const stopAll = async (): Promise<void> => {
     await control?.close();
@@ -170,6 +177,7 @@ function readSimOptions(argv: string[]): SimValues {
         host: { type: 'string' },
         'time-scale': { type: 'string' },
         unplugged: { type: 'boolean' },
+        'reset-mode': { type: 'string' },
         json: { type: 'boolean' },
         'control-port': { type: 'string' },
         'control-token': { type: 'string' },
@@ -259,6 +267,10 @@ export async function parseSimArgs(argv: string[]): Promise<SimFleet | 'help'> {
   if (!(timeScale >= 0) || !Number.isFinite(timeScale))
     throw new UsageError(`--time-scale must be a number >= 0 (got ${text('time-scale')})`);
 
+  const resetMode = text('reset-mode') ?? stringField(file, 'resetMode') ?? 'local';
+  if (!RESET_MODES.includes(resetMode as Rfc2217ResetMode))
+    throw new UsageError(`--reset-mode must be one of ${RESET_MODES.join(', ')} (got ${resetMode})`);
+
   let flagFaults: FaultPatch;
   let fileFaults: FaultPatch = {};
   try {
@@ -275,6 +287,7 @@ export async function parseSimArgs(argv: string[]): Promise<SimFleet | 'help'> {
     host,
     basePort,
     timeScale,
+    resetMode: resetMode as Rfc2217ResetMode,
     json: values.json === true,
     boards,
     fileFaults,

@@ -33,6 +33,7 @@ async function connected(
 ): Promise<{ board: SimBoard; host: HostClient }> {
   const board = new SimBoard({ chip, timeScale: 0, ...options });
   const host = new HostClient(board.openPort());
+  host.statusBytes = board.def.romStatusBytes;
   if (chip === 'esp8266') host.port.setBaudRate(115200);
   await host.enterBootloader();
   return { board, host };
@@ -82,6 +83,12 @@ async function spiCommand(
   return readReg(host, base + spi.w0);
 }
 
+/** What esptool's attach_flash() sends: SPI_ATTACH(0) on the ROMs that have it, FLASH_BEGIN(0, 0) on the ESP8266's. */
+async function attachFlash(host: HostClient, chip: ChipName): Promise<void> {
+  if (chip === 'esp8266') host.expectOk(await host.command(0x02, le32(0, 0, 0x400, 0)));
+  else host.expectOk(await host.command(0x0d, le32(0, 0)));
+}
+
 describe('chip registry', () => {
   it('lists the six simulated chips, each in its own definition', () => {
     expect([...chipNames].sort()).toEqual(['esp32', 'esp32c3', 'esp32c6', 'esp32s2', 'esp32s3', 'esp8266']);
@@ -101,6 +108,15 @@ describe.each(chipNames)('%s identity answers', (chip) => {
       for (const addr of def.macRegisters) words.set(addr, await readReg(host, addr));
       const decoded = def.decodeMac((addr) => words.get(addr) ?? 0);
       expect(Buffer.from(decoded).toString('hex').match(/../g)!.join(':')).toBe(mac);
+      // Before the flash is attached the ROM reads floating MISO: RDID ffffff, SFDP ff ff ff ff
+      // (esptool test_esptool.py test_attach_flash; the ESP32-S2 ROM attaches at boot).
+      if (chip !== 'esp32s2') {
+        expect((await spiCommand(host, chip, 0x9f, 24)) & 0xffffff).toBe(0xffffff);
+        expect((await spiCommand(host, chip, 0x5a, 32, { value: 0, bits: 24, dummy: 8 })) >>> 0).toBe(
+          0xffffffff,
+        );
+      }
+      await attachFlash(host, chip);
       // RDID: manufacturer, type, capacity (8 MiB = 0x17) in W0's low three bytes.
       const id = await spiCommand(host, chip, 0x9f, 24);
       expect(id & 0xffffff).toBe(0x1740c8);
@@ -167,6 +183,21 @@ describe('eFuse details', () => {
     try {
       const clkdiv = (await readReg(host, 0x60000014)) & 0xfffff;
       expect(Math.round((115200 * clkdiv) / 1e6 / 2)).toBe(26);
+    } finally {
+      board.dispose();
+    }
+  });
+
+  it('ESP8266: the eFuse words say ESP8266EX with external flash, not ESP8285 (esptool get_chip_description)', () => {
+    const board = new SimBoard({ chip: 'esp8266', timeScale: 0 });
+    try {
+      // esptool packs EFUSE_DATA_OUT0..3 (0x3FF00050..5C) into one 128-bit number.
+      const efuses = [0x3ff00050, 0x3ff00054, 0x3ff00058, 0x3ff0005c].reduce(
+        (acc, addr, i) => acc | (BigInt(board.readRegister(addr)) << BigInt(32 * i)),
+        0n,
+      );
+      const bit = (n: number): boolean => ((efuses >> BigInt(n)) & 1n) === 1n;
+      expect({ bit4: bit(4), bit80: bit(80) }).toEqual({ bit4: false, bit80: false });
     } finally {
       board.dispose();
     }

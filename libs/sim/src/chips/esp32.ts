@@ -53,6 +53,8 @@ export const esp32: ChipDefinition = {
     w0: 0x80,
     addrMsbAligned: true,
   },
+  flashAttachedAtBoot: false,
+  rtcWdt: null,
   bootloaderOffset: 0x1000,
   bannerBaud: 115200,
   strapDownload: 0x03,

@@ -44,6 +44,9 @@ export const esp32c3: ChipDefinition = {
     w0: 0x58,
     addrMsbAligned: false,
   },
+  flashAttachedAtBoot: false,
+  // RTCCNTL_BASE_REG + WDTCONFIG0/1, WDTWPROTECT as esptool v5.3.1 targets/esp32c3.py names them.
+  rtcWdt: { config0: 0x60008090, config1: 0x60008094, wprotect: 0x600080a8, slowClockHz: 136_000 },
   bootloaderOffset: 0,
   bannerBaud: 115200,
   strapDownload: 0x5,

@@ -43,6 +43,8 @@ export const esp32c6: ChipDefinition = {
     w0: 0x58,
     addrMsbAligned: false,
   },
+  flashAttachedAtBoot: false,
+  rtcWdt: null,
   bootloaderOffset: 0,
   bannerBaud: 115200,
   strapDownload: 0x4,

@@ -43,6 +43,9 @@ export const esp32s2: ChipDefinition = {
     w0: 0x58,
     addrMsbAligned: false,
   },
+  flashAttachedAtBoot: true,
+  // RTCCNTL_BASE_REG + WDTCONFIG0/1, WDTWPROTECT as esptool v5.3.1 targets/esp32s2.py names them.
+  rtcWdt: { config0: 0x3f408094, config1: 0x3f408098, wprotect: 0x3f4080ac, slowClockHz: 90_000 },
   bootloaderOffset: 0x1000,
   bannerBaud: 115200,
   strapDownload: 0x0,

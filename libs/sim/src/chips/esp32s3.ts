@@ -50,6 +50,9 @@ export const esp32s3: ChipDefinition = {
     w0: 0x58,
     addrMsbAligned: false,
   },
+  flashAttachedAtBoot: false,
+  // RTCCNTL_BASE_REG + WDTCONFIG0/1, WDTWPROTECT as esptool v5.3.1 targets/esp32s3.py names them.
+  rtcWdt: { config0: 0x60008098, config1: 0x6000809c, wprotect: 0x600080b0, slowClockHz: 136_000 },
   bootloaderOffset: 0,
   bannerBaud: 115200,
   strapDownload: 0x0,

@@ -29,6 +29,8 @@ export const esp8266: ChipDefinition = {
   uartDevBufNoAddr: null,
   uartDevBufNoUsbJtag: null,
   spi: { base: 0x60000200, usr: 0x1c, usr1: 0x20, usr2: 0x24, w0: 0x40, addrMsbAligned: true },
+  flashAttachedAtBoot: false,
+  rtcWdt: null,
   bootloaderOffset: 0,
   bannerBaud: 74880,
   strapDownload: 1,
@@ -51,9 +53,12 @@ export const esp8266: ChipDefinition = {
       ouiCode = 1;
       mac3 = 0;
     }
-    const chipIdLow = 0x5a;
+    // EFUSE_DATA_OUT0 bits 23..0 carry no identity esptool reads, except bit 4, which (with bit 80)
+    // marks an ESP8285 with embedded flash (esptool targets/esp8266.py get_chip_description). An
+    // ESP8266EX with external flash leaves both clear, so its flash size comes from the flash ID.
+    const word0Low = 0x000000;
     return new Map<number, number>([
-      [OTP_MAC0, ((mac[5] << 24) | chipIdLow) >>> 0],
+      [OTP_MAC0, ((mac[5] << 24) | word0Low) >>> 0],
       [OTP_MAC1, ((ouiCode << 16) | (mac[3] << 8) | mac[4]) >>> 0],
       [OTP_MAC3, mac3 >>> 0],
     ]);

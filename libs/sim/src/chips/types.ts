@@ -25,6 +25,18 @@ export interface SpiRegisterMap {
   addrMsbAligned: boolean;
 }
 
+/** RTC watchdog registers (RTC_CNTL_WDT*). */
+export interface RtcWdtRegisters {
+  /** RTC_CNTL_WDTCONFIG0_REG: bit 31 enables, bits 30..28 are stage 0's action (≥ 2 resets). */
+  config0: number;
+  /** RTC_CNTL_WDTCONFIG1_REG: stage 0's timeout in RTC slow clock cycles. */
+  config1: number;
+  /** RTC_CNTL_WDTWPROTECT_REG: CONFIG0/1 take writes only while it holds the key 0x50D83AA1. */
+  wprotect: number;
+  /** RTC slow clock (RC_SLOW), Hz. */
+  slowClockHz: number;
+}
+
 /** Everything that makes one chip's ROM different from another's. Pure data plus the eFuse encoder. */
 export interface ChipDefinition {
   name: ChipName;
@@ -60,6 +72,18 @@ export interface ChipDefinition {
   /** Value of that variable when the console is the internal USB-Serial/JTAG. */
   uartDevBufNoUsbJtag: number | null;
   spi: SpiRegisterMap;
+  /**
+   * In download mode the ROM leaves the SPI flash unattached until SPI_ATTACH (or, on the
+   * ESP8266, FLASH_BEGIN): RDID/SFDP through the SPI registers read 0xFF. The ESP32-S2 ROM
+   * attaches it at boot (esptool test_esptool.py test_attach_flash skips it for that reason).
+   */
+  flashAttachedAtBoot: boolean;
+  /**
+   * The RTC watchdog registers esptool's watchdog_reset() writes (targets/<chip>.py), and the
+   * RTC slow clock that times it; null where esptool does not use one (ESP8266, ESP32; ESP32-C6,
+   * where it is disabled for a USB-Serial/JTAG bug, falls back to a classic hard reset).
+   */
+  rtcWdt: RtcWdtRegisters | null;
   bootloaderOffset: number;
   /** Baud of the ROM's own boot messages. */
   bannerBaud: number;

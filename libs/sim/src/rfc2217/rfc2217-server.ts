@@ -39,6 +39,8 @@ export const SERVER_CODE_OFFSET = 100;
 const Control = {
   REQUEST_FLOW: 0,
   NO_FLOW: 1,
+  SW_FLOW: 2,
+  HW_FLOW: 3,
   REQUEST_BREAK: 4,
   BREAK_ON: 5,
   BREAK_OFF: 6,
@@ -66,6 +68,49 @@ export interface Rfc2217Board {
   openPort(): SimPortHandle;
 }
 
+/**
+ * What the server does with DTR/RTS changes:
+ * - `local`: as Espressif's esp_rfc2217_server (esptool `esp_rfc2217_server/esp_port_manager.py`)
+ *   does: esptool's and esptool-js's patterns are recognised and the reset runs on the server
+ *   with local timing (DTR on → UnixTightReset into download mode, RTS off outside it → HardReset),
+ *   the other line changes of the pattern are not passed on. Over the network every
+ *   SET-CONTROL takes a round trip (pyserial waits ≥ 50 ms for each), longer than a board's EN
+ *   RC delay, so a reset passed through line by line boots the app instead.
+ * - `pass-through`: as pyserial's PortManager (ser2net and the like): every change goes to
+ *   the board as it arrives. For fidelity tests of what a plain remote serial port does.
+ */
+export type Rfc2217ResetMode = 'local' | 'pass-through';
+
+/** A step of a reset sequence the server runs itself: set lines, or wait (real ms). */
+export type LocalStep = { dtr?: boolean; rts?: boolean } | { waitMs: number };
+
+/** esptool's UnixTightReset (reset.py, v5.3.1) with DEFAULT_RESET_DELAY, as esp_rfc2217_server runs it. */
+export const LOCAL_DOWNLOAD_RESET: readonly LocalStep[] = [
+  { dtr: false, rts: false },
+  { dtr: true, rts: true },
+  // IO0 high, EN low: the chip is held in reset.
+  { dtr: false, rts: true },
+  { waitMs: 100 },
+  // IO0 low, EN released: the chip samples the strap after its EN RC delay.
+  { dtr: true, rts: false },
+  { waitMs: 50 },
+  // IO0 released.
+  { dtr: false, rts: false },
+  { dtr: false },
+];
+
+/** esptool's HardReset (reset.py, v5.3.1, no flow control): EN low for 100 ms. */
+export const LOCAL_HARD_RESET: readonly LocalStep[] = [{ rts: true }, { waitMs: 100 }, { rts: false }];
+
+/** One event of a recorded session (see Rfc2217ServerOptions.record). */
+export type Rfc2217TrafficEvent =
+  /** Serial data: `to-board` from the client, `to-client` from the board. */
+  | { atMs: number; kind: 'data'; direction: 'to-board' | 'to-client'; bytes: Uint8Array }
+  /** A SET-CONTROL value the client sent (DTR/RTS/flow/break). */
+  | { atMs: number; kind: 'control'; value: number }
+  /** A SET-BAUDRATE the client sent (0 = query). */
+  | { atMs: number; kind: 'baud'; baud: number };
+
 /** Options of startRfc2217Server. */
 export interface Rfc2217ServerOptions {
   /** Interface to bind; 127.0.0.1 unless the board should be reachable from other machines. */
@@ -74,6 +119,10 @@ export interface Rfc2217ServerOptions {
   port?: number;
   /** Receives one line per connection event (connect, refuse, drop), for a console or a test. */
   log?: (line: string) => void;
+  /** DTR/RTS handling; default `local` (esp_rfc2217_server's), see Rfc2217ResetMode. */
+  resetMode?: Rfc2217ResetMode;
+  /** Receives every data chunk and line/baud command of each session with its time since the connection. */
+  record?: (event: Rfc2217TrafficEvent) => void;
 }
 
 /** A running RFC 2217 server for one board. */
@@ -88,9 +137,9 @@ export interface Rfc2217Server {
 
 /**
  * Serves one simulated board over RFC 2217 (Telnet COM-PORT-OPTION), the way
- * pyserial's PortManager does: DTR/RTS go to the board's reset circuit as they
- * arrive, SET-BAUDRATE sets the host-side baud, every SET-* is acknowledged.
- * One client at a time.
+ * pyserial's PortManager does (SET-BAUDRATE sets the host-side baud, every
+ * SET-* is acknowledged with the value applied), with esp_rfc2217_server's
+ * local reset by default (resetMode). One client at a time.
  */
 export async function startRfc2217Server(
   board: Rfc2217Board,
@@ -127,10 +176,16 @@ export async function startRfc2217Server(
       return;
     }
     log(`client ${peer} connected`);
-    const session = new Session(socket, handle, peer, (reason) => {
-      if (active === session) active = undefined;
-      log(`client ${peer} left (${reason})`);
-    });
+    const session = new Session(
+      socket,
+      handle,
+      peer,
+      { resetMode: options.resetMode ?? 'local', record: options.record },
+      (reason) => {
+        if (active === session) active = undefined;
+        log(`client ${peer} left (${reason})`);
+      },
+    );
     active = session;
   });
 
@@ -167,6 +222,9 @@ export async function startRfc2217Server(
 
 type OptionState = 'off' | 'requested' | 'on';
 
+/** Omit over each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** One client connection bound to the board's port handle. */
 class Session {
   private readonly local = new Map<number, OptionState>();
@@ -174,6 +232,19 @@ class Session {
   private readonly unsubscribe: Array<() => void>;
   private dtr = false;
   private rts = false;
+  /** Outbound flow control the client chose (NO_FLOW, SW_FLOW, HW_FLOW); the simulated link ignores it. */
+  private flow: number = Control.NO_FLOW;
+  /** Local reset mode: a download reset ran and its pattern's remaining line changes are ignored. */
+  private downloadMode = false;
+  private readonly localTimers = new Set<NodeJS.Timeout>();
+  /**
+   * What the client sent while a local reset runs, applied in order once it ends:
+   * esp_rfc2217_server runs the reset (with its sleeps) on the thread that reads
+   * the socket, so a SYNC sent right after the reset's last SET-CONTROL reaches
+   * the chip only after the reset, never into its middle.
+   */
+  private deferred: Array<() => void> | null = null;
+  private readonly startedAt = performance.now();
   private suspended = false;
   private held: Uint8Array[] = [];
   private released = false;
@@ -182,15 +253,25 @@ class Session {
     private readonly socket: Socket,
     private readonly handle: SimPortHandle,
     readonly peer: string,
+    private readonly options: { resetMode: Rfc2217ResetMode; record?: (event: Rfc2217TrafficEvent) => void },
     private readonly onEnd: (reason: string) => void,
   ) {
     const stream = new TelnetStream({
       data: (bytes) => {
-        if (this.handle.isOpen) this.handle.write(bytes);
+        // Only a recording session pays for the copy.
+        if (this.options.record) this.record({ kind: 'data', direction: 'to-board', bytes: bytes.slice() });
+        if (this.deferred) {
+          const copy = bytes.slice();
+          this.deferred.push(() => this.handle.isOpen && this.handle.write(copy));
+        } else if (this.handle.isOpen) this.handle.write(bytes);
       },
       negotiation: (verb, option) => this.onNegotiation(verb, option),
       subnegotiation: (option, payload) => {
-        if (option === OPT_COM_PORT && payload.length > 0) this.onComPort(payload[0], payload.subarray(1));
+        if (option !== OPT_COM_PORT || payload.length === 0) return;
+        if (this.deferred) {
+          const copy = payload.slice();
+          this.deferred.push(() => this.onComPort(copy[0], copy.subarray(1)));
+        } else this.onComPort(payload[0], payload.subarray(1));
       },
     });
     this.unsubscribe = [
@@ -236,13 +317,20 @@ class Session {
   private release(reason: string): void {
     if (this.released) return;
     this.released = true;
+    this.cancelLocalReset();
+    this.deferred = null;
     for (const off of this.unsubscribe) off();
     if (this.handle.isOpen) this.handle.close();
     this.onEnd(reason);
   }
 
+  private record(event: DistributiveOmit<Rfc2217TrafficEvent, 'atMs'>): void {
+    this.options.record?.({ atMs: performance.now() - this.startedAt, ...event });
+  }
+
   private toClient(bytes: Uint8Array): void {
     if (this.released) return;
+    if (this.options.record) this.record({ kind: 'data', direction: 'to-client', bytes: bytes.slice() });
     if (this.suspended) {
       this.held.push(bytes.slice());
       return;
@@ -284,6 +372,7 @@ class Session {
       case ComPortCode.SET_BAUDRATE: {
         const requested =
           value.length >= 4 ? new DataView(value.buffer, value.byteOffset, 4).getUint32(0, false) : 0;
+        this.record({ kind: 'baud', baud: requested });
         // 0 asks for the current value without changing it.
         if (requested > 0 && this.handle.isOpen) this.handle.setBaudRate(requested);
         const applied = new Uint8Array(4);
@@ -300,9 +389,12 @@ class Session {
       case ComPortCode.SET_STOPSIZE:
         this.sendComPort(code, Uint8Array.of(STOP_BITS_ONE));
         return;
-      case ComPortCode.SET_CONTROL:
-        this.sendComPort(code, Uint8Array.of(this.applyControl(value[0] ?? Control.REQUEST_FLOW)));
+      case ComPortCode.SET_CONTROL: {
+        const control = value[0] ?? Control.REQUEST_FLOW;
+        this.record({ kind: 'control', value: control });
+        this.sendComPort(code, Uint8Array.of(this.applyControl(control)));
         return;
+      }
       case ComPortCode.FLOWCONTROL_SUSPEND:
         this.suspended = true;
         return;
@@ -327,19 +419,22 @@ class Session {
     }
   }
 
-  /** Applies a SET-CONTROL value to the board; returns the value to acknowledge. */
+  /** Applies a SET-CONTROL value to the board; returns the value to acknowledge (pyserial's PortManager echoes it). */
   private applyControl(value: number): number {
     switch (value) {
       case Control.DTR_ON:
       case Control.DTR_OFF:
-        this.dtr = value === Control.DTR_ON;
-        if (this.handle.isOpen) this.handle.setSignals({ dtr: this.dtr });
-        return value;
       case Control.RTS_ON:
-      case Control.RTS_OFF:
-        this.rts = value === Control.RTS_ON;
-        if (this.handle.isOpen) this.handle.setSignals({ rts: this.rts });
+      case Control.RTS_OFF: {
+        const on = value === Control.DTR_ON || value === Control.RTS_ON;
+        const line = value === Control.DTR_ON || value === Control.DTR_OFF ? 'dtr' : 'rts';
+        const was = line === 'dtr' ? this.dtr : this.rts;
+        if (line === 'dtr') this.dtr = on;
+        else this.rts = on;
+        if (this.options.resetMode === 'local') this.localControl(line, on, was);
+        else if (this.handle.isOpen) this.handle.setSignals({ [line]: on });
         return value;
+      }
       case Control.REQUEST_DTR:
         return this.dtr ? Control.DTR_ON : Control.DTR_OFF;
       case Control.REQUEST_RTS:
@@ -349,12 +444,87 @@ class Session {
       case Control.BREAK_OFF:
         // The simulated UART has no break condition: it stays off.
         return Control.BREAK_OFF;
+      case Control.REQUEST_FLOW:
+        return this.flow;
+      case Control.NO_FLOW:
+      case Control.SW_FLOW:
+      case Control.HW_FLOW:
+        // Recorded and confirmed, as pyserial's server does; the simulated link never throttles.
+        this.flow = value;
+        return value;
       case Control.REQUEST_INBOUND_FLOW:
         return Control.INBOUND_NONE;
       default:
-        // Flow-control requests: the simulated link never uses any.
+        // Inbound flow-control settings (14–19) and the rest: the simulated link uses none.
         return value >= Control.REQUEST_INBOUND_FLOW ? Control.INBOUND_NONE : Control.NO_FLOW;
     }
+  }
+
+  /**
+   * esp_rfc2217_server's EspPortManager._telnet_process_subnegotiation: DTR off
+   * ends a download reset and is applied; DTR on (outside one) starts the
+   * download reset locally; RTS off (outside one) starts a hard reset locally;
+   * every other change of the pattern is dropped. One refinement: the hard
+   * reset needs RTS to fall (on → off as the client set it). esp_rfc2217_server
+   * starts one at any RTS off, so esptool-js's last reset step, which releases
+   * both lines in one update (DTR off, then RTS off again), would reboot the
+   * chip out of the loader it just reached.
+   */
+  private localControl(line: 'dtr' | 'rts', on: boolean, was: boolean): void {
+    if (line === 'dtr' && !on) {
+      this.downloadMode = false;
+      if (this.handle.isOpen) this.handle.setSignals({ dtr: false });
+      return;
+    }
+    if (this.downloadMode) return;
+    if (line === 'dtr') {
+      this.downloadMode = true;
+      this.runLocal(LOCAL_DOWNLOAD_RESET);
+    } else if (!on && was) this.runLocal(LOCAL_HARD_RESET);
+  }
+
+  /** Runs a reset sequence with local (real-time) waits; a new one replaces one still running. */
+  private runLocal(steps: readonly LocalStep[]): void {
+    this.cancelLocalReset();
+    const run = (index: number): void => {
+      for (let i = index; i < steps.length; i++) {
+        const step = steps[i];
+        if ('waitMs' in step) {
+          this.deferred ??= [];
+          const timer = setTimeout(() => {
+            this.localTimers.delete(timer);
+            run(i + 1);
+          }, step.waitMs);
+          this.localTimers.add(timer);
+          return;
+        }
+        if (this.handle.isOpen) this.handle.setSignals(step);
+      }
+      this.releaseDeferred();
+    };
+    run(0);
+  }
+
+  /** Applies what arrived during a local reset, in order; stops early if one of them starts another. */
+  private releaseDeferred(): void {
+    const pending = this.deferred;
+    this.deferred = null;
+    if (!pending) return;
+    for (const [index, apply] of pending.entries()) {
+      apply();
+      // (Read again: apply() may have changed it, which the compiler cannot see.)
+      const restarted = this.deferred as Array<() => void> | null;
+      if (restarted) {
+        // A deferred line change started a new local reset: the rest waits for it.
+        restarted.unshift(...pending.slice(index + 1));
+        return;
+      }
+    }
+  }
+
+  private cancelLocalReset(): void {
+    for (const timer of this.localTimers) clearTimeout(timer);
+    this.localTimers.clear();
   }
 
   private sendComPort(code: number, value: Uint8Array): void {
