@@ -32,6 +32,7 @@ interface BoardView {
   flashSizeBytes: number;
   mode: string;
   faults: Record<string, unknown>;
+  flashCounters: { writeSessions: number; verifiedBoots: number };
 }
 
 /** One HTTP call to the control endpoint; returns status and parsed JSON. */
@@ -241,6 +242,60 @@ describe('flashfarm sim control endpoint', () => {
       );
       expect(read.sha256).toBe(hash('sha256', p.data));
     }
+  }, 60_000);
+
+  it('counts completed flashes from the board side: a verified flash that booted counts, one cut short does not', async () => {
+    const { boards, control } = await simWithControl();
+    const counters = async () => (await ok(control, 'GET', '/boards/esp32-1')).flashCounters;
+    expect(await counters()).toEqual({ writeSessions: 0, verifiedBoots: 0 });
+    const first = await open(boards[0].url);
+    await flash(first, firmware('1.0.0'));
+    await first.close();
+    // The hard reset's EN release reaches the chip a few ms after the flasher returns.
+    await pollUntil(() => boards[0].board.mode === 'flash-boot', { what: 'the app to start' });
+    expect(await counters()).toEqual({ writeSessions: 1, verifiedBoots: 1 });
+    // A second flash loses its board in the middle of writing: it wrote, it never finished.
+    const parts = firmware('2.0.0');
+    let pulled = false;
+    const cut = await failure(
+      flash(await open(boards[0].url), parts, {
+        reopenWaitMs: 100,
+        onEvent: (e: FlasherEvent) => {
+          if (!pulled && e.type === 'progress' && e.stage === 'write' && e.region === parts.length - 1) {
+            pulled = true;
+            void ok(control, 'POST', '/boards/esp32-1/unplug');
+          }
+        },
+      }),
+    );
+    expect(cut.code).toBe('DEVICE_GONE');
+    // Power comes back and the app boots from what is in flash: that is no completed flash either.
+    await ok(control, 'POST', '/boards/esp32-1/plug');
+    await pollUntil(() => boards[0].board.mode === 'flash-boot', { what: 'the board to boot' });
+    expect(await counters()).toEqual({ writeSessions: 2, verifiedBoots: 1 });
+    // A third flash loses its host (a killed agent) while writing its last part, after the earlier
+    // parts were verified; the next host resets the board into its app. The last write was never
+    // verified, so that is no completed flash either.
+    const third = firmware('3.0.0');
+    const host = await open(boards[0].url);
+    const killed = new AbortController();
+    const dropped = await flash(host, third, {
+      signal: killed.signal,
+      onEvent: (e: FlasherEvent) => {
+        if (e.type === 'progress' && e.stage === 'write' && e.region === third.length - 1) killed.abort();
+      },
+    }).then(
+      () => 'finished',
+      () => 'stopped',
+    );
+    expect(dropped).toBe('stopped');
+    await host.close();
+    const next = await open(boards[0].url);
+    // EN low then high with IO0 released (DTR off): a normal boot from flash.
+    await next.setSignals({ dtr: false, rts: true });
+    await next.setSignals({ dtr: false, rts: false });
+    await pollUntil(() => boards[0].board.mode === 'flash-boot', { what: 'the app to start again' });
+    expect(await counters()).toEqual({ writeSessions: 3, verifiedBoots: 1 });
   }, 60_000);
 
   it('power-cycles a board while its client stays connected', async () => {

@@ -75,8 +75,23 @@ function run(command: string, args: string[], what: string): void {
     throw new Error(`${what} failed (${result.status}): ${result.stderr || result.stdout}`);
 }
 
-async function startRedis(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
+/** Options of startRedis. */
+export interface RedisServerOptions {
+  /** TCP port on 127.0.0.1; a free one when absent. */
+  port?: number;
+  /** Keep an append-only file in `dir` (fsync every second), so a restart on the same dir keeps the data. */
+  appendOnly?: boolean;
+}
+
+/** Starts a redis-server on 127.0.0.1 with its files in `dir`; resolves once it answers PING. */
+export async function startRedis(
+  dir: string,
+  options: RedisServerOptions = {},
+): Promise<{ url: string; port: number; child: ChildProcess }> {
+  const port = options.port ?? (await freePort());
+  const persistence = options.appendOnly
+    ? ['--appendonly', 'yes', '--appendfsync', 'everysec']
+    : ['--appendonly', 'no'];
   const child = spawn(
     'redis-server',
     [
@@ -86,8 +101,7 @@ async function startRedis(dir: string): Promise<{ url: string; child: ChildProce
       '127.0.0.1',
       '--save',
       '',
-      '--appendonly',
-      'no',
+      ...persistence,
       '--databases',
       '1024',
       '--dir',
@@ -104,7 +118,7 @@ async function startRedis(dir: string): Promise<{ url: string; child: ChildProce
       );
     try {
       await pingRedis(url, 500);
-      return { url, child };
+      return { url, port, child };
     } catch (error) {
       if (Date.now() > deadline)
         throw new Error(`redis-server did not start: ${String(error)}`, { cause: error });
@@ -113,7 +127,8 @@ async function startRedis(dir: string): Promise<{ url: string; child: ChildProce
   }
 }
 
-async function startPostgres(dir: string): Promise<{ adminUrl: string; stop(): void }> {
+/** Initialises and starts a PostgreSQL server in `dir` on a free loopback port (as `postgres` when root). */
+export async function startPostgres(dir: string): Promise<{ adminUrl: string; stop(): void }> {
   const bin = postgresBinDir();
   const dataDir = path.join(dir, 'pgdata');
   fs.mkdirSync(dataDir, { recursive: true });

@@ -105,6 +105,14 @@ export interface SimBoardInfo {
   usb: UsbIdentity;
 }
 
+/** What the host did to the flash, counted from the board's side (the fault suite reads them). */
+export interface SimFlashCounters {
+  /** Download sessions (resets into the ROM loader) in which the host began writing the flash. */
+  writeSessions: number;
+  /** App starts that ended a download session whose last write the host verified (MD5): completed flashes. */
+  verifiedBoots: number;
+}
+
 /** Host baud a freshly opened port starts at. */
 const DEFAULT_HOST_BAUD = 115200;
 /** Throughput of the USB-Serial/JTAG link, as a baud equivalent (≈1 MB/s, full-speed USB). */
@@ -178,6 +186,9 @@ export class SimBoard {
   private readonly warningListeners = new Set<(message: string) => void>();
   private readonly warningLog: string[] = [];
   private readonly errors: unknown[] = [];
+  private readonly counters: SimFlashCounters = { writeSessions: 0, verifiedBoots: 0 };
+  /** The chip's served-request counts when the current download session began; null outside one. */
+  private downloadSession: { flashBegins: number; md5s: number } | null = null;
 
   constructor(options: SimBoardOptions) {
     if (!isChipName(options.chip))
@@ -363,6 +374,13 @@ export class SimBoard {
     });
   }
 
+  /** Completed flashes and write sessions since the board was created (the open session included). */
+  get flashCounters(): SimFlashCounters {
+    const open = this.downloadSession;
+    const writing = open !== null && this.chip.served.flashBegins > open.flashBegins;
+    return { ...this.counters, writeSessions: this.counters.writeSessions + (writing ? 1 : 0) };
+  }
+
   /** Warnings so far (e.g. RAM code run as an assumed stub), oldest first. */
   get warnings(): readonly string[] {
     return this.warningLog;
@@ -416,6 +434,7 @@ export class SimBoard {
   unplug(): void {
     if (!this.plugged) return;
     this.plugged = false;
+    this.endDownloadSession(false);
     this.latchTimer?.();
     this.latchTimer = null;
     this.chip.halt('off');
@@ -444,6 +463,7 @@ export class SimBoard {
    */
   powerCycle(): void {
     if (!this.plugged) throw new SimUnpluggedError(this.name);
+    this.endDownloadSession(false);
     this.latchTimer?.();
     this.latchTimer = null;
     this.chip.halt('off');
@@ -635,8 +655,23 @@ export class SimBoard {
     else this.startChip(false, this.chip.lastResetCause, false);
   }
 
+  /** Closes the download session in progress: it wrote the flash, and did the app start after a verify. */
+  private endDownloadSession(appStarts: boolean): void {
+    const began = this.downloadSession;
+    if (!began) return;
+    this.downloadSession = null;
+    const served = this.chip.served;
+    if (served.flashBegins > began.flashBegins) this.counters.writeSessions++;
+    // Completed: the host verified (MD5) after its last write began; a session cut in the middle of a
+    // write leaves that write unverified, whatever earlier parts it verified.
+    const verified = served.md5s > began.md5s && served.md5s > served.md5sAtLastBegin;
+    if (appStarts && verified) this.counters.verifiedBoots++;
+  }
+
   private startChip(download: boolean, cause: ResetCause, withRomBanner: boolean): void {
     const chip = this.chip;
+    this.endDownloadSession(!download);
+    if (download) this.downloadSession = { ...chip.served };
     chip.halt('reset');
     chip.lastResetCause = cause;
     const def = this.def;

@@ -137,6 +137,11 @@ export class SimChip {
     reading: boolean;
   } | null = null;
   lastResetCause: ResetCause = 'poweron';
+  /**
+   * Requests answered successfully since power-up of the simulator, for the board's flash counters;
+   * md5sAtLastBegin is what md5s was at the latest flash begin (an MD5 after it verified that write).
+   */
+  readonly served = { flashBegins: 0, md5s: 0, md5sAtLastBegin: 0 };
 
   private readonly decoder = new SlipDecoder(MAX_FRAME_BYTES);
   private readonly inbox: Request[] = [];

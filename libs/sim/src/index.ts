@@ -1,7 +1,7 @@
 export type { SimPortHandle } from './port.js';
 /** Simulated ESP boards: ROM and stub loaders, flash, reset circuit, UART timing, faults. */
 export { SimBoard, defaultMac } from './board.js';
-export type { SimBoardInfo, SimBoardOptions, SimFaults } from './board.js';
+export type { SimBoardInfo, SimBoardOptions, SimFaults, SimFlashCounters } from './board.js';
 export { BOARD_PROFILES, boardProfileNames, isBoardProfileName } from './board-profiles.js';
 export type { BoardProfile, BoardProfileName, UsbIdentity, Wiring } from './board-profiles.js';
 export type { ChipMode } from './chip.js';

@@ -250,6 +250,7 @@ export function romHandler(chip: SimChip, req: Request): Outcome | Promise<Outco
       const [addr, size] = words(body, 2) as [number, number];
       if (addr + size > chip.flash.sizeBytes) return fail(chip, op, RomError.INVALID_PARAM);
       const hex = Buffer.from(chip.flash.md5(addr, size)).toString('hex');
+      chip.served.md5s++;
       return answer(chip, op, { payload: Buffer.from(hex, 'ascii'), simMs: readTimeMs(size) });
     }
     case Op.READ_FLASH_SLOW: {
@@ -301,6 +302,8 @@ function flashBegin(chip: SimChip, req: Request): Outcome {
   const start = Math.floor(offset / FLASH_SECTOR_BYTES) * FLASH_SECTOR_BYTES;
   const length = eraseBytes > 0 ? offset + eraseBytes - start : 0;
   chip.flash.erase(start, length);
+  chip.served.flashBegins++;
+  chip.served.md5sAtLastBegin = chip.served.md5s;
   return answer(chip, op, { simMs: eraseTimeMs(start, length) });
 }
 

@@ -278,6 +278,7 @@ export function stubHandler(chip: SimChip, req: Request): Outcome | Promise<Outc
       if (body.length !== 16) return fail(chip, op, StubError.BAD_DATA_LEN);
       const [addr, size] = words(body, 2) as [number, number];
       if (addr + size > chip.flash.sizeBytes) return fail(chip, op, StubError.FAILED_SPI_OP);
+      chip.served.md5s++;
       // Every stub answers the 16 raw digest bytes (the ROM sends 32 hex characters).
       return answer(chip, op, {
         payload: chip.flash.md5(addr, size),
@@ -370,6 +371,8 @@ function flashBegin(chip: SimChip, req: Request): Outcome {
     written: 0,
     inflater: compressed ? new BlockInflater() : null,
   };
+  chip.served.flashBegins++;
+  chip.served.md5sAtLastBegin = chip.served.md5s;
   // Erasing happens while writing, so BEGIN answers at once (§2.6).
   return answer(chip, op, { delayMs: flashWait(chip) });
 }

@@ -366,5 +366,6 @@ export function slotView(slot: SimSlot): Record<string, unknown> {
     wiring: info.wiring,
     mode: board.mode,
     faults: slot.faults,
+    flashCounters: board.flashCounters,
   };
 }
