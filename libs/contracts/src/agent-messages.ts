@@ -59,6 +59,11 @@ export interface RunResultPayload {
     flashJedecId?: number;
     flashSizeBytes?: number;
   };
+  /**
+   * DEVICE_CHANGED: the board found on the port instead of the run's, identified again by the agent
+   * (already reported as present there): the api files the run under it, not under the run's board.
+   */
+  observed?: { mac: string; chip: string };
   status: 'succeeded' | 'failed' | 'cancelled';
   errorCode?: FlashErrorCode;
   errorMessage?: string;

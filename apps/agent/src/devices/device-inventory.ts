@@ -127,6 +127,29 @@ export class DeviceInventory {
     void this.report();
   }
 
+  /**
+   * Identifies the board on a port again, now, while the caller holds the port (a run that found
+   * another unit there): the entry takes the new identity and the api hears of it before this
+   * resolves, so whatever the caller reports next can name a board the api knows. Undefined when
+   * nothing answers (the port is then absent and probed again later).
+   */
+  async reidentify(path: string): Promise<ProbeResult | undefined> {
+    const e = this.ports.get(path);
+    if (!e) return undefined;
+    let found: ProbeResult;
+    try {
+      found = await this.probe(path, e.resetStrategy ?? e.bridge?.resetStrategy ?? undefined);
+    } catch (err) {
+      this.noteProbeFailure(e, (err as Error).message);
+      if (e.state === 'absent' && e.identity) this.setAbsent(e);
+      await this.report();
+      return undefined;
+    }
+    this.takeIdentity(e, found);
+    await this.report();
+    return found;
+  }
+
   /** Remembers what a run learned about a board (identity refresh after flashing). */
   refreshIdentity(path: string, identity: Partial<DeviceIdentity>): void {
     const e = this.ports.get(path);
@@ -212,30 +235,41 @@ export class DeviceInventory {
         e.resetStrategy ?? e.device?.resetSequence ?? e.bridge?.resetStrategy ?? undefined,
       );
       if (!this.ports.has(e.path)) return; // vanished while probing
-      // A board is its MAC: if it shows up here it has left the port it was on.
-      for (const other of this.present()) {
-        if (other !== e && other.identity?.mac === found.identity.mac) {
-          this.log('info', `${found.identity.mac} moved from ${other.path} to ${e.path}`);
-          this.setAbsent(other);
-        }
-      }
-      e.identity = found.identity;
-      e.resetStrategy = found.resetStrategy;
-      e.state = 'present';
-      e.probeFailures = 0;
-      e.lastProbeError = undefined;
-      this.dirty = true;
-      this.log(
-        'info',
-        `${e.path}: ${found.identity.chipDescription ?? found.identity.chip}, MAC ${found.identity.mac}, ` +
-          `${(found.identity.flashSizeBytes ?? 0) / 1048576} MiB flash (reset ${found.resetStrategy})`,
-      );
+      this.takeIdentity(e, found);
     } catch (err) {
       this.noteProbeFailure(e, (err as Error).message);
     } finally {
       this.probing.delete(e.path);
       lease.release();
     }
+  }
+
+  /** A probe found a board on the port: it is present there (and gone from any other port). */
+  private takeIdentity(e: PortEntry, found: ProbeResult): void {
+    // A board is its MAC: if it shows up here it has left the port it was on.
+    for (const other of this.present()) {
+      if (other !== e && other.identity?.mac === found.identity.mac) {
+        this.log('info', `${found.identity.mac} moved from ${other.path} to ${e.path}`);
+        this.setAbsent(other);
+      }
+    }
+    const before = e.state === 'present' ? e.identity?.mac : undefined;
+    if (before && before !== found.identity.mac) {
+      // Another unit on the same port: the api closes the old one's attachment when it hears of the new.
+      this.log('info', `${e.path}: ${before} was replaced by ${found.identity.mac}`);
+      e.device = undefined;
+    }
+    e.identity = found.identity;
+    e.resetStrategy = found.resetStrategy;
+    e.state = 'present';
+    e.probeFailures = 0;
+    e.lastProbeError = undefined;
+    this.dirty = true;
+    this.log(
+      'info',
+      `${e.path}: ${found.identity.chipDescription ?? found.identity.chip}, MAC ${found.identity.mac}, ` +
+        `${(found.identity.flashSizeBytes ?? 0) / 1048576} MiB flash (reset ${found.resetStrategy})`,
+    );
   }
 
   private noteProbeFailure(e: PortEntry, why: string): void {
