@@ -12,7 +12,7 @@ import {
 } from './chips/types.js';
 import { SimError, SimErrorCode, SimPortBusyError, SimUnpluggedError } from './errors.js';
 import { SimFlash } from './flash-memory.js';
-import { type SimPortHandle } from './port.js';
+import { type ModemInputs, type SimPortHandle } from './port.js';
 import { type SpiFlashPart, jedecCapacityCode } from './registers.js';
 import { romHandler } from './rom-loader.js';
 import { baudMismatch, dropBytes, flipBits, garble, UartDirection } from './uart.js';
@@ -156,6 +156,7 @@ export class SimBoard {
   private readonly printListeners = new Set<(text: string) => void>();
   private readonly modeListeners = new Set<(mode: ChipMode) => void>();
   private readonly errors: unknown[] = [];
+  private inputs: ModemInputs = { cts: false, dsr: false, ri: false, cd: false };
 
   constructor(options: SimBoardOptions) {
     if (!isChipName(options.chip))
@@ -349,6 +350,24 @@ export class SimBoard {
     this.port = new SimPort(this);
     this.hostBaud = this.port.baudRate;
     return this.port;
+  }
+
+  /** The modem-status inputs the host reads (CTS, DSR, RI, CD). */
+  get modemInputs(): ModemInputs {
+    return { ...this.inputs };
+  }
+
+  /**
+   * Drives modem-status inputs the host reads, as a fixture does with a lid switch wired to CTS, DSR
+   * or CD. The chip is unaffected; an open port hears of the change.
+   */
+  setModemInputs(changes: Partial<ModemInputs>): void {
+    const next = { ...this.inputs };
+    for (const line of ['cts', 'dsr', 'ri', 'cd'] as const)
+      if (typeof changes[line] === 'boolean') next[line] = changes[line];
+    const changed = (['cts', 'dsr', 'ri', 'cd'] as const).some((l) => next[l] !== this.inputs[l]);
+    this.inputs = next;
+    if (changed) this.port?.modemInputsChanged({ ...next });
   }
 
   /** Presses (down = true) or releases a button. BOOT pulls the strap pin low; EN holds the chip in reset. */
@@ -619,8 +638,24 @@ class SimPort implements SimPortHandle {
   private baud = DEFAULT_HOST_BAUD;
   private readonly dataListeners = new Set<(bytes: Uint8Array) => void>();
   private readonly disconnectListeners = new Set<(reason: Error) => void>();
+  private readonly modemListeners = new Set<(inputs: ModemInputs) => void>();
 
   constructor(private readonly board: SimBoard) {}
+
+  get modemInputs(): ModemInputs {
+    return this.board.modemInputs;
+  }
+
+  onModemInputs(listener: (inputs: ModemInputs) => void): () => void {
+    this.modemListeners.add(listener);
+    return () => this.modemListeners.delete(listener);
+  }
+
+  /** @internal A modem-status input changed. */
+  modemInputsChanged(inputs: ModemInputs): void {
+    if (!this.open) return;
+    for (const listener of [...this.modemListeners]) listener(inputs);
+  }
 
   get isOpen(): boolean {
     return this.open;
@@ -665,6 +700,7 @@ class SimPort implements SimPortHandle {
     this.board.portClosed(this);
     this.dataListeners.clear();
     this.disconnectListeners.clear();
+    this.modemListeners.clear();
   }
 
   /** @internal Bytes from the chip. */
@@ -680,6 +716,7 @@ class SimPort implements SimPortHandle {
     const listeners = [...this.disconnectListeners];
     this.dataListeners.clear();
     this.disconnectListeners.clear();
+    this.modemListeners.clear();
     for (const listener of listeners) listener(reason);
   }
 
