@@ -21,10 +21,10 @@ export interface SimPortHandle {
   /** The host side's baud. When it differs from the chip's, each side sees the other's bytes as garbage. */
   setBaudRate(baudRate: number): void;
   readonly baudRate: number;
-  /** The modem-status inputs as they are now (a fixture's "lid closed" switch, where one is wired). */
-  readonly modemInputs: ModemInputs;
-  /** Called with the new inputs whenever one of them changes while this handle is open. */
-  onModemInputs(listener: (inputs: ModemInputs) => void): () => void;
+  /** The modem-status inputs as they are now (a fixture's "lid closed" switch, where one is wired); absent where a handle carries none. */
+  readonly modemInputs?: ModemInputs;
+  /** Called with the new inputs whenever one of them changes while this handle is open; absent where a handle carries none. */
+  onModemInputs?(listener: (inputs: ModemInputs) => void): () => void;
   /** Called once when the board goes away (simulated unplug) while this handle is open. */
   onDisconnect(listener: (reason: Error) => void): () => void;
   /** Releases the port; the board keeps running. */
