@@ -109,4 +109,6 @@ export type AgentEvent =
 /** Messages the api publishes on an agent's control channel. */
 export type AgentControlMessage =
   | { type: 'cancel-run'; runId: string; reason: string }
-  | { type: 'console'; deviceId: string; enabled: boolean };
+  | { type: 'console'; deviceId: string; enabled: boolean }
+  /** Start a new cycle on fixture slots (ports) of this agent: each is probed now; `portPath` null = every slot. */
+  | { type: 'fixture-next'; portPath: string | null };

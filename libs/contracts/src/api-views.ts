@@ -488,9 +488,19 @@ export const CampaignCounters = z
     total: z.number().int(),
     pending: z.number().int(),
     inProgress: z.number().int(),
-    succeeded: z.number().int(),
-    failed: z.number().int(),
+    succeeded: z.number().int().describe('Units that passed at their first test'),
+    failed: z.number().int().describe('Units that failed at their first test'),
+    retests: z
+      .number()
+      .int()
+      .describe('Ended units that were a board seen before by this campaign (counted apart)'),
+    yieldPercent: nullable(z.number()).describe(
+      'succeeded / (succeeded + failed), in percent; null before the first',
+    ),
     unitsPerHour: z.number().describe('Succeeded units per hour since the campaign started'),
+    unitsPerHourRecent: z
+      .number()
+      .describe('Units that ended in the last 15 minutes, per hour (re-tests included)'),
   })
   .strict();
 /** Counters of a production campaign. */
@@ -552,7 +562,9 @@ export const UnitRecord = z
     campaignId: Id,
     campaignName: z.string(),
     unitId: Id,
-    mac: z.string(),
+    mac: nullable(z.string()).describe('Null for a fixture cycle whose unit never reached the bootloader'),
+    retest: z.boolean().describe('The same board was a unit of this campaign before'),
+    slot: nullable(z.string()).describe('The fixture slot (port) of a station cycle'),
     chip: z.string(),
     chipRevision: nullable(z.string()),
     chipDescription: nullable(z.string()),

@@ -15,6 +15,8 @@ const record: UnitRecord = {
   campaignName: 'batch, "42"',
   unitId: 'u',
   mac: '24:0a:c4:00:00:01',
+  retest: false,
+  slot: 'rfc2217://h:1',
   chip: 'esp32',
   chipRevision: 'v3.0',
   chipDescription: 'ESP32-D0WD-V3',
@@ -72,6 +74,8 @@ describe('buildUnitRecord', () => {
     unit: {
       id: 'u',
       mac: '24:0a:c4:00:00:01',
+      retest: true,
+      portPath: 'rfc2217://h:1',
       attempts: 1,
       jobId: 'j',
       runId: null,

@@ -38,6 +38,8 @@ export const UNIT_CSV_COLUMNS = [
   'queued_at',
   'started_at',
   'finished_at',
+  'retest',
+  'slot',
 ] as const;
 
 /** Quotes a CSV cell when it needs it (RFC 4180), and defuses spreadsheet formulas. */
@@ -83,6 +85,8 @@ export function unitCsvRow(r: UnitRecord): string {
     r.queuedAt,
     r.startedAt,
     r.finishedAt,
+    r.retest ? 'true' : 'false',
+    r.slot,
   ];
   return cells.map(csvCell).join(',');
 }
@@ -137,7 +141,9 @@ export interface UnitRecordFacts {
   campaign: { id: string; name: string; createdBy: string };
   unit: {
     id: string;
-    mac: string;
+    mac: string | null;
+    retest: boolean;
+    portPath: string | null;
     attempts: number;
     jobId: string | null;
     runId: string | null;
@@ -173,6 +179,8 @@ export function buildUnitRecord(f: UnitRecordFacts): UnitRecord {
     campaignName: campaign.name,
     unitId: unit.id,
     mac: unit.mac,
+    retest: unit.retest,
+    slot: unit.portPath,
     chip: device?.chip ?? firmware.chip,
     chipRevision: revisionName(device?.chipRevision),
     chipDescription: device?.chipDescription ?? null,
