@@ -25,6 +25,7 @@ let parts: Array<{ offset: number; size: number; md5: string }>;
 let slotUrl: string;
 let slotPort: number;
 let plainPort: number;
+let manualPort: number;
 
 /** The gap between taking one unit out of the fixture and putting the next one in. */
 const SWAP_GAP_MS = 2_000;
@@ -51,15 +52,15 @@ function holdsFirmware(b: DemoBoard): boolean {
 beforeAll(async () => {
   testFarm = await startTestDemoFarm('fixture-agent', {
     boards: [],
-    emptyPorts: 2,
+    emptyPorts: 3,
     timeScale: 0.05,
     agentEnv: (urls) => ({
-      FLASHFARM_AGENT_FIXTURES: `${urls[0]}=probe`,
+      FLASHFARM_AGENT_FIXTURES: `${urls[0]}=probe,${urls[2]}=manual`,
       FLASHFARM_AGENT_FIXTURE_POLL_MS: '300',
     }),
   });
   farm = testFarm.farm;
-  [slotPort, plainPort] = farm.emptyPorts;
+  [slotPort, plainPort, manualPort] = farm.emptyPorts;
   slotUrl = `rfc2217://127.0.0.1:${slotPort}`;
   const fw = await farm.uploadFirmware('esp32', '8.0.0');
   firmwareId = fw.id;
@@ -200,4 +201,43 @@ describe('fixture cycles', () => {
     expect(run.device?.mac).toBe(second.board.mac);
     expect(parts.map((p) => md5(second.board.flash.read(p.offset, p.size)))).toEqual(before);
   }, 90_000);
+
+  it('a manual slot starts a cycle on "next unit" only: a unit, the same unit again as a re-test, a unit out of download mode as a failure', async () => {
+    const manualUrl = `rfc2217://127.0.0.1:${manualPort}`;
+    const campaign = await farm.client.request<CampaignView>('POST', '/campaigns', {
+      body: { json: { name: 'manual-line', firmwareId, mode: 'station' } },
+    });
+    const onSlot = async () => (await units(campaign.id)).filter((u) => u.slot === manualUrl);
+    const next = () =>
+      farm.client.request('POST', `/stations/${campaign.id}/next`, { body: { json: { slot: manualUrl } } });
+    let unit = await farm.addBoard({ chip: 'esp32', name: 'manual-unit' }, manualPort);
+    await next();
+    await pollUntil(
+      async () => (await onSlot()).some((u) => u.mac === unit.board.mac && u.result === 'succeeded'),
+      { timeoutMs: 40_000, what: 'the unit put in on "next" to pass' },
+    );
+    // The same unit again (the operator pressed "next" without changing it): a re-test.
+    await next();
+    await pollUntil(
+      async () =>
+        (await onSlot()).some((u) => u.mac === unit.board.mac && u.retest && u.result === 'succeeded'),
+      { timeoutMs: 40_000, what: 'the re-test to pass' },
+    );
+    await takeOut(unit);
+    unit = await farm.addBoard(
+      { chip: 'esp32', name: 'manual-unit-stuck', faults: { io0NotWired: true } },
+      manualPort,
+    );
+    await next();
+    const failed = await pollUntil(async () => (await onSlot()).find((u) => u.result === 'failed'), {
+      timeoutMs: 40_000,
+      what: 'the unit out of download mode to fail',
+    });
+    expect(failed).toMatchObject({ mac: null, errorCode: 'WRONG_BOOT_MODE' });
+    expect(await onSlot()).toHaveLength(3);
+    // A station that is not running refuses the button with a reason.
+    await farm.client.request('POST', `/campaigns/${campaign.id}/stop`);
+    await expect(next()).rejects.toThrow(/CAMPAIGN_STATE|running station/);
+    await takeOut(unit);
+  }, 150_000);
 });

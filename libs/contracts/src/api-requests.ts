@@ -377,6 +377,21 @@ export const CampaignRequest = z
 /** POST /campaigns. */
 export type CampaignRequest = z.input<typeof CampaignRequest>;
 
+/** POST /stations/:id/next: start a new fixture cycle now (the station is a station-mode campaign). */
+export const StationNextRequest = z
+  .object({
+    slot: z
+      .string()
+      .trim()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe('One fixture slot (the port, as the agent names it); every slot when absent'),
+  })
+  .strict();
+/** POST /stations/:id/next. */
+export type StationNextRequest = z.input<typeof StationNextRequest>;
+
 /** GET /campaigns. */
 export const ListCampaignsQuery = pageQuery(MAX_PAGE_LIMIT.campaigns);
 /** GET /campaigns. */

@@ -543,6 +543,13 @@ export const RetriedUnitsView = z.object({ retried: z.number().int(), campaign: 
 /** The answer to POST /campaigns/:id/retry-failed. */
 export type RetriedUnitsView = z.infer<typeof RetriedUnitsView>;
 
+/** The answer to POST /stations/:id/next: which slot was triggered and how many agents were asked. */
+export const StationNextView = z
+  .object({ campaignId: Id, slot: nullable(z.string()), agents: z.number().int() })
+  .strict();
+/** The answer to POST /stations/:id/next. */
+export type StationNextView = z.infer<typeof StationNextView>;
+
 /** One flash region as a unit record keeps it. */
 export const RegionRecord = z
   .object({

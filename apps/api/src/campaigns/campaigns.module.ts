@@ -4,6 +4,7 @@ import { SchedulerModule } from '../scheduler/scheduler.module.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { CampaignsController } from './campaigns.controller.js';
 import { CampaignsService } from './campaigns.service.js';
+import { StationsController } from './stations.controller.js';
 
 /**
  * Production campaigns. Units become ordinary one-device jobs (JobsService is
@@ -11,7 +12,7 @@ import { CampaignsService } from './campaigns.service.js';
  */
 @Module({
   imports: [RunsModule, SchedulerModule],
-  controllers: [CampaignsController],
+  controllers: [CampaignsController, StationsController],
   providers: [JobsService, CampaignsService],
 })
 export class CampaignsModule {}

@@ -19,6 +19,7 @@ import {
   type DeviceSelector,
   type Page,
   type RetriedUnitsView,
+  type StationNextView,
   type UnitRecord,
 } from '#contracts';
 import { ApiError } from '../common/api-error.js';
@@ -29,6 +30,7 @@ import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
+import { Dispatcher } from '../scheduler/dispatcher.js';
 import { normaliseSelector, parseNewJob } from '../jobs/job-request.js';
 import { isTerminalJob } from '../runs/job-status.js';
 import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
@@ -67,7 +69,27 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     private readonly jobs: JobsService,
+    private readonly dispatcher: Dispatcher,
   ) {}
+
+  /**
+   * POST /stations/:id/next: a new cycle on the station's fixture slots now (an operator's button
+   * where the fixture has no signal of its own). Every online agent is asked; an agent without that
+   * slot ignores it, and the unit it finds (or the failure) arrives as any cycle does.
+   */
+  async nextUnit(id: string, slot: string | undefined): Promise<StationNextView> {
+    const campaign = await this.find(id);
+    if (campaign.mode !== 'station' || campaign.status !== 'running')
+      throw new ApiError(
+        ApiErrorCode.CAMPAIGN_STATE,
+        `Campaign ${id} is a ${campaign.status} ${campaign.mode} campaign; "next unit" needs a running station campaign.`,
+      );
+    const agents = await this.prisma.agent.findMany({ where: { status: 'online' }, select: { id: true } });
+    for (const agent of agents)
+      await this.dispatcher.control(agent.id, { type: 'fixture-next', portPath: slot ?? null });
+    this.logger.log(`campaign ${id}: next unit on ${slot ?? 'every slot'} (${agents.length} agent(s))`);
+    return { campaignId: id, slot: slot ?? null, agents: agents.length };
+  }
 
   onModuleInit(): void {
     this.timer = setInterval(() => {
