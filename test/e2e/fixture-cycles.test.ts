@@ -89,7 +89,14 @@ describe('fixture cycles', () => {
       { timeoutMs: 20_000, what: 'the first unit to be identified on the fixture' },
     );
     const campaign = await farm.client.request<CampaignView>('POST', '/campaigns', {
-      body: { json: { name: 'fixture-line', firmwareId, mode: 'station' } },
+      body: {
+        json: {
+          name: 'fixture-line',
+          firmwareId,
+          mode: 'station',
+          unitData: { serialPattern: 'FF-{yyww}-{seq:06}' },
+        },
+      },
     });
     const unitDone = (mac: string) =>
       pollUntil(
@@ -152,6 +159,12 @@ describe('fixture cycles', () => {
     expect(firstTests).toHaveLength(5);
     expect(new Set(firstTests.map((u) => u.mac))).toEqual(new Set(macs));
     expect(new Set(macs).size).toBe(5);
+    // Each flashed unit got its own serial from the campaign's pattern; the failed cycle had none to start.
+    const serials = all.flatMap((u) => (u.serial ? [u.serial] : []));
+    expect(serials).toHaveLength(6);
+    expect(new Set(serials).size).toBe(6);
+    for (const serial of serials) expect(serial).toMatch(/^FF-\d{4}-\d{6}$/);
+    expect(failed.serial).toBeNull();
     expect(all).toHaveLength(7);
     const view = await farm.client.request<CampaignView>('GET', `/campaigns/${campaign.id}`);
     expect(view.counters).toMatchObject({

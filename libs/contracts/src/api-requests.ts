@@ -372,6 +372,18 @@ export const CampaignRequest = z
       .strict()
       .default({}),
     options: z.record(z.string(), z.unknown()).optional().describe('Flash options, as for POST /jobs'),
+    unitData: z
+      .object({
+        serialPattern: z
+          .string()
+          .min(1)
+          .max(200)
+          .describe('Serial number pattern with a counter, e.g. FF-{yyww}-{seq:06}; one serial per unit'),
+        timeZone: z.string().min(1).max(100).optional().describe('IANA time zone of the date fields (UTC)'),
+      })
+      .strict()
+      .optional()
+      .describe('Per-unit data: a serial number allocated to each unit, never reused'),
   })
   .strict();
 /** POST /campaigns. */

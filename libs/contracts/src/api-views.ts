@@ -571,6 +571,7 @@ export const UnitRecord = z
     unitId: Id,
     mac: nullable(z.string()).describe('Null for a fixture cycle whose unit never reached the bootloader'),
     retest: z.boolean().describe('The same board was a unit of this campaign before'),
+    serial: nullable(z.string()).describe('The serial number allocated to the unit (void if it failed)'),
     slot: nullable(z.string()).describe('The fixture slot (port) of a station cycle'),
     chip: z.string(),
     chipRevision: nullable(z.string()),

@@ -4,6 +4,7 @@ import { SchedulerModule } from '../scheduler/scheduler.module.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { CampaignsController } from './campaigns.controller.js';
 import { CampaignsService } from './campaigns.service.js';
+import { SerialAllocator } from './serial-allocator.js';
 import { StationsController } from './stations.controller.js';
 
 /**
@@ -13,6 +14,6 @@ import { StationsController } from './stations.controller.js';
 @Module({
   imports: [RunsModule, SchedulerModule],
   controllers: [CampaignsController, StationsController],
-  providers: [JobsService, CampaignsService],
+  providers: [JobsService, CampaignsService, SerialAllocator],
 })
 export class CampaignsModule {}

@@ -34,6 +34,7 @@ import { Dispatcher } from '../scheduler/dispatcher.js';
 import { normaliseSelector, parseNewJob } from '../jobs/job-request.js';
 import { isTerminalJob } from '../runs/job-status.js';
 import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
+import { checkSerialRecipe, SerialAllocator } from './serial-allocator.js';
 import { buildUnitRecord } from './unit-record.js';
 
 /** What each control action asks of a campaign: its new status and the statuses it may come from. */
@@ -70,6 +71,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     private readonly jobs: JobsService,
     private readonly dispatcher: Dispatcher,
+    private readonly serials: SerialAllocator,
   ) {}
 
   /**
@@ -120,6 +122,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         `Invalid campaign options: ${probe.problems.map((p) => `${p.field} ${p.message}`).join('; ')}`,
         probe.problems,
       );
+    if (b.unitData) checkSerialRecipe(b.unitData.serialPattern, b.unitData.timeZone);
     const firmware = await this.firmwareFacts(b.firmwareId);
     const selector = normaliseSelector({ ...b.selector, chip: firmware.chip });
     const campaign = await this.prisma.campaign.create({
@@ -129,6 +132,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         mode: b.mode,
         selector: selector,
         options: (b.options ?? {}) as Prisma.InputJsonValue,
+        unitData: (b.unitData ?? {}) as Prisma.InputJsonValue,
         createdBy: operator,
       },
     });
@@ -207,7 +211,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     // A fixture cycle without a board has nothing to flash again: its unit is off the fixture.
     const count = await transitionUnit(this.prisma, { campaignId: id, deviceId: { not: null } }, 'pending', {
       from: ['failed'],
-      data: { jobId: null, runId: null, errorCode: null, errorMessage: null, finishedAt: null },
+      // The failed attempt's serial stays void; the retry gets a new one.
+      data: { jobId: null, runId: null, errorCode: null, errorMessage: null, finishedAt: null, serial: null },
     });
     if (count)
       await transitionCampaign(this.prisma, { id }, 'running', {
@@ -465,13 +470,21 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         );
         continue;
       }
+      // Each start gets the next serial (never one handed out before); a unit that already holds one keeps it.
+      const recipe = serialRecipe(campaign);
+      const serial =
+        unit.serial ?? (recipe ? (await this.serials.allocate(campaign.id, recipe, unit.id)).serial : null);
       try {
         const { job } = await this.jobs.create(parsed.job, campaign.createdBy);
-        await transitionUnit(this.prisma, { id: unit.id, jobId: null }, 'flashing', {
+        const moved = await transitionUnit(this.prisma, { id: unit.id, jobId: null }, 'flashing', {
           from: ['pending'],
-          data: { jobId: job.id, attempts: attempt, startedAt: new Date() },
+          data: { jobId: job.id, attempts: attempt, startedAt: new Date(), serial },
         });
+        // Another replica's pass started this unit first: the serial taken here goes on no unit.
+        if (!moved && serial && serial !== unit.serial)
+          await this.serials.markVoid(serial, 'allocated by a pass that lost the race to start the unit');
       } catch (error) {
+        if (serial && serial !== unit.serial) await this.serials.markVoid(serial, 'the unit did not start');
         if (error instanceof ApiError && error.status < 500)
           await this.failUnit(unit, error.code, error.message);
         else throw error;
@@ -513,6 +526,10 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         if (!isTerminalJob(job.status)) continue;
         const run = job.runs[0];
         const record = await this.finalRecord(campaign, unit, job.status, run);
+        if (unit.serial) {
+          if (record.result === 'succeeded') await this.serials.markUsed(unit.serial);
+          else await this.serials.markVoid(unit.serial, `the unit failed: ${record.errorCode ?? 'unknown'}`);
+        }
         await transitionUnit(
           this.prisma,
           { id: unit.id, jobId: job.id },
@@ -563,6 +580,16 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       ended: { jobStatus, run: run && { ...run, agentName: agent?.name ?? null }, at: new Date() },
     });
   }
+}
+
+/** The campaign's serial recipe, if it allocates serials. */
+function serialRecipe(campaign: Campaign): { serialPattern: string; timeZone?: string } | undefined {
+  const data = campaign.unitData as { serialPattern?: unknown; timeZone?: unknown } | null;
+  if (!data || typeof data.serialPattern !== 'string') return undefined;
+  return {
+    serialPattern: data.serialPattern,
+    ...(typeof data.timeZone === 'string' ? { timeZone: data.timeZone } : {}),
+  };
 }
 
 function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {

@@ -40,6 +40,7 @@ export const UNIT_CSV_COLUMNS = [
   'finished_at',
   'retest',
   'slot',
+  'serial',
 ] as const;
 
 /** Quotes a CSV cell when it needs it (RFC 4180), and defuses spreadsheet formulas. */
@@ -87,6 +88,7 @@ export function unitCsvRow(r: UnitRecord): string {
     r.finishedAt,
     r.retest ? 'true' : 'false',
     r.slot,
+    r.serial,
   ];
   return cells.map(csvCell).join(',');
 }
@@ -144,6 +146,7 @@ export interface UnitRecordFacts {
     mac: string | null;
     retest: boolean;
     portPath: string | null;
+    serial: string | null;
     attempts: number;
     jobId: string | null;
     runId: string | null;
@@ -180,6 +183,7 @@ export function buildUnitRecord(f: UnitRecordFacts): UnitRecord {
     unitId: unit.id,
     mac: unit.mac,
     retest: unit.retest,
+    serial: unit.serial,
     slot: unit.portPath,
     chip: device?.chip ?? firmware.chip,
     chipRevision: revisionName(device?.chipRevision),
