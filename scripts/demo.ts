@@ -19,7 +19,14 @@ import { firmwareForm } from '../apps/cli/src/commands/firmware-input.js';
 import type { DeviceView, FirmwareView, JobView, Page } from '#contracts';
 import { buildFirmwareSet } from '#esp';
 import { freePort } from '#runtime';
-import { bootableAppImages, SimBoard, startRfc2217Server, type ChipName, type Rfc2217Server } from '#sim';
+import {
+  bootableAppImages,
+  SimBoard,
+  startRfc2217Server,
+  type ChipName,
+  type Rfc2217Server,
+  type SimFaults,
+} from '#sim';
 
 /** One simulated board of the demo. */
 export interface DemoBoardSpec {
@@ -27,6 +34,10 @@ export interface DemoBoardSpec {
   name: string;
   pool?: string;
   tags?: string[];
+  /** Base MAC; default derived from the name. */
+  mac?: string;
+  /** Faults switched on from the start (a unit held out of download mode: `io0NotWired`). */
+  faults?: SimFaults;
 }
 
 /** The demo's boards: mixed chips, two pools. */
@@ -63,6 +74,8 @@ export interface DemoFarmOptions {
   devicesTimeoutMs?: number;
   /** Extra rfc2217:// ports the agent watches with no board behind them yet (a station's empty sockets). */
   emptyPorts?: number;
+  /** More agent environment, given the empty ports' URLs (fixture slots: FLASHFARM_AGENT_FIXTURES). */
+  agentEnv?: (emptyPortUrls: string[]) => Record<string, string>;
   /** Called with the api before it listens (tests install their response recorder here). */
   beforeListen?: (api: ApiApp) => void;
 }
@@ -94,6 +107,8 @@ async function startBoard(spec: DemoBoardSpec, timeScale: number, port = 0): Pro
   const board = new SimBoard({
     chip: spec.chip,
     name: spec.name,
+    ...(spec.mac ? { mac: spec.mac } : {}),
+    ...(spec.faults ? { faults: spec.faults } : {}),
     timeScale,
     // Boards arrive with a factory app, as modules from a vendor do.
     initialFlash: bootableAppImages(spec.chip, { projectName: 'factory-test', version: '0.9.0' }),
@@ -169,6 +184,7 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
       // Only the simulated boards: a real board on this machine stays untouched.
       FLASHFARM_AGENT_DISCOVERY: 'false',
       FLASHFARM_AGENT_HEARTBEAT_MS: env.FLASHFARM_AGENT_HEARTBEAT_MS ?? '1000',
+      ...options.agentEnv?.(emptyPorts.map((p) => `rfc2217://127.0.0.1:${p}`)),
     });
     const agent = await createAgentApp(agentConfig, {
       logger: options.verbose ? createAgentLogger(agentConfig.logFormat) : false,

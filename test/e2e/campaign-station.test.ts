@@ -1,9 +1,9 @@
 /**
  * Production campaigns on a running farm (api on PostgreSQL + Redis, agent,
  * simulated boards over RFC 2217). Pool mode flashes every board of a pool
- * once; station mode flashes each board plugged in while it runs, exactly
- * once, as soon as it appears; the CSV export has one row per unit with every
- * field.
+ * once; station mode flashes each board on the agent's ports (those already
+ * there when it starts and each one plugged in while it runs) once per stay,
+ * as soon as it appears; the CSV export has one row per unit with every field.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
@@ -136,13 +136,20 @@ describe('production campaigns', () => {
     expect(await units()).toHaveLength(1);
   }, 70_000);
 
-  it('station mode flashes each board attached while it runs exactly once, and exports one CSV row per unit', async () => {
+  it('station mode flashes each board present or attached while it runs exactly once, and exports one CSV row per unit', async () => {
+    const jobsBefore = (await farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total;
     const created = await farm.client.request<CampaignView>('POST', '/campaigns', {
       body: { json: { name: 'station-1', firmwareId, mode: 'station', selector: {} } },
     });
-    // Boards already on the agent when the station opened are not station units.
-    expect(created.counters.total).toBe(0);
-    const jobsBefore = (await farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total;
+    // Boards already on the agent when the station opened are units too (a fixture loaded before the start).
+    const present = farm.boards.length;
+    await pollUntil(
+      async () => {
+        const c = await campaign(created.id);
+        return c.counters.succeeded === present && c.counters.inProgress === 0 && c.counters.pending === 0;
+      },
+      { timeoutMs: 40_000, what: 'the boards present at the start to be flashed' },
+    );
 
     const attached = [];
     for (const [i, port] of farm.emptyPorts.entries()) {
@@ -150,7 +157,11 @@ describe('production campaigns', () => {
       await pollUntil(
         async () => {
           const c = await campaign(created.id);
-          return c.counters.succeeded === i + 1 && c.counters.inProgress === 0 && c.counters.pending === 0;
+          return (
+            c.counters.succeeded === present + i + 1 &&
+            c.counters.inProgress === 0 &&
+            c.counters.pending === 0
+          );
         },
         { timeoutMs: 40_000, what: `station unit ${i + 1} to be flashed` },
       );
@@ -161,8 +172,15 @@ describe('production campaigns', () => {
       what: 'three more campaign passes',
     });
     const final = await campaign(created.id);
-    expect(final.counters).toMatchObject({ total: 3, succeeded: 3, failed: 0 });
-    expect((await farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total - jobsBefore).toBe(3);
+    expect(final.counters).toMatchObject({
+      total: present + 3,
+      succeeded: present + 3,
+      failed: 0,
+      retests: 0,
+    });
+    expect((await farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total - jobsBefore).toBe(
+      present + 3,
+    );
 
     // Each attached board now holds the campaign's firmware.
     const fw = await farm.client.request<{ parts: Array<{ offset: number; size: number; md5: string }> }>(
@@ -177,10 +195,10 @@ describe('production campaigns', () => {
     });
     const lines = csv.trimEnd().split('\r\n');
     expect(lines[0].split(',')).toEqual([...UNIT_CSV_COLUMNS]);
-    expect(lines).toHaveLength(1 + 3);
+    expect(lines).toHaveLength(1 + present + 3);
     const rows = lines.slice(1).map(csvCells);
     const col = (name: (typeof UNIT_CSV_COLUMNS)[number]) => UNIT_CSV_COLUMNS.indexOf(name);
-    expect(rows.map((r) => r[col('mac')]).sort()).toEqual(attached.map((b) => b.board.mac).sort());
+    expect(rows.map((r) => r[col('mac')]).sort()).toEqual(farm.boards.map((b) => b.board.mac).sort());
     for (const row of rows) {
       expect(row).toHaveLength(UNIT_CSV_COLUMNS.length);
       for (const name of UNIT_CSV_COLUMNS)
@@ -199,7 +217,7 @@ describe('production campaigns', () => {
       'GET',
       `/campaigns/${created.id}/export.json`,
     );
-    expect(json).toHaveLength(3);
+    expect(json).toHaveLength(present + 3);
     expect(json.every((r) => r.regions.length === fw.parts.length)).toBe(true);
 
     const stopped = await farm.client.request<CampaignView>('POST', `/campaigns/${created.id}/stop`);

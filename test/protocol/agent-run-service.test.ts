@@ -81,8 +81,16 @@ async function agentWithBoard(options: Partial<SimBoardOptions> & { name: string
   const board = new SimBoard({ chip: 'esp32', timeScale: 0, ...options });
   boards.push(board);
   const portPath = simPortName(board.name);
+  // The unit behind the port: a fixture swaps it, the port keeps its name.
+  let unit = board;
   const transportFor: TransportFactory = (url) =>
-    createTransport(url, { resolveSim: (u) => (u === portPath ? new SimTransport(board) : undefined) });
+    createTransport(url, { resolveSim: (u) => (u === portPath ? new SimTransport(unit) : undefined) });
+  /** Takes the unit out and puts another (another MAC, blank flash) under the same port. */
+  const swap = (mac: string): SimBoard => {
+    unit = new SimBoard({ chip: 'esp32', timeScale: 0, name: board.name, mac });
+    boards.push(unit);
+    return unit;
+  };
   const dataDir = scratchDir('flashfarm-run-service');
   const loaded = loadAgentConfig({
     FLASHFARM_DATA_DIR: dataDir,
@@ -150,7 +158,7 @@ async function agentWithBoard(options: Partial<SimBoardOptions> & { name: string
     return { result, lines };
   }
 
-  return { board, portPath, inventory, learned, registry, run };
+  return { board, portPath, inventory, learned, registry, run, swap };
 }
 
 function holdsFirmware(board: SimBoard): boolean {
@@ -239,6 +247,29 @@ describe('the agent run service on simulated boards', () => {
     expect(result).toMatchObject({ status: 'failed', errorCode: 'DEVICE_GONE', requeue: true, retries: 0 });
     expect(sessions(lines)).toBe(1);
     expect(farm.inventory.entry(farm.portPath)?.state).toBe('absent');
+  });
+
+  it('a unit swapped in under the port: DEVICE_CHANGED before anything is written, the port identified again', async () => {
+    const farm = await agentWithBoard({ name: 'rs-swap' });
+    const other = farm.swap('24:0a:c4:5a:5a:01');
+    const { result, lines } = await farm.run();
+    expect(result).toMatchObject({
+      status: 'failed',
+      errorCode: 'DEVICE_CHANGED',
+      requeue: true,
+      bytesWritten: 0,
+      observed: { mac: other.mac, chip: 'esp32' },
+    });
+    expect(result.errorMessage).toContain(other.mac);
+    expect(sessions(lines)).toBe(1);
+    // Nothing reached the unit under the port: its flash is still erased where the firmware goes.
+    expect(parts.every((p) => other.flash.read(p.offset, p.data.length).every((b) => b === 0xff))).toBe(true);
+    // The port now names the unit actually there, and is free again.
+    expect(farm.inventory.entry(farm.portPath)).toMatchObject({
+      state: 'present',
+      identity: { mac: other.mac },
+    });
+    expect(farm.registry.holder(farm.portPath)).toBeUndefined();
   });
 
   it('a flash write failure is retried once on the same board, then fails as FLASH_ERROR', async () => {

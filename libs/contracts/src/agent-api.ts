@@ -135,6 +135,21 @@ export const PortAttachment = z
 export type PortAttachment = z.infer<typeof PortAttachment>;
 
 /**
+ * A fixture cycle that found a unit on a station slot (a port) which did not reach the bootloader
+ * within the cycle's bound: no MAC could be read, so the unit is known by its slot and the reason.
+ */
+export const FixtureCycleFailure = z
+  .object({
+    portPath: z.string().min(1).max(1024),
+    code: z.string().min(1).max(64).describe('The flasher error code (WRONG_BOOT_MODE, NO_SYNC, ...)'),
+    message: z.string().max(2000),
+    at: z.iso.datetime(),
+  })
+  .strict();
+/** One failed fixture cycle. */
+export type FixtureCycleFailure = z.infer<typeof FixtureCycleFailure>;
+
+/**
  * POST /agents/:agentId/devices — the boards this agent currently holds.
  * `present` lists boards identified on their ports (new or moved ones get an
  * attachment row); `gone` lists ports whose board disappeared.
@@ -145,6 +160,11 @@ export const ReportDevicesRequest = z
     gone: z.array(z.string()).max(1024).describe('Ports whose board disappeared'),
     /** true when `present` is the agent's complete list: boards of this agent not listed go offline. */
     complete: z.boolean().describe("true when present is the agent's complete list"),
+    cycleFailures: z
+      .array(FixtureCycleFailure)
+      .max(256)
+      .optional()
+      .describe('Fixture cycles whose unit never reached the bootloader since the last report'),
   })
   .strict();
 /** POST /agents/:agentId/devices. */

@@ -59,6 +59,11 @@ export interface RunResultPayload {
     flashJedecId?: number;
     flashSizeBytes?: number;
   };
+  /**
+   * DEVICE_CHANGED: the board found on the port instead of the run's, identified again by the agent
+   * (already reported as present there): the api files the run under it, not under the run's board.
+   */
+  observed?: { mac: string; chip: string };
   status: 'succeeded' | 'failed' | 'cancelled';
   errorCode?: FlashErrorCode;
   errorMessage?: string;
@@ -104,4 +109,6 @@ export type AgentEvent =
 /** Messages the api publishes on an agent's control channel. */
 export type AgentControlMessage =
   | { type: 'cancel-run'; runId: string; reason: string }
-  | { type: 'console'; deviceId: string; enabled: boolean };
+  | { type: 'console'; deviceId: string; enabled: boolean }
+  /** Start a new cycle on fixture slots (ports) of this agent: each is probed now; `portPath` null = every slot. */
+  | { type: 'fixture-next'; portPath: string | null };

@@ -376,10 +376,37 @@ export const CampaignRequest = z
       .strict()
       .default({}),
     options: z.record(z.string(), z.unknown()).optional().describe('Flash options, as for POST /jobs'),
+    unitData: z
+      .object({
+        serialPattern: z
+          .string()
+          .min(1)
+          .max(200)
+          .describe('Serial number pattern with a counter, e.g. FF-{yyww}-{seq:06}; one serial per unit'),
+        timeZone: z.string().min(1).max(100).optional().describe('IANA time zone of the date fields (UTC)'),
+      })
+      .strict()
+      .optional()
+      .describe('Per-unit data: a serial number allocated to each unit, never reused'),
   })
   .strict();
 /** POST /campaigns. */
 export type CampaignRequest = z.input<typeof CampaignRequest>;
+
+/** POST /stations/:id/next: start a new fixture cycle now (the station is a station-mode campaign). */
+export const StationNextRequest = z
+  .object({
+    slot: z
+      .string()
+      .trim()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe('One fixture slot (the port, as the agent names it); every slot when absent'),
+  })
+  .strict();
+/** POST /stations/:id/next. */
+export type StationNextRequest = z.input<typeof StationNextRequest>;
 
 /** GET /campaigns. */
 export const ListCampaignsQuery = pageQuery(MAX_PAGE_LIMIT.campaigns);

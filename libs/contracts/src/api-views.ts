@@ -488,9 +488,19 @@ export const CampaignCounters = z
     total: z.number().int(),
     pending: z.number().int(),
     inProgress: z.number().int(),
-    succeeded: z.number().int(),
-    failed: z.number().int(),
+    succeeded: z.number().int().describe('Units that passed at their first test'),
+    failed: z.number().int().describe('Units that failed at their first test'),
+    retests: z
+      .number()
+      .int()
+      .describe('Ended units that were a board seen before by this campaign (counted apart)'),
+    yieldPercent: nullable(z.number()).describe(
+      'succeeded / (succeeded + failed), in percent; null before the first',
+    ),
     unitsPerHour: z.number().describe('Succeeded units per hour since the campaign started'),
+    unitsPerHourRecent: z
+      .number()
+      .describe('Units that ended in the last 15 minutes, per hour (re-tests included)'),
   })
   .strict();
 /** Counters of a production campaign. */
@@ -533,6 +543,13 @@ export const RetriedUnitsView = z.object({ retried: z.number().int(), campaign: 
 /** The answer to POST /campaigns/:id/retry-failed. */
 export type RetriedUnitsView = z.infer<typeof RetriedUnitsView>;
 
+/** The answer to POST /stations/:id/next: which slot was triggered and how many agents were asked. */
+export const StationNextView = z
+  .object({ campaignId: Id, slot: nullable(z.string()), agents: z.number().int() })
+  .strict();
+/** The answer to POST /stations/:id/next. */
+export type StationNextView = z.infer<typeof StationNextView>;
+
 /** One flash region as a unit record keeps it. */
 export const RegionRecord = z
   .object({
@@ -552,7 +569,10 @@ export const UnitRecord = z
     campaignId: Id,
     campaignName: z.string(),
     unitId: Id,
-    mac: z.string(),
+    mac: nullable(z.string()).describe('Null for a fixture cycle whose unit never reached the bootloader'),
+    retest: z.boolean().describe('The same board was a unit of this campaign before'),
+    serial: nullable(z.string()).describe('The serial number allocated to the unit (void if it failed)'),
+    slot: nullable(z.string()).describe('The fixture slot (port) of a station cycle'),
     chip: z.string(),
     chipRevision: nullable(z.string()),
     chipDescription: nullable(z.string()),

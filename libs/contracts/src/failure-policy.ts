@@ -129,7 +129,9 @@ export const FAILURE_POLICY: Readonly<Record<RunErrorCode, FailurePolicy>> = {
   DEVICE_GONE: { fault: 'host', flasher: 'reconnect', agent: 'hand-back', api: 'any', counts: false },
   // Another board answers on the port (a swapped fixture unit, a moved cable): nothing was written; the
   // port is re-identified and the run goes to wherever its board is now.
-  DEVICE_CHANGED: { fault: 'host', flasher: 'none', agent: 'hand-back', api: 'any', counts: false },
+  // Another unit sits on the port: a selector slot may go to another board; a pinned job has its
+  // answer (its board is not where it was, and a fixture's next unit is its own cycle).
+  DEVICE_CHANGED: { fault: 'host', flasher: 'none', agent: 'hand-back', api: 'unpinned', counts: false },
   // The image was verified; the app did not print the pattern.
   BOOT_CHECK_FAILED: { fault: 'firmware', flasher: 'none', agent: 'none', api: 'none', counts: false },
   INVALID_ARGUMENT: { fault: 'user', flasher: 'none', agent: 'none', api: 'none', counts: false },

@@ -20,7 +20,7 @@ import {
 } from './board-profiles.js';
 import { SimError, SimErrorCode, SimPortBusyError, SimUnpluggedError } from './errors.js';
 import { SimFlash } from './flash-memory.js';
-import { type SimPortHandle } from './port.js';
+import { type ModemInputs, type SimPortHandle } from './port.js';
 import { type SpiFlashPart, jedecCapacityCode } from './registers.js';
 import { romHandler } from './rom-loader.js';
 import { KNOWN_STUBS, type KnownStub } from './stub-catalogue.js';
@@ -189,6 +189,7 @@ export class SimBoard {
   private readonly counters: SimFlashCounters = { writeSessions: 0, verifiedBoots: 0 };
   /** The chip's served-request counts when the current download session began; null outside one. */
   private downloadSession: { flashBegins: number; md5s: number } | null = null;
+  private inputs: ModemInputs = { cts: false, dsr: false, ri: false, cd: false };
 
   constructor(options: SimBoardOptions) {
     if (!isChipName(options.chip))
@@ -421,6 +422,24 @@ export class SimBoard {
     this.port = new SimPort(this);
     this.hostBaud = this.port.baudRate;
     return this.port;
+  }
+
+  /** The modem-status inputs the host reads (CTS, DSR, RI, CD). */
+  get modemInputs(): ModemInputs {
+    return { ...this.inputs };
+  }
+
+  /**
+   * Drives modem-status inputs the host reads, as a fixture does with a lid switch wired to CTS, DSR
+   * or CD. The chip is unaffected; an open port hears of the change.
+   */
+  setModemInputs(changes: Partial<ModemInputs>): void {
+    const next = { ...this.inputs };
+    for (const line of ['cts', 'dsr', 'ri', 'cd'] as const)
+      if (typeof changes[line] === 'boolean') next[line] = changes[line];
+    const changed = (['cts', 'dsr', 'ri', 'cd'] as const).some((l) => next[l] !== this.inputs[l]);
+    this.inputs = next;
+    if (changed) this.port?.modemInputsChanged({ ...next });
   }
 
   /** Presses (down = true) or releases a button. BOOT pulls the strap pin low; EN holds the chip in reset. */
@@ -715,8 +734,24 @@ class SimPort implements SimPortHandle {
   private baud = DEFAULT_HOST_BAUD;
   private readonly dataListeners = new Set<(bytes: Uint8Array) => void>();
   private readonly disconnectListeners = new Set<(reason: Error) => void>();
+  private readonly modemListeners = new Set<(inputs: ModemInputs) => void>();
 
   constructor(private readonly board: SimBoard) {}
+
+  get modemInputs(): ModemInputs {
+    return this.board.modemInputs;
+  }
+
+  onModemInputs(listener: (inputs: ModemInputs) => void): () => void {
+    this.modemListeners.add(listener);
+    return () => this.modemListeners.delete(listener);
+  }
+
+  /** @internal A modem-status input changed. */
+  modemInputsChanged(inputs: ModemInputs): void {
+    if (!this.open) return;
+    for (const listener of [...this.modemListeners]) listener(inputs);
+  }
 
   get isOpen(): boolean {
     return this.open;
@@ -761,6 +796,7 @@ class SimPort implements SimPortHandle {
     this.board.portClosed(this);
     this.dataListeners.clear();
     this.disconnectListeners.clear();
+    this.modemListeners.clear();
   }
 
   /** @internal Bytes from the chip. */
@@ -776,6 +812,7 @@ class SimPort implements SimPortHandle {
     const listeners = [...this.disconnectListeners];
     this.dataListeners.clear();
     this.disconnectListeners.clear();
+    this.modemListeners.clear();
     for (const listener of listeners) listener(reason);
   }
 

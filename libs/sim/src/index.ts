@@ -1,4 +1,4 @@
-export type { SimPortHandle } from './port.js';
+export type { ModemInputs, SimPortHandle } from './port.js';
 /** Simulated ESP boards: ROM and stub loaders, flash, reset circuit, UART timing, faults. */
 export { SimBoard, defaultMac } from './board.js';
 export type { SimBoardInfo, SimBoardOptions, SimFaults, SimFlashCounters } from './board.js';

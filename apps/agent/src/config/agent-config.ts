@@ -88,7 +88,30 @@ const schema = z.object({
   FLASHFARM_AGENT_RUN_LOCK_MS: wholeNumber(2_000, 600_000, 'milliseconds', 30_000),
   FLASHFARM_AGENT_RUN_RETRIES: wholeNumber(0, 10, 'a whole number', RETRY_BUDGETS.agent.sameBoardRetries),
   FLASHFARM_AGENT_REOPEN_WAIT_MS: wholeNumber(0, 120_000, 'milliseconds', 10_000),
+  FLASHFARM_AGENT_FIXTURES: list.superRefine((entries, ctx) => {
+    const bad = entries.filter((x) => !parseFixture(x));
+    if (bad.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${bad.map((x) => `"${x}"`).join(', ')}: each entry must be <port>[=probe|appear|manual], the port as in FLASHFARM_AGENT_PORTS or a discovered device path`,
+      });
+  }),
+  FLASHFARM_AGENT_FIXTURE_POLL_MS: wholeNumber(200, 60_000, 'milliseconds', 1_000),
 });
+
+/** How a fixture slot notices a new unit. */
+export type FixtureTrigger = (typeof FIXTURE_TRIGGERS)[number];
+/** The cycle triggers a fixture slot can use. */
+export const FIXTURE_TRIGGERS = ['probe', 'appear', 'manual'] as const;
+
+/** "port=trigger" (trigger defaults to probe), or undefined when malformed. */
+function parseFixture(entry: string): { port: string; trigger: FixtureTrigger } | undefined {
+  const at = entry.lastIndexOf('=');
+  const port = (at < 0 ? entry : entry.slice(0, at)).trim().replace(/\/$/, '');
+  const trigger = at < 0 ? 'probe' : entry.slice(at + 1).trim();
+  if (!port || !(FIXTURE_TRIGGERS as readonly string[]).includes(trigger)) return undefined;
+  return { port, trigger: trigger as FixtureTrigger };
+}
 
 /** The agent's validated configuration. */
 export interface AgentConfig {
@@ -123,6 +146,13 @@ export interface AgentConfig {
   runRetries: number;
   /** How long a port that vanished mid-run may take to come back before the run ends with DEVICE_GONE. */
   reopenWaitMs: number;
+  /**
+   * Fixture slots: ports whose unit changes every cycle (a test jig's bridge stays, the module under
+   * it does not), by port path, with the trigger that starts a cycle.
+   */
+  fixtures: Map<string, FixtureTrigger>;
+  /** How often an idle probe-triggered fixture slot is probed for a new unit. */
+  fixturePollMs: number;
 }
 
 /** Parses the environment; throws ConfigError naming each bad variable. */
@@ -153,5 +183,9 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     runLockMs: e.FLASHFARM_AGENT_RUN_LOCK_MS,
     runRetries: e.FLASHFARM_AGENT_RUN_RETRIES,
     reopenWaitMs: e.FLASHFARM_AGENT_REOPEN_WAIT_MS,
+    fixtures: new Map(
+      e.FLASHFARM_AGENT_FIXTURES.map(parseFixture).flatMap((f) => (f ? [[f.port, f.trigger] as const] : [])),
+    ),
+    fixturePollMs: e.FLASHFARM_AGENT_FIXTURE_POLL_MS,
   };
 }

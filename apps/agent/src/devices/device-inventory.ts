@@ -5,9 +5,16 @@
  * whose board went away).
  */
 import { existsSync } from 'node:fs';
-import type { DeviceIdentity, PortAttachment, ReportDevicesRequest, ReportDevicesResponse } from '#contracts';
+import {
+  FlashErrorCode,
+  type DeviceIdentity,
+  type FixtureCycleFailure,
+  type PortAttachment,
+  type ReportDevicesRequest,
+  type ReportDevicesResponse,
+} from '#contracts';
 import { listSerialPorts, transportKind, type SerialPortInfo, type SerialPortListing } from '#serial';
-import type { AgentConfig } from '../config/agent-config.js';
+import type { AgentConfig, FixtureTrigger } from '../config/agent-config.js';
 import { PortFilter } from '../discovery/port-filter.js';
 import { findBridge, type UsbBridge } from '../discovery/usb-bridges.js';
 import type { PortRegistry } from '../ports/port-registry.js';
@@ -16,6 +23,18 @@ import { probeBoard, type ProbeResult } from './board-prober.js';
 /** After a failed probe, wait this long before the next one, doubling up to the maximum. */
 const PROBE_BACKOFF_MIN_MS = 1_000;
 const PROBE_BACKOFF_MAX_MS = 30_000;
+
+/**
+ * Probe failures that mean a unit is there but did not reach the bootloader (it printed a boot
+ * banner, or answered with garbage or errors). Silence (NO_SYNC, a refused connection) is an
+ * empty slot to a polling fixture; only an explicit trigger calls silence a failed unit.
+ */
+const UNIT_ANSWERED: ReadonlySet<string> = new Set([
+  FlashErrorCode.WRONG_BOOT_MODE,
+  FlashErrorCode.FRAMING,
+  FlashErrorCode.ROM_ERROR,
+  FlashErrorCode.CHIP_MISMATCH,
+]);
 
 /** The api's view of a board, from its answer to a report. */
 export interface DeviceSettings {
@@ -38,7 +57,14 @@ export interface PortEntry {
   probeFailures: number;
   nextProbeAt: number;
   lastProbeError?: string;
+  /** Set for a fixture slot: the unit under the port changes every cycle. */
+  fixture?: FixtureTrigger;
+  /** The unit now on this fixture slot was already recorded as failed (not again until it leaves). */
+  unitFailed?: boolean;
 }
+
+/** What an explicit "next unit" trigger found on a slot. */
+export type NextUnitOutcome = 'identified' | 'failed' | 'busy' | 'unknown-port';
 
 /** Sends a device report; returns the api's answer. */
 export type DeviceReporter = (report: ReportDevicesRequest) => Promise<ReportDevicesResponse>;
@@ -58,6 +84,7 @@ export class DeviceInventory {
   private readonly filter: PortFilter;
   private readonly probing = new Set<string>();
   private pendingGone = new Set<string>();
+  private pendingFailures: FixtureCycleFailure[] = [];
   private reporter: DeviceReporter | undefined;
   private reportChain: Promise<void> = Promise.resolve();
   private dirty = false;
@@ -127,6 +154,29 @@ export class DeviceInventory {
     void this.report();
   }
 
+  /**
+   * Identifies the board on a port again, now, while the caller holds the port (a run that found
+   * another unit there): the entry takes the new identity and the api hears of it before this
+   * resolves, so whatever the caller reports next can name a board the api knows. Undefined when
+   * nothing answers (the port is then absent and probed again later).
+   */
+  async reidentify(path: string): Promise<ProbeResult | undefined> {
+    const e = this.ports.get(path);
+    if (!e) return undefined;
+    let found: ProbeResult;
+    try {
+      found = await this.probe(path, e.resetStrategy ?? e.bridge?.resetStrategy ?? undefined);
+    } catch (err) {
+      this.noteProbeFailure(e, (err as Error).message);
+      if (e.state === 'absent' && e.identity) this.setAbsent(e);
+      await this.report();
+      return undefined;
+    }
+    this.takeIdentity(e, found);
+    await this.report();
+    return found;
+  }
+
   /** Remembers what a run learned about a board (identity refresh after flashing). */
   refreshIdentity(path: string, identity: Partial<DeviceIdentity>): void {
     const e = this.ports.get(path);
@@ -137,11 +187,7 @@ export class DeviceInventory {
     if (this.config.ports.discovery) await this.discover();
     const now = Date.now();
     const due = this.entries().filter(
-      (e) =>
-        e.state !== 'present' &&
-        e.nextProbeAt <= now &&
-        !this.probing.has(e.path) &&
-        !this.registry.holder(e.path),
+      (e) => this.probeDue(e, now) && !this.probing.has(e.path) && !this.registry.holder(e.path),
     );
     await Promise.all(due.map((e) => this.probeEntry(e)));
     if (!this.ticked) {
@@ -149,6 +195,57 @@ export class DeviceInventory {
       this.dirty = true;
     }
     if (this.dirty) await this.report();
+  }
+
+  /**
+   * Whether a port is due a probe. An ordinary port is probed until a board is found there; a
+   * probe-triggered fixture slot also while a unit is present (the unit may have been swapped) at the
+   * poll rate; a manually triggered slot once at start (units already there are taken), then only
+   * on `next()`.
+   */
+  private probeDue(e: PortEntry, now: number): boolean {
+    if (e.fixture === 'manual') return e.state === 'unknown';
+    if (e.fixture === 'probe') return e.nextProbeAt <= now;
+    return e.state !== 'present' && e.nextProbeAt <= now;
+  }
+
+  /** Fixture slots (ports with a trigger) and what is on them now. */
+  fixtureSlots(): PortEntry[] {
+    return this.entries().filter((e) => e.fixture !== undefined);
+  }
+
+  /**
+   * An explicit "next unit" on a fixture slot (an operator's button, `flashfarm station next`): the
+   * slot is probed now and whatever answers starts a new cycle, the same unit again included (a
+   * re-test); a unit that does not reach the bootloader is a failed cycle, silence included.
+   */
+  async next(path: string): Promise<NextUnitOutcome> {
+    const e = this.ports.get(path);
+    if (!e) return 'unknown-port';
+    const lease = this.registry.tryAcquire(path, 'fixture-next');
+    if (!lease) return 'busy';
+    this.probing.add(path);
+    try {
+      let found: ProbeResult;
+      try {
+        found = await this.probe(path, e.resetStrategy ?? e.device?.resetSequence ?? e.bridge?.resetStrategy);
+      } catch (err) {
+        this.probeFailed(e, err, true);
+        await this.report();
+        return 'failed';
+      }
+      if (e.state === 'present') {
+        // The api closes the stay first, so the same unit again opens a new one: a new cycle.
+        this.setAbsent(e);
+        await this.report();
+      }
+      this.takeIdentity(e, found);
+      await this.report();
+      return 'identified';
+    } finally {
+      this.probing.delete(path);
+      lease.release();
+    }
   }
 
   private async discover(): Promise<void> {
@@ -195,6 +292,7 @@ export class DeviceInventory {
       state: 'unknown',
       probeFailures: 0,
       nextProbeAt: 0,
+      fixture: this.config.fixtures.get(path),
     });
   }
 
@@ -212,36 +310,88 @@ export class DeviceInventory {
         e.resetStrategy ?? e.device?.resetSequence ?? e.bridge?.resetStrategy ?? undefined,
       );
       if (!this.ports.has(e.path)) return; // vanished while probing
-      // A board is its MAC: if it shows up here it has left the port it was on.
-      for (const other of this.present()) {
-        if (other !== e && other.identity?.mac === found.identity.mac) {
-          this.log('info', `${found.identity.mac} moved from ${other.path} to ${e.path}`);
-          this.setAbsent(other);
-        }
-      }
-      e.identity = found.identity;
-      e.resetStrategy = found.resetStrategy;
-      e.state = 'present';
-      e.probeFailures = 0;
-      e.lastProbeError = undefined;
-      this.dirty = true;
-      this.log(
-        'info',
-        `${e.path}: ${found.identity.chipDescription ?? found.identity.chip}, MAC ${found.identity.mac}, ` +
-          `${(found.identity.flashSizeBytes ?? 0) / 1048576} MiB flash (reset ${found.resetStrategy})`,
-      );
+      if (e.fixture === 'probe') e.nextProbeAt = Date.now() + this.config.fixturePollMs;
+      // A fixture slot polled while its unit stays: nothing changed.
+      if (e.state === 'present' && e.identity?.mac === found.identity.mac) return;
+      this.takeIdentity(e, found);
     } catch (err) {
-      this.noteProbeFailure(e, (err as Error).message);
+      // A port that just appeared on an "appear" slot means a unit was put there, answer or not.
+      if (this.ports.has(e.path)) this.probeFailed(e, err, e.fixture === 'appear' && e.state === 'unknown');
     } finally {
       this.probing.delete(e.path);
       lease.release();
     }
   }
 
+  /** A probe found a board on the port: it is present there (and gone from any other port). */
+  private takeIdentity(e: PortEntry, found: ProbeResult): void {
+    // A board is its MAC: if it shows up here it has left the port it was on.
+    for (const other of this.present()) {
+      if (other !== e && other.identity?.mac === found.identity.mac) {
+        this.log('info', `${found.identity.mac} moved from ${other.path} to ${e.path}`);
+        this.setAbsent(other);
+      }
+    }
+    const before = e.state === 'present' ? e.identity?.mac : undefined;
+    if (before && before !== found.identity.mac) {
+      // Another unit on the same port: the api closes the old one's attachment when it hears of the new.
+      this.log('info', `${e.path}: ${before} was replaced by ${found.identity.mac}`);
+      e.device = undefined;
+    }
+    e.identity = found.identity;
+    e.resetStrategy = found.resetStrategy;
+    e.unitFailed = false;
+    e.state = 'present';
+    e.probeFailures = 0;
+    e.lastProbeError = undefined;
+    this.dirty = true;
+    this.log(
+      'info',
+      `${e.path}: ${found.identity.chipDescription ?? found.identity.chip}, MAC ${found.identity.mac}, ` +
+        `${(found.identity.flashSizeBytes ?? 0) / 1048576} MiB flash (reset ${found.resetStrategy})`,
+    );
+  }
+
+  /**
+   * A probe found no board. On a fixture slot a unit that was there has left, and a unit that is
+   * there but does not reach the bootloader is a failed cycle (once per unit): `silenceIsUnit` when
+   * the cycle was triggered by something that says a unit is there (an explicit next, a port that
+   * appeared), so that even no answer at all is a failure.
+   */
+  private probeFailed(e: PortEntry, err: unknown, silenceIsUnit: boolean): void {
+    const message = (err as Error).message;
+    const code = (err as { code?: unknown }).code;
+    if (e.fixture && e.state === 'present') {
+      this.log('info', `${e.path}: unit ${e.identity?.mac ?? ''} left the fixture (${message})`);
+      this.setAbsent(e);
+    }
+    this.noteProbeFailure(e, message);
+    if (!e.fixture) return;
+    const answered = typeof code === 'string' && UNIT_ANSWERED.has(code);
+    if (!answered && !silenceIsUnit) {
+      e.unitFailed = false; // an empty slot: the next unit that fails is another one
+      return;
+    }
+    if (e.unitFailed && !silenceIsUnit) return;
+    e.unitFailed = true;
+    this.log('warn', `${e.path}: the unit did not reach the bootloader (${message})`);
+    this.pendingFailures.push({
+      portPath: e.path,
+      code: typeof code === 'string' ? code : FlashErrorCode.NO_SYNC,
+      message: message.slice(0, 2000),
+      at: new Date().toISOString(),
+    });
+    this.dirty = true;
+  }
+
   private noteProbeFailure(e: PortEntry, why: string): void {
     e.probeFailures++;
+    // A polling fixture slot keeps its rate (a new unit is expected any moment); other ports back off.
     e.nextProbeAt =
-      Date.now() + Math.min(PROBE_BACKOFF_MAX_MS, PROBE_BACKOFF_MIN_MS * 2 ** (e.probeFailures - 1));
+      Date.now() +
+      (e.fixture === 'probe'
+        ? this.config.fixturePollMs
+        : Math.min(PROBE_BACKOFF_MAX_MS, PROBE_BACKOFF_MIN_MS * 2 ** (e.probeFailures - 1)));
     if (e.lastProbeError !== why)
       this.log(e.probeFailures === 1 ? 'info' : 'debug', `${e.path}: no board (${why})`);
     e.lastProbeError = why;
@@ -255,7 +405,7 @@ export class DeviceInventory {
     e.state = 'absent';
     e.identity = undefined;
     e.device = undefined;
-    e.nextProbeAt = Date.now() + PROBE_BACKOFF_MIN_MS;
+    e.nextProbeAt = Date.now() + (e.fixture === 'probe' ? this.config.fixturePollMs : PROBE_BACKOFF_MIN_MS);
     this.dirty = true;
   }
 
@@ -267,12 +417,14 @@ export class DeviceInventory {
       if (!this.dirty && this.pendingGone.size === 0) return;
       const gone = [...this.pendingGone].filter((p) => this.ports.get(p)?.state !== 'present');
       const present = this.present();
+      const cycleFailures = this.pendingFailures.splice(0);
       this.dirty = false;
       this.pendingGone = new Set();
       try {
         const answer = await reporter({
           present: present.map((e) => ({ identity: e.identity!, attachment: e.attachment })),
           gone,
+          ...(cycleFailures.length ? { cycleFailures } : {}),
           // Until every port was probed once, boards not listed yet may just be unprobed: not gone.
           complete: this.ticked && this.entries().every((e) => e.state !== 'unknown'),
         });
@@ -290,6 +442,7 @@ export class DeviceInventory {
         // Try again with the next tick: the list is complete each time, so nothing is lost.
         this.dirty = true;
         for (const p of gone) this.pendingGone.add(p);
+        this.pendingFailures.unshift(...cycleFailures);
         this.log('warn', `device report failed: ${(err as Error).message}`);
       }
     });

@@ -119,7 +119,12 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
         .catch((err: unknown) => this.logger.warn(`discovery: ${(err as Error).message}`));
     };
     discover();
-    this.discoveryTimer = setInterval(discover, ports.discoveryIntervalMs);
+    // Fixture slots polled for a new unit need ticks at least at their poll rate.
+    const polling = [...this.config.fixtures.values()].includes('probe');
+    this.discoveryTimer = setInterval(
+      discover,
+      polling ? Math.min(ports.discoveryIntervalMs, this.config.fixturePollMs) : ports.discoveryIntervalMs,
+    );
     this.startup = this.registerAndStart().catch((err: unknown) => {
       // Only Redis refusing the control subscription gets here (the api is retried inside):
       // without it cancellations could be missed, so the agent takes no runs and says why.
@@ -220,9 +225,29 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
           }
           this.console.set(message.deviceId, message.enabled);
           break;
+        case 'fixture-next':
+          this.nextUnit(message.portPath);
+          break;
       }
     });
     await subscriber.subscribe(agentControlChannel(agentId, subscriber));
+  }
+
+  /** An explicit "next unit" on one fixture slot or all of them. */
+  private nextUnit(portPath: string | null): void {
+    const slots = this.inventory
+      .fixtureSlots()
+      .filter((e) => portPath === null || e.path === portPath)
+      .map((e) => e.path);
+    if (slots.length === 0) {
+      this.logger.warn(`"next unit" for ${portPath ?? 'every slot'}, but no such fixture slot here`);
+      return;
+    }
+    for (const path of slots)
+      void this.inventory
+        .next(path)
+        .then((outcome) => this.logger.log(`${path}: next unit: ${outcome}`))
+        .catch((err: unknown) => this.logger.warn(`${path}: next unit: ${(err as Error).message}`));
   }
 
   private startHeartbeat(agentId: string): void {

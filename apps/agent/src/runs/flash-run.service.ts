@@ -131,13 +131,16 @@ export class FlashRunService {
         `board ${payload.mac} is now on ${portPath} (dispatched for ${payload.portPath})`,
       );
     const occupant = located ? undefined : inventory.entry(portPath);
-    const other = occupant?.state === 'present' ? occupant.identity?.mac : undefined;
-    if (other && other !== payload.mac.toLowerCase()) {
-      throw new RunFailure({
-        code: 'DEVICE_GONE',
-        message: `${portPath} now holds board ${other}, not ${payload.mac}; handing the run back`,
-        requeue: true,
-      });
+    const other = occupant?.state === 'present' ? occupant.identity : undefined;
+    if (other && other.mac !== payload.mac.toLowerCase()) {
+      throw new RunFailure(
+        {
+          code: 'DEVICE_CHANGED',
+          message: `${portPath} now holds board ${other.mac}, not ${payload.mac}; nothing was written — handing the run back`,
+          requeue: true,
+        },
+        { observed: { mac: other.mac, chip: other.chip } },
+      );
     }
     reporter.log(
       'info',
@@ -259,6 +262,8 @@ export class FlashRunService {
           maxRetries: config.runRetries,
           resetStrategy,
         });
+        if (action.kind === 'requeue' && code === 'DEVICE_CHANGED')
+          throw await this.changed(run, link, message);
         if (action.kind === 'requeue') {
           this.deps.inventory.markGone(link.portPath, message);
           throw new RunFailure(
@@ -277,6 +282,25 @@ export class FlashRunService {
         resetStrategy = action.resetStrategy;
       }
     }
+  }
+
+  /**
+   * Another unit answered on the port (expectMac): nothing was written. The port is identified again
+   * while the run still holds it, so the api hears of the unit actually there before the run's result
+   * names it, and files the run under that unit instead of the board it was for.
+   */
+  private async changed(run: RunContext, link: Link, message: string): Promise<RunFailure> {
+    const found = await this.deps.inventory.reidentify(link.portPath).catch(() => undefined);
+    if (found)
+      run.reporter.log(
+        'info',
+        'run',
+        `${link.portPath} holds ${found.identity.mac} (${found.identity.chip})`,
+      );
+    return new RunFailure(
+      { code: 'DEVICE_CHANGED', message: `${message} — handing the run back`, requeue: true },
+      found ? { observed: { mac: found.identity.mac, chip: found.identity.chip } } : {},
+    );
   }
 
   /** Remembers what worked (baud, reset strategy, identity) and builds the result so far. */
@@ -417,6 +441,9 @@ function sortedParts(payload: FlashRunPayload): FlashRunPayload['firmware']['par
 function flashOptions(payload: FlashRunPayload) {
   const o = payload.options;
   return {
+    // The board the run is bound to: a unit swapped in under the same port stops the session before
+    // anything is written (DEVICE_CHANGED), whatever the job's target.
+    expectMac: payload.mac,
     expectChip: payload.firmware.chip,
     verify: o.verify,
     skipUnchanged: o.skipUnchanged,

@@ -138,6 +138,18 @@ export class AgentsService {
         await this.retrying(() => this.prisma.$transaction((tx) => this.applyPresent(tx, agent.id, p, now))),
       );
 
+    // Fixture cycles whose unit never reached the bootloader: running station campaigns record them.
+    if (body.cycleFailures?.length)
+      await this.prisma.fixtureFailure.createMany({
+        data: body.cycleFailures.map((f) => ({
+          agentId: agent.id,
+          portPath: f.portPath,
+          code: f.code,
+          message: f.message,
+          at: new Date(f.at),
+        })),
+      });
+
     const keepOpen = new Set(devices.map((d) => d.deviceId));
     const goneWhere: Prisma.AttachmentWhereInput[] = [];
     if (body.gone.length) goneWhere.push({ portPath: { in: body.gone } });

@@ -4,6 +4,8 @@ import { SchedulerModule } from '../scheduler/scheduler.module.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { CampaignsController } from './campaigns.controller.js';
 import { CampaignsService } from './campaigns.service.js';
+import { SerialAllocator } from './serial-allocator.js';
+import { StationsController } from './stations.controller.js';
 
 /**
  * Production campaigns. Units become ordinary one-device jobs (JobsService is
@@ -11,7 +13,7 @@ import { CampaignsService } from './campaigns.service.js';
  */
 @Module({
   imports: [RunsModule, SchedulerModule],
-  controllers: [CampaignsController],
-  providers: [JobsService, CampaignsService],
+  controllers: [CampaignsController, StationsController],
+  providers: [JobsService, CampaignsService, SerialAllocator],
 })
 export class CampaignsModule {}

@@ -19,6 +19,7 @@ import {
   type DeviceSelector,
   type Page,
   type RetriedUnitsView,
+  type StationNextView,
   type UnitRecord,
 } from '#contracts';
 import { ApiError } from '../common/api-error.js';
@@ -29,9 +30,11 @@ import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
+import { Dispatcher } from '../scheduler/dispatcher.js';
 import { bootPatternError, normaliseSelector, parseNewJob } from '../jobs/job-request.js';
 import { isTerminalJob } from '../runs/job-status.js';
 import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
+import { checkSerialRecipe, SerialAllocator } from './serial-allocator.js';
 import { buildUnitRecord } from './unit-record.js';
 
 /** What each control action asks of a campaign: its new status and the statuses it may come from. */
@@ -48,6 +51,8 @@ const CONTROL: Record<
 export const CAMPAIGN_TICK_MS = 500;
 /** Units started per campaign per pass, so one huge pool does not stall the pass. */
 const LAUNCH_BATCH = 200;
+/** The window of the recent units-per-hour counter. */
+const RECENT_WINDOW_MS = 15 * 60_000;
 /** Largest page of units. */
 export const MAX_UNIT_PAGE = 1000;
 
@@ -65,7 +70,28 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     private readonly jobs: JobsService,
+    private readonly dispatcher: Dispatcher,
+    private readonly serials: SerialAllocator,
   ) {}
+
+  /**
+   * POST /stations/:id/next: a new cycle on the station's fixture slots now (an operator's button
+   * where the fixture has no signal of its own). Every online agent is asked; an agent without that
+   * slot ignores it, and the unit it finds (or the failure) arrives as any cycle does.
+   */
+  async nextUnit(id: string, slot: string | undefined): Promise<StationNextView> {
+    const campaign = await this.find(id);
+    if (campaign.mode !== 'station' || campaign.status !== 'running')
+      throw new ApiError(
+        ApiErrorCode.CAMPAIGN_STATE,
+        `Campaign ${id} is a ${campaign.status} ${campaign.mode} campaign; "next unit" needs a running station campaign.`,
+      );
+    const agents = await this.prisma.agent.findMany({ where: { status: 'online' }, select: { id: true } });
+    for (const agent of agents)
+      await this.dispatcher.control(agent.id, { type: 'fixture-next', portPath: slot ?? null });
+    this.logger.log(`campaign ${id}: next unit on ${slot ?? 'every slot'} (${agents.length} agent(s))`);
+    return { campaignId: id, slot: slot ?? null, agents: agents.length };
+  }
 
   onModuleInit(): void {
     this.timer = setInterval(() => {
@@ -98,6 +124,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       );
     const unsafePattern = bootPatternError(probe.job.options);
     if (unsafePattern) throw unsafePattern;
+    if (b.unitData) checkSerialRecipe(b.unitData.serialPattern, b.unitData.timeZone);
     const firmware = await this.firmwareFacts(b.firmwareId);
     const selector = normaliseSelector({ ...b.selector, chip: firmware.chip });
     const campaign = await this.prisma.campaign.create({
@@ -107,6 +134,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         mode: b.mode,
         selector: selector,
         options: (b.options ?? {}) as Prisma.InputJsonValue,
+        unitData: (b.unitData ?? {}) as Prisma.InputJsonValue,
         createdBy: operator,
       },
     });
@@ -116,7 +144,12 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         select: { id: true, mac: true },
       });
       await this.prisma.campaignUnit.createMany({
-        data: devices.map((d) => ({ campaignId: campaign.id, deviceId: d.id, mac: d.mac })),
+        data: devices.map((d) => ({
+          campaignId: campaign.id,
+          cycleKey: `device:${d.id}`,
+          deviceId: d.id,
+          mac: d.mac,
+        })),
         skipDuplicates: true,
       });
     }
@@ -177,9 +210,11 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     const campaign = await this.find(id);
     if (campaign.status === 'stopped')
       throw new ApiError(ApiErrorCode.CAMPAIGN_STATE, `Campaign ${id} is stopped; resume is not possible.`);
-    const count = await transitionUnit(this.prisma, { campaignId: id }, 'pending', {
+    // A fixture cycle without a board has nothing to flash again: its unit is off the fixture.
+    const count = await transitionUnit(this.prisma, { campaignId: id, deviceId: { not: null } }, 'pending', {
       from: ['failed'],
-      data: { jobId: null, runId: null, errorCode: null, errorMessage: null, finishedAt: null },
+      // The failed attempt's serial stays void; the retry gets a new one.
+      data: { jobId: null, runId: null, errorCode: null, errorMessage: null, finishedAt: null, serial: null },
     });
     if (count)
       await transitionCampaign(this.prisma, { id }, 'running', {
@@ -241,22 +276,42 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async counters(campaign: Campaign): Promise<CampaignCounters> {
-    const groups = await this.prisma.campaignUnit.groupBy({
-      by: ['status'],
-      where: { campaignId: campaign.id },
-      _count: { _all: true },
-    });
-    const n = (s: CampaignUnit['status']) => groups.find((g) => g.status === s)?._count._all ?? 0;
-    const end = campaign.finishedAt ?? new Date();
+    const now = new Date();
+    const [groups, recent] = await Promise.all([
+      this.prisma.campaignUnit.groupBy({
+        by: ['status', 'retest'],
+        where: { campaignId: campaign.id },
+        _count: { _all: true },
+      }),
+      this.prisma.campaignUnit.count({
+        where: {
+          campaignId: campaign.id,
+          status: { in: ['succeeded', 'failed'] },
+          finishedAt: { gte: new Date(now.getTime() - RECENT_WINDOW_MS) },
+        },
+      }),
+    ]);
+    const n = (s: CampaignUnit['status'], retest?: boolean) =>
+      groups
+        .filter((g) => g.status === s && (retest === undefined || g.retest === retest))
+        .reduce((sum, g) => sum + g._count._all, 0);
+    const end = campaign.finishedAt ?? now;
     // At least a minute, so the first unit does not read as thousands per hour.
     const hours = Math.max(60_000, end.getTime() - campaign.startedAt.getTime()) / 3_600_000;
+    const recentHours =
+      Math.max(60_000, Math.min(RECENT_WINDOW_MS, end.getTime() - campaign.startedAt.getTime())) / 3_600_000;
+    const succeeded = n('succeeded', false);
+    const failed = n('failed', false);
     return {
       total: groups.reduce((sum, g) => sum + g._count._all, 0),
       pending: n('pending'),
       inProgress: n('flashing'),
-      succeeded: n('succeeded'),
-      failed: n('failed'),
-      unitsPerHour: Math.round((n('succeeded') / hours) * 10) / 10,
+      succeeded,
+      failed,
+      retests: n('succeeded', true) + n('failed', true),
+      yieldPercent: succeeded + failed ? Math.round((succeeded / (succeeded + failed)) * 1000) / 10 : null,
+      unitsPerHour: Math.round((succeeded / hours) * 10) / 10,
+      unitsPerHourRecent: Math.round((recent / recentHours) * 10) / 10,
     };
   }
 
@@ -285,14 +340,19 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     const devices = new Map(
       (
         await this.prisma.device.findMany({
-          where: { id: { in: open.map((u) => u.deviceId) } },
+          where: { id: { in: open.flatMap((u) => (u.deviceId ? [u.deviceId] : [])) } },
         })
       ).map((d) => [d.id, d]),
     );
     return units.map((u) => {
       const stored: unknown = u.record;
       if (isRecord(stored)) return { ...stored, result: u.status, attempts: u.attempts };
-      return buildUnitRecord({ campaign, unit: u, firmware, device: devices.get(u.deviceId) });
+      return buildUnitRecord({
+        campaign,
+        unit: u,
+        firmware,
+        device: u.deviceId ? devices.get(u.deviceId) : undefined,
+      });
     });
   }
 
@@ -314,45 +374,94 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     this.passes++;
   }
 
-  /** Station mode: matching boards attached since the campaign started, not yet units. */
+  /**
+   * Station mode: each stay of a matching board on a port (an open attachment) is a fixture cycle
+   * and becomes a unit, boards already there when the campaign started included; a board this
+   * campaign had before is a re-test. Cycles whose unit never reached the bootloader (reported by
+   * the agents) become failed units with the reason.
+   */
   private async discoverStationUnits(campaign: Campaign): Promise<void> {
-    const devices = await this.prisma.device.findMany({
+    const stays = await this.prisma.attachment.findMany({
       where: {
-        ...deviceFilter(campaign),
-        state: { in: ['idle', 'busy'] },
-        attachments: { some: { detachedAt: null, firstSeenAt: { gte: campaign.startedAt } } },
+        detachedAt: null,
+        device: { ...deviceFilter(campaign), state: { in: ['idle', 'busy'] } },
       },
-      select: { id: true, mac: true },
+      select: { id: true, agentId: true, portPath: true, device: { select: { id: true, mac: true } } },
     });
-    if (!devices.length) return;
+    if (stays.length) {
+      const units = await this.prisma.campaignUnit.findMany({
+        where: { campaignId: campaign.id, deviceId: { in: stays.map((a) => a.device.id) } },
+        select: { deviceId: true, cycleKey: true },
+      });
+      const keys = new Set(units.map((u) => u.cycleKey));
+      const seen = new Set(units.map((u) => u.deviceId));
+      const fresh = stays.filter((a) => !keys.has(`stay:${a.id}`));
+      if (fresh.length) {
+        const { count } = await this.prisma.campaignUnit.createMany({
+          data: fresh.map((a) => ({
+            campaignId: campaign.id,
+            cycleKey: `stay:${a.id}`,
+            deviceId: a.device.id,
+            mac: a.device.mac,
+            retest: seen.has(a.device.id),
+            portPath: a.portPath,
+            agentId: a.agentId,
+          })),
+          skipDuplicates: true,
+        });
+        if (count) this.logger.log(`campaign ${campaign.id}: ${count} new unit(s) at the station`);
+      }
+    }
+    await this.recordFixtureFailures(campaign);
+  }
+
+  /** Fixture cycles without a board since the campaign started: a failed unit each, with the reason. */
+  private async recordFixtureFailures(campaign: Campaign): Promise<void> {
+    const failures = await this.prisma.fixtureFailure.findMany({
+      where: { at: { gte: campaign.startedAt } },
+      orderBy: { at: 'asc' },
+      take: LAUNCH_BATCH,
+    });
+    if (!failures.length) return;
     const known = new Set(
       (
         await this.prisma.campaignUnit.findMany({
-          where: { campaignId: campaign.id, deviceId: { in: devices.map((d) => d.id) } },
-          select: { deviceId: true },
+          where: { campaignId: campaign.id, cycleKey: { in: failures.map((f) => `failure:${f.id}`) } },
+          select: { cycleKey: true },
         })
-      ).map((u) => u.deviceId),
+      ).map((u) => u.cycleKey),
     );
-    const fresh = devices.filter((d) => !known.has(d.id));
-    if (!fresh.length) return;
-    const { count } = await this.prisma.campaignUnit.createMany({
-      data: fresh.map((d) => ({ campaignId: campaign.id, deviceId: d.id, mac: d.mac })),
-      skipDuplicates: true,
-    });
-    if (count) this.logger.log(`campaign ${campaign.id}: ${count} new board(s) at the station`);
+    for (const f of failures) {
+      const cycleKey = `failure:${f.id}`;
+      if (known.has(cycleKey)) continue;
+      const created = await this.prisma.campaignUnit.createMany({
+        data: [
+          { campaignId: campaign.id, cycleKey, portPath: f.portPath, agentId: f.agentId, startedAt: f.at },
+        ],
+        skipDuplicates: true,
+      });
+      if (!created.count) continue; // another replica's pass took it
+      await transitionUnit(this.prisma, { campaignId: campaign.id, cycleKey }, 'failed', {
+        from: ['pending'],
+        data: { errorCode: f.code, errorMessage: f.message, finishedAt: f.at },
+      });
+      this.logger.log(
+        `campaign ${campaign.id}: a unit on ${f.portPath} did not reach the bootloader (${f.code})`,
+      );
+    }
   }
 
   /** Starts a one-device job for each pending unit. */
   private async launch(campaign: Campaign): Promise<void> {
     const pending = await this.prisma.campaignUnit.findMany({
-      where: { campaignId: campaign.id, status: 'pending', jobId: null },
+      where: { campaignId: campaign.id, status: 'pending', jobId: null, deviceId: { not: null } },
       orderBy: { createdAt: 'asc' },
       take: LAUNCH_BATCH,
     });
     for (const unit of pending) {
       const attempt = unit.attempts + 1;
       const parsed = parseNewJob(
-        { firmwareId: campaign.firmwareId, target: { device: unit.deviceId }, options: campaign.options },
+        { firmwareId: campaign.firmwareId, target: { device: unit.deviceId! }, options: campaign.options },
         `campaign:${unit.id}:${attempt}`,
       );
       if (!parsed.ok) {
@@ -363,13 +472,21 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         );
         continue;
       }
+      // Each start gets the next serial (never one handed out before); a unit that already holds one keeps it.
+      const recipe = serialRecipe(campaign);
+      const serial =
+        unit.serial ?? (recipe ? (await this.serials.allocate(campaign.id, recipe, unit.id)).serial : null);
       try {
         const { job } = await this.jobs.create(parsed.job, campaign.createdBy);
-        await transitionUnit(this.prisma, { id: unit.id, jobId: null }, 'flashing', {
+        const moved = await transitionUnit(this.prisma, { id: unit.id, jobId: null }, 'flashing', {
           from: ['pending'],
-          data: { jobId: job.id, attempts: attempt, startedAt: new Date() },
+          data: { jobId: job.id, attempts: attempt, startedAt: new Date(), serial },
         });
+        // Another replica's pass started this unit first: the serial taken here goes on no unit.
+        if (!moved && serial && serial !== unit.serial)
+          await this.serials.markVoid(serial, 'allocated by a pass that lost the race to start the unit');
       } catch (error) {
+        if (serial && serial !== unit.serial) await this.serials.markVoid(serial, 'the unit did not start');
         if (error instanceof ApiError && error.status < 500)
           await this.failUnit(unit, error.code, error.message);
         else throw error;
@@ -411,6 +528,10 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         if (!isTerminalJob(job.status)) continue;
         const run = job.runs[0];
         const record = await this.finalRecord(campaign, unit, job.status, run);
+        if (unit.serial) {
+          if (record.result === 'succeeded') await this.serials.markUsed(unit.serial);
+          else await this.serials.markVoid(unit.serial, `the unit failed: ${record.errorCode ?? 'unknown'}`);
+        }
         await transitionUnit(
           this.prisma,
           { id: unit.id, jobId: job.id },
@@ -447,7 +568,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     run: Prisma.RunGetPayload<object> | undefined,
   ): Promise<UnitRecord> {
     const firmware = await this.firmwareFacts(campaign.firmwareId);
-    const device = await this.prisma.device.findUnique({ where: { id: unit.deviceId } });
+    const device = unit.deviceId
+      ? await this.prisma.device.findUnique({ where: { id: unit.deviceId } })
+      : null;
     const agent = run?.agentId
       ? await this.prisma.agent.findUnique({ where: { id: run.agentId }, select: { name: true } })
       : null;
@@ -459,6 +582,16 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       ended: { jobStatus, run: run && { ...run, agentName: agent?.name ?? null }, at: new Date() },
     });
   }
+}
+
+/** The campaign's serial recipe, if it allocates serials. */
+function serialRecipe(campaign: Campaign): { serialPattern: string; timeZone?: string } | undefined {
+  const data = campaign.unitData as { serialPattern?: unknown; timeZone?: unknown } | null;
+  if (!data || typeof data.serialPattern !== 'string') return undefined;
+  return {
+    serialPattern: data.serialPattern,
+    ...(typeof data.timeZone === 'string' ? { timeZone: data.timeZone } : {}),
+  };
 }
 
 function deviceFilter(campaign: Campaign): Prisma.DeviceWhereInput {

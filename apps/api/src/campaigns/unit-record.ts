@@ -38,6 +38,9 @@ export const UNIT_CSV_COLUMNS = [
   'queued_at',
   'started_at',
   'finished_at',
+  'retest',
+  'slot',
+  'serial',
 ] as const;
 
 /** Quotes a CSV cell when it needs it (RFC 4180), and defuses spreadsheet formulas. */
@@ -83,6 +86,9 @@ export function unitCsvRow(r: UnitRecord): string {
     r.queuedAt,
     r.startedAt,
     r.finishedAt,
+    r.retest ? 'true' : 'false',
+    r.slot,
+    r.serial,
   ];
   return cells.map(csvCell).join(',');
 }
@@ -137,7 +143,10 @@ export interface UnitRecordFacts {
   campaign: { id: string; name: string; createdBy: string };
   unit: {
     id: string;
-    mac: string;
+    mac: string | null;
+    retest: boolean;
+    portPath: string | null;
+    serial: string | null;
     attempts: number;
     jobId: string | null;
     runId: string | null;
@@ -173,6 +182,9 @@ export function buildUnitRecord(f: UnitRecordFacts): UnitRecord {
     campaignName: campaign.name,
     unitId: unit.id,
     mac: unit.mac,
+    retest: unit.retest,
+    serial: unit.serial,
+    slot: unit.portPath,
     chip: device?.chip ?? firmware.chip,
     chipRevision: revisionName(device?.chipRevision),
     chipDescription: device?.chipDescription ?? null,

@@ -8,6 +8,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   ApiErrorCode,
   agentControlChannel,
+  canonicalMac,
   failurePolicy,
   type AgentControlMessage,
   type RunErrorCode,
@@ -331,6 +332,7 @@ export class RunLifecycleService {
       });
       if (ended !== 1) return undefined;
       if (run.deviceId) await this.releaseDevice(tx, run.deviceId, runId, outcome, at);
+      await this.fileUnderObservedBoard(tx, run, outcome);
 
       let nextAttemptRunId: string | undefined;
       if (this.shouldRetry(run.attempt, run.job.status, run.job.targetKind, outcome)) {
@@ -398,11 +400,29 @@ export class RunLifecycleService {
   ): boolean {
     if (outcome.status !== 'failed' || outcome.final || jobStatus === 'cancelled') return false;
     if (attempt >= this.config.scheduler.maxAttempts) return false;
-    // A run the agent handed back gets its new attempt whatever its code (e.g. CANCELLED by a shutdown).
-    if (outcome.requeue) return true;
     const { api } = failurePolicy(outcome.errorCode);
+    // A run the agent handed back gets its new attempt whatever its code (e.g. CANCELLED by a shutdown),
+    // except a pinned one whose board was swapped out: the board it names is not on that port any more.
+    if (outcome.requeue) return !(api === 'unpinned' && targetKind === 'device');
     // A lost board can be replaced; a suspect board only when another board may take the slot.
     return api === 'any' || (api === 'unpinned' && targetKind !== 'device');
+  }
+
+  /**
+   * DEVICE_CHANGED with the unit the agent found on the port: the run's history belongs to that board
+   * (the one that was really there), not to the board it was bound to, which never saw it.
+   */
+  private async fileUnderObservedBoard(
+    tx: Prisma.TransactionClient,
+    run: { id: string; deviceId: string | null },
+    outcome: RunOutcome,
+  ): Promise<void> {
+    const observed = outcome.result?.observed;
+    if (outcome.errorCode !== 'DEVICE_CHANGED' || !observed) return;
+    const mac = canonicalMac(observed.mac);
+    const found = mac ? await tx.device.findUnique({ where: { mac }, select: { id: true } }) : null;
+    if (found && found.id !== run.deviceId)
+      await tx.run.update({ where: { id: run.id }, data: { deviceId: found.id } });
   }
 
   private async releaseDevice(
@@ -430,6 +450,8 @@ export class RunLifecycleService {
       failures >= this.config.scheduler.quarantineAfterFailures &&
       device.state !== 'quarantined';
     const holdsThisRun = device.currentRunId === runId;
+    // Another unit was on the port: this board never saw the run, so its record does not show it.
+    const untouched = outcome.errorCode === 'DEVICE_CHANGED';
     // A board whose agent is gone (or that was unplugged) is offline, not idle, once its run ends.
     const reachable =
       (await tx.attachment.count({
@@ -450,8 +472,7 @@ export class RunLifecycleService {
       data: {
         ...(holdsThisRun ? { currentRunId: null } : {}),
         consecutiveFailures: failures,
-        lastRunStatus: outcome.status,
-        lastRunAt: at,
+        ...(untouched ? {} : { lastRunStatus: outcome.status, lastRunAt: at }),
         ...(learned?.bestBaud ? { bestBaud: learned.bestBaud } : {}),
         // An operator's reset sequence wins; a learned strategy only fills an automatic one.
         ...(learned?.resetStrategy && !device.resetSequence ? { resetSequence: learned.resetStrategy } : {}),

@@ -1,7 +1,7 @@
 /** `flashfarm devices | jobs | logs | cancel | token`: the farm seen from a terminal. */
 import { clientFrom, parseCommandArgs, runCommand, table, type CommandIo } from './context.js';
 import { FarmCliError, FarmExitCode } from './exit-codes.js';
-import type { DeviceView, JobView, Page, RunSnapshot } from '#contracts';
+import type { DeviceView, JobView, Page, RunSnapshot, StationNextView } from '#contracts';
 
 const CONNECTION_HELP = '  --url, --token   the farm (default FLASHFARM_URL, FLASHFARM_TOKEN)\n';
 
@@ -233,6 +233,39 @@ export function runToken(argv: string[], io: CommandIo): Promise<number> {
       io.stderr(`Created token "${created.name}" (${created.role}); the secret is shown only once:\n`);
       io.stdout(`${created.secret}\n`);
     }
+    return FarmExitCode.OK;
+  });
+}
+
+const STATION_USAGE = `Usage: flashfarm station next CAMPAIGN [--slot PORT] [--json]
+
+Starts a new fixture cycle now on a running station campaign's slots (every slot, or the one
+named by its port): the unit there is identified and flashed, the same board again is a re-test,
+and a unit that does not reach the bootloader is recorded as failed with the reason.
+${CONNECTION_HELP}`;
+
+/** `station next`: the line's "next unit" button from a terminal (or a jig's foot switch script). */
+export function runStation(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand(io, async () => {
+    const { values, positionals } = parseCommandArgs(argv, {
+      slot: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (helpOr(values, io, STATION_USAGE)) return FarmExitCode.OK;
+    const [sub, campaignId] = positionals;
+    if (sub !== 'next' || !campaignId)
+      throw new FarmCliError(FarmExitCode.USAGE, `station needs "next" and a campaign id.\n${STATION_USAGE}`);
+    const client = clientFrom(values, io);
+    const answer = await client.request<StationNextView>(
+      'POST',
+      `/stations/${encodeURIComponent(campaignId)}/next`,
+      { body: { json: values.slot ? { slot: values.slot } : {} } },
+    );
+    if (values.json) io.stdout(`${JSON.stringify(answer)}\n`);
+    else
+      io.stdout(
+        `Next unit on ${answer.slot ?? 'every slot'} of station ${answer.campaignId} (${answer.agents} agent(s) asked)\n`,
+      );
     return FarmExitCode.OK;
   });
 }

@@ -1,6 +1,6 @@
-/** The farm client commands (`submit`, `devices`, `jobs`, `logs`, `cancel`, `token`), routed by apps/cli/src/main.ts. */
+/** The farm client commands (`submit`, `devices`, `jobs`, `logs`, `cancel`, `token`, `station`), routed by apps/cli/src/main.ts. */
 import { processIo, type CliHooks, type CommandIo } from './context.js';
-import { runCancel, runDevices, runJobs, runLogs, runToken } from './farm-commands.js';
+import { runCancel, runDevices, runJobs, runLogs, runStation, runToken } from './farm-commands.js';
 import { runSubmit } from './submit.js';
 import { FARM_COMMAND_SUMMARIES as S, type FarmCommandName } from './summaries.js';
 
@@ -21,6 +21,7 @@ export const FARM_COMMANDS: Record<FarmCommandName, { run: FarmCommand; summary:
   logs: { run: runLogs, summary: S.logs },
   cancel: { run: runCancel, summary: S.cancel },
   token: { run: runToken, summary: S.token },
+  station: { run: runStation, summary: S.station },
 };
 
 /** Runs a farm command with the real process's environment and output. */

@@ -9,6 +9,7 @@ export const FARM_COMMAND_SUMMARIES = {
   logs: "print a run's log (--follow streams it live)",
   cancel: 'cancel a job',
   token: 'create an api token (through the api, or on the database)',
+  station: 'start the next fixture cycle of a station campaign (station next CAMPAIGN [--slot PORT])',
 } as const;
 
 /** The farm commands' names. */
