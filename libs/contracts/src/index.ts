@@ -10,3 +10,4 @@ export * from './http-errors.js';
 export * from './ids.js';
 export * from './pagination.js';
 export * from './states.js';
+export * from './farm-views.js';

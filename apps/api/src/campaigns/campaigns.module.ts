@@ -13,5 +13,6 @@ import { CampaignsService } from './campaigns.service.js';
   imports: [RunsModule, SchedulerModule],
   controllers: [CampaignsController],
   providers: [JobsService, CampaignsService],
+  exports: [CampaignsService],
 })
 export class CampaignsModule {}

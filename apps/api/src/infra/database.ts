@@ -10,6 +10,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../db/generated/prisma/client.js';
 import { Migrator } from '../db/migrator.js';
+import { listenOnPostgres, type NotificationHandlers } from './pg-listener.js';
 import type { ApiConfig } from '../config/api-config.js';
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -25,6 +26,8 @@ export interface Database {
   kind: 'postgres' | 'embedded';
   /** Runs a trivial query; used by /health. */
   ping(): Promise<void>;
+  /** LISTENs on a notification channel until the returned function is called. */
+  listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -57,6 +60,7 @@ export async function openDatabase(
       ping: async () => {
         await prisma.$queryRaw`select 1`;
       },
+      listen: (channel, handlers) => listenOnPostgres(url, channel, handlers),
       close: () => prisma.$disconnect(),
     };
   }
@@ -80,6 +84,11 @@ export async function openDatabase(
     kind: 'embedded',
     ping: async () => {
       await prisma.$queryRaw`select 1`;
+    },
+    // In-process: notifications cannot be lost, so there is never a gap to report.
+    listen: async (channel, handlers) => {
+      const stop = await db.listen(channel, (payload) => handlers.onMessage(payload));
+      return () => stop();
     },
     close: async () => {
       await prisma.$disconnect();
