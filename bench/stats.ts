@@ -135,7 +135,8 @@ export async function benchStats(runs: number, samples: number): Promise<StatsFi
     });
     const api = await createApiApp(config, { logger: false });
     await api.app.listen(0, '127.0.0.1');
-    const port = (api.app.getHttpServer().address() as { port: number }).port;
+    const server = api.app.getHttpServer() as import('node:http').Server;
+    const port = (server.address() as { port: number }).port;
     const token = (await new TokenStore(api.infra.database.prisma).create({ name: 'bench', role: 'viewer' }))
       .secret;
     const day = 86_400_000;
