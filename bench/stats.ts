@@ -71,7 +71,7 @@ async function seed(client: pg.Client, runs: number): Promise<void> {
                   row_number() OVER (PARTITION BY f.chip, (extract(epoch FROM now() - j."createdAt") / 86400)::int ORDER BY j.id) - 1 AS n,
                   count(*) OVER (PARTITION BY f.chip, (extract(epoch FROM now() - j."createdAt") / 86400)::int) AS c
                 FROM "Job" j JOIN "Firmware" f ON f.id = j."firmwareId"),
-          r AS (SELECT i, ($2::text[])[1 + i % 5] AS chip, (i * 7919) % ($3 * 86400) AS age_s,
+          r AS (SELECT i, ($2::text[])[1 + i % 5] AS chip, ((i::bigint * 7919) % ($3 * 86400))::int AS age_s,
                   (i % 10 = 0) AS failed FROM generate_series(1, $1) i)
      INSERT INTO "Run" (id, "jobId", slot, attempt, "deviceId", "agentId", status, "errorCode", "bytesWritten",
        "queuedAt", "startedAt", "finishedAt")
