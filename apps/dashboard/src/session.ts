@@ -17,15 +17,24 @@ const ALLOWED = {
 /** An action of the dashboard that some roles may not take. */
 export type Action = keyof typeof ALLOWED;
 
+/** Kept beside the token in sessionStorage, so a reload does not wait for GET /whoami before drawing. */
+const WHOAMI_KEY = 'flashfarm.whoami';
+
 let who: WhoamiView | undefined;
 
 /** Remembers the signed-in token (undefined on sign-out). */
 export function setWhoami(view: WhoamiView | undefined): void {
   who = view;
+  if (view) sessionStorage.setItem(WHOAMI_KEY, JSON.stringify(view));
+  else sessionStorage.removeItem(WHOAMI_KEY);
 }
 
-/** The signed-in token, once known. */
+/** The signed-in token, once known (from this page or from the tab's earlier pages). */
 export function whoami(): WhoamiView | undefined {
+  if (!who) {
+    const kept = sessionStorage.getItem(WHOAMI_KEY);
+    if (kept) who = JSON.parse(kept) as WhoamiView;
+  }
   return who;
 }
 
