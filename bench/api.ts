@@ -19,6 +19,8 @@
  *   npm run bench:api                          (node --import ./scripts/register-ts.mjs bench/api.ts)
  *   npm run bench:api -- --requests 2000 --concurrency 8,32   (default: 300 requests per endpoint and level)
  *   npm run bench:api -- --serial-samples 50 --serial-boards 4   (0 samples skips the serial part)
+ *   npm run bench:api -- --stats-runs 1000000 --stats-samples 30   (0 runs skips the statistics part)
+ *   npm run bench:api -- --stats-only                              (only the statistics part, bench/stats.ts)
  *
  * The last line is one JSON object with the figures.
  */
@@ -31,6 +33,7 @@ import { loadApiConfig } from '../apps/api/src/config/api-config.js';
 import { createApiApp } from '../apps/api/src/app.factory.js';
 import { FakeAgent } from '../test/support/fake-agent.js';
 import { startSerialFarm, type SerialFarm, type SerialSample } from './serial-dispatch.js';
+import { benchStats, type StatsFigures } from './stats.js';
 
 const BOARDS = 16;
 const DISPATCH_SAMPLES = 30;
@@ -46,6 +49,10 @@ const CONCURRENCY = arg('concurrency', '8,32').split(',').map(Number);
 const SERIAL_SAMPLES = Number(arg('serial-samples', '20'));
 /** Simulated boards the pinned jobs go to, in turn. */
 const SERIAL_BOARDS = Number(arg('serial-boards', '2'));
+/** Ended runs seeded into PostgreSQL for the statistics routes (bench/stats.ts). */
+const STATS_RUNS = Number(arg('stats-runs', '1000000'));
+const STATS_SAMPLES = Number(arg('stats-samples', '30'));
+const STATS_ONLY = process.argv.includes('--stats-only');
 
 interface Figures {
   requests: number;
@@ -320,8 +327,11 @@ async function main(): Promise<void> {
           `p50 ${serialDispatch.p50Ms} ms  p99 ${serialDispatch.p99Ms} ms  max ${serialDispatch.maxMs} ms (${SERIAL_SAMPLES} jobs)`,
       );
     }
+    const stats: StatsFigures | undefined =
+      STATS_RUNS > 0 ? await benchStats(STATS_RUNS, STATS_SAMPLES) : undefined;
     console.log(
       JSON.stringify({
+        ...(stats ? { stats } : {}),
         database: config.database.kind === 'postgres' ? 'postgres' : 'pglite',
         boards: BOARDS,
         ...results,
@@ -339,7 +349,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+async function statsOnly(): Promise<void> {
+  const stats = await benchStats(STATS_RUNS, STATS_SAMPLES);
+  console.log(JSON.stringify({ stats, loadAverage1m: round(os.loadavg()[0]) }));
+}
+
+(STATS_ONLY ? statsOnly() : main()).catch((error: unknown) => {
   console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exit(1);
 });

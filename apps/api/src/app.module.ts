@@ -16,6 +16,8 @@ import { RunsModule } from './runs/runs.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
 import { CampaignsModule } from './campaigns/campaigns.module.js';
+import { FarmModule } from './farm/farm.module.js';
+import { StatsModule } from './stats/stats.module.js';
 
 /** Makes the configuration and the open connections injectable everywhere. */
 @Global()
@@ -51,6 +53,8 @@ export class AppModule {
         JobsModule,
         DashboardModule,
         CampaignsModule,
+        FarmModule,
+        StatsModule,
       ],
       controllers: [HealthController],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],

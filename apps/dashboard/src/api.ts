@@ -5,16 +5,59 @@
  */
 
 const TOKEN_KEY = 'flashfarm.token';
+/** Tabs of this origin ask each other for the token here, so a new tab needs no second sign-in. */
+const TOKEN_CHANNEL = 'flashfarm.token';
+const channel = typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastChannel(TOKEN_CHANNEL);
 
-/** The token of this browser tab, if the user logged in. */
+type TokenMessage = { type: 'ask' } | { type: 'token'; token: string | null };
+
+/** The token of this browser tab, if the user signed in here or in another open tab. */
 export function getToken(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-/** Keeps the token for this tab (cleared when the tab closes). */
+/** Keeps the token for this tab (sessionStorage: gone when the browser session ends) and tells the other tabs. */
 export function setToken(token: string | null): void {
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
   else sessionStorage.removeItem(TOKEN_KEY);
+  channel?.postMessage({ type: 'token', token } satisfies TokenMessage);
+}
+
+/**
+ * Asks the other open tabs for their token (sessionStorage is per tab); resolves with it, or null when
+ * no tab answers within `ms`. Tabs answer only tabs of the same origin (BroadcastChannel never crosses origins).
+ */
+export function borrowToken(ms = 300): Promise<string | null> {
+  if (!channel || getToken()) return Promise.resolve(getToken());
+  return new Promise((resolve) => {
+    const done = (token: string | null) => {
+      channel.removeEventListener('message', listen);
+      clearTimeout(timer);
+      resolve(token);
+    };
+    const listen = (e: MessageEvent<TokenMessage>) => {
+      if (e.data.type === 'token' && e.data.token) {
+        sessionStorage.setItem(TOKEN_KEY, e.data.token);
+        done(e.data.token);
+      }
+    };
+    const timer = setTimeout(() => done(null), ms);
+    channel.addEventListener('message', listen);
+    channel.postMessage({ type: 'ask' } satisfies TokenMessage);
+  });
+}
+
+/** Signing out in one tab signs out the others; a tab that has a token lends it to a new one. */
+export function shareTokenWithTabs(onSignOut: () => void): void {
+  channel?.addEventListener('message', (e: MessageEvent<TokenMessage>) => {
+    if (e.data.type === 'ask') {
+      const token = getToken();
+      if (token) channel.postMessage({ type: 'token', token } satisfies TokenMessage);
+    } else if (e.data.type === 'token' && e.data.token === null && getToken()) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      onSignOut();
+    }
+  });
 }
 
 /** An api answer other than 2xx. */
@@ -92,6 +135,7 @@ export async function follow(
   path: string,
   onEvent: (e: StreamEvent) => void,
   signal: AbortSignal,
+  hooks: { onDrop?: () => void } = {},
 ): Promise<void> {
   let lastId: string | undefined;
   while (!signal.aborted) {
@@ -137,6 +181,7 @@ export async function follow(
       if (error instanceof ApiRequestError && error.status < 500) throw error;
     }
     if (ended) return;
+    hooks.onDrop?.();
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

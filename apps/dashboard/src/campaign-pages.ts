@@ -1,11 +1,13 @@
 /** Campaign pages: the list with a start form, and one campaign's live counters, controls, units and exports. */
 import { api, ApiRequestError, getToken, withQuery } from './api.js';
-import { ago, badge, errorBox, h, mount, pager, table, when } from './dom.js';
+import { agoEl, badge, errorBox, h, mount, pager, table, when } from './dom.js';
+import { coalesce, onFarm } from './live.js';
 import type { ViewContext } from './main.js';
+import { can } from './session.js';
 import type { CampaignCounters, CampaignView, Page, UnitRecord } from '#contracts';
 
-/** How often an open campaign page refreshes its counters. */
-const REFRESH_MS = 1000;
+/** How often at most an open campaign page reads its counters again while its units change. */
+const REFRESH_MS = 300;
 
 function counterBoxes(c: CampaignCounters): HTMLElement {
   const box = (label: string, value: string | number, id: string) =>
@@ -101,13 +103,17 @@ export async function campaignsPage(ctx: ViewContext): Promise<void> {
             String(c.counters.failed),
             String(c.counters.inProgress),
             String(c.counters.unitsPerHour),
-            ago(c.startedAt),
+            agoEl(c.startedAt),
           ]),
           { class: 'grid', id: 'campaigns-table' },
         )
       : h('p', { class: 'empty' }, 'No campaign yet.'),
     pager(page, (offset) => ctx.setQuery({ offset })),
-    firmware.items.length ? form : h('p', { class: 'muted' }, 'Upload a firmware to start a campaign.'),
+    !can('runCampaign')
+      ? null
+      : firmware.items.length
+        ? form
+        : h('p', { class: 'muted' }, 'Upload a firmware to start a campaign.'),
   );
 }
 
@@ -150,19 +156,19 @@ async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
       ),
     );
     mount(countersBox, counterBoxes(c.counters));
-    const open = c.status === 'running' || c.status === 'paused';
+    const open = (c.status === 'running' || c.status === 'paused') && can('runCampaign');
     mount(
       controls,
-      c.status === 'running'
+      c.status === 'running' && open
         ? h('button', { type: 'button', id: 'campaign-pause', onclick: act('pause') }, 'Pause')
         : null,
-      c.status === 'paused'
+      c.status === 'paused' && open
         ? h('button', { type: 'button', id: 'campaign-resume', onclick: act('resume') }, 'Resume')
         : null,
       open
         ? h('button', { type: 'button', class: 'danger', id: 'campaign-stop', onclick: act('stop') }, 'Stop')
         : null,
-      c.counters.failed && c.status !== 'stopped'
+      c.counters.failed && c.status !== 'stopped' && can('runCampaign')
         ? h(
             'button',
             { type: 'button', id: 'campaign-retry', onclick: act('retry-failed') },
@@ -253,10 +259,10 @@ async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
     message,
     h('section', { class: 'card' }, h('h2', {}, 'Units'), unitsBox),
   );
-  // Live counters: a short poll while the page is open (the counters are one grouped query).
-  while (!ctx.signal.aborted) {
-    await new Promise((r) => setTimeout(r, REFRESH_MS));
-    if (ctx.signal.aborted) break;
-    await refresh().catch(() => undefined);
-  }
+  // Live counters: the farm stream tells each change of the campaign (its status, each unit's status).
+  const redraw = coalesce(REFRESH_MS, ctx.signal, async () => void (await refresh()));
+  onFarm('campaign', ctx.signal, (data) => {
+    if ((data as CampaignView).id === id) redraw();
+  });
+  onFarm('reload', ctx.signal, redraw);
 }

@@ -1,21 +1,21 @@
 /** Devices: the searchable table, and one board's page (identity, where it has been, what it was flashed with). */
 import { api, follow, withQuery } from './api.js';
-import { ago, badge, bytes, facts, h, mount, pager, table, when } from './dom.js';
+import { agoEl, badge, bytes, errorBox, facts, h, mount, pager, table, when } from './dom.js';
+import { childController, coalesce, onFarm } from './live.js';
 import type { ViewContext } from './main.js';
-import type { AttachmentView, DeviceDetailView, DeviceRunView, DeviceView, Page } from '#contracts';
+import { can } from './session.js';
+import type { AttachmentView, ChipView, DeviceDetailView, DeviceRunView, DeviceView, Page } from '#contracts';
 
-const CHIPS = [
-  'esp8266',
-  'esp32',
-  'esp32s2',
-  'esp32s3',
-  'esp32c2',
-  'esp32c3',
-  'esp32c5',
-  'esp32c6',
-  'esp32h2',
-  'esp32p4',
-];
+let chips: Promise<ChipView[]> | undefined;
+
+/** The chips the farm supports, as the api lists them (read once per tab). */
+export function supportedChips(signal?: AbortSignal): Promise<ChipView[]> {
+  chips ??= api<ChipView[]>('/chips', { signal }).catch((error: unknown) => {
+    chips = undefined;
+    throw error;
+  });
+  return chips;
+}
 const STATES = ['idle', 'busy', 'offline', 'quarantined'];
 const PAGE_SIZE = 50;
 
@@ -31,6 +31,8 @@ function select(name: string, label: string, options: string[], value: string | 
 /** #/devices */
 // eslint-disable-next-line max-lines-per-function -- one page: filters, table and pager share the query it reads from the URL
 export async function devicesView(ctx: ViewContext): Promise<void> {
+  const own = childController(ctx.signal);
+  const signal = own.signal;
   const q = ctx.query;
   const sort = q.get('sort') ?? 'mac';
   const query = {
@@ -44,7 +46,10 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
     offset: Number(q.get('offset') ?? 0),
   };
   const started = performance.now();
-  const page = await api<Page<DeviceView>>(withQuery('/devices', query), { signal: ctx.signal });
+  const [page, chipList] = await Promise.all([
+    api<Page<DeviceView>>(withQuery('/devices', query), { signal: ctx.signal }),
+    supportedChips(ctx.signal),
+  ]);
   const elapsed = performance.now() - started;
 
   const search = h('input', {
@@ -61,7 +66,12 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
     value: q.get('pool') ?? '',
     'aria-label': 'Pool',
   });
-  const chip = select('chip', 'Chip', CHIPS, q.get('chip'));
+  const chip = select(
+    'chip',
+    'Chip',
+    chipList.map((c) => c.name),
+    q.get('chip'),
+  );
   const state = select('state', 'State', STATES, q.get('state'));
   const form = h(
     'form',
@@ -101,7 +111,7 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
       label,
       sort === field ? ' ▲' : sort === `-${field}` ? ' ▼' : '',
     );
-  const rows = page.items.map((d) => [
+  const cells = (d: DeviceView) => [
     h('a', { href: `#/devices/${d.id}`, class: 'mono' }, d.mac),
     d.label ?? '',
     d.chip,
@@ -112,8 +122,9 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
       ? h('span', { class: 'mono small' }, `${d.attachment.agentName ?? ''} ${d.attachment.portPath}`)
       : '-',
     d.lastRunStatus ? badge(d.lastRunStatus) : '-',
-    ago(d.lastRunAt ?? null),
-  ]);
+    agoEl(d.lastRunAt ?? null),
+  ];
+  const rows = page.items.map(cells);
   const t = table(
     ['MAC', 'Label', 'Chip', 'State', 'Pool', 'Tags', 'Port', 'Last result', 'Last flash'],
     rows,
@@ -127,6 +138,21 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
   mount(headCells[2], sortHeader('chip', 'Chip'));
   mount(headCells[3], sortHeader('state', 'State'));
   mount(headCells[8], sortHeader('lastRunAt', 'Last flash'));
+  // Live: a board on this page is redrawn from its event; the order and filters are the server's, so a
+  // board that joins or leaves the page reloads it.
+  const byId = new Map(page.items.map((d, i) => [d.id, t.tBodies[0].rows[i]]));
+  for (const [id, row] of byId) row.dataset.device = id;
+  const reload = coalesce(500, signal, () => {
+    own.abort();
+    return devicesView(ctx);
+  });
+  onFarm('device', signal, (data) => {
+    const d = data as DeviceView;
+    const row = byId.get(d.id);
+    if (row) mount(row, ...cells(d).map((c) => h('td', {}, c)));
+    else if (page.total < PAGE_SIZE) reload();
+  });
+  onFarm('reload', signal, reload);
   mount(
     ctx.root,
     h(
@@ -145,27 +171,56 @@ export async function devicesView(ctx: ViewContext): Promise<void> {
   );
 }
 
-/** #/devices/:id */
-// eslint-disable-next-line max-lines-per-function -- one page: facts, edit form, quarantine controls and both histories share the device read once
+/** Seconds and effective throughput of a run from its start to its end. */
+function runFigures(r: DeviceRunView): [string, string] {
+  if (!r.startedAt || !r.finishedAt) return ['-', '-'];
+  const ms = Date.parse(r.finishedAt) - Date.parse(r.startedAt);
+  const secs = ms < 10_000 ? (ms / 1000).toFixed(2) : (ms / 1000).toFixed(1);
+  const rate = ms > 0 && r.bytesWritten > 0 ? `${bytes(Math.round(r.bytesWritten / (ms / 1000)))}/s` : '-';
+  return [`${secs} s`, rate];
+}
+
+/** #/devices/:id: identity, actions for operators, run and attachment history; redrawn as the board changes. */
 export async function deviceView(ctx: ViewContext): Promise<void> {
   const id = ctx.params[0];
-  const runsOffset = Number(ctx.query.get('runs') ?? 0);
-  const attOffset = Number(ctx.query.get('att') ?? 0);
-  const [d, runs, atts] = await Promise.all([
-    api<DeviceDetailView>(`/devices/${encodeURIComponent(id)}`, { signal: ctx.signal }),
-    api<Page<DeviceRunView>>(
-      withQuery(`/devices/${encodeURIComponent(id)}/runs`, { limit: 20, offset: runsOffset }),
-      { signal: ctx.signal },
+  const first = await api<DeviceDetailView>(`/devices/${encodeURIComponent(id)}`, { signal: ctx.signal });
+  const identityBox = h('section', { class: 'card', id: 'device-identity' });
+  const historyBox = h('div', {});
+  mount(
+    ctx.root,
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', { id: 'device-title' }, `Device ${first.label ?? first.mac}`),
+      h('a', { href: '#/devices' }, '← all devices'),
     ),
-    api<Page<AttachmentView>>(
-      withQuery(`/devices/${encodeURIComponent(id)}/attachments`, { limit: 10, offset: attOffset }),
-      {
-        signal: ctx.signal,
-      },
-    ),
-  ]);
+    h('div', { class: 'columns' }, identityBox, consolePanel(first, ctx.signal)),
+    historyBox,
+  );
+  const draw = async (d?: DeviceDetailView): Promise<void> => {
+    const device =
+      d ?? (await api<DeviceDetailView>(`/devices/${encodeURIComponent(id)}`, { signal: ctx.signal }));
+    document.getElementById('device-title')!.textContent = `Device ${device.label ?? device.mac}`;
+    mount(
+      identityBox,
+      h('h2', {}, 'Identity'),
+      identityFacts(device),
+      deviceActions(device, () => draw()),
+    );
+    mount(historyBox, ...(await histories(ctx, device.id)));
+  };
+  await draw(first);
+  // Live: the board's own changes (state, attachment, settings) redraw the page, a burst of them once.
+  const redraw = coalesce(200, ctx.signal, () => draw());
+  onFarm('device', ctx.signal, (data) => {
+    if ((data as DeviceView).id === first.id) redraw();
+  });
+  onFarm('reload', ctx.signal, redraw);
+}
+
+function identityFacts(d: DeviceDetailView): HTMLElement {
   const rev = d.chipRevision ?? null;
-  const identity = facts([
+  return facts([
     ['MAC', h('span', { class: 'mono' }, d.mac)],
     [
       'Chip',
@@ -177,7 +232,10 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
       'Flash',
       `${bytes(d.flashSizeBytes)}${d.flashJedecId ? ` · JEDEC 0x${d.flashJedecId.toString(16)}` : ''}`,
     ],
-    ['State', [badge(d.state), d.quarantineReason ? ` ${d.quarantineReason}` : '']],
+    [
+      'State',
+      h('span', { id: 'device-state' }, badge(d.state), d.quarantineReason ? ` ${d.quarantineReason}` : ''),
+    ],
     ['Pool / tags', `${d.pool ?? '-'} / ${d.tags.join(', ') || '-'}`],
     ['Label', d.label ?? '-'],
     ['Best baud', d.bestBaud ? String(d.bestBaud) : '-'],
@@ -188,16 +246,109 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
         ? `${d.attachment.agentName ?? ''} ${d.attachment.portPath} (since ${when(d.attachment.since)})`
         : 'not attached',
     ],
+    [
+      'Flashing',
+      d.currentRunId
+        ? h('a', { href: `#/runs/${d.currentRunId}`, id: 'device-current-run' }, 'follow the run')
+        : '-',
+    ],
   ]);
-  const runRows = runs.items.map((r) => [
-    h('a', { href: `#/runs/${r.id}`, class: 'mono' }, r.id.slice(-8)),
-    badge(r.status),
-    r.firmware ? `${r.firmware.name} ${r.firmware.version ?? ''}` : '-',
-    r.errorCode ?? '',
-    r.baud ? String(r.baud) : '-',
-    when(r.queuedAt),
-    h('a', { href: `#/jobs/${r.jobId}` }, 'job'),
+}
+
+/** Edit, quarantine and release, for the roles that may (nothing for the others). */
+function deviceActions(d: DeviceDetailView, done: () => Promise<void>): HTMLElement | null {
+  if (!can('editDevice')) return null;
+  const status = h('div', { 'aria-live': 'polite' });
+  const act = (path: string, body?: unknown, method = 'POST') =>
+    api(`/devices/${d.id}${path}`, { method, body })
+      .then(done)
+      .catch((error: unknown) => mount(status, errorBox(error)));
+  const label = h('input', { id: 'edit-label', name: 'label', value: d.label ?? '' });
+  const pool = h('input', { id: 'edit-pool', name: 'pool', value: d.pool ?? '' });
+  const tags = h('input', { id: 'edit-tags', name: 'tags', value: d.tags.join(', ') });
+  const edit = h(
+    'form',
+    { class: 'stack', id: 'device-edit' },
+    h('label', { for: 'edit-label' }, 'Label'),
+    label,
+    h('label', { for: 'edit-pool' }, 'Pool'),
+    pool,
+    h('label', { for: 'edit-tags' }, 'Tags (comma-separated)'),
+    tags,
+    h('button', { type: 'submit' }, 'Save'),
+  );
+  edit.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void act(
+      '',
+      {
+        label: label.value.trim() || null,
+        pool: pool.value.trim() || null,
+        tags: tags.value
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      },
+      'PATCH',
+    );
+  });
+  let service: HTMLElement;
+  if (d.state === 'quarantined') {
+    service = h(
+      'button',
+      { type: 'button', id: 'device-release', onclick: () => void act('/release') },
+      'Release to service',
+    );
+  } else {
+    const reason = h('input', { id: 'quarantine-reason', name: 'reason', required: true });
+    service = h(
+      'form',
+      { class: 'stack', id: 'device-quarantine' },
+      h('label', { for: 'quarantine-reason' }, 'Quarantine reason'),
+      reason,
+      h('button', { type: 'submit', class: 'danger' }, 'Quarantine'),
+    );
+    service.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void act('/quarantine', { reason: reason.value.trim() });
+    });
+  }
+  return h(
+    'details',
+    { class: 'actions', id: 'device-actions' },
+    h('summary', {}, 'Edit / service'),
+    edit,
+    service,
+    status,
+  );
+}
+
+async function histories(ctx: ViewContext, id: string): Promise<HTMLElement[]> {
+  const runsOffset = Number(ctx.query.get('runs') ?? 0);
+  const attOffset = Number(ctx.query.get('att') ?? 0);
+  const [runs, atts] = await Promise.all([
+    api<Page<DeviceRunView>>(withQuery(`/devices/${id}/runs`, { limit: 20, offset: runsOffset }), {
+      signal: ctx.signal,
+    }),
+    api<Page<AttachmentView>>(withQuery(`/devices/${id}/attachments`, { limit: 10, offset: attOffset }), {
+      signal: ctx.signal,
+    }),
   ]);
+  const runRows = runs.items.map((r) => {
+    const [took, rate] = runFigures(r);
+    return [
+      h('a', { href: `#/runs/${r.id}`, class: 'mono' }, r.id.slice(-8)),
+      badge(r.status),
+      r.firmware ? `${r.firmware.name} ${r.firmware.version ?? ''}` : '-',
+      r.errorCode ?? '',
+      took,
+      rate,
+      r.baud ? String(r.baud) : '-',
+      r.agentName ? `${r.agentName} ${r.portPath ?? ''}` : '-',
+      agoEl(r.queuedAt),
+      h('a', { href: `#/jobs/${r.jobId}` }, 'job'),
+    ];
+  });
   const attRows = atts.items.map((a) => [
     a.agentName,
     h('span', { class: 'mono small' }, a.portPath),
@@ -206,29 +357,21 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
     when(a.firstSeenAt),
     a.detachedAt ? when(a.detachedAt) : h('strong', {}, 'current'),
   ]);
-  mount(
-    ctx.root,
-    h(
-      'div',
-      { class: 'page-head' },
-      h('h1', {}, `Device ${d.label ?? d.mac}`),
-      h('a', { href: '#/devices' }, '← all devices'),
-    ),
-    h(
-      'div',
-      { class: 'columns' },
-      h('section', { class: 'card' }, h('h2', {}, 'Identity'), identity),
-      consolePanel(d, ctx.signal),
-    ),
+  return [
     h(
       'section',
       { class: 'card' },
       h('h2', {}, `Run history (${runs.total})`),
       runs.items.length
-        ? table(['Run', 'Status', 'Firmware', 'Error', 'Baud', 'Queued', ''], runRows, {
-            class: 'grid',
-            id: 'device-runs',
-          })
+        ? h(
+            'div',
+            { class: 'scroll' },
+            table(
+              ['Run', 'Status', 'Firmware', 'Error', 'Took', 'Throughput', 'Baud', 'Where', 'Queued', ''],
+              runRows,
+              { class: 'grid', id: 'device-runs' },
+            ),
+          )
         : h('p', { class: 'empty' }, 'Never flashed by the farm.'),
       pager(runs, (o) => ctx.setQuery({ runs: o })),
     ),
@@ -236,10 +379,16 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
       'section',
       { class: 'card' },
       h('h2', {}, `Attachment history (${atts.total})`),
-      table(['Agent', 'Port', 'Bridge', 'USB serial', 'First seen', 'Detached'], attRows, { class: 'grid' }),
+      h(
+        'div',
+        { class: 'scroll' },
+        table(['Agent', 'Port', 'Bridge', 'USB serial', 'First seen', 'Detached'], attRows, {
+          class: 'grid',
+        }),
+      ),
       pager(atts, (o) => ctx.setQuery({ att: o })),
     ),
-  );
+  ];
 }
 
 /** The board's live serial console: switched on at its agent while this panel follows it. */
@@ -293,8 +442,5 @@ function consolePanel(d: DeviceDetailView, pageSignal: AbortSignal): HTMLElement
       { class: 'muted small' },
       'Read without resetting the board. A run takes the port over; the console resumes after it.',
     ),
-    d.currentRunId
-      ? h('p', {}, 'Flashing now: ', h('a', { href: `#/runs/${d.currentRunId}` }, 'follow the run live'))
-      : null,
   );
 }

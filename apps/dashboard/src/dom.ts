@@ -47,6 +47,12 @@ export function ago(iso: string | null | undefined): string {
   return new Date(iso).toLocaleDateString();
 }
 
+/** A relative time that stays current: the farm's pages redraw every [data-ago] each second. */
+export function agoEl(iso: string | null | undefined): HTMLElement | string {
+  if (!iso) return '-';
+  return h('time', { datetime: iso, 'data-ago': iso, title: new Date(iso).toLocaleString() }, ago(iso));
+}
+
 /** Local date and time. */
 export function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : '-';

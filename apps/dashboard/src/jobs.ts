@@ -1,12 +1,14 @@
 /** Jobs: the list, one job with live per-board progress, and the "new job" form. */
 import { api, ApiRequestError, follow, withQuery } from './api.js';
-import { ago, badge, duration, errorBox, h, mount, pager, table } from './dom.js';
+import { agoEl, badge, duration, errorBox, h, mount, pager, table } from './dom.js';
+import { childController, coalesce, onFarm } from './live.js';
 import type { ViewContext } from './main.js';
-import type { FirmwareView, JobView, Page, RunSnapshot } from '#contracts';
+import { can } from './session.js';
+import type { FarmJobEvent, FirmwareView, JobView, Page, RunSnapshot } from '#contracts';
 
 const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
-function counts(job: JobView): string {
+function counts(job: Pick<JobView, 'slotCounts'>): string {
   return Object.entries(job.slotCounts)
     .map(([k, v]) => `${v} ${k}`)
     .join(', ');
@@ -30,6 +32,7 @@ function describeTarget(target: unknown): string {
 
 /** #/jobs */
 export async function jobsView(ctx: ViewContext): Promise<void> {
+  const own = childController(ctx.signal);
   const status = ctx.query.get('status');
   const page = await api<Page<JobView>>(
     withQuery('/jobs', { status, limit: 25, offset: Number(ctx.query.get('offset') ?? 0) }),
@@ -50,7 +53,7 @@ export async function jobsView(ctx: ViewContext): Promise<void> {
       'div',
       { class: 'page-head' },
       h('h1', {}, 'Jobs'),
-      h('a', { href: '#/jobs/new', class: 'button primary' }, 'New job'),
+      can('createJob') ? h('a', { href: '#/jobs/new', class: 'button primary' }, 'New job') : null,
     ),
     h('div', { class: 'filters' }, filter),
     page.items.length
@@ -62,7 +65,7 @@ export async function jobsView(ctx: ViewContext): Promise<void> {
             describeTarget(j.target),
             counts(j),
             j.requestedBy,
-            ago(j.createdAt),
+            agoEl(j.createdAt),
             duration(j.startedAt, j.finishedAt),
           ]),
           { class: 'grid', id: 'jobs-table' },
@@ -70,6 +73,36 @@ export async function jobsView(ctx: ViewContext): Promise<void> {
       : h('p', { class: 'empty' }, 'No job yet.'),
     pager(page, (offset) => ctx.setQuery({ offset })),
   );
+  // Live: a listed job's status and counts from its event; a new job (first page only) reloads the list.
+  const rows = new Map(
+    page.items.map((j, i) => [
+      j.id,
+      document.querySelectorAll<HTMLTableRowElement>('#jobs-table tbody tr')[i],
+    ]),
+  );
+  const reload = coalesce(500, own.signal, () => {
+    own.abort();
+    return jobsView(ctx);
+  });
+  onFarm('job', own.signal, (data) => {
+    const j = data as FarmJobEvent;
+    const row = rows.get(j.id);
+    if (!row) {
+      if (!Number(ctx.query.get('offset') ?? 0)) reload();
+      return;
+    }
+    mount(row.cells[1], badge(j.status));
+    mount(row.cells[3], counts(j));
+    mount(row.cells[6], duration(j.startedAt, j.finishedAt));
+  });
+  onFarm('reload', own.signal, reload);
+}
+
+/** What a slot without a board waits for: the api's reason when it gave one. */
+function waitingText(run: RunSnapshot): string {
+  if (run.errorCode === 'NO_USABLE_DEVICE') return 'no board matches the target';
+  if (run.status === 'queued') return 'queued: waiting for a matching board to be free';
+  return '-';
 }
 
 /** #/jobs/:id: one row per board with a live progress bar. */
@@ -77,6 +110,10 @@ export async function jobsView(ctx: ViewContext): Promise<void> {
 export async function jobView(ctx: ViewContext): Promise<void> {
   const id = ctx.params[0];
   let job = await api<JobView>(`/jobs/${encodeURIComponent(id)}`, { signal: ctx.signal });
+  const firmware = await api<FirmwareView>(`/firmware/${job.firmwareId}`, { signal: ctx.signal }).catch(
+    () => undefined,
+  );
+  const slotOfRun = new Map<string, number>();
   const statusBox = h('span', { id: 'job-status' }, badge(job.status));
   const countsBox = h('span', { class: 'muted', id: 'job-counts' }, counts(job));
   const latestStatus = new Map<number, string>();
@@ -112,10 +149,12 @@ export async function jobView(ctx: ViewContext): Promise<void> {
       rowsBox.append(row.row);
     }
     const device = run.deviceId ? devices.get(run.deviceId) : undefined;
+    slotOfRun.set(run.id, run.slot);
     const pct = run.status === 'succeeded' ? 100 : Math.max(0, Math.min(100, run.progress));
     row.bar.style.width = `${pct}%`;
     row.bar.className = `bar-fill bar-${run.status}`;
-    row.label.textContent = `${pct.toFixed(0)}%`;
+    row.label.textContent =
+      run.status === 'failed' || run.status === 'cancelled' ? run.status : `${pct.toFixed(0)} %`;
     mount(row.status, badge(run.status));
     // The stage matters while a board works; afterwards the status says it all.
     row.stage.textContent = ['dispatched', 'running'].includes(run.status) ? (run.stage ?? '-') : '-';
@@ -141,7 +180,7 @@ export async function jobView(ctx: ViewContext): Promise<void> {
               { href: `#/devices/${run.deviceId}`, class: 'mono' },
               device?.mac ?? run.deviceId.slice(-8),
             )
-          : h('span', { class: 'muted' }, 'waiting for a board'),
+          : h('span', { class: 'muted waiting' }, waitingText(run)),
       ),
       row.status,
       row.stage,
@@ -155,7 +194,7 @@ export async function jobView(ctx: ViewContext): Promise<void> {
           row.label,
         ),
       ),
-      h('td', {}, run.attempt > 1 ? `#${run.attempt}` : ''),
+      h('td', { class: 'attempt' }, `#${run.attempt}`),
       row.error,
       h('td', {}, h('a', { href: `#/runs/${run.id}`, class: 'run-link' }, 'log')),
     );
@@ -163,7 +202,8 @@ export async function jobView(ctx: ViewContext): Promise<void> {
   for (const s of job.slots) drawRun(s.latest);
 
   const cancel = h('button', { type: 'button', class: 'danger', id: 'cancel-job' }, 'Cancel job');
-  cancel.hidden = ['succeeded', 'failed', 'cancelled'].includes(job.status);
+  const mayCancel = can('cancelJob');
+  cancel.hidden = !mayCancel || ['succeeded', 'failed', 'cancelled'].includes(job.status);
   cancel.addEventListener('click', () => {
     cancel.disabled = true;
     api(`/jobs/${job.id}/cancel`, { method: 'POST', body: { reason: 'cancelled from the dashboard' } }).catch(
@@ -179,7 +219,16 @@ export async function jobView(ctx: ViewContext): Promise<void> {
     h(
       'p',
       { class: 'muted' },
-      `${describeTarget(job.target)} · firmware ${job.firmwareId.slice(-8)} · by ${job.requestedBy} · ${ago(job.createdAt)}`,
+      `${describeTarget(job.target)} · firmware `,
+      firmware
+        ? h(
+            'a',
+            { href: `#/firmware/${firmware.id}`, id: 'job-firmware-name' },
+            `${firmware.name} ${firmware.version ?? ''}`.trim(),
+          )
+        : job.firmwareId.slice(-8),
+      ` · by ${job.requestedBy} · `,
+      agoEl(job.createdAt),
     ),
     h(
       'table',
@@ -207,7 +256,7 @@ export async function jobView(ctx: ViewContext): Promise<void> {
     }
     mount(statusBox, badge(job.status));
     countsBox.textContent = counts(job);
-    cancel.hidden = ['succeeded', 'failed', 'cancelled'].includes(job.status);
+    cancel.hidden = !mayCancel || ['succeeded', 'failed', 'cancelled'].includes(job.status);
   };
   await follow(
     `/jobs/${encodeURIComponent(id)}/events`,
@@ -218,17 +267,20 @@ export async function jobView(ctx: ViewContext): Promise<void> {
         drawRun(run);
       } else if (e.event === 'progress') {
         const p = e.data as { runId: string; percent: number; stage: string };
-        const slot = job.slots.find((s) => s.latest.id === p.runId);
-        const row = slot ? rows.get(`${slot.slot}`) : undefined;
+        // By the run's id: a slot's later attempt has a run the page learned from the stream.
+        const slot = slotOfRun.get(p.runId);
+        const row = slot === undefined ? undefined : rows.get(`${slot}`);
         if (row) {
           row.bar.style.width = `${p.percent}%`;
-          row.label.textContent = `${Math.round(p.percent)}%`;
+          row.bar.parentElement?.setAttribute('aria-valuenow', String(Math.round(p.percent)));
+          row.label.textContent = `${Math.round(p.percent)} %`;
           row.stage.textContent = p.stage;
+          row.stage.dataset.stage = p.stage;
         }
       } else if (e.event === 'job') {
         const status = (e.data as { status: string }).status;
         mount(statusBox, badge(status));
-        cancel.hidden = ['succeeded', 'failed', 'cancelled'].includes(status);
+        cancel.hidden = !mayCancel || ['succeeded', 'failed', 'cancelled'].includes(status);
       } else if (e.event === 'end') {
         void refresh().catch(() => undefined);
       }

@@ -1,6 +1,12 @@
 /** The dashboard: a hash router over a handful of views, and the token login. */
-import { api, getToken, setToken, UNAUTHORIZED_EVENT } from './api.js';
-import { errorBox, h, mount } from './dom.js';
+import type { WhoamiView } from '#contracts';
+import { api, borrowToken, getToken, setToken, shareTokenWithTabs, UNAUTHORIZED_EVENT } from './api.js';
+import { ago, errorBox, h, mount } from './dom.js';
+import { startFarmStream, stopFarmStream, tickRelativeTimes } from './live.js';
+import { can, setWhoami, whoami } from './session.js';
+import { agentsView } from './agents.js';
+import { firmwareListView, firmwareView } from './firmware.js';
+import { trendsView } from './trends.js';
 import { deviceView, devicesView } from './devices.js';
 import { jobView, jobsView, newJobView } from './jobs.js';
 import { runView } from './run.js';
@@ -27,6 +33,10 @@ const ROUTES: Array<{ pattern: RegExp; view: Screen; nav: string }> = [
   { pattern: /^jobs\/new$/, view: newJobView, nav: 'new-job' },
   { pattern: /^jobs\/([^/]+)$/, view: jobView, nav: 'jobs' },
   { pattern: /^campaigns(?:\/([^/]+))?$/, view: campaignsView, nav: 'campaigns' },
+  { pattern: /^firmware$/, view: firmwareListView, nav: 'firmware' },
+  { pattern: /^firmware\/([^/]+)$/, view: firmwareView, nav: 'firmware' },
+  { pattern: /^agents$/, view: agentsView, nav: 'agents' },
+  { pattern: /^trends$/, view: trendsView, nav: 'trends' },
 ];
 
 let current: AbortController | undefined;
@@ -52,7 +62,8 @@ function loginView(root: HTMLElement, message?: string): void {
   const status = h(
     'p',
     { class: 'muted' },
-    message ?? 'Paste an api token (any role but agent). It is kept in this tab only.',
+    message ??
+      'Paste an api token (any role but agent). It is kept for this browser session, in the tabs of this dashboard.',
   );
   const form = h(
     'form',
@@ -66,18 +77,53 @@ function loginView(root: HTMLElement, message?: string): void {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     setToken(input.value.trim());
-    api('/devices?limit=1')
-      .then(() => {
+    api<WhoamiView>('/whoami')
+      .then((who) => {
+        setWhoami(who);
         if (!location.hash || location.hash.startsWith('#/login')) location.hash = '#/devices';
         else void render();
       })
       .catch((error: unknown) => {
         setToken(null);
+        setWhoami(undefined);
         mount(status, errorBox(error));
       });
   });
   mount(root, form);
   input.focus();
+}
+
+function signOut(): void {
+  setToken(null);
+  setWhoami(undefined);
+  stopFarmStream();
+}
+
+/** The header's token name, role and sign-out; links to pages the role cannot use are hidden. */
+function drawWhoami(box: HTMLElement): void {
+  const me = whoami()!;
+  const expiry = me.expiresAt ? ` · expires ${new Date(me.expiresAt).toLocaleDateString()}` : '';
+  mount(
+    box,
+    h('span', { id: 'whoami-name', title: `token ${me.tokenId}${expiry}` }, me.name),
+    ' ',
+    h('span', { class: 'role', id: 'whoami-role' }, me.role),
+    ' ',
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'link',
+        onclick: () => {
+          signOut();
+          void render();
+        },
+      },
+      'Sign out',
+    ),
+  );
+  for (const a of document.querySelectorAll<HTMLAnchorElement>('#nav a[data-nav=new-job]'))
+    a.hidden = !can('createJob');
 }
 
 async function render(): Promise<void> {
@@ -88,26 +134,22 @@ async function render(): Promise<void> {
   const who = document.getElementById('whoami')!;
   if (!getToken()) {
     mount(who);
+    stopFarmStream();
     document.getElementById('nav')!.hidden = true;
     loginView(root);
     return;
   }
+  if (!whoami()) {
+    try {
+      setWhoami(await api<WhoamiView>('/whoami', { signal: controller.signal }));
+    } catch (error) {
+      if (!controller.signal.aborted) mount(root, errorBox(error));
+      return;
+    }
+  }
   document.getElementById('nav')!.hidden = false;
-  mount(
-    who,
-    h(
-      'button',
-      {
-        type: 'button',
-        class: 'link',
-        onclick: () => {
-          setToken(null);
-          void render();
-        },
-      },
-      'Sign out',
-    ),
-  );
+  startFarmStream();
+  drawWhoami(who);
   const { path, query } = parseHash();
   const route = ROUTES.find((r) => r.pattern.test(path || 'devices'));
   for (const a of document.querySelectorAll<HTMLAnchorElement>('#nav a'))
@@ -142,7 +184,7 @@ async function render(): Promise<void> {
 window.addEventListener(UNAUTHORIZED_EVENT, () => {
   // The login form reports its own refusals.
   if (document.getElementById('login-form')) return;
-  setToken(null);
+  signOut();
   current?.abort();
   loginView(
     document.getElementById('app')!,
@@ -150,4 +192,11 @@ window.addEventListener(UNAUTHORIZED_EVENT, () => {
   );
 });
 window.addEventListener('hashchange', () => void render());
-void render();
+shareTokenWithTabs(() => {
+  setWhoami(undefined);
+  stopFarmStream();
+  void render();
+});
+tickRelativeTimes(ago);
+// A new tab borrows the token of an open one before it asks for a sign-in.
+void borrowToken().then(() => render());

@@ -6,9 +6,57 @@ import type { LogLineView, RunView } from '#contracts';
 
 type Region = RunView['regions'][number];
 
+/** People's names for the agent's timing keys. */
+const TIMING_LABELS: Record<string, string> = {
+  fetchMs: 'Fetch firmware',
+  waitPortMs: 'Wait for the port',
+  flashMs: 'Connect, write and verify',
+  bootCheckMs: 'Boot check',
+  totalMs: 'Total',
+};
+
+function timingLabel(key: string): string {
+  if (TIMING_LABELS[key]) return TIMING_LABELS[key];
+  const words = key
+    .replace(/Ms$/, '')
+    .replace(/([A-Z])/g, ' $1')
+    .toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** What the app printed in a failed boot check, as the terminal showed it (the message quotes it as JSON). */
+function bootOutput(run: RunView): string | undefined {
+  if (run.errorCode !== 'BOOT_CHECK_FAILED' || !run.errorMessage) return undefined;
+  const at = run.errorMessage.indexOf('it printed: ');
+  if (at < 0) return undefined;
+  const quoted = run.errorMessage.slice(at + 'it printed: '.length);
+  try {
+    return JSON.parse(quoted) as string;
+  } catch {
+    return quoted.replace(/\\r\\n|\\n/g, '\n');
+  }
+}
+
 function header(run: RunView): HTMLElement {
+  const printed = bootOutput(run);
+  const error = printed
+    ? [
+        h('span', { class: 'error-text' }, `${run.errorCode}: the app did not print the expected line`),
+        h('pre', { class: 'terminal', id: 'boot-output' }, printed.replace(/\r\n?/g, '\n')),
+      ]
+    : run.errorCode
+      ? h('span', { class: 'error-text' }, `${run.errorCode}: ${run.errorMessage ?? ''}`)
+      : '-';
   return facts([
-    ['Status', [badge(run.status), run.stage ? ` stage ${run.stage}` : '']],
+    [
+      'Status',
+      [
+        badge(run.status),
+        run.stage && !['succeeded', 'cancelled'].includes(run.status)
+          ? ` ${run.status === 'failed' ? 'in' : 'stage'} ${run.stage}`
+          : '',
+      ],
+    ],
     [
       'Board',
       run.device
@@ -32,10 +80,7 @@ function header(run: RunView): HTMLElement {
     ['Written / skipped', `${bytes(run.bytesWritten)} / ${bytes(run.bytesSkipped)}`],
     ['Queued', when(run.queuedAt)],
     ['Duration', duration(run.startedAt, run.finishedAt)],
-    [
-      'Error',
-      run.errorCode ? h('span', { class: 'error-text' }, `${run.errorCode}: ${run.errorMessage ?? ''}`) : '-',
-    ],
+    ['Error', error],
   ]);
 }
 
@@ -55,7 +100,7 @@ function timingsTable(timings: unknown): HTMLElement {
       const value = typeof ms === 'number' ? ms : 0;
       const bar = h('span', { class: 'bar-fill' });
       bar.style.width = `${total ? Math.max(1, (value / total) * 100) : 0}%`;
-      return [stage, `${(value / 1000).toFixed(3)} s`, h('span', { class: 'bar' }, bar)];
+      return [timingLabel(stage), `${(value / 1000).toFixed(2)} s`, h('span', { class: 'bar' }, bar)];
     }),
     { class: 'grid compact', id: 'run-timings' },
   );
@@ -122,7 +167,13 @@ export async function runView(ctx: ViewContext): Promise<void> {
     h(
       'div',
       { class: 'columns' },
-      h('section', { class: 'card' }, h('h2', {}, 'Run'), headBox, progress),
+      h(
+        'section',
+        { class: `card outcome-${run.status}`, id: 'run-card' },
+        h('h2', {}, 'Run'),
+        headBox,
+        progress,
+      ),
       h('section', { class: 'card' }, h('h2', {}, 'Stages and timings'), timingsBox),
     ),
     h('section', { class: 'card' }, h('h2', {}, 'Regions'), regionsBox),
@@ -203,6 +254,7 @@ export async function runView(ctx: ViewContext): Promise<void> {
         // Final record: timings and regions are written when the run ends.
         void api<RunView>(`/runs/${encodeURIComponent(id)}`, { signal: ctx.signal }).then((final) => {
           run = final;
+          document.getElementById('run-card')?.setAttribute('class', `card outcome-${final.status}`);
           mount(headBox, header(final));
           mount(timingsBox, timingsTable(final.timings));
           mount(regionsBox, regionsTable(final.regions));

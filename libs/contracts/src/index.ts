@@ -11,4 +11,5 @@ export * from './http-errors.js';
 export * from './ids.js';
 export * from './pagination.js';
 export * from './states.js';
+export * from './farm-views.js';
 export * from './text.js';

@@ -456,28 +456,37 @@ function flashOptions(payload: FlashRunPayload) {
   };
 }
 
+/** Stages the flasher reports by log lines only. */
+const STAGES_WITHOUT_PROGRESS = new Set<string>(['erase', 'boot-check']);
+
 /** Flasher events as run events: log lines as they are, write progress over the whole image. */
 function progressRelay(run: RunContext): (e: FlasherEvent) => void {
   const parts = sortedParts(run.payload);
   const totalBytes = parts.reduce((n, p) => n + p.size, 0);
   const before = parts.map((_, i) => parts.slice(0, i).reduce((n, p) => n + p.size, 0));
+  // Stages without byte counts (a chip erase, the boot check) only log; their first line tells the
+  // dashboard which stage the board is in, at the progress reached so far.
+  let last = { stage: '', percent: 0, bytesDone: 0, bytesTotal: totalBytes };
   return (e) => {
     if (e.type === 'log') {
       run.reporter.log(e.level, e.stage, e.text);
+      if (e.stage !== last.stage && STAGES_WITHOUT_PROGRESS.has(e.stage)) {
+        last = { ...last, stage: e.stage };
+        run.reporter.progress(last);
+      }
       return;
     }
     const overall =
       e.region !== undefined && e.stage === 'write' && e.bytesTotal > 0
         ? before[e.region] + (e.bytesDone * (parts[e.region]?.size ?? 0)) / e.bytesTotal
         : undefined;
-    run.reporter.progress({
+    last = {
       stage: e.stage,
       percent: overall === undefined ? e.percent : Math.min(100, Math.floor((overall * 100) / totalBytes)),
       bytesDone: overall === undefined ? e.bytesDone : Math.round(overall),
       bytesTotal: overall === undefined ? e.bytesTotal : totalBytes,
-      baud: e.baud,
-      etaMs: e.etaMs,
-    });
+    };
+    run.reporter.progress({ ...last, baud: e.baud, etaMs: e.etaMs });
   };
 }
 

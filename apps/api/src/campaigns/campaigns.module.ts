@@ -15,5 +15,6 @@ import { StationsController } from './stations.controller.js';
   imports: [RunsModule, SchedulerModule],
   controllers: [CampaignsController, StationsController],
   providers: [JobsService, CampaignsService, SerialAllocator],
+  exports: [CampaignsService],
 })
 export class CampaignsModule {}

@@ -99,6 +99,16 @@ export class DevicesService {
     );
   }
 
+  /** The listed view of each of these devices that exists (the farm stream sends them as they change). */
+  async viewsOf(ids: string[]): Promise<DeviceView[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.prisma.device.findMany({
+      where: { id: { in: ids } },
+      include: { attachments: ATTACHMENT_INCLUDE },
+    });
+    return rows.map((d) => this.view(d));
+  }
+
   /** One device: identity, settings, current attachment and run counts. */
   async get(idOrMac: string): Promise<DeviceDetailView> {
     const { id } = await this.resolve(idOrMac);

@@ -12,6 +12,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../db/generated/prisma/client.js';
 import { Migrator, migrationsUpToDate, type RowQuery } from '../db/migrator.js';
 import { loadPgliteTemplate } from '../db/pglite-template.js';
+import { listenOnPostgres, type NotificationHandlers } from './pg-listener.js';
 import type { ApiConfig } from '../config/api-config.js';
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -27,6 +28,8 @@ export interface Database {
   kind: 'postgres' | 'embedded';
   /** Runs a trivial query; used by /health. */
   ping(): Promise<void>;
+  /** LISTENs on a notification channel until the returned function is called. */
+  listen(channel: string, handlers: NotificationHandlers): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -64,6 +67,7 @@ export async function openDatabase(
       ping: async () => {
         await prisma.$queryRaw`select 1`;
       },
+      listen: (channel, handlers) => listenOnPostgres(url, channel, handlers),
       close: () => prisma.$disconnect(),
     };
   }
@@ -90,6 +94,11 @@ export async function openDatabase(
     kind: 'embedded',
     ping: async () => {
       await prisma.$queryRaw`select 1`;
+    },
+    // In-process: notifications cannot be lost, so there is never a gap to report.
+    listen: async (channel, handlers) => {
+      const stop = await db.listen(channel, (payload) => handlers.onMessage(payload));
+      return () => stop();
     },
     close: async () => {
       await prisma.$disconnect();
