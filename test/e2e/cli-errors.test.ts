@@ -47,25 +47,52 @@ describe('flashfarm client failures', () => {
     expect((await cli.farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total).toBe(before);
   }, 60_000);
 
-  it('cancels and exits "no board" when no board matches before --timeout, with a failing JUnit case', async () => {
-    const junit = path.join(cli.work, 'no-board.xml');
+  it('refuses a selector no registered board matches (exit 3, NO_MATCHING_DEVICE) and says what exists', async () => {
+    const before = (await cli.farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total;
     const result = await cli.flashfarm([
       'submit',
       cli.writeBuildDir('esp32c3', '2.0.0'),
       '--select',
       'chip=esp32c3,pool=nowhere',
       '--wait',
-      '--timeout',
-      '2',
-      '--junit',
-      junit,
     ]);
-    expect(result.code).toBe(FarmExitCode.NO_BOARD);
-    expect(result.stderr).toContain('no board took the work within 2 s');
-    const suite = parseXml(fs.readFileSync(junit, 'utf8')).children[0];
-    expect(suite.attrs).toMatchObject({ tests: '1', failures: '1' });
-    const failure = suite.children[0].children.find((c) => c.name === 'failure');
-    expect(failure?.attrs.message).toMatch(/^CANCELLED: /);
+    expect(result.code).toBe(FarmExitCode.FIRMWARE_REJECTED);
+    expect(result.stderr).toContain('NO_MATCHING_DEVICE');
+    expect(result.stderr).toContain('target.selector: registered esp32c3 boards by pool: lab 1');
+    expect((await cli.farm.client.request<{ total: number }>('GET', '/jobs?limit=1')).total).toBe(before);
+  }, 60_000);
+
+  it('says what it waits for, then cancels and exits "no board" when no board is free before --timeout, with a failing JUnit case', async () => {
+    // The only C3 is quarantined: the job is accepted (the board may be released) but nothing can take it.
+    const c3 = cli.farm.boards.find((b) => b.spec.chip === 'esp32c3')!.board.mac;
+    await cli.farm.client.request('POST', `/devices/${c3}/quarantine`, {
+      body: { json: { reason: 'cli-errors: no board free' } },
+    });
+    try {
+      const junit = path.join(cli.work, 'no-board.xml');
+      const result = await cli.flashfarm([
+        'submit',
+        cli.writeBuildDir('esp32c3', '2.0.1'),
+        '--select',
+        'chip=esp32c3',
+        '--wait',
+        '--timeout',
+        '5',
+        '--junit',
+        junit,
+      ]);
+      expect(result.code).toBe(FarmExitCode.NO_BOARD);
+      expect(result.stderr).toMatch(
+        /waiting for a board: 1 of 1 match \(chip esp32c3\), none free; 1 slot\(s\) waiting/,
+      );
+      expect(result.stderr).toContain('no board took the work within 5 s');
+      const suite = parseXml(fs.readFileSync(junit, 'utf8')).children[0];
+      expect(suite.attrs).toMatchObject({ tests: '1', failures: '1' });
+      const failure = suite.children[0].children.find((c) => c.name === 'failure');
+      expect(failure?.attrs.message).toMatch(/^CANCELLED: /);
+    } finally {
+      await cli.farm.client.request('POST', `/devices/${c3}/release`, { body: { json: {} } });
+    }
   }, 60_000);
 
   it('names the token problem (exit 6), the unreachable URL (exit 5) and usage errors (exit 2)', async () => {

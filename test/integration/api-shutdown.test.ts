@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { within } from '../support/poll.js';
-import { seedFirmware, seedToken } from '../support/fake-agent.js';
+import { seedFirmware, seedToken, sql } from '../support/fake-agent.js';
 
 describe('api shutdown', () => {
   let api: TestApi | undefined;
@@ -20,6 +20,11 @@ describe('api shutdown', () => {
     const ci = await seedToken(api!.database.url, 'ci', 'ci');
     const admin = await seedToken(api!.database.url, 'admin', 'admin');
     const firmwareId = await seedFirmware(api!.database.url, 'esp32');
+    // A registered board that is offline: the job is accepted (422 if no board could ever take it) and waits.
+    await sql(
+      api!.database.url,
+      `INSERT INTO "Device" (id, mac, chip, state, "updatedAt") VALUES (gen_random_uuid(), '5d:00:00:00:00:01', 'esp32', 'offline', now())`,
+    );
     const created = await fetch(`${api!.baseUrl}/jobs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ci}`, 'content-type': 'application/json' },

@@ -21,6 +21,19 @@ describe('POST /jobs body', () => {
     });
   });
 
+  it('refuses an Idempotency-Key header longer than 200 characters, and takes one of 200', () => {
+    const body = { firmwareId, target: { selector: { chip: 'esp32' }, count: 1 } };
+    const long = parseNewJob(body, 'k'.repeat(201));
+    expect(long).toEqual({
+      ok: false,
+      problems: [
+        { field: 'Idempotency-Key', message: expect.stringMatching(/201 characters long; at most 200/) },
+      ],
+    });
+    const longest = parseNewJob(body, 'k'.repeat(200));
+    expect(longest.ok && longest.job.idempotencyKey).toBe('k'.repeat(200));
+  });
+
   it('takes the idempotency key from the header and refuses a different one in the body', () => {
     const body = { firmwareId, target: { device: 'aa:bb:cc:dd:ee:ff' } };
     const ok = parseNewJob(body, ' k1 ');

@@ -26,12 +26,26 @@ export interface NewJob {
   idempotencyKey?: string;
 }
 
+/** Longest idempotency key, header or body (the body's schema says the same). */
+export const IDEMPOTENCY_KEY_MAX = 200;
+
 /** The problems of a job, or the job. */
 export type NewJobOrProblems = { ok: true; job: NewJob } | { ok: false; problems: ProblemDetail[] };
 
 /** A job from a body its schema accepted, and the Idempotency-Key header (the body's key must agree). */
 export function newJob(body: z.output<typeof JobRequest>, headerKey: string | undefined): NewJobOrProblems {
   const header = headerKey?.trim() || undefined;
+  // The body's key is capped by its schema; the header used to be stored at any length.
+  if (header && header.length > IDEMPOTENCY_KEY_MAX)
+    return {
+      ok: false,
+      problems: [
+        {
+          field: 'Idempotency-Key',
+          message: `is ${header.length} characters long; at most ${IDEMPOTENCY_KEY_MAX} (send a hash of a longer key)`,
+        },
+      ],
+    };
   if (header && body.idempotencyKey && header !== body.idempotencyKey)
     return {
       ok: false,

@@ -11,6 +11,7 @@ import {
   type JobView,
   type ListJobsQuery,
   type Page,
+  type ProblemDetail,
 } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import { page } from '../common/page.js';
@@ -85,8 +86,10 @@ export class JobsService {
           );
         // The firmware decides the chip: a selector without one still only ever matches boards of that chip.
         selector = normaliseSelector({ ...target.selector, chip: firmware.chip });
-        if (target.kind === 'selector') slots = target.count;
-        else {
+        if (target.kind === 'selector') {
+          slots = target.count;
+          await this.refuseUnsatisfiable(selector, slots);
+        } else {
           slots = await this.prisma.device.count({
             where: { ...deviceSelectorWhere(selector), state: { in: ['idle', 'busy'] } },
           });
@@ -155,6 +158,48 @@ export class JobsService {
     this.logger.log(`job ${job.id} by ${requestedBy}: ${slots} slot(s) of firmware ${firmware.id}`);
     await this.live.publish({ kind: 'schedule' });
     return { created: true, job: await this.get(job.id) };
+  }
+
+  /**
+   * 422 NO_MATCHING_DEVICE for a selector job no registered board can ever serve: a board serves one
+   * slot of a job, so `count` needs that many matching boards, whatever their state now (an offline or
+   * quarantined board may come back; a board never registered will not appear by waiting). Such a job
+   * used to be stored and wait forever. The answer says what exists: the matching boards by state, or,
+   * when none match, the boards of the firmware's chip by pool.
+   */
+  private async refuseUnsatisfiable(selector: DeviceSelector, count: number): Promise<void> {
+    const matching = await this.prisma.device.groupBy({
+      by: ['state'],
+      where: deviceSelectorWhere(selector),
+      _count: { _all: true },
+    });
+    const byState = new Map(matching.map((g) => [g.state as string, g._count._all]));
+    const total = [...byState.values()].reduce((a, b) => a + b, 0);
+    if (total >= count) return;
+    const details: ProblemDetail[] = [
+      {
+        field: 'target.count',
+        message: `asks for ${count} board(s); ${total} registered board(s) match${total ? ` (${describeStates(byState)})` : ''}`,
+      },
+    ];
+    if (total === 0) {
+      const pools = await this.prisma.device.groupBy({
+        by: ['pool'],
+        where: { chip: selector.chip },
+        _count: { _all: true },
+      });
+      details.push({
+        field: 'target.selector',
+        message: pools.length
+          ? `registered ${selector.chip} boards by pool: ${pools.map((p) => `${p.pool ?? '(no pool)'} ${p._count._all}`).join(', ')}`
+          : `no ${selector.chip} board is registered`,
+      });
+    }
+    throw new ApiError(
+      ApiErrorCode.NO_MATCHING_DEVICE,
+      `No job can take ${count} board(s) matching ${describeSelector(selector)}: ${total} registered board(s) match, and a board serves one slot of a job. Lower target.count, widen the selector, or register more boards.`,
+      details,
+    );
   }
 
   /** The job an idempotency key created, or 409 when the same key came with another request. */
@@ -294,6 +339,11 @@ export class JobsService {
     }
     return this.get(id);
   }
+}
+
+/** "6 idle, 1 busy, 1 offline" from counts by state (states with none left out). */
+function describeStates(byState: Map<string, number>): string {
+  return [...byState].map(([state, n]) => `${n} ${state}`).join(', ');
 }
 
 function describeSelector(selector: DeviceSelector): string {

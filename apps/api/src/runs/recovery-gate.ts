@@ -20,6 +20,12 @@ const PAUSE_TICK_MS = 250;
 const HEARTBEAT_PERIODS_AFTER_RESUME = 1.5;
 /** A gap between two ticks longer than this many heartbeat periods is a pause: heartbeats could not be heard. */
 const PAUSE_HEARTBEAT_PERIODS = 2;
+/**
+ * ...and longer than this: a busy machine stalls an event loop for a second now and then, and with
+ * short heartbeats each stall would close the gate again (a drain and a heartbeat period each time),
+ * holding recovery back for as long as the load lasts. A pause this long is a real outage.
+ */
+const PAUSE_MIN_MS = 5_000;
 
 @Injectable()
 export class RecoveryGate implements OnModuleInit, OnModuleDestroy {
@@ -71,7 +77,7 @@ export class RecoveryGate implements OnModuleInit, OnModuleDestroy {
   private tick(now = Date.now()): void {
     const gap = now - this.lastTickAt;
     this.lastTickAt = now;
-    if (gap > this.config.agents.heartbeatMs * PAUSE_HEARTBEAT_PERIODS && gap > PAUSE_TICK_MS * 4) {
+    if (gap > this.config.agents.heartbeatMs * PAUSE_HEARTBEAT_PERIODS && gap > PAUSE_MIN_MS) {
       this.logger.warn(
         `the api was paused for ${(gap / 1000).toFixed(1)} s: agents are heard again before any is judged lost`,
       );

@@ -159,7 +159,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     await this.expireCancelledRuns(now);
     this.unbindable.beginPass();
     await this.expirePinnedWaits(now);
-    await this.endStrandedAllSlots(now);
+    await this.endStrandedSlots(now);
     this.unbindable.endPass();
     await this.recheckDispatched(now);
     await this.bindWaiting(now);
@@ -295,15 +295,23 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
    *
    * The wait is measured from when this replica first saw the slot stranded, not from queuedAt (see
    * UnbindableSince).
+   *
+   * A selector job with a count ("count: 9") is held to the same rule: POST /jobs refuses a count
+   * no registered board can meet, but boards leave service after submission, and a slot that no
+   * board outside the job's other slots can take would otherwise wait forever. Its ended slots hold
+   * nothing (a count job takes any N matching boards).
    */
-  private async endStrandedAllSlots(now: Date): Promise<void> {
+  private async endStrandedSlots(now: Date): Promise<void> {
     const waiting = await this.prisma.run.findMany({
-      where: { status: 'queued', job: { targetKind: 'all', status: { in: ['queued', 'running'] } } },
+      where: {
+        status: 'queued',
+        job: { targetKind: { in: ['all', 'selector'] }, status: { in: ['queued', 'running'] } },
+      },
       select: {
         id: true,
         jobId: true,
         slot: true,
-        job: { select: { selector: true, firmware: { select: { chip: true } } } },
+        job: { select: { targetKind: true, selector: true, firmware: { select: { chip: true } } } },
       },
     });
     const byJob = new Map<string, typeof waiting>();
@@ -327,7 +335,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
           where: { jobId },
           select: { slot: true, attempt: true, status: true, deviceId: true },
         }),
-        { endedSlotsHold: true },
+        { endedSlotsHold: runs[0].job.targetKind === 'all' },
       );
       for (const run of runs) {
         const takenByOther = (deviceId: string) => {
@@ -340,10 +348,13 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         const result = await this.runs.finishRun(run.id, {
           status: 'failed',
           errorCode: RunErrorCode.NO_USABLE_DEVICE,
-          errorMessage: `no usable board for ${waitMs} ms: every matching board is quarantined, unplugged, or held by another slot of this "all" job (flashing it or done with it)`,
+          errorMessage:
+            run.job.targetKind === 'all'
+              ? `no usable board for ${waitMs} ms: every matching board is quarantined, unplugged, or held by another slot of this "all" job (flashing it or done with it)`
+              : `no usable board for ${waitMs} ms: ${usable.length} matching board(s) in service or attached, every one quarantined, unplugged, or serving another slot of this job (a board serves one slot of a job)`,
           final: true,
         });
-        if (result.finished) this.logger.warn(`run ${run.id}: no board left for its "all" slot; failed`);
+        if (result.finished) this.logger.warn(`run ${run.id}: no board left for its slot; failed`);
       }
     }
   }

@@ -69,6 +69,8 @@ const DEFAULT_TIMEOUT_S = 600;
 const DEFAULT_BOOT_TIMEOUT_MS = 10_000;
 /** How often --wait reports boards it is still waiting for. */
 const WAITING_NOTE_MS = 30_000;
+/** The first such report: soon, so a job no board takes is not silent (a free board binds within a second). */
+const FIRST_WAITING_NOTE_MS = 2_000;
 
 /** A parsed --select. */
 export interface Selector {
@@ -259,15 +261,25 @@ export async function waitForJob(
     }
   }, options.timeoutMs);
   timer.unref();
-  // A CI log that goes quiet looks hung: say what the job is waiting for.
-  const waitingNote = setInterval(() => {
+  // A CI log that goes quiet looks hung: say what the job is waiting for, and how many boards could take it.
+  const note = async (): Promise<void> => {
     const waiting = [...runs.values()].filter((r) => r.status === 'queued').length;
-    if (waiting)
-      io.stderr(
-        `waiting for ${waiting} board(s) to become free (${Math.round((Date.now() - started) / 1000)} s of ${Math.round(options.timeoutMs / 1000)} s)\n`,
-      );
-  }, WAITING_NOTE_MS);
-  waitingNote.unref();
+    if (!waiting || done.signal.aborted) return;
+    const clock = `${Math.round((Date.now() - started) / 1000)} s of ${Math.round(options.timeoutMs / 1000)} s`;
+    const boards = await matchingBoards(client, job).catch(() => undefined);
+    io.stderr(
+      boards
+        ? `waiting for a board: ${boards}; ${waiting} slot(s) waiting (${clock})\n`
+        : `waiting for ${waiting} board(s) to become free (${clock})\n`,
+    );
+  };
+  let waitingNote: NodeJS.Timeout | undefined;
+  const firstNote = setTimeout(() => {
+    void note();
+    waitingNote = setInterval(() => void note(), WAITING_NOTE_MS);
+    waitingNote.unref();
+  }, FIRST_WAITING_NOTE_MS);
+  firstNote.unref();
 
   const printed = new Set<string>();
   const onEvent = (event: SseEvent): void => {
@@ -310,6 +322,7 @@ export async function waitForJob(
     await client.stream(`/jobs/${job.id}/events`, onEvent, done.signal);
   } finally {
     clearTimeout(timer);
+    clearTimeout(firstNote);
     clearInterval(waitingNote);
     io.signal?.removeEventListener('abort', abort);
   }
@@ -337,6 +350,44 @@ export async function waitForJob(
   if (timedOut) return FarmExitCode.NO_BOARD;
   if (io.signal?.aborted) return FarmExitCode.INTERRUPTED;
   return job.status === 'succeeded' ? FarmExitCode.OK : FarmExitCode.FLASH_FAILED;
+}
+
+/**
+ * "0 of 8 match (chip esp32, pool nowhere)" or "3 of 8 match (chip esp32, pool line-b), none free":
+ * the boards of the job's chip, how many its selector matches, and how many of those are free.
+ * Undefined for a job pinned to one board.
+ */
+export async function matchingBoards(
+  client: Pick<FarmClient, 'request'>,
+  job: Pick<JobView, 'target'>,
+): Promise<string | undefined> {
+  const selector =
+    'selector' in job.target ? job.target.selector : 'all' in job.target ? job.target.all : undefined;
+  if (!selector?.chip) return undefined;
+  const total = async (filters: Array<[string, string]>): Promise<number> =>
+    (
+      await client.request<{ total: number }>(
+        'GET',
+        `/devices?${new URLSearchParams([...filters, ['limit', '1']])}`,
+      )
+    ).total;
+  const chip: Array<[string, string]> = [['chip', selector.chip]];
+  const match: Array<[string, string]> = [
+    ...chip,
+    ...(selector.pool ? [['pool', selector.pool] as [string, string]] : []),
+    ...(selector.tags ?? []).map((t) => ['tag', t] as [string, string]),
+  ];
+  const [all, matching, free] = await Promise.all([
+    total(chip),
+    total(match),
+    total([...match, ['state', 'idle']]),
+  ]);
+  const described = [
+    `chip ${selector.chip}`,
+    ...(selector.pool ? [`pool ${selector.pool}`] : []),
+    ...(selector.tags?.length ? [`tags ${selector.tags.join(', ')}`] : []),
+  ].join(', ');
+  return `${matching} of ${all} match (${described})${matching ? `, ${free || 'none'} free` : ''}`;
 }
 
 function seconds(from: string | null, to: string | null): number {
