@@ -25,7 +25,7 @@ export function lineChart(
 ): SVGSVGElement {
   const width = 560;
   const height = 180;
-  const pad = { left: 56, right: 12, top: 12, bottom: 28 };
+  const pad = { left: 84, right: 12, top: 12, bottom: 28 };
   const format = options.format ?? ((v: number) => v.toFixed(1));
   const svg = el('svg', {
     viewBox: `0 0 ${width} ${height}`,

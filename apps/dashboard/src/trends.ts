@@ -96,7 +96,11 @@ export async function trendsView(ctx: ViewContext): Promise<void> {
       'div',
       { class: 'page-head' },
       h('h1', {}, 'Trends'),
-      h('span', { class: 'muted', id: 'trend-total' }, `${runs} ended run(s) · ${trend.grain}ly`),
+      h(
+        'span',
+        { class: 'muted', id: 'trend-total' },
+        `${runs} ended run(s) · ${trend.grain === 'day' ? 'daily' : 'hourly'}`,
+      ),
     ),
     filters(
       ctx,
