@@ -151,6 +151,7 @@ export default tseslint.config(
     files: ['libs/sim/**/*.ts'],
     rules: rooms(
       'apps/',
+      'test/',
       'libs/esp/',
       'libs/serial/',
       'libs/contracts/',
@@ -196,11 +197,8 @@ export default tseslint.config(
     files: ['test/**/*.ts', '**/*.spec.ts'],
     ignores: [
       'test/**/support/**',
-      // The simulator's own tests pace its real-time inputs (reset pulse widths, UART gaps) with local
-      // sleeps, and a few wait out a quiet line; they belong to libs/sim and move to test support there.
-      'libs/sim/src/board.spec.ts',
-      'libs/sim/src/uart.spec.ts',
-      'test/protocol/sim-fuzz.test.ts',
+      // libs/sim's own test support (it may not import test/): holdFor and pollUntil for its specs.
+      'libs/sim/src/testing/**',
     ],
     rules: {
       'no-restricted-syntax': [

@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkedFetch } from '../support/openapi-check.js';
 import { spawnTs, type SpawnedProcess } from '../support/processes.js';
 import { pollUntil } from '../support/poll.js';
 import { scratchDir } from '../support/scratch.js';
@@ -44,17 +45,22 @@ describe('npm run demo', () => {
     const token = /admin token (ff_\S+)/.exec(out)![1];
     expect(fs.readFileSync(path.join(dataDir, 'demo-admin-token'), 'utf8').trim()).toBe(token);
 
-    const page = await fetch(`${url}/`);
+    // The demo's api runs in its own process: its answers are checked against its document here.
+    const undocumented: string[] = [];
+    const http = checkedFetch(url, undocumented);
+    const page = await http('/');
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('/app/main.js');
     const devices = (await (
-      await fetch(`${url}/devices?limit=50`, { headers: { authorization: `Bearer ${token}` } })
+      await http('/devices?limit=50', { headers: { authorization: `Bearer ${token}` } })
     ).json()) as { total: number; items: Array<{ chip: string; lastRunStatus: string | null }> };
     expect(devices.total).toBe(8);
     expect(new Set(devices.items.map((d) => d.chip))).toEqual(
       new Set(['esp32', 'esp32s3', 'esp32c3', 'esp8266']),
     );
     expect(devices.items.filter((d) => d.lastRunStatus === 'succeeded')).toHaveLength(3);
+    expect((await http('/health')).status).toBe(200);
+    expect(undocumented).toEqual([]);
 
     const redis = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis.json'), 'utf8')) as { pid: number };
     expect(alive(redis.pid)).toBe(true);

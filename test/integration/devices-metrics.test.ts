@@ -12,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestRedisUrl } from '../support/redis.js';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { pollUntil } from '../support/poll.js';
+import { scratchDir } from '../support/scratch.js';
 
 let api: TestApi;
 let viewer = '';
@@ -179,7 +180,7 @@ describe('request log', () => {
     const config = loadApiConfig({
       DATABASE_URL: database.url,
       REDIS_URL: await createTestRedisUrl(),
-      FLASHFARM_DATA_DIR: `/tmp/flashfarm-test-api-${database.name}`,
+      FLASHFARM_DATA_DIR: scratchDir('flashfarm-test-api'),
       FLASHFARM_ADMIN_TOKEN: 'request-log-admin-token-0123456789',
     });
     app = await createApiApp(config, { logger });

@@ -6,9 +6,9 @@
  * otherwise.
  */
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scratchDir } from '../support/scratch.js';
 import { type CliRun, esptoolLab, type Link, occurrences } from './support/esptool-cli.js';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
@@ -25,7 +25,8 @@ function expectRefusal(run: CliRun, code: number, message: RegExp): void {
 }
 
 function tempFile(name: string, data: Uint8Array): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'esptool-refusal-')), name);
+  // Under the run's scratch root, which the global teardown removes.
+  const path = join(scratchDir('esptool-refusal'), name);
   writeFileSync(path, data);
   return path;
 }

@@ -4,19 +4,20 @@
  * transport and once through the simulator's RFC 2217 server over TCP.
  */
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { md5Hex } from '#esp';
 import { bootableAppImages, SimBoard } from '#sim';
 import { pollUntil } from '../support/poll.js';
+import { scratchDir } from '../support/scratch.js';
 import { esptoolLab, type Link, occurrences } from './support/esptool-cli.js';
 import { startRawTcpBridge } from './support/raw-tcp-bridge.js';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
 const bytes = (name: string) => new Uint8Array(readFileSync(fixture(name)));
-const scratch = () => mkdtempSync(join(tmpdir(), 'esptool-cli-'));
+// Under the run's scratch root, which the global teardown removes.
+const scratch = () => scratchDir('esptool-cli');
 
 describe.each<Link>(['in-process', 'rfc2217'])('esptool commands (%s)', (link) => {
   const lab = esptoolLab(link);

@@ -3,6 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { SimBoard, simTesting, slipEncode } from '#sim';
+import { pollUntil } from '../support/poll.js';
+import { holdFor } from '../support/stimulus.js';
 
 const { HostClient, concat, le32, request, xorChecksum } = simTesting;
 type HostClient = simTesting.HostClient;
@@ -78,30 +80,34 @@ function randomFrame(rand: () => number): Uint8Array {
   return framed;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function fuzz(board: SimBoard, host: HostClient, seed: number, frames: number): Promise<void> {
+async function fuzz(host: HostClient, seed: number, frames: number): Promise<void> {
   const rand = prng(seed);
   for (let i = 0; i < frames; i++) {
     host.writeRaw(randomFrame(rand));
-    // Let the chip work through the backlog now and then.
-    if (i % 200 === 199) await sleep(5);
+    // Pace the producer so the chip works through the backlog now and then, as a real line would.
+    if (i % 200 === 199) await holdFor(5);
     if (i % 50 === 0) host.flush();
   }
-  // Wait until the board has gone quiet.
-  let last = -1;
-  while (host.received.length !== last) {
-    last = host.received.length;
-    await sleep(50);
-  }
-  expect(board.internalErrors).toEqual([]);
 }
 
-/** After the storm: one delimiter ends any partial frame, then the loader must answer correctly. */
-async function stillAnswers(host: HostClient, expectedSyncValue: (v: number) => boolean): Promise<void> {
+/**
+ * One delimiter ends any partial frame; then the wait for the board to go quiet (nothing on either
+ * line, no command queued or running): every answer to the storm is in, and the flush drops it.
+ */
+async function fence(board: SimBoard, host: HostClient): Promise<void> {
   host.writeRaw(Uint8Array.of(0xc0, 0xc0));
-  await sleep(20);
+  await pollUntil(() => board.quiet, { timeoutMs: 10_000, intervalMs: 5, what: 'the board to go quiet' });
   host.flush();
+}
+
+/** After the storm: nothing inside the simulator threw, and the loader answers correctly. */
+async function stillAnswers(
+  board: SimBoard,
+  host: HostClient,
+  expectedSyncValue: (v: number) => boolean,
+): Promise<void> {
+  await fence(board, host);
+  expect(board.internalErrors).toEqual([]);
   const replies = await host.sync();
   expect(replies.every((r) => expectedSyncValue(r.value))).toBe(true);
   expect((await host.command(0x0a, le32(0x40001000))).value).toBe(0x00f01d83);
@@ -118,9 +124,9 @@ describe('randomised input never breaks the simulator', () => {
     boards.push(board);
     const host = new HostClient(board.openPort());
     await host.enterBootloader();
-    await fuzz(board, host, 0x5eed1, 4000);
+    await fuzz(host, 0x5eed1, 4000);
+    await stillAnswers(board, host, (v) => v === 0x20120707);
     expect(board.mode).toBe('rom');
-    await stillAnswers(host, (v) => v === 0x20120707);
   }, 60_000);
 
   it('stub: 4000 random frames and noise, then correct answers', async () => {
@@ -148,12 +154,12 @@ describe('randomised input never breaks the simulator', () => {
       json.entry,
     );
     expect(board.mode).toBe('stub');
-    await fuzz(board, host, 0x5eed2, 4000);
+    await fuzz(host, 0x5eed2, 4000);
+    // A deferred error may still be pending: it answers exactly one command, this one.
+    await fence(board, host);
+    await host.command(0x0a, le32(0));
+    await stillAnswers(board, host, (v) => v === 0);
     expect(board.mode).toBe('stub');
-    // A deferred error may still be pending: it answers exactly one command.
-    host.writeRaw(Uint8Array.of(0xc0, 0xc0));
-    await host.command(0x0a, le32(0), 0, 1000).catch(() => undefined);
-    await stillAnswers(host, (v) => v === 0);
   }, 60_000);
 
   it('raw bytes alone (no framing at all) in both baud-matched and mismatched conditions', async () => {
@@ -163,11 +169,8 @@ describe('randomised input never breaks the simulator', () => {
     await host.enterBootloader();
     const rand = prng(0x5eed3);
     for (let i = 0; i < 2000; i++) host.writeRaw(randomBytes(rand, 1 + Math.floor(rand() * 32)));
-    await sleep(100);
+    await fence(board, host);
     expect(board.internalErrors).toEqual([]);
-    host.writeRaw(Uint8Array.of(0xc0));
-    await sleep(20);
-    host.flush();
-    await host.sync();
+    expect(await host.sync()).toHaveLength(8);
   }, 30_000);
 });

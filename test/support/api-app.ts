@@ -2,6 +2,7 @@
 import { loadApiConfig, type ApiConfig } from '../../apps/api/src/config/api-config.js';
 import { createApiApp, type ApiApp } from '../../apps/api/src/app.factory.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { scratchDir } from './scratch.js';
 import { openApiCheckFor, responseRecorder } from './openapi-check.js';
 import { createTestRedisUrl } from './redis.js';
 
@@ -33,7 +34,8 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     DATABASE_URL: database.url,
     REDIS_URL: redisUrl,
     FLASHFARM_PORT: '0',
-    FLASHFARM_DATA_DIR: `/tmp/flashfarm-test-api-${database.name}`,
+    // Under the run's scratch root, which the global teardown removes.
+    FLASHFARM_DATA_DIR: scratchDir('flashfarm-test-api'),
     ...options.env,
   });
   const api = await createApiApp(config, { logger: false });

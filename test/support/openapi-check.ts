@@ -249,3 +249,36 @@ export function responseRecorder(check: OpenApiCheck, found: string[]) {
     next();
   };
 }
+
+/**
+ * A fetch for tests that talk HTTP to an api running in another process (the demo, a built image),
+ * whose answers the recorder middleware never sees: each answer is checked against the document that
+ * same process serves at /api/openapi.json, and what is wrong goes to `found` for the suite to
+ * assert empty. The caller gets the response untouched (the body is read from a clone).
+ */
+export function checkedFetch(
+  baseUrl: string,
+  found: string[],
+): (path: string, init?: RequestInit) => Promise<globalThis.Response> {
+  let check: Promise<OpenApiCheck> | undefined;
+  const documentCheck = (): Promise<OpenApiCheck> =>
+    (check ??= fetch(`${baseUrl}/api/openapi.json`).then(async (r) => {
+      if (!r.ok) throw new Error(`${baseUrl}/api/openapi.json answered ${r.status}`);
+      return openApiCheckFor((await r.json()) as OpenAPIObject);
+    }));
+  return async (path, init) => {
+    const response = await fetch(`${baseUrl}${path}`, init);
+    const contentType = response.headers.get('content-type') ?? '';
+    const body = contentType.startsWith('application/json') ? await response.clone().text() : undefined;
+    found.push(
+      ...(await documentCheck()).check({
+        method: init?.method ?? 'GET',
+        url: path,
+        status: response.status,
+        contentType,
+        body,
+      }),
+    );
+    return response;
+  };
+}

@@ -6,17 +6,7 @@ import { SimBoard, type SimBoardOptions } from './board.js';
 import { SimErrorCode } from './errors.js';
 import { bootableAppImages } from './image-builder.js';
 import { HostClient, le32 } from './testing/host-client.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until cond holds or the deadline passes. */
-async function pollUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(2);
-  }
-}
+import { holdFor, pollUntil } from './testing/stimulus.js';
 
 function board(options: Partial<SimBoardOptions> = {}): SimBoard {
   return new SimBoard({ chip: 'esp32', timeScale: 0, ...options });
@@ -58,11 +48,11 @@ describe('reset circuit and boot mode', () => {
       port.setSignals({ dtr: false });
       port.setSignals({ rts: true });
       port.setSignals({ dtr: false });
-      await sleep(100);
+      await holdFor(100);
       port.setSignals({ dtr: true });
       port.setSignals({ rts: false });
       port.setSignals({ dtr: true });
-      await sleep(50);
+      await holdFor(50);
       port.setSignals({ dtr: false });
       await pollUntil(() => b.mode === 'rom');
     } finally {
@@ -79,11 +69,11 @@ describe('reset circuit and boot mode', () => {
       const port = b.openPort();
       b.clearConsole();
       port.setSignals({ dtr: false, rts: true });
-      await sleep(20);
+      await holdFor(20);
       port.setSignals({ dtr: true });
-      if (gapMs > 0) await sleep(gapMs);
+      if (gapMs > 0) await holdFor(gapMs);
       port.setSignals({ rts: false });
-      await sleep(holdMs);
+      await holdFor(holdMs);
       port.setSignals({ dtr: false });
     }
 
@@ -129,7 +119,7 @@ describe('reset circuit and boot mode', () => {
       const port = b.openPort();
       b.clearConsole();
       port.setSignals({ dtr: false, rts: true });
-      await sleep(20);
+      await holdFor(20);
       port.setSignals({ rts: false });
       await b.waitForConsole(/Project name:\s+hello-sim/, 2000);
       expect(b.console).toContain('boot:0x13 (SPI_FAST_FLASH_BOOT)');
@@ -146,18 +136,18 @@ describe('reset circuit and boot mode', () => {
       const port = b.openPort();
       b.clearConsole();
       port.setSignals({ dtr: false, rts: true });
-      await sleep(30);
+      await holdFor(30);
       port.setSignals({ dtr: true, rts: false });
-      await sleep(30);
+      await holdFor(30);
       port.setSignals({ dtr: false, rts: false });
       await b.waitForConsole(/boot:0x13 \(SPI_FAST_FLASH_BOOT\)[\s\S]*Calling app_main/, 1000);
       expect(b.mode).toBe('flash-boot');
       // Same pattern with the lines exchanged.
       b.clearConsole();
       port.setSignals({ rts: false, dtr: true });
-      await sleep(30);
+      await holdFor(30);
       port.setSignals({ rts: true, dtr: false });
-      await sleep(30);
+      await holdFor(30);
       port.setSignals({ dtr: false, rts: false });
       await b.waitForConsole(/waiting for download/, 1000);
       expect(b.mode).toBe('rom');
@@ -186,14 +176,14 @@ describe('reset circuit and boot mode', () => {
       ];
       b.clearConsole();
       for (const step of steps) {
-        if (typeof step === 'number') await sleep(step);
+        if (typeof step === 'number') await holdFor(step);
         else port.setSignals(step);
       }
       await b.waitForConsole(/rst:0x15 \(USB_UART_CHIP_RESET\),boot:0x5 \(DOWNLOAD\(USB\/UART0\/1\)\)/, 1000);
       expect(b.readRegister(0x3fcdf07c)).toBe(3);
       b.clearConsole();
       port.setSignals({ rts: true });
-      await sleep(10);
+      await holdFor(10);
       port.setSignals({ rts: false });
       await b.waitForConsole(/boot:0xc \(SPI_FAST_FLASH_BOOT\)/, 1000);
     } finally {
@@ -206,19 +196,27 @@ describe('reset circuit and boot mode', () => {
     try {
       const port = b.openPort();
       b.clearConsole();
+      const modes: string[] = [];
+      const stop = b.onModeChange((mode) => modes.push(mode));
+      // esptool's Classic pattern: on a wired board EN goes low at once and the chip leaves reset into
+      // the loader enRiseMs after the second step.
       port.setSignals({ dtr: false, rts: true });
-      await sleep(20);
+      await holdFor(20);
+      expect(modes).toEqual([]);
       port.setSignals({ dtr: true, rts: false });
-      await sleep(20);
-      // The lines go nowhere: nothing was reset.
-      expect(b.console).toBe('');
-      expect(b.mode).toBe('flash-boot');
+      await holdFor(50);
+      port.setSignals({ dtr: false, rts: false });
       b.pressButton('boot', true);
       b.pressButton('en', true);
-      await sleep(5);
+      await holdFor(5);
       b.pressButton('en', false);
       await b.waitForConsole(/waiting for download/, 1000);
       b.pressButton('boot', false);
+      stop();
+      // The lines went nowhere: the only reset the chip saw is the one the buttons made, and the console
+      // holds its single banner.
+      expect(modes).toEqual(['reset', 'rom']);
+      expect(b.console.match(/rst:0x1 /g)).toHaveLength(1);
       expect(b.mode).toBe('rom');
     } finally {
       b.dispose();
@@ -359,7 +357,7 @@ describe('faults', () => {
       for (let i = 0; i < 5; i++) expect((await host.command(0x0a, le32(0x40001000))).value).toBe(0x00f01d83);
       await host.command(0x0f, le32(921600, 0));
       host.port.setBaudRate(921600);
-      await sleep(5);
+      // The CHANGE_BAUDRATE reply has arrived and the loader sends nothing after it: drop what came before.
       host.flush();
       let good = 0;
       for (let i = 0; i < 20; i++) {
@@ -487,8 +485,9 @@ describe('faults', () => {
     try {
       const host = new HostClient(b.openPort());
       await host.classicReset();
-      await pollUntil(() => b.mode === 'rom');
-      await sleep(5);
+      // The banner has reached the host: the SYNCs below are the first the loader sees.
+      await host.waitForText(/waiting for download\r?\n/);
+      expect(b.mode).toBe('rom');
       host.flush();
       await expect(host.sync(60)).rejects.toThrow();
       await expect(host.sync(60)).rejects.toThrow();
@@ -524,6 +523,22 @@ describe('faults', () => {
       await write(spi.base + spi.w0, 0);
       await write(spi.base, 1 << 18);
       expect((await host.command(0x0a, le32(spi.base + spi.w0))).value & 0xffffff).toBe(0xffffff);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('quiet: false while a request or its reply is on the line, true once the reply has reached the port', async () => {
+    const b = board();
+    try {
+      const host = new HostClient(b.openPort());
+      await host.enterBootloader();
+      b.setFaults({ latencyMs: 40 });
+      expect(b.quiet).toBe(true);
+      host.send(0x0a, le32(0x40001000));
+      expect(b.quiet).toBe(false);
+      await pollUntil(() => b.quiet, 2000, 'the board to go quiet');
+      expect((await host.nextReply(0)).value).toBe(0x00f01d83);
     } finally {
       b.dispose();
     }

@@ -393,6 +393,14 @@ export class SimBoard {
     return () => this.warningListeners.delete(listener);
   }
 
+  /**
+   * True when no byte is in flight on either line and the loader has no command queued or running:
+   * everything the host sent has been handled and every answer has reached the port.
+   */
+  get quiet(): boolean {
+    return !this.toChip.inFlight && !this.toHost.inFlight && this.chip.idle;
+  }
+
   /** Internal errors caught while handling commands (a test asserts it stays empty). */
   get internalErrors(): readonly unknown[] {
     return this.errors;

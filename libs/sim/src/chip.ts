@@ -326,6 +326,11 @@ export class SimChip {
     this.timers.add(cancel);
   }
 
+  /** True while no command is queued or being handled. */
+  get idle(): boolean {
+    return !this.busy && this.inbox.length === 0;
+  }
+
   /** Bytes from the UART RX pin. */
   receive(bytes: Uint8Array): void {
     if (!this.handler) return;

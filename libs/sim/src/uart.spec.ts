@@ -1,16 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Prng, SimClock } from './clock.js';
 import { SlipDecoder, slipEncode } from './slip.js';
+import { pollUntil } from './testing/stimulus.js';
 import { UartDirection, baudMismatch, dropBytes, flipBits, garble } from './uart.js';
-
-/** Polls until cond holds or the deadline passes. */
-async function pollUntil(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 describe('UartDirection', () => {
   it('delivers a large write after its line time, and keeps writes in order', async () => {

@@ -39,6 +39,11 @@ export class UartDirection {
     return Math.max(this.lastDeliveryAt, this.clock.now());
   }
 
+  /** True while bytes are queued or on their way. */
+  get inFlight(): boolean {
+    return this.queue.length > 0;
+  }
+
   /** Drops everything in flight (unplug, power loss). */
   clear(): void {
     this.queue.length = 0;

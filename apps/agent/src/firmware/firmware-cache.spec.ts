@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,9 +22,20 @@ function listFiles(dir: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort() : [];
 }
 
+const dirs: string[] = [];
+/** A fresh cache directory, removed after the test. */
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-cache-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 describe('firmware cache', () => {
   it('downloads a part once for concurrent runs, then serves it from disk', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-cache-'));
+    const dir = tempDir();
     const data = new Uint8Array(4096).map((_, i) => i % 251);
     const downloads: string[] = [];
     const cache = new FirmwareCache(dir, (p) => {
@@ -45,7 +56,7 @@ describe('firmware cache', () => {
   });
 
   it('refuses bytes that do not match the hash and keeps nothing of them', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-cache-'));
+    const dir = tempDir();
     const ref = part(new Uint8Array([1, 2, 3, 4]));
     const cache = new FirmwareCache(dir, () => Promise.resolve(new Uint8Array([1, 2, 3, 5])));
     await expect(cache.get(ref)).rejects.toBeInstanceOf(FirmwareIntegrityError);
@@ -53,7 +64,7 @@ describe('firmware cache', () => {
   });
 
   it('fetches again when the cached file was damaged on disk', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-cache-'));
+    const dir = tempDir();
     const data = new Uint8Array([9, 8, 7, 6]);
     let fetched = 0;
     const cache = new FirmwareCache(dir, () => {

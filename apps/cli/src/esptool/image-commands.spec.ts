@@ -1,5 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEsptoolCli } from './index.js';
@@ -18,10 +18,21 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout, stderr };
 }
 
+const dirs: string[] = [];
+/** A fresh output directory, removed after the test. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 // Goldens: test/fixtures (made by esptool v5.3.1; see test/fixtures/README.md).
 describe('image commands on the command line', () => {
   it('elf2image writes the image esptool writes, named as esptool names it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'elf2image-'));
+    const dir = tempDir('elf2image');
     copyFileSync(fixture('elf2image/esp32-idf-app.elf'), join(dir, 'app.elf'));
     const run = await cli([
       '--chip',
@@ -43,7 +54,7 @@ describe('image commands on the command line', () => {
   });
 
   it("elf2image for ESP8266 writes the v1 image and the IROM file with esptool's names", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'elf2image-'));
+    const dir = tempDir('elf2image');
     copyFileSync(fixture('elf2image/esp8266-nonos-app.elf'), join(dir, 'app.elf'));
     const run = await cli(['-c', 'esp8266', 'elf2image', '-fm', 'dout', '-fs', '4MB', join(dir, 'app.elf')]);
     expect(run.code).toBe(0);
@@ -56,7 +67,7 @@ describe('image commands on the command line', () => {
   });
 
   it('merge-bin writes the raw and Intel HEX files esptool writes (--fill-flash-size is the v4 spelling)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'merge-bin-'));
+    const dir = tempDir('merge-bin');
     const parts = [
       '0x1000',
       fixture('bootloader_esp32.bin'),
