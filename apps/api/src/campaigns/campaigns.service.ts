@@ -134,7 +134,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         mode: b.mode,
         selector: selector,
         options: (b.options ?? {}) as Prisma.InputJsonValue,
-        unitData: (b.unitData ?? {}),
+        unitData: b.unitData ?? {},
         createdBy: operator,
       },
     });
