@@ -46,11 +46,12 @@ async function upload(
   files: FormFile[],
   fields: Record<string, string> = {},
   token = tokens.ci,
+  query = '',
 ): Promise<{ status: number; body: unknown }> {
   const form = new FormData();
   for (const f of files) form.append(f.field, new Blob([Buffer.from(f.data)]), f.name);
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  const res = await fetch(`${api.baseUrl}/firmware`, {
+  const res = await fetch(`${api.baseUrl}/firmware${query}`, {
     method: 'POST',
     body: form,
     headers: token ? { authorization: `Bearer ${token}` } : {},
@@ -714,6 +715,38 @@ describe('refused uploads', () => {
     expect(ms).toBeLessThan(2_000);
     expect(maxStallMs).toBeLessThan(100);
     expect(peakBufferBytes).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it('firmware that would not boot: refused, stored on purpose with ?force=true by admin or operator only', async () => {
+    const form = (parts: FirmwarePart[]) => ({
+      files: parts.map((p) => ({ field: 'files', name: p.name!, data: p.data })),
+      fields: {
+        parts: JSON.stringify(parts.map((p) => ({ offset: `0x${p.offset.toString(16)}`, file: p.name }))),
+      },
+    });
+    const badMagic = form(
+      realEsp32.map((p) =>
+        p.offset === 0x1000 ? { ...p, data: Uint8Array.from(p.data, (b, i) => (i === 0 ? 0xe8 : b)) } : p,
+      ),
+    );
+    const refused = await expectRefused(
+      upload(badMagic.files, badMagic.fields),
+      422,
+      'FIRMWARE_INVALID',
+      'BOOTLOADER_INVALID',
+    );
+    expect(refused.message).toMatch(/not an image: it starts with 0xe8/);
+    const erased = form(
+      realEsp32.map((p) =>
+        p.offset === 0x8000 ? { ...p, data: new Uint8Array(p.data.length).fill(0xff) } : p,
+      ),
+    );
+    await expectRefused(upload(erased.files, erased.fields), 422, 'FIRMWARE_INVALID', 'BAD_PARTITION_TABLE');
+    await expectRefused(upload(badMagic.files, badMagic.fields, tokens.ci, '?force=true'), 403, 'FORBIDDEN');
+    const forced = await upload(badMagic.files, badMagic.fields, tokens.operator, '?force=true');
+    expect(forced.status).toBe(201);
+    const stored = forced.body as FirmwareDetailView;
+    expect(String((stored.metadata as { warnings: string[] }).warnings)).toMatch(/BOOTLOADER_INVALID/);
   });
 
   it('an upload over the size limit', async () => {

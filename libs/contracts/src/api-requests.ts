@@ -301,6 +301,20 @@ export const ListFirmwareQuery = pageQuery(MAX_PAGE_LIMIT.firmware)
 /** GET /firmware. */
 export type ListFirmwareQuery = z.output<typeof ListFirmwareQuery>;
 
+/** POST /firmware's query: force=true (admin, operator) stores a firmware that would not boot, on purpose. */
+export const FirmwareUploadQuery = z
+  .object({
+    force: z
+      .enum(['true', 'false'])
+      .optional()
+      .describe(
+        'true (admin or operator only): store the firmware although the board would not boot it (bootloader without its magic, no or a broken partition table, bad checksum or SHA-256, no app); the problems are kept as warnings',
+      ),
+  })
+  .strict();
+/** POST /firmware's query. */
+export type FirmwareUploadQuery = z.output<typeof FirmwareUploadQuery>;
+
 /** The text fields of POST /firmware (multipart/form-data; the files travel as file fields). */
 export const FirmwareUploadFields = z
   .object({

@@ -19,13 +19,16 @@ import {
   FirmwareDetailView,
   FirmwarePage,
   FirmwareUploadFields,
+  FirmwareUploadQuery,
   ListFirmwareQuery,
+  ApiErrorCode,
   type FirmwareView,
   type Page,
 } from '#contracts';
 import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
 import { Answers, Problems, ValidQuery, parseInput } from '../common/http-contract.js';
 import { formText } from '../common/text-guard.middleware.js';
+import { ApiError } from '../common/api-error.js';
 import { FirmwareService, type UploadedFile } from './firmware.service.js';
 import { UploadLimitInterceptor } from './upload-limit.interceptor.js';
 
@@ -39,7 +42,7 @@ const UPLOAD_DESCRIPTION = `Upload firmware as multipart/form-data, in one of th
 
 Optional fields: \`name\`, \`version\`, \`chip\` (the expected chip).
 
-Every part is validated (image magic and segments, one chip, app descriptor, partition table and app partition sizes, 4 KiB alignment, overlaps, size limit). A refused upload answers 400 VALIDATION_FAILED (form), 413 PAYLOAD_TOO_LARGE or 422 FIRMWARE_INVALID, with \`details\` listing each problem and its code; nothing is stored. The same parts at the same offsets give the same firmware: 200 with the existing record instead of 201.`;
+Every part is validated (image magic and segments, checksum and appended SHA-256, one chip, app descriptor, a bootloader image where the ROM loads it, a partition table at 0x8000 with its MD5, no overlapping partitions and an app partition, app partition sizes, 4 KiB alignment, overlaps, size limit). \`?force=true\` (admin, operator) stores a firmware that would not boot on purpose, with its problems kept as warnings. A refused upload answers 400 VALIDATION_FAILED (form), 413 PAYLOAD_TOO_LARGE or 422 FIRMWARE_INVALID, with \`details\` listing each problem and its code; nothing is stored. The same parts at the same offsets give the same firmware: 200 with the existing record instead of 201.`;
 
 /** The multipart form of POST /firmware: the text fields of the contract and the file fields. */
 const UPLOAD_FORM = {
@@ -78,8 +81,9 @@ export class FirmwareController {
   @ApiBody({ schema: UPLOAD_FORM })
   @Answers(FirmwareDetailView, { status: 201, description: 'Stored' })
   @Answers(FirmwareDetailView, { description: 'The same firmware was already stored' })
-  @Problems('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'FIRMWARE_INVALID')
+  @Problems('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'FIRMWARE_INVALID', 'FORBIDDEN')
   async upload(
+    @ValidQuery(FirmwareUploadQuery) query: FirmwareUploadQuery,
     @UploadedFiles() files: UploadedFile[] | undefined,
     @Body() body: unknown,
     @Principal() principal: AuthPrincipal,
@@ -99,8 +103,14 @@ export class FirmwareController {
       ...f,
       originalname: formText(f.originalname, `the name of file "${f.fieldname}"`),
     }));
+    const force = query.force === 'true';
+    if (force && principal.role !== 'admin' && principal.role !== 'operator')
+      throw new ApiError(
+        ApiErrorCode.FORBIDDEN,
+        `force=true stores firmware that would not boot; only admin and operator tokens may ask for it, and this one is ${principal.role}.`,
+      );
     const fields = parseInput(FirmwareUploadFields, form, 'upload form');
-    const result = await this.firmware.upload(uploaded, fields, principal.name);
+    const result = await this.firmware.upload(uploaded, fields, principal.name, { force });
     response.status(result.created ? 201 : 200);
     return result.firmware;
   }

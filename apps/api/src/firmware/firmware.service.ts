@@ -87,6 +87,7 @@ export class FirmwareService implements OnModuleInit {
     files: UploadedFile[],
     fields: FirmwareUploadFields,
     createdBy: string,
+    options: { force?: boolean } = {},
   ): Promise<{ created: boolean; firmware: FirmwareDetailView }> {
     const chip = checkFormFields(fields);
     const total = files.reduce((n, f) => n + f.size, 0);
@@ -100,6 +101,7 @@ export class FirmwareService implements OnModuleInit {
     const result = validateFirmwareSet(input.parts, {
       chip: chip ?? input.chip,
       maxTotalBytes: this.config.maxUploadBytes,
+      allowUnbootable: options.force === true,
     });
     if (!result.ok) throw refusal(result.problems);
     const summary = result.summary;

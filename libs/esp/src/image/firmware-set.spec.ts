@@ -23,6 +23,81 @@ function merge(parts: FirmwarePart[]): Uint8Array {
   return out;
 }
 
+describe('validateFirmwareSet: what will boot', () => {
+  const esp32 = () => [
+    { name: 'bootloader.bin', offset: 0x1000, data: fixture('bootloader_esp32.bin') },
+    { name: 'partitions.bin', offset: 0x8000, data: fixture('partitions_singleapp.bin') },
+    { name: 'app.bin', offset: 0x10000, data: fixture('elf2image/esp32-idf-app.esptool.bin') },
+  ];
+  /** A table built with its MD5 entry (factory app at 0x10000), one label byte changed after. */
+  const md5Mismatch = () => {
+    const table = buildPartitionTable([
+      { label: 'factory', type: 'app', subtype: 'factory', offset: 0x10000, size: 0x100000 },
+    ]);
+    table[12] ^= 0x01;
+    return table;
+  };
+  const withTable = (table: Uint8Array) =>
+    esp32().map((p) => (p.offset === 0x8000 ? { ...p, data: table } : p));
+  const corrupt = (index: number, change: (data: Uint8Array) => void) => {
+    const set = esp32();
+    change(set[index].data);
+    return set;
+  };
+
+  it('accepts the real ESP32 bootloader, single-app table and app', () => {
+    const result = validateFirmwareSet(esp32());
+    expect(result.ok && result.summary.parts.map((p) => p.role)).toEqual([
+      'bootloader',
+      'partition-table',
+      'app',
+    ]);
+  });
+
+  it.each([
+    ['a bootloader whose magic byte is wrong', corrupt(0, (d) => (d[0] = 0xe8)), 'BOOTLOADER_INVALID'],
+    ['all-0xFF bytes where the partition table goes', corrupt(1, (d) => d.fill(0xff)), 'BAD_PARTITION_TABLE'],
+    [
+      'random bytes where the partition table goes',
+      corrupt(1, (d) => d.set(Uint8Array.from({ length: d.length }, (_, i) => (i * 131 + 7) & 0xff))),
+      'BAD_PARTITION_TABLE',
+    ],
+    // Entry 2 (phy_init at 0xf000) moved to 0xa000, inside nvs (0x9000..0xf000).
+    ['a partition table whose entries overlap', corrupt(1, (d) => (d[32 + 5] = 0xa0)), 'BAD_PARTITION_TABLE'],
+    ['a partition table whose MD5 entry does not match', withTable(md5Mismatch()), 'BAD_PARTITION_TABLE'],
+    ['an app whose checksum does not match', corrupt(2, (d) => (d[100] ^= 0xff)), 'BAD_CHECKSUM'],
+    [
+      'an app whose appended SHA-256 does not match',
+      corrupt(2, (d) => (d[d.length - 1] ^= 0xff)),
+      'BAD_SHA256',
+    ],
+  ])('refuses %s, and stores it only when asked to', (_what, set, code) => {
+    expect(codes(validateFirmwareSet(set))).toContain(code);
+    const forced = validateFirmwareSet(set, { allowUnbootable: true });
+    expect(forced.ok).toBe(true);
+    expect(forced.warnings.map((w) => w.message).join(' ')).toContain(`${code}:`);
+  });
+
+  it('refuses a partition table without an app partition', () => {
+    const table = buildPartitionTable([
+      { label: 'nvs', type: 'data', subtype: 'nvs', offset: 0x9000, size: 0x6000 },
+    ]);
+    const set = [esp32()[0], { name: 'partitions.bin', offset: 0x8000, data: table }];
+    expect(messages(validateFirmwareSet(set)).join(' ')).toMatch(/lists no app partition/);
+  });
+
+  it('refuses a bootloader alone, ESP8266 included', () => {
+    expect(codes(validateFirmwareSet([esp32()[0]]))).toEqual(['MISSING_APP']);
+    expect(
+      codes(
+        validateFirmwareSet([{ name: 'b.bin', offset: 0, data: fixture('bootloader_esp8266.bin') }], {
+          chip: 'esp8266',
+        }),
+      ),
+    ).toEqual(['MISSING_APP']);
+  });
+});
+
 describe('validateFirmwareSet', () => {
   it('summarises a synthetic three-part set', () => {
     const parts = buildFirmwareSet({

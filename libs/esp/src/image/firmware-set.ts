@@ -83,7 +83,21 @@ export interface ValidateFirmwareSetOptions {
   /** The board's flash size in bytes, when known; otherwise the bootloader header's size is used. */
   flashSizeBytes?: number;
   maxTotalBytes?: number;
+  /**
+   * Store a set that would not boot on purpose (a test of the board's recovery, a deliberately broken
+   * image): the problems of UNBOOTABLE_CODES become warnings. Layout, chip and size problems stay.
+   */
+  allowUnbootable?: boolean;
 }
+
+/** Problems that mean "the board would not boot this", which allowUnbootable turns into warnings. */
+export const UNBOOTABLE_CODES: ReadonlySet<string> = new Set([
+  'BOOTLOADER_INVALID',
+  'BAD_PARTITION_TABLE',
+  'MISSING_APP',
+  'BAD_CHECKSUM',
+  'BAD_SHA256',
+]);
 
 interface Classified {
   part: FirmwarePart & { name: string };
@@ -157,6 +171,12 @@ export function validateFirmwareSet(
       message: 'No image in the firmware names its chip and no chip was requested.',
     });
 
+  if (options.allowUnbootable) {
+    // Kept as warnings, so the stored record still says what is wrong with it.
+    for (const p of problems.filter((x) => UNBOOTABLE_CODES.has(x.code)))
+      warnings.push({ message: `${p.code}: ${p.message}`, part: p.part, offset: p.offset });
+    problems.splice(0, problems.length, ...problems.filter((x) => !UNBOOTABLE_CODES.has(x.code)));
+  }
   if (problems.length || !target) return { ok: false, problems, warnings };
   return { ok: true, warnings, summary: summarize(named, classified, images, target, bootloader, table) };
 }
@@ -278,6 +298,19 @@ function checkBootloader(
           offset: b.part.offset,
         });
     const atBootOffset = classified.find((c) => c.part.offset === target.bootloaderOffset);
+    // Not an image where the ROM loads the bootloader from: the board would not start at all.
+    if (
+      atBootOffset &&
+      atBootOffset.role !== 'bootloader' &&
+      !atBootOffset.image &&
+      atBootOffset.part.data[0] !== IMAGE_MAGIC
+    )
+      problems.push({
+        code: 'BOOTLOADER_INVALID',
+        message: `${at(atBootOffset.part)} is where ${target.displayName} loads its bootloader from, but it is not an image: it starts with ${hex(atBootOffset.part.data[0] ?? 0, 2)}, not the magic byte 0xe9. Upload the bootloader.bin of the build (or leave that offset out to keep the board's bootloader).`,
+        part: atBootOffset.part.name,
+        offset: atBootOffset.part.offset,
+      });
     if (atBootOffset?.image?.kind === 'app')
       problems.push({
         code: 'BOOTLOADER_OFFSET',
@@ -291,7 +324,7 @@ function checkBootloader(
 
 /** Parses the one partition table (a second one is a problem). */
 function readPartitionTable(
-  { problems, warnings }: SetCheck,
+  { problems }: SetCheck,
   classified: Classified[],
   flashBytes: number | undefined,
 ): PartitionTable | undefined {
@@ -318,9 +351,23 @@ function readPartitionTable(
       problems.push(...err.problems.map((p) => ({ ...p, part: c.part.name, offset: c.part.offset })));
     }
   }
-  if (!table && classified.some((c) => c.part.offset === DEFAULT_PARTITION_TABLE_OFFSET && c.role === 'data'))
-    warnings.push({
-      message: `The part at ${hex(DEFAULT_PARTITION_TABLE_OFFSET)} is not a partition table.`,
+  const notTable = classified.find(
+    (c) => c.part.offset === DEFAULT_PARTITION_TABLE_OFFSET && c.role === 'data',
+  );
+  if (!table && notTable)
+    problems.push({
+      code: 'BAD_PARTITION_TABLE',
+      message: `${at(notTable.part)} is where the bootloader reads the partition table, but it holds no table (no entry starts with the magic bytes 0xaa 0x50): the bootloader would find nothing to boot. Upload partition-table.bin of the build there.`,
+      part: notTable.part.name,
+      offset: notTable.part.offset,
+    });
+  const tablePart = classified.find((c) => c.table === table);
+  if (table && tablePart && !table.entries.some(isAppPartition))
+    problems.push({
+      code: 'BAD_PARTITION_TABLE',
+      message: `${at(tablePart.part)} lists no app partition (factory, ota_N or test): the bootloader would find nothing to boot.`,
+      part: tablePart.part.name,
+      offset: tablePart.part.offset,
     });
   return table;
 }
@@ -356,9 +403,9 @@ function checkApps(
 /**
  * A bootloader and a partition table alone leave the board with nothing to boot: such an upload is
  * nearly always a build's bootloader sent without the app beside it. A part that failed to parse
- * counts as the app (its own problem is reported). ESP8266 without a partition table is exempt: a
- * NONOS SDK build puts the application's IRAM code in the v1 image at 0x0, which reads like a
- * bootloader, and its flash-mapped code in a raw file.
+ * counts as the app (its own problem is reported). ESP8266 without a partition table is exempt when
+ * a raw part lies beside the image: a NONOS SDK build puts the application's IRAM code in the v1
+ * image at 0x0, which reads like a bootloader, and its flash-mapped code in a raw file.
  */
 function checkAppPresent(
   { named, problems }: SetCheck,
@@ -368,7 +415,8 @@ function checkAppPresent(
   table: PartitionTable | undefined,
 ): void {
   if (images.length === 0 || classified.some((c) => c.role === 'app')) return;
-  if (target?.name === 'esp8266' && !table) return;
+  // The NONOS layout has the raw flash-mapped code beside the image; an image alone is a bootloader.
+  if (target?.name === 'esp8266' && !table && classified.some((c) => c.role === 'data')) return;
   const slot = table?.entries.find(isAppPartition);
   const where = slot
     ? `${hex(slot.offset)} (partition "${slot.label}")`

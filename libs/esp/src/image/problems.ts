@@ -28,6 +28,8 @@ export const ImageProblemCode = {
   EMPTY_PART: 'EMPTY_PART',
   /** The bootloader is missing or not at the chip's bootloader offset. */
   BOOTLOADER_OFFSET: 'BOOTLOADER_OFFSET',
+  /** The part where the ROM loads the bootloader from is not an image (wrong magic byte). */
+  BOOTLOADER_INVALID: 'BOOTLOADER_INVALID',
   BAD_PARTITION_TABLE: 'BAD_PARTITION_TABLE',
   /** The set holds no application image (e.g. only a bootloader and a partition table). */
   MISSING_APP: 'MISSING_APP',
