@@ -209,6 +209,7 @@ export class FakeAgent {
         return this.emit({
           type: 'run.log',
           runId: payload.runId,
+          agentId: this.agentId,
           lines: [{ seq, ts: new Date().toISOString(), level, stage, text }],
         });
       },
@@ -217,6 +218,7 @@ export class FakeAgent {
         return this.emit({
           type: 'run.log',
           runId: payload.runId,
+          agentId: this.agentId,
           lines: seqs.map((seq) => ({
             seq,
             ts: new Date().toISOString(),
@@ -230,6 +232,7 @@ export class FakeAgent {
         this.emit({
           type: 'run.progress',
           runId: payload.runId,
+          agentId: this.agentId,
           at: new Date().toISOString(),
           stage,
           percent,
@@ -242,6 +245,7 @@ export class FakeAgent {
         await this.emit({
           type: 'run.finished',
           runId: payload.runId,
+          agentId: this.agentId,
           at: new Date().toISOString(),
           ...(lastSeq === null ? {} : { lastSeq }),
           result: {

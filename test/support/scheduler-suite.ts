@@ -110,10 +110,11 @@ export async function startSchedulerSuite(options: SchedulerSuiteOptions): Promi
   const agents: FakeAgent[] = [];
 
   const startAgent = async (agentOptions: SuiteAgentOptions): Promise<FakeAgent> => {
+    // An agent token speaks for one agent: each fake agent gets its own.
     const agent = new FakeAgent({
       ...agentOptions,
       baseUrl: api.baseUrl,
-      token: agentToken,
+      token: await seedToken(api.database.url, 'agent', agentOptions.name),
       redisUrl: api.redisUrl,
     });
     // Kept before start(): its Redis connection is open from construction, and one that failed to

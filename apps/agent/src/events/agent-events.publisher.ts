@@ -4,7 +4,14 @@
  * keeps them while the api is down, so nothing a run reports is lost.
  */
 import type { Redis } from 'ioredis';
-import { AGENT_EVENT_FIELD, AGENT_EVENTS_STREAM, deviceConsoleStream, type AgentEvent } from '#contracts';
+import {
+  AGENT_EVENT_FIELD,
+  AGENT_EVENTS_STREAM,
+  agentRunDoneKey,
+  agentRunSeqKey,
+  deviceConsoleStream,
+  type AgentEvent,
+} from '#contracts';
 
 /** Console output kept per device (approximate trim). */
 const CONSOLE_STREAM_MAX_ENTRIES = 2_000;
@@ -27,7 +34,7 @@ export class AgentEventsPublisher {
     const results = await this.redis
       .multi()
       .xadd(AGENT_EVENTS_STREAM, '*', AGENT_EVENT_FIELD, JSON.stringify(event))
-      .set(runDoneKey(event.runId), event.result.status, 'EX', RUN_SEQ_TTL_S)
+      .set(agentRunDoneKey(event.runId), event.result.status, 'EX', RUN_SEQ_TTL_S)
       .exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('the run.finished transaction was discarded');
@@ -35,7 +42,7 @@ export class AgentEventsPublisher {
 
   /** The status this agent already reported for a run, if it did. */
   async finishedStatus(runId: string): Promise<string | undefined> {
-    return (await this.redis.get(runDoneKey(runId))) ?? undefined;
+    return (await this.redis.get(agentRunDoneKey(runId))) ?? undefined;
   }
 
   /** Console text goes to the device's capped stream (for late readers) and to the events stream (for live ones). */
@@ -57,15 +64,11 @@ export class AgentEventsPublisher {
 
   /** Reserves `count` log sequence numbers for a run; they keep increasing across agent restarts. */
   async reserveSeq(runId: string, count: number): Promise<number> {
-    const key = `ff:agent:run-seq:${runId}`;
+    const key = agentRunSeqKey(runId);
     const last = await this.redis.incrby(key, count);
     await this.redis.expire(key, RUN_SEQ_TTL_S);
     return last - count + 1;
   }
-}
-
-function runDoneKey(runId: string): string {
-  return `ff:agent:run-done:${runId}`;
 }
 
 /** A run's sequence counter (and its done mark) outlive any redelivery of it. */

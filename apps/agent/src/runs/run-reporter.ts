@@ -70,7 +70,13 @@ export class RunReporter {
     this.lastProgressStage = p.stage;
     this.flushLogs();
     this.enqueue(() =>
-      this.publisher.publish({ type: 'run.progress', runId: this.runId, at: new Date().toISOString(), ...p }),
+      this.publisher.publish({
+        type: 'run.progress',
+        runId: this.runId,
+        agentId: this.agentId,
+        at: new Date().toISOString(),
+        ...p,
+      }),
     );
   }
 
@@ -81,6 +87,7 @@ export class RunReporter {
       this.publisher.publishFinished({
         type: 'run.finished',
         runId: this.runId,
+        agentId: this.agentId,
         at: new Date().toISOString(),
         result,
         ...(this.lastSeq === undefined ? {} : { lastSeq: this.lastSeq }),
@@ -112,6 +119,7 @@ export class RunReporter {
         await this.publisher.publish({
           type: 'run.log',
           runId: this.runId,
+          agentId: this.agentId,
           lines: batch.map((line, i) => ({ ...line, seq: first! + i })),
         });
       } catch (err) {

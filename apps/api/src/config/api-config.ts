@@ -31,6 +31,14 @@ const schema = z.object({
   FLASHFARM_DATA_DIR: z.string().trim().min(1).default('.flashfarm'),
   DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), postgresUrl.optional()),
   REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().trim().optional()),
+  FLASHFARM_AGENT_REDIS_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .trim()
+      .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL agents can reach, with credentials')
+      .optional(),
+  ),
   FLASHFARM_FIRMWARE_DIR: z.string().trim().min(1).optional(),
   FLASHFARM_ADMIN_TOKEN: z
     .string()
@@ -79,7 +87,14 @@ export interface ApiConfig {
   logFormat: 'json' | 'pretty';
   migrateOnStart: boolean;
   /** Agents heartbeat this often; one missing 3 heartbeats in a row is marked offline. */
-  agents: { heartbeatMs: number };
+  agents: {
+    heartbeatMs: number;
+    /**
+     * The farm's Redis as agents reach it, handed to them at registration (FLASHFARM_AGENT_REDIS_URL);
+     * unset: the api's own Redis URL (right when agents resolve the same host name).
+     */
+    queueRedisUrl?: string;
+  };
   /** Serve /metrics without a token (for a Prometheus inside a trusted network). */
   metricsPublic: boolean;
   /** Binding runs to boards, recovery and retries. */
@@ -122,7 +137,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     maxUploadBytes: Math.round(e.FLASHFARM_MAX_UPLOAD_MB * 1024 * 1024),
     logFormat: e.FLASHFARM_LOG_FORMAT,
     migrateOnStart: e.FLASHFARM_MIGRATE_ON_START,
-    agents: { heartbeatMs: e.FLASHFARM_AGENT_HEARTBEAT_MS },
+    agents: { heartbeatMs: e.FLASHFARM_AGENT_HEARTBEAT_MS, queueRedisUrl: e.FLASHFARM_AGENT_REDIS_URL },
     metricsPublic: e.FLASHFARM_METRICS_PUBLIC,
     scheduler: {
       intervalMs: e.FLASHFARM_SCHEDULER_INTERVAL_MS,
