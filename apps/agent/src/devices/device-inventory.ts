@@ -5,7 +5,13 @@
  * whose board went away).
  */
 import { existsSync } from 'node:fs';
-import type { DeviceIdentity, PortAttachment, ReportDevicesRequest, ReportDevicesResponse } from '#contracts';
+import {
+  ApiErrorCode,
+  type DeviceIdentity,
+  type PortAttachment,
+  type ReportDevicesRequest,
+  type ReportDevicesResponse,
+} from '#contracts';
 import { listSerialPorts, transportKind, type SerialPortInfo, type SerialPortListing } from '#serial';
 import type { AgentConfig } from '../config/agent-config.js';
 import { PortFilter } from '../discovery/port-filter.js';
@@ -65,6 +71,8 @@ export class DeviceInventory {
   private listingWarned = false;
   /** A whole discovery round has run (listing and probes). */
   private ticked = false;
+  /** The last MAC conflict the api answered, logged once. */
+  private lastConflict?: string;
 
   private readonly probe: NonNullable<InventoryHooks['probe']>;
   private readonly listPorts: NonNullable<InventoryHooks['listPorts']>;
@@ -212,9 +220,18 @@ export class DeviceInventory {
         e.resetStrategy ?? e.device?.resetSequence ?? e.bridge?.resetStrategy ?? undefined,
       );
       if (!this.ports.has(e.path)) return; // vanished while probing
-      // A board is its MAC: if it shows up here it has left the port it was on.
+      // A board is its MAC: if it shows up here it has left the port it was on, unless it still answers
+      // there (two boards with one MAC: cloned modules, two simulators). Asked once, so a clone never
+      // makes the board hop between the ports (each hop resetting both); both stay present and the api
+      // holds the board in conflict.
       for (const other of this.present()) {
-        if (other !== e && other.identity?.mac === found.identity.mac) {
+        if (other === e || other.identity?.mac !== found.identity.mac) continue;
+        if (await this.stillAnswers(other, found.identity.mac))
+          this.log(
+            'warn',
+            `${found.identity.mac} answers on ${other.path} and on ${e.path}: two boards share one MAC (a cloned module?); the api holds it in conflict until one is unplugged or an operator picks one`,
+          );
+        else {
           this.log('info', `${found.identity.mac} moved from ${other.path} to ${e.path}`);
           this.setAbsent(other);
         }
@@ -234,6 +251,20 @@ export class DeviceInventory {
       this.noteProbeFailure(e, (err as Error).message);
     } finally {
       this.probing.delete(e.path);
+      lease.release();
+    }
+  }
+
+  /** True when the board on `e` still answers with `mac` (a port a run holds counts as answering). */
+  private async stillAnswers(e: PortEntry, mac: string): Promise<boolean> {
+    const lease = this.registry.tryAcquire(e.path, 'probe');
+    if (!lease) return true;
+    try {
+      const again = await this.probe(e.path, e.resetStrategy ?? e.device?.resetSequence ?? undefined);
+      return again.identity.mac === mac;
+    } catch {
+      return false;
+    } finally {
       lease.release();
     }
   }
@@ -287,6 +318,13 @@ export class DeviceInventory {
             };
         }
       } catch (err) {
+        if ((err as { code?: string }).code === ApiErrorCode.DEVICE_CONFLICT) {
+          // Applied, with a MAC held in conflict: nothing to send again until something changes.
+          const detail = (err as { detail?: string }).detail ?? (err as Error).message;
+          if (detail !== this.lastConflict) this.log('warn', `device report: ${detail}`);
+          this.lastConflict = detail;
+          return;
+        }
         // Try again with the next tick: the list is complete each time, so nothing is lost.
         this.dirty = true;
         for (const p of gone) this.pendingGone.add(p);
