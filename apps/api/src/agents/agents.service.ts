@@ -205,7 +205,11 @@ export class AgentsService {
     const agent = await this.findAgent(agentId, principal);
     await this.prisma.agent.update({
       where: { id: agent.id },
-      data: { lastHeartbeatAt: new Date(), status: body.status },
+      // queue_unreachable stays until the scheduler sees its worker on the farm's queue.
+      data: {
+        lastHeartbeatAt: new Date(),
+        status: agent.status === 'queue_unreachable' ? 'queue_unreachable' : body.status,
+      },
     });
     if (agent.status === 'offline')
       // Back from the dead (a network blip): its boards are still attached, so they are usable again.

@@ -60,6 +60,11 @@ const schema = z.object({
     .min(1, 'must be 1 or more')
     .default(RETRY_BUDGETS.api.quarantineAfterFailures),
   FLASHFARM_AGENT_DEAD_AFTER_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
+  FLASHFARM_DISPATCH_TAKE_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100, 'must be at least 100 ms')
+    .default(30_000),
   FLASHFARM_PINNED_REQUEUE_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
   FLASHFARM_CANCEL_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   FLASHFARM_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
@@ -107,6 +112,11 @@ export interface ApiConfig {
     quarantineAfterFailures: number;
     /** An agent silent for this long is dead: its runs are failed and re-queued. */
     agentDeadAfterMs: number;
+    /**
+     * A run still waiting on a heartbeating agent's queue this long after dispatch, with no worker of
+     * that agent connected to the farm's Redis: the agent is queue_unreachable and the run is re-queued.
+     */
+    untakenAfterMs: number;
     /** How long a re-queued run of a pinned-device job waits for its absent board. */
     pinnedRequeueWaitMs: number;
     /** How long a cancelled in-flight run waits for the agent's confirmation. */
@@ -144,6 +154,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       maxAttempts: e.FLASHFARM_RUN_MAX_ATTEMPTS,
       quarantineAfterFailures: e.FLASHFARM_QUARANTINE_AFTER_FAILURES,
       agentDeadAfterMs: e.FLASHFARM_AGENT_DEAD_AFTER_MS,
+      untakenAfterMs: e.FLASHFARM_DISPATCH_TAKE_TIMEOUT_MS,
       pinnedRequeueWaitMs: e.FLASHFARM_PINNED_REQUEUE_WAIT_MS,
       cancelGraceMs: e.FLASHFARM_CANCEL_GRACE_MS,
     },
