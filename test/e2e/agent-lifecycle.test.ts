@@ -155,7 +155,8 @@ describe('agent control and shutdown', () => {
     const refused = await pollUntil(
       async () => {
         const entry = await queue.getJob(refusedId);
-        return (await entry?.getState()) === 'completed' ? entry : undefined;
+        // Read again once completed: the first read may predate the return value it now has.
+        return (await entry?.getState()) === 'completed' ? queue.getJob(refusedId) : undefined;
       },
       { what: 'the refused run to be acknowledged', timeoutMs: 20_000 },
     );

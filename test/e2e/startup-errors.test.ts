@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { seedToken } from '../support/fake-agent.js';
 import { freePort } from '#runtime';
@@ -160,5 +162,50 @@ describe('agent start-up errors', () => {
       agentEnv({ FLASHFARM_AGENT_TOKEN: agentToken, REDIS_URL: `redis://127.0.0.1:${closed}` }),
     );
     expectOneLine(ended, 'agent', 'Cannot reach Redis at REDIS_URL', /ECONNREFUSED/);
+  });
+});
+
+describe('an agent with the api URL and a token only (no REDIS_URL)', () => {
+  /** How long the agent itself may take to give up once it runs (the issue's bound); start-up from source comes on top. */
+  const GIVES_UP_WITHIN_MS = 10_000;
+
+  it('stops with one line when the queue the api names does not answer from its host', async () => {
+    const closed = await freePort();
+    const remote = await startTestApi({
+      env: { FLASHFARM_AGENT_REDIS_URL: `redis://:secret@127.0.0.1:${closed}` },
+    });
+    try {
+      const token = await seedToken(remote.database.url, 'agent', 'queue-less');
+      const dataDir = scratchDir('startup-agent-queue');
+      const ended = await runToEnd('agent', {
+        FLASHFARM_URL: remote.baseUrl,
+        FLASHFARM_AGENT_TOKEN: token,
+        FLASHFARM_AGENT_DISCOVERY: 'false',
+        FLASHFARM_DATA_DIR: dataDir,
+      });
+      expectOneLine(ended, 'agent', 'REDIS_URL', /does not answer from this host.*FLASHFARM_AGENT_REDIS_URL/);
+      expect(ended.stderr).not.toContain('secret'); // the password is never printed
+      expect(fs.existsSync(path.join(dataDir, 'redis.json'))).toBe(false);
+    } finally {
+      await remote.close();
+    }
+  });
+
+  it('stops with one line, and starts no redis-server of its own, when a remote api does not answer', async () => {
+    const token = await seedToken(api.database.url, 'agent', 'far-away');
+    const dataDir = scratchDir('startup-agent-remote');
+    // 192.0.2.0/24 is reserved for documentation: nothing answers there, as with a firewalled farm.
+    const started = Date.now();
+    const ended = await runToEnd('agent', {
+      FLASHFARM_URL: 'http://192.0.2.1:8080',
+      FLASHFARM_AGENT_TOKEN: token,
+      FLASHFARM_AGENT_DISCOVERY: 'false',
+      FLASHFARM_DATA_DIR: dataDir,
+    });
+    expectOneLine(ended, 'agent', 'FLASHFARM_URL', /does not answer.*set REDIS_URL/);
+    expect(fs.existsSync(path.join(dataDir, 'redis.json'))).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, 'redis'))).toBe(false);
+    // The lookup's own deadline (6 s) bounds it; loading the sources is all that comes on top.
+    expect(Date.now() - started).toBeLessThan(GIVES_UP_WITHIN_MS + 15_000);
   });
 });

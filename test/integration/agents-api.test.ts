@@ -33,10 +33,29 @@ afterAll(async () => {
   await api?.close();
 });
 
+/** An agent token speaks for one agent: each registered name gets its own, found again by agent id. */
+const tokenOfName = new Map<string, string>();
+const tokenOfAgent = new Map<string, string>();
+
+async function tokenFor(name: string): Promise<string> {
+  let token = tokenOfName.get(name);
+  if (!token) {
+    token = (await new TokenStore(api.api.infra.database.prisma).create({ name, role: 'agent' })).secret;
+    tokenOfName.set(name, token);
+  }
+  return token;
+}
+
+/** The token of the agent a path names (`/agents/<id>/…`), else the shared unbound one. */
+function defaultToken(path: string): string {
+  const id = /^\/agents\/([^/]+)\//.exec(path)?.[1];
+  return (id && tokenOfAgent.get(id)) || agentToken;
+}
+
 async function post<T>(
   path: string,
   body: unknown,
-  token = agentToken,
+  token = defaultToken(path),
 ): Promise<{ status: number; body: T }> {
   const res = await fetch(`${api.baseUrl}${path}`, {
     method: 'POST',
@@ -52,13 +71,14 @@ async function get<T>(path: string, token = viewerToken): Promise<{ status: numb
 }
 
 async function register(name: string): Promise<string> {
-  const { status, body } = await post<RegisterAgentResponse>('/agents/register', {
-    name,
-    hostname: `${name}.lab`,
-    version: '0.1.0',
-    maxParallel: 4,
-  });
+  const token = await tokenFor(name);
+  const { status, body } = await post<RegisterAgentResponse>(
+    '/agents/register',
+    { name, hostname: `${name}.lab`, version: '0.1.0', maxParallel: 4 },
+    token,
+  );
   expect(status).toBe(200);
+  tokenOfAgent.set(body.agentId, token);
   return body.agentId;
 }
 
@@ -96,13 +116,13 @@ const prisma = () => api.api.infra.database.prisma;
 describe('register and heartbeat', () => {
   it('registers idempotently by name and answers the heartbeat period', async () => {
     const a = await register('bench-1');
-    const again = await post<RegisterAgentResponse>('/agents/register', {
-      name: 'bench-1',
-      hostname: 'bench-1.lab',
-      version: '0.2.0',
-      maxParallel: 8,
-    });
-    expect(again.body).toEqual({ agentId: a, heartbeatMs: 5000 });
+    const again = await post<RegisterAgentResponse>(
+      '/agents/register',
+      { name: 'bench-1', hostname: 'bench-1.lab', version: '0.2.0', maxParallel: 8 },
+      await tokenFor('bench-1'),
+    );
+    // The answer names the farm's queue: an agent needs only the api URL and its token.
+    expect(again.body).toEqual({ agentId: a, heartbeatMs: 5000, queue: { redisUrl: api.redisUrl } });
     const row = await prisma().agent.findUniqueOrThrow({ where: { id: a } });
     expect(row).toMatchObject({ version: '0.2.0', maxParallel: 8, status: 'online' });
     expect(await prisma().agent.count({ where: { name: 'bench-1' } })).toBe(1);
@@ -177,6 +197,8 @@ describe('device reports', () => {
     await report(a, { present: [board('aabbcc000001', '/dev/ttyUSB0')] });
     expect(await prisma().attachment.count({ where: { deviceId } })).toBe(1);
 
+    // Unplugged from A (its port is reported empty), plugged into B.
+    await report(a, { gone: ['/dev/ttyUSB0'] });
     const moved = await report(b, { present: [board('aa:bb:cc:00:00:01', '/dev/ttyACM3')] });
     expect(moved.body.devices[0].deviceId).toBe(deviceId);
     expect(await prisma().device.count({ where: { mac: 'aa:bb:cc:00:00:01' } })).toBe(1);
@@ -188,6 +210,7 @@ describe('device reports', () => {
       [a, '/dev/ttyUSB0', false],
       [b, '/dev/ttyACM3', true],
     ]);
+    expect(moved.body.devices[0].state).toBe('idle');
     expect(stays[1]).toMatchObject({
       usbVid: 0x303a,
       usbPid: 0x1001,
@@ -209,6 +232,20 @@ describe('device reports', () => {
     expect(agentB.body.devices).toEqual([
       expect.objectContaining({ mac: 'aa:bb:cc:00:00:01', portPath: '/dev/ttyACM3' }),
     ]);
+  });
+
+  it('a board whose agent is offline moves to the agent that reports it', async () => {
+    const a = await register('host-a2');
+    const b = await register('host-b2');
+    const first = await report(a, { present: [board('aa:bb:cc:00:00:02', '/dev/ttyUSB0')] });
+    await prisma().agent.update({ where: { id: a }, data: { status: 'offline' } });
+    const moved = await report(b, { present: [board('aa:bb:cc:00:00:02', '/dev/ttyUSB7')] });
+    expect(moved.status).toBe(200);
+    expect(moved.body.devices[0]).toMatchObject({ deviceId: first.body.devices[0].deviceId, state: 'idle' });
+    const open = await prisma().attachment.findMany({
+      where: { deviceId: first.body.devices[0].deviceId, detachedAt: null },
+    });
+    expect(open.map((o) => o.agentId)).toEqual([b]);
   });
 
   it('gone ports and complete lists take boards offline; a board seen again is idle unless quarantined or busy', async () => {
@@ -348,5 +385,154 @@ describe('agent views', () => {
     expect(b).toMatchObject({ version: '0.1.0', deviceCount: 1 });
     expect((await get('/agents', agentToken)).status).toBe(403);
     expect((await get('/agents/nobody')).status).toBe(404);
+  });
+});
+
+describe('agent identity', () => {
+  const body = (name: string) => ({ name, hostname: `${name}.lab`, version: '1', maxParallel: 2 });
+  const events = async (type: string) =>
+    (
+      await get<{ items: Array<{ type: string; message: string; details: Record<string, unknown> }> }>(
+        `/farm-events?type=${type}`,
+      )
+    ).body.items;
+
+  it('binds an unbound agent token to the first agent it registers, and refuses it any other', async () => {
+    const token = (await new TokenStore(prisma()).create({ name: 'rack-7-token', role: 'agent' })).secret;
+    const first = await post<RegisterAgentResponse>('/agents/register', body('rack-7'), token);
+    expect(first.status).toBe(200);
+    expect((await prisma().apiToken.findFirstOrThrow({ where: { name: 'rack-7-token' } })).agentName).toBe(
+      'rack-7',
+    );
+    const other = await post<{ code: string; message: string }>('/agents/register', body('rack-8'), token);
+    expect(other.status).toBe(403);
+    expect(other.body.code).toBe('AGENT_IDENTITY_REFUSED');
+    expect(other.body.message).toMatch(/speaks for agent "rack-7"/);
+    expect(await prisma().agent.count({ where: { name: 'rack-8' } })).toBe(0);
+    expect((await events('agent.identity-refused')).map((e) => e.details.agent)).toContain('rack-8');
+  });
+
+  it("refuses another agent's token registering an existing agent's name (no takeover)", async () => {
+    const victim = await register('victim');
+    const evil = await tokenFor('evil-agent');
+    const taken = await post<{ code: string; message: string }>('/agents/register', body('victim'), evil);
+    expect(taken).toMatchObject({ status: 403, body: { code: 'AGENT_IDENTITY_REFUSED' } });
+    expect(taken.body.message).toMatch(/belongs to token "victim"/);
+    // Nor may it act on the victim's id: heartbeat, device report, run claim.
+    const evilId = (await post<RegisterAgentResponse>('/agents/register', body('evil-agent'), evil)).body
+      .agentId;
+    expect(evilId).not.toBe(victim);
+    const asVictim = [
+      await post(`/agents/${victim}/heartbeat`, { status: 'online', runningRunIds: [] }, evil),
+      await post(`/agents/${victim}/devices`, { present: [], gone: [], complete: true }, evil),
+      await post(`/agents/${victim}/runs/0190b4c3-0000-7000-8000-000000000000/claim`, { attempt: 1 }, evil),
+    ];
+    expect(asVictim.map((r) => [r.status, (r.body as { code: string }).code])).toEqual([
+      [403, 'AGENT_IDENTITY_REFUSED'],
+      [403, 'AGENT_IDENTITY_REFUSED'],
+      [403, 'AGENT_IDENTITY_REFUSED'],
+    ]);
+  });
+
+  it('an admin-made token for a named agent works for that agent only', async () => {
+    const token = (
+      await new TokenStore(prisma()).create({ name: 'for-rack-9', role: 'agent', agentName: 'rack-9' })
+    ).secret;
+    expect((await post('/agents/register', body('rack-10'), token)).status).toBe(403);
+    expect((await post('/agents/register', body('rack-9'), token)).status).toBe(200);
+  });
+});
+
+describe('duplicate MACs', () => {
+  type Problem = { code: string; message: string; details: Array<{ field: string; message: string }> };
+  const device = (mac: string) => prisma().device.findUniqueOrThrow({ where: { mac } });
+  const openPorts = async (mac: string) =>
+    (
+      await prisma().attachment.findMany({
+        where: { device: { mac }, detachedAt: null },
+        orderBy: { firstSeenAt: 'asc' },
+        select: { portPath: true, agent: { select: { name: true } } },
+      })
+    ).map((a) => `${a.agent.name}:${a.portPath}`);
+
+  it('a MAC held by another live agent is a conflict (409 + event), not a move; both ports are held until one goes', async () => {
+    const owner = await register('clone-owner');
+    const impostor = await register('clone-impostor');
+    const mac = 'c0:00:00:00:00:01';
+    expect((await report(owner, { present: [board(mac, '/dev/ttyUSB0')] })).status).toBe(200);
+    const clash = await report(impostor, { present: [board(mac, '/dev/evil0')] });
+    expect(clash.status).toBe(409);
+    const problem = clash.body as unknown as Problem;
+    expect(problem.code).toBe('DEVICE_CONFLICT');
+    expect(problem.message).toContain('clone-owner:/dev/ttyUSB0');
+    expect(problem.message).toContain('clone-impostor:/dev/evil0');
+    // Not moved: the owner's stay is still open, next to the impostor's; the board is held.
+    expect(await openPorts(mac)).toEqual(['clone-owner:/dev/ttyUSB0', 'clone-impostor:/dev/evil0']);
+    const held = await get<{ state: string; conflictReason: string | null }>(`/devices/${mac}`);
+    expect(held.body.state).toBe('conflict');
+    expect(held.body.conflictReason).toMatch(/answers on 2 live ports/);
+    const conflicts = await get<{ items: Array<{ mac: string | null; type: string }> }>(
+      '/farm-events?type=device.conflict',
+    );
+    expect(conflicts.body.items.filter((e) => e.mac === mac)).toHaveLength(1);
+
+    // Reported again by both (as agents do on every change): still held, no new event, no flapping.
+    for (let i = 0; i < 3; i++) {
+      expect((await report(owner, { present: [board(mac, '/dev/ttyUSB0')], complete: true })).status).toBe(
+        409,
+      );
+      expect((await report(impostor, { present: [board(mac, '/dev/evil0')], complete: true })).status).toBe(
+        409,
+      );
+    }
+    expect(await openPorts(mac)).toEqual(['clone-owner:/dev/ttyUSB0', 'clone-impostor:/dev/evil0']);
+    expect((await device(mac)).state).toBe('conflict');
+    expect(await prisma().farmEvent.count({ where: { mac, type: 'device.conflict' } })).toBe(1);
+    expect(await prisma().attachment.count({ where: { device: { mac } } })).toBe(2);
+
+    // The clone goes away: the board is the owner's again.
+    expect((await report(impostor, { gone: ['/dev/evil0'] })).status).toBe(200);
+    expect(await openPorts(mac)).toEqual(['clone-owner:/dev/ttyUSB0']);
+    expect((await device(mac)).state).toBe('idle');
+    expect(await prisma().farmEvent.count({ where: { mac, type: 'device.conflict-resolved' } })).toBe(1);
+  });
+
+  it('two ports of one agent with one MAC are both held; an operator picks the real board', async () => {
+    const agent = await register('twin-host');
+    const mac = 'c0:00:00:00:00:02';
+    const twins = { present: [board(mac, '/dev/ttyUSB0'), board(mac, '/dev/ttyUSB1')], complete: true };
+    const first = await report(agent, twins);
+    expect(first.status).toBe(409);
+    expect(await openPorts(mac)).toEqual(['twin-host:/dev/ttyUSB0', 'twin-host:/dev/ttyUSB1']);
+    expect((await device(mac)).state).toBe('conflict');
+    // Metrics count it.
+    const metrics = await fetch(`${api.baseUrl}/metrics`, {
+      headers: { authorization: `Bearer ${viewerToken}` },
+    });
+    expect(await metrics.text()).toMatch(/flashfarm_devices\{state="conflict",chip="esp32s3"\} [1-9]/);
+
+    const operator = (await new TokenStore(prisma()).create({ name: 'ops', role: 'operator' })).secret;
+    const wrong = await post<{ code: string }>(
+      `/devices/${mac}/resolve-conflict`,
+      { agent: 'twin-host', portPath: '/dev/ttyUSB9' },
+      operator,
+    );
+    expect(wrong).toMatchObject({ status: 409, body: { code: 'CONFLICT' } });
+    const resolved = await post<{ state: string; conflictReason: string | null }>(
+      `/devices/${mac}/resolve-conflict`,
+      { agent: 'twin-host', portPath: '/dev/ttyUSB1' },
+      operator,
+    );
+    expect(resolved).toMatchObject({ status: 200, body: { state: 'idle', conflictReason: null } });
+    expect(await openPorts(mac)).toEqual(['twin-host:/dev/ttyUSB1']);
+    // The refused port keeps answering with the MAC: ignored, the board stays idle on the port kept.
+    const again = await report(agent, twins);
+    expect(again.status).toBe(200);
+    expect(again.body.devices.map((d) => d.mac)).toEqual([mac]);
+    expect(await openPorts(mac)).toEqual(['twin-host:/dev/ttyUSB1']);
+    expect((await device(mac)).state).toBe('idle');
+    // Once that port is reported empty, what answers there next is judged afresh.
+    await report(agent, { present: [board(mac, '/dev/ttyUSB1')], complete: true });
+    expect((await report(agent, twins)).status).toBe(409);
   });
 });

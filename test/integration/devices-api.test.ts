@@ -13,6 +13,8 @@ import type { DeviceDetailView, Page, ProblemBody } from '#contracts';
 let api: TestApi;
 const t = { agent: '', viewer: '', operator: '', ci: '' };
 const agents: Record<string, string> = {};
+/** An agent token speaks for one agent: one per rack. */
+const agentTokens: Record<string, string> = {};
 
 async function call<T>(
   method: string,
@@ -41,7 +43,8 @@ beforeAll(async () => {
   for (const role of Object.keys(t) as Array<keyof typeof t>)
     t[role] = (await store.create({ name: `${role}-1`, role })).secret;
   for (const name of ['rack-1', 'rack-2']) {
-    const r = await call<{ agentId: string }>('POST', '/agents/register', t.agent, {
+    agentTokens[name] = (await store.create({ name, role: 'agent', agentName: name })).secret;
+    const r = await call<{ agentId: string }>('POST', '/agents/register', agentTokens[name], {
       name,
       hostname: name,
       version: '1',
@@ -49,7 +52,7 @@ beforeAll(async () => {
     });
     agents[name] = r.body.agentId;
   }
-  await call('POST', `/agents/${agents['rack-1']}/devices`, t.agent, {
+  await call('POST', `/agents/${agents['rack-1']}/devices`, agentTokens['rack-1'], {
     present: [
       present('10:00:00:00:00:01', 'esp32', '/dev/ttyUSB0'),
       present('10:00:00:00:00:02', 'esp32', '/dev/ttyUSB1'),
@@ -58,7 +61,7 @@ beforeAll(async () => {
     gone: [],
     complete: true,
   });
-  await call('POST', `/agents/${agents['rack-2']}/devices`, t.agent, {
+  await call('POST', `/agents/${agents['rack-2']}/devices`, agentTokens['rack-2'], {
     present: [
       present('20:00:00:00:00:01', 'esp32s3', '/dev/ttyACM0'),
       present('20:00:00:00:00:02', 'esp32', '/dev/ttyUSB0'),
@@ -169,7 +172,13 @@ describe('one device', () => {
   });
 
   it('lists the attachment history after a move, newest first', async () => {
-    await call('POST', `/agents/${agents['rack-2']}/devices`, t.agent, {
+    // Unplugged from rack-1 (its port reported empty), plugged into rack-2.
+    await call('POST', `/agents/${agents['rack-1']}/devices`, agentTokens['rack-1'], {
+      present: [],
+      gone: ['/dev/ttyACM0'],
+      complete: false,
+    });
+    await call('POST', `/agents/${agents['rack-2']}/devices`, agentTokens['rack-2'], {
       present: [present('10:00:00:00:00:03', 'esp32c3', '/dev/ttyACM3')],
       gone: [],
       complete: false,

@@ -246,6 +246,7 @@ describe('a finished run', () => {
     await agent.emit({
       type: 'run.progress',
       runId,
+      agentId: agent.agentId,
       at: new Date().toISOString(),
       stage: 'write',
       percent: 3,
@@ -255,6 +256,7 @@ describe('a finished run', () => {
     await agent.emit({
       type: 'run.finished',
       runId,
+      agentId: agent.agentId,
       at: new Date().toISOString(),
       result: {
         status: 'failed',
@@ -269,6 +271,7 @@ describe('a finished run', () => {
     await agent.emit({
       type: 'run.log',
       runId,
+      agentId: agent.agentId,
       lines: [{ seq: 31, ts: new Date().toISOString(), level: 'info', text: 'late' }],
     });
     await pollUntil(
@@ -359,6 +362,7 @@ describe('the end of a stream', () => {
     await agent.emit({
       type: 'run.log',
       runId: run.id,
+      agentId: agent.agentId,
       lines: [{ seq: 6, ts: new Date().toISOString(), level: 'info', text: 'line 6' }],
     });
     for (const events of [await runStream.events, await jobStream.events]) {

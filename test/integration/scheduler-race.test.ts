@@ -50,14 +50,13 @@ describe('two api replicas, 50 jobs, 10 boards', () => {
   });
 
   it('completes every run and never gives one board two overlapping runs', async () => {
-    const agentToken = await seedToken(database.url, 'agent', 'agents');
     const ci = await seedToken(database.url, 'ci', 'ci');
     const firmwareId = await seedFirmware(database.url, 'esp32');
     for (const [i, api] of apis.entries())
       agents.push(
         await new FakeAgent({
           baseUrl: api.baseUrl,
-          token: agentToken,
+          token: await seedToken(database.url, 'agent', `host-${i}`),
           redisUrl: api.redisUrl,
           name: `host-${i}`,
           boards: boards(`b${i}`, 5),

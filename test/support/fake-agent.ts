@@ -68,6 +68,11 @@ export interface FakeAgentOptions {
   /** Delay of the default script (a number, or a function for random delays). */
   runDelayMs?: number | (() => number);
   script?: FakeRunScript;
+  /**
+   * false: registers, reports and heartbeats but never connects a worker to its queue (an agent whose
+   * queue connection reaches another Redis than the farm's). Default true.
+   */
+  takeRuns?: boolean;
 }
 
 /** When the agent received a run from its queue. */
@@ -119,6 +124,7 @@ export class FakeAgent {
     await this.subscriber.subscribe(agentControlChannel(this.agentId, this.subscriber));
     const beat = this.options.heartbeatMs ?? 200;
     this.heartbeat = setInterval(() => void this.sendHeartbeat().catch(() => {}), beat);
+    if (this.options.takeRuns === false) return this;
     this.workerConnection = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });
     this.worker = new Worker(
       agentRunQueueName(this.agentId),
@@ -209,6 +215,7 @@ export class FakeAgent {
         return this.emit({
           type: 'run.log',
           runId: payload.runId,
+          agentId: this.agentId,
           lines: [{ seq, ts: new Date().toISOString(), level, stage, text }],
         });
       },
@@ -217,6 +224,7 @@ export class FakeAgent {
         return this.emit({
           type: 'run.log',
           runId: payload.runId,
+          agentId: this.agentId,
           lines: seqs.map((seq) => ({
             seq,
             ts: new Date().toISOString(),
@@ -230,6 +238,7 @@ export class FakeAgent {
         this.emit({
           type: 'run.progress',
           runId: payload.runId,
+          agentId: this.agentId,
           at: new Date().toISOString(),
           stage,
           percent,
@@ -242,6 +251,7 @@ export class FakeAgent {
         await this.emit({
           type: 'run.finished',
           runId: payload.runId,
+          agentId: this.agentId,
           at: new Date().toISOString(),
           ...(lastSeq === null ? {} : { lastSeq }),
           result: {

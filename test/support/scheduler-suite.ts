@@ -109,11 +109,20 @@ export async function startSchedulerSuite(options: SchedulerSuiteOptions): Promi
   const statusTimeoutMs = options.statusTimeoutMs ?? 15_000;
   const agents: FakeAgent[] = [];
 
+  // An agent token speaks for one agent: each name gets its own, kept for a restart under that name.
+  const tokens = new Map<string, string>();
+  const tokenOf = async (name: string): Promise<string> => {
+    const token = tokens.get(name) ?? (await seedToken(api.database.url, 'agent', name));
+    tokens.set(name, token);
+    return token;
+  };
+
   const startAgent = async (agentOptions: SuiteAgentOptions): Promise<FakeAgent> => {
+    // An agent token speaks for one agent: each fake agent gets its own.
     const agent = new FakeAgent({
       ...agentOptions,
       baseUrl: api.baseUrl,
-      token: agentToken,
+      token: await tokenOf(agentOptions.name),
       redisUrl: api.redisUrl,
     });
     // Kept before start(): its Redis connection is open from construction, and one that failed to

@@ -10,6 +10,7 @@ import { ensureRedis, type RedisEndpoint, type StartupError } from '#runtime';
 import type { AgentConfig } from './config/agent-config.js';
 import { AgentModule } from './agent.module.js';
 import { AgentRuntime } from './lifecycle/agent-runtime.js';
+import { redactedRedisUrl, resolveQueueUrl } from './lifecycle/queue-connection.js';
 
 /** A running agent. */
 export interface AgentApp {
@@ -34,7 +35,9 @@ export async function createAgentApp(
   const log = (message: string): void => {
     if (logger) logger.log(message, 'startup');
   };
-  const redisEndpoint = await ensureRedis({ url: config.redis.url, dataDir: config.dataDir, log });
+  // REDIS_URL, else the farm's queue as the api names it; a private local Redis only beside a local api.
+  const queueUrl = await resolveQueueUrl(config, log);
+  const redisEndpoint = await ensureRedis({ url: queueUrl, dataDir: config.dataDir, log });
   const redis = new Redis(redisEndpoint.url, { maxRetriesPerRequest: null });
   redis.on('error', () => {}); // ioredis reconnects; run-level code reports failures where they matter
   let context: INestApplicationContext;
@@ -47,7 +50,7 @@ export async function createAgentApp(
     await redisEndpoint.close();
     throw error;
   }
-  log(`agent ${config.name} connected to Redis ${redisEndpoint.url}; api ${config.apiUrl}`);
+  log(`agent ${config.name} connected to Redis ${redactedRedisUrl(redisEndpoint.url)}; api ${config.apiUrl}`);
   return {
     context,
     redisEndpoint,

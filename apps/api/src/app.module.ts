@@ -2,7 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { ApiConfig } from './config/api-config.js';
 import type { Infrastructure } from './infra/infrastructure.js';
-import { API_CONFIG, DATABASE, PRISMA, REDIS } from './infra/tokens.js';
+import { AGENT_QUEUE_URL, API_CONFIG, DATABASE, PRISMA, REDIS } from './infra/tokens.js';
 import { HealthController } from './health/health.controller.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import { AuthModule } from './auth/index.js';
@@ -29,6 +29,7 @@ class CoreModule {
       { provide: DATABASE, useValue: infra.database },
       { provide: PRISMA, useValue: infra.database.prisma },
       { provide: REDIS, useValue: infra.redis },
+      { provide: AGENT_QUEUE_URL, useValue: config.agents.queueRedisUrl ?? infra.redisEndpoint.url },
     ];
     return { module: CoreModule, providers, exports: providers.map((p) => p.provide) };
   }

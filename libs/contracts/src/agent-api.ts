@@ -26,9 +26,26 @@ export const RegisterAgentRequest = z
 /** POST /agents/register. */
 export type RegisterAgentRequest = z.infer<typeof RegisterAgentRequest>;
 
-/** Answer to RegisterAgentRequest. The agent consumes agentRunQueueName(agentId). */
+/**
+ * Answer to RegisterAgentRequest. The agent consumes agentRunQueueName(agentId) on the farm's Redis,
+ * which `queue.redisUrl` names (with its credentials): an agent needs nothing but the api URL and its token.
+ */
 export const RegisterAgentResponse = z
-  .object({ agentId: Id, heartbeatMs: z.number().int().describe('Send a heartbeat this often') })
+  .object({
+    agentId: Id,
+    heartbeatMs: z.number().int().describe('Send a heartbeat this often'),
+    queue: z
+      .object({
+        redisUrl: z
+          .string()
+          .describe(
+            "The farm's Redis (run queues, events stream), credentials included: FLASHFARM_AGENT_REDIS_URL of the api, else its REDIS_URL",
+          ),
+      })
+      .strict()
+      .optional()
+      .describe('Where the run queue is; absent from older apis'),
+  })
   .strict();
 /** Answer to RegisterAgentRequest. */
 export type RegisterAgentResponse = z.infer<typeof RegisterAgentResponse>;

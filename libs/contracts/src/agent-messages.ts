@@ -87,14 +87,19 @@ export interface RunProgressFields {
   etaMs?: number;
 }
 
-/** Events agents append to AGENT_EVENTS_STREAM. Every event carries the run's attempt so stale ones can be dropped. */
+/**
+ * Events agents append to AGENT_EVENTS_STREAM. Every run event names the agent that sends it
+ * (`agentId`): the api stores it only when that is the agent the run was dispatched to, and drops
+ * (and counts) the rest, so one agent cannot report for another's runs.
+ */
 export type AgentEvent =
   | { type: 'run.started'; runId: string; agentId: string; at: string; portPath: string }
-  | ({ type: 'run.progress'; runId: string; at: string } & RunProgressFields)
-  | { type: 'run.log'; runId: string; lines: RunLogLinePayload[] }
+  | ({ type: 'run.progress'; runId: string; agentId: string; at: string } & RunProgressFields)
+  | { type: 'run.log'; runId: string; agentId: string; lines: RunLogLinePayload[] }
   | {
       type: 'run.finished';
       runId: string;
+      agentId: string;
       at: string;
       result: RunResultPayload;
       /**

@@ -7,12 +7,13 @@
  */
 import { z } from 'zod';
 import { MAX_BOOT_PATTERN_CHARS } from './boot-pattern.js';
-import { isUuid } from './ids.js';
+import { isUuid, Uuid } from './ids.js';
 import { MAX_PAGE_LIMIT, pageQuery } from './pagination.js';
 import {
   CAMPAIGN_MODES,
   CAMPAIGN_UNIT_STATUSES,
   DEVICE_STATES,
+  FARM_EVENT_TYPES,
   FIRMWARE_KINDS,
   JOB_STATUSES,
   TOKEN_ROLES,
@@ -364,10 +365,44 @@ export const TokenRequest = z
       .max(3650)
       .optional()
       .describe('Expiry in days from now (alternative to expiresAt)'),
+    agent: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe(
+        'Role agent only: the agent (by name) the token speaks for. Without it, the token is bound at its first registration.',
+      ),
   })
   .strict();
 /** POST /tokens. */
 export type TokenRequest = z.input<typeof TokenRequest>;
+
+/** GET /farm-events: newest first, optionally of one type, device or agent. */
+export const ListFarmEventsQuery = pageQuery(MAX_PAGE_LIMIT.farmEvents)
+  .extend({
+    type: z
+      .enum(FARM_EVENT_TYPES, { message: `type must be one of: ${FARM_EVENT_TYPES.join(', ')}` })
+      .optional(),
+    deviceId: Uuid.optional(),
+    agentId: Uuid.optional(),
+  })
+  .strict();
+/** GET /farm-events. */
+export type ListFarmEventsQuery = z.output<typeof ListFarmEventsQuery>;
+
+/**
+ * POST /devices/:idOrMac/resolve-conflict — an operator says which port holds the real board. The other
+ * ports' stays are closed and refused: what answers there is ignored until its agent reports the port empty.
+ */
+export const ResolveConflictRequest = z
+  .object({
+    agent: z.string().min(1).max(200).describe('Agent (id or name) of the port to keep'),
+    portPath: z.string().min(1).max(500).describe('The port to keep'),
+  })
+  .strict();
+/** POST /devices/:idOrMac/resolve-conflict. */
+export type ResolveConflictRequest = z.infer<typeof ResolveConflictRequest>;
 
 /** GET /tokens. */
 export const ListTokensQuery = z.object({

@@ -20,6 +20,8 @@ import {
   CAMPAIGN_STATUSES,
   CAMPAIGN_UNIT_STATUSES,
   DEVICE_STATES,
+  FARM_EVENT_SEVERITIES,
+  FARM_EVENT_TYPES,
   FIRMWARE_KINDS,
   JOB_STATUSES,
   LOG_LEVELS,
@@ -285,6 +287,10 @@ export const DeviceDetailView = DeviceView.extend({
   consecutiveFailures: z.number().int(),
   quarantineReason: nullable(z.string()),
   quarantinedAt: nullable(Instant),
+  conflictReason: nullable(z.string()).describe(
+    'Why the board is in conflict: its MAC and the live ports it answers on',
+  ),
+  conflictSince: nullable(Instant),
   currentRunId: nullable(Id),
   createdAt: Instant,
   counts: z
@@ -416,6 +422,9 @@ export const AgentView = z
     hostname: z.string(),
     version: z.string(),
     status: z.enum(AGENT_STATUSES),
+    statusReason: nullable(z.string()).describe(
+      'Why the status is what it is (queue_unreachable: what was seen)',
+    ),
     maxParallel: z.number().int(),
     lastHeartbeatAt: Instant,
     startedAt: Instant,
@@ -462,6 +471,9 @@ export const TokenView = z
     name: z.string(),
     role: z.enum(TOKEN_ROLES),
     prefix: z.string().describe('First characters of the secret, to tell tokens apart'),
+    agentName: nullable(z.string()).describe(
+      'Agent tokens: the agent it speaks for (null until its first registration)',
+    ),
     createdBy: nullable(z.string()),
     createdAt: Instant,
     lastUsedAt: nullable(Instant),
@@ -636,3 +648,25 @@ export const HealthView = z
   .strict();
 /** GET /health. */
 export type HealthView = z.infer<typeof HealthView>;
+
+/** Something people watching the farm should know (GET /farm-events): MAC conflicts, refused impostors, unreachable queues. */
+export const FarmEventView = z
+  .object({
+    id: Id,
+    at: Instant,
+    type: z.enum(FARM_EVENT_TYPES),
+    severity: z.enum(FARM_EVENT_SEVERITIES),
+    message: z.string(),
+    agentId: nullable(Id),
+    deviceId: nullable(Id),
+    mac: nullable(z.string()),
+    details: z
+      .record(z.string(), z.unknown())
+      .describe('Type-specific facts (the ports of a conflict, the names of a refusal)'),
+  })
+  .strict();
+/** A farm event. */
+export type FarmEventView = z.infer<typeof FarmEventView>;
+
+/** A page of farm events, newest first. */
+export const FarmEventPage = pageOf(FarmEventView);

@@ -16,6 +16,8 @@ export const HTTP_ERRORS = {
   UNAUTHORIZED: { status: 401, meaning: 'no valid API token' },
   /** The token's role may not call the route. */
   FORBIDDEN: { status: 403, meaning: "the token's role may not call this route" },
+  /** An agent token used for another agent than the one it belongs to (register, report, claim, heartbeat). */
+  AGENT_IDENTITY_REFUSED: { status: 403, meaning: 'the agent token belongs to another agent' },
   /** An id, MAC or name that names nothing. */
   NOT_FOUND: { status: 404, meaning: 'nothing has this id' },
   /** The change collides with the current state (a board mid-flash, an ambiguous token prefix). */
@@ -30,6 +32,11 @@ export const HTTP_ERRORS = {
   JOB_NOT_CANCELLABLE: { status: 409, meaning: 'the job has already ended' },
   /** The idempotency key was used with another request. */
   IDEMPOTENCY_CONFLICT: { status: 409, meaning: 'the idempotency key belongs to another request' },
+  /**
+   * A reported board's MAC also answers on another live port (a cloned module, a second simulator): the
+   * board is held in state `conflict` until one port goes away or an operator picks one; `details` names each.
+   */
+  DEVICE_CONFLICT: { status: 409, meaning: 'the MAC answers on two live ports' },
   /** A job pinned to a quarantined board: release the board or target a selector. */
   DEVICE_QUARANTINED: { status: 409, meaning: 'the board is quarantined' },
   /** An agent claimed a run the api no longer wants it to flash (ended, reassigned, job cancelled). */

@@ -56,4 +56,5 @@ export const MAX_PAGE_LIMIT = {
   firmware: 200,
   campaigns: 1000,
   campaignUnits: 1000,
+  farmEvents: 500,
 } as const;

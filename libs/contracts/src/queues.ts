@@ -54,5 +54,19 @@ export function apiFanoutChannel(redis: RedisDbScope): string {
 
 /** Capped Redis stream with a board's console output (serial text read between runs). */
 export function deviceConsoleStream(deviceId: string): string {
-  return `ff:console:${deviceId}`;
+  return `${DEVICE_CONSOLE_STREAM_PREFIX}${deviceId}`;
+}
+
+const DEVICE_CONSOLE_STREAM_PREFIX = 'ff:console:';
+/** Every per-run key an agent keeps starts with this (log sequence counters, "done" marks). */
+const AGENT_RUN_KEY_PREFIX = 'ff:agent:run-';
+
+/** The counter an agent reserves a run's log sequence numbers from; it outlives agent restarts. */
+export function agentRunSeqKey(runId: string): string {
+  return `${AGENT_RUN_KEY_PREFIX}seq:${runId}`;
+}
+
+/** The mark an agent leaves once a run's result is on the events stream, so a redelivery is not flashed again. */
+export function agentRunDoneKey(runId: string): string {
+  return `${AGENT_RUN_KEY_PREFIX}done:${runId}`;
 }

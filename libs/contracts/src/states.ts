@@ -5,8 +5,11 @@
  * enums hold the same values; a unit test in apps/api checks they agree.
  */
 
-/** A board's state: free, flashing, not attached, or taken out of service. */
-export const DEVICE_STATES = ['idle', 'busy', 'offline', 'quarantined'] as const;
+/**
+ * A board's state: free, flashing, not attached, taken out of service, or held because its MAC answers
+ * on two live ports at once (cloned modules, two simulators) until one goes away or an operator picks one.
+ */
+export const DEVICE_STATES = ['idle', 'busy', 'offline', 'quarantined', 'conflict'] as const;
 /** A board's state. */
 export type DeviceState = (typeof DEVICE_STATES)[number];
 
@@ -25,8 +28,12 @@ export const TARGET_KINDS = ['device', 'selector', 'all'] as const;
 /** How a job names its boards. */
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
-/** An agent's status. */
-export const AGENT_STATUSES = ['online', 'draining', 'offline'] as const;
+/**
+ * An agent's status: heartbeating (online, or draining while it stops), silent (offline), or
+ * heartbeating without taking runs from its queue on the farm's Redis (queue_unreachable: registered,
+ * but its queue connection does not reach the farm; nothing is dispatched to it until it does).
+ */
+export const AGENT_STATUSES = ['online', 'draining', 'offline', 'queue_unreachable'] as const;
 /** An agent's status. */
 export type AgentStatus = (typeof AGENT_STATUSES)[number];
 
@@ -44,6 +51,31 @@ export type PartRole = (typeof PART_ROLES)[number];
 export const TOKEN_ROLES = ['admin', 'ci', 'operator', 'viewer', 'agent'] as const;
 /** An API token's role. */
 export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+/**
+ * What a farm event reports (GET /farm-events), for people watching the farm:
+ * - device.conflict: one MAC answers on two live ports (details: mac, ports); the board is held in `conflict`;
+ * - device.conflict-resolved: the conflict ended (a port went away, or an operator chose a port);
+ * - agent.identity-refused: a token tried to act as another agent (register, report, claim, heartbeat);
+ * - agent.event-rejected: an event on the Redis stream named another agent than its run's (dropped);
+ * - agent.queue-unreachable: an agent registered and heartbeats but never connected to its run queue;
+ * - agent.queue-reachable: it did, later (its runs are dispatched again).
+ */
+export const FARM_EVENT_TYPES = [
+  'device.conflict',
+  'device.conflict-resolved',
+  'agent.identity-refused',
+  'agent.event-rejected',
+  'agent.queue-unreachable',
+  'agent.queue-reachable',
+] as const;
+/** What a farm event reports. */
+export type FarmEventType = (typeof FARM_EVENT_TYPES)[number];
+
+/** How much a farm event needs someone's attention. */
+export const FARM_EVENT_SEVERITIES = ['info', 'warning', 'error'] as const;
+/** How much a farm event needs someone's attention. */
+export type FarmEventSeverity = (typeof FARM_EVENT_SEVERITIES)[number];
 
 /** A log line's level. */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

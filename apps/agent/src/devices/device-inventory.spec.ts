@@ -4,6 +4,7 @@ import type { SerialPortInfo } from '#serial';
 import { SimBoard, startRfc2217Server, type Rfc2217Server } from '#sim';
 import { loadAgentConfig } from '../config/agent-config.js';
 import { PortRegistry } from '../ports/port-registry.js';
+import { probeBoard } from './board-prober.js';
 import { DeviceInventory } from './device-inventory.js';
 
 const boards: SimBoard[] = [];
@@ -133,5 +134,53 @@ describe('device inventory (hot-plug, probing, reports)', () => {
     inventory.markGone(url, 'DEVICE_GONE');
     expect(inventory.entry(url)?.state).toBe('absent');
     expect(inventory.present()).toEqual([]);
+  }, 20_000);
+
+  it('keeps two boards with one MAC present on both ports (no hopping, no reset loop) and reports both', async () => {
+    const mac = '24:0a:c4:00:00:99';
+    const a = new SimBoard({ chip: 'esp32', name: 'clone-a', timeScale: 0, mac });
+    const b = new SimBoard({ chip: 'esp32', name: 'clone-b', timeScale: 0, mac });
+    boards.push(a, b);
+    const urlA = await served(a);
+    const urlB = await served(b);
+    const config = loadAgentConfig({
+      FLASHFARM_DATA_DIR: '/tmp/ff-inv',
+      FLASHFARM_AGENT_DISCOVERY: 'false',
+      FLASHFARM_AGENT_PORTS: `${urlA},${urlB}`,
+    });
+    const probes: string[] = [];
+    const logs: string[] = [];
+    const inventory = new DeviceInventory(config, new PortRegistry(), (_level, text) => logs.push(text), {
+      probe: (path, resetStrategy) => {
+        probes.push(path);
+        return probeBoard(path, { resetStrategy });
+      },
+    });
+    const reports: ReportDevicesRequest[] = [];
+    // The api's answer to a report with a MAC on two ports: applied, 409 DEVICE_CONFLICT.
+    await inventory.setReporter((report) => {
+      reports.push(report);
+      const macs = report.present.map((p) => p.identity.mac);
+      if (new Set(macs).size < macs.length)
+        return Promise.reject(
+          Object.assign(new Error('409'), { code: 'DEVICE_CONFLICT', detail: `${mac} answers on two ports` }),
+        );
+      return Promise.resolve({ devices: [] });
+    });
+    for (let i = 0; i < 5; i++) await inventory.tick();
+    expect(
+      inventory
+        .present()
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual([urlA, urlB].sort());
+    // Each port probed once, plus one check that the first still answers: then nothing more.
+    expect(probes).toHaveLength(3);
+    const withBoth = reports.filter((r) => r.present.length === 2);
+    expect(withBoth).toHaveLength(1);
+    expect(withBoth[0].present.map((p) => p.identity.mac)).toEqual([mac, mac]);
+    expect(reports.flatMap((r) => r.gone)).toEqual([]);
+    expect(logs.filter((l) => l.includes('moved from'))).toEqual([]);
+    expect(logs.filter((l) => l.includes('answers on two ports'))).toHaveLength(1);
   }, 20_000);
 });

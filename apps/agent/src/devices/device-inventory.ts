@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import {
+  ApiErrorCode,
   FlashErrorCode,
   type DeviceIdentity,
   type FixtureCycleFailure,
@@ -92,6 +93,8 @@ export class DeviceInventory {
   private listingWarned = false;
   /** A whole discovery round has run (listing and probes). */
   private ticked = false;
+  /** The last MAC conflict the api answered, logged once. */
+  private lastConflict?: string;
 
   private readonly probe: NonNullable<InventoryHooks['probe']>;
   private readonly listPorts: NonNullable<InventoryHooks['listPorts']>;
@@ -172,7 +175,7 @@ export class DeviceInventory {
       await this.report();
       return undefined;
     }
-    this.takeIdentity(e, found);
+    await this.takeIdentity(e, found);
     await this.report();
     return found;
   }
@@ -239,7 +242,7 @@ export class DeviceInventory {
         this.setAbsent(e);
         await this.report();
       }
-      this.takeIdentity(e, found);
+      await this.takeIdentity(e, found);
       await this.report();
       return 'identified';
     } finally {
@@ -313,7 +316,7 @@ export class DeviceInventory {
       if (e.fixture === 'probe') e.nextProbeAt = Date.now() + this.config.fixturePollMs;
       // A fixture slot polled while its unit stays: nothing changed.
       if (e.state === 'present' && e.identity?.mac === found.identity.mac) return;
-      this.takeIdentity(e, found);
+      await this.takeIdentity(e, found);
     } catch (err) {
       // A port that just appeared on an "appear" slot means a unit was put there, answer or not.
       if (this.ports.has(e.path)) this.probeFailed(e, err, e.fixture === 'appear' && e.state === 'unknown');
@@ -324,10 +327,19 @@ export class DeviceInventory {
   }
 
   /** A probe found a board on the port: it is present there (and gone from any other port). */
-  private takeIdentity(e: PortEntry, found: ProbeResult): void {
-    // A board is its MAC: if it shows up here it has left the port it was on.
+  private async takeIdentity(e: PortEntry, found: ProbeResult): Promise<void> {
+    // A board is its MAC: if it shows up here it has left the port it was on, unless it still answers
+    // there (two boards with one MAC: cloned modules, two simulators). Asked once, so a clone never
+    // makes the board hop between the ports (each hop resetting both); both stay present and the api
+    // holds the board in conflict.
     for (const other of this.present()) {
-      if (other !== e && other.identity?.mac === found.identity.mac) {
+      if (other === e || other.identity?.mac !== found.identity.mac) continue;
+      if (await this.stillAnswers(other, found.identity.mac))
+        this.log(
+          'warn',
+          `${found.identity.mac} answers on ${other.path} and on ${e.path}: two boards share one MAC (a cloned module?); the api holds it in conflict until one is unplugged or an operator picks one`,
+        );
+      else {
         this.log('info', `${found.identity.mac} moved from ${other.path} to ${e.path}`);
         this.setAbsent(other);
       }
@@ -382,6 +394,20 @@ export class DeviceInventory {
       at: new Date().toISOString(),
     });
     this.dirty = true;
+  }
+
+  /** True when the board on `e` still answers with `mac` (a port a run holds counts as answering). */
+  private async stillAnswers(e: PortEntry, mac: string): Promise<boolean> {
+    const lease = this.registry.tryAcquire(e.path, 'probe');
+    if (!lease) return true;
+    try {
+      const again = await this.probe(e.path, e.resetStrategy ?? e.device?.resetSequence ?? undefined);
+      return again.identity.mac === mac;
+    } catch {
+      return false;
+    } finally {
+      lease.release();
+    }
   }
 
   private noteProbeFailure(e: PortEntry, why: string): void {
@@ -439,6 +465,13 @@ export class DeviceInventory {
             };
         }
       } catch (err) {
+        if ((err as { code?: string }).code === ApiErrorCode.DEVICE_CONFLICT) {
+          // Applied, with a MAC held in conflict: nothing to send again until something changes.
+          const detail = (err as { detail?: string }).detail ?? (err as Error).message;
+          if (detail !== this.lastConflict) this.log('warn', `device report: ${detail}`);
+          this.lastConflict = detail;
+          return;
+        }
         // Try again with the next tick: the list is complete each time, so nothing is lost.
         this.dirty = true;
         for (const p of gone) this.pendingGone.add(p);

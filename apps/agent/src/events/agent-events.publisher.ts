@@ -8,6 +8,8 @@ import {
   AGENT_EVENT_FIELD,
   AGENT_EVENTS_STREAM,
   AGENT_EVENTS_STREAM_MAX_ENTRIES,
+  agentRunDoneKey,
+  agentRunSeqKey,
   deviceConsoleStream,
   type AgentEvent,
 } from '#contracts';
@@ -38,7 +40,7 @@ export class AgentEventsPublisher {
     const results = await this.redis
       .multi()
       .xadd(AGENT_EVENTS_STREAM, ...bounded(), AGENT_EVENT_FIELD, JSON.stringify(event))
-      .set(runSeqKey(event.runId), last, 'EX', RUN_SEQ_TTL_S)
+      .set(agentRunSeqKey(event.runId), last, 'EX', RUN_SEQ_TTL_S)
       .exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('the run.log transaction was discarded');
@@ -54,7 +56,7 @@ export class AgentEventsPublisher {
     const results = await this.redis
       .multi()
       .xadd(AGENT_EVENTS_STREAM, ...bounded(), AGENT_EVENT_FIELD, JSON.stringify(event))
-      .set(runDoneKey(event.runId), event.result.status, 'EX', RUN_SEQ_TTL_S)
+      .set(agentRunDoneKey(event.runId), event.result.status, 'EX', RUN_SEQ_TTL_S)
       .exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('the run.finished transaction was discarded');
@@ -62,7 +64,7 @@ export class AgentEventsPublisher {
 
   /** The status this agent already reported for a run, if it did. */
   async finishedStatus(runId: string): Promise<string | undefined> {
-    return (await this.redis.get(runDoneKey(runId))) ?? undefined;
+    return (await this.redis.get(agentRunDoneKey(runId))) ?? undefined;
   }
 
   /** Console text goes to the device's capped stream (for late readers) and to the events stream (for live ones). */
@@ -88,22 +90,14 @@ export class AgentEventsPublisher {
    * restarting empty mid-run never makes numbers start over.
    */
   async lastSeq(runId: string): Promise<number> {
-    const value = Number(await this.redis.get(runSeqKey(runId)));
+    const value = Number(await this.redis.get(agentRunSeqKey(runId)));
     return Number.isSafeInteger(value) && value > 0 ? value : 0;
   }
-}
-
-function runSeqKey(runId: string): string {
-  return `ff:agent:run-seq:${runId}`;
 }
 
 /** XADD arguments that keep the stream bounded even while no api reads it (see AGENT_EVENTS_STREAM_MAX_ENTRIES). */
 function bounded(): ['MAXLEN', '~', number, '*'] {
   return ['MAXLEN', '~', AGENT_EVENTS_STREAM_MAX_ENTRIES, '*'];
-}
-
-function runDoneKey(runId: string): string {
-  return `ff:agent:run-done:${runId}`;
 }
 
 /** A run's sequence counter (and its done mark) outlive any redelivery of it. */

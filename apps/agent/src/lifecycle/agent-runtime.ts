@@ -28,6 +28,7 @@ import { createRunProcessors, dispatchJob, type RunningRun } from '../runs/flash
 import { FlashRunService, RunAbort } from '../runs/flash-run.service.js';
 import { LearnedSettings } from '../runs/learned-settings.js';
 import { claimRun } from '../runs/run-claim.js';
+import { tokenRefused } from './queue-connection.js';
 import { AGENT_CONFIG, AGENT_REDIS } from '../tokens.js';
 
 /** First pause between registration attempts while the api is unreachable; doubles up to the maximum. */
@@ -35,17 +36,6 @@ const REGISTER_RETRY_MIN_MS = 500;
 const REGISTER_RETRY_MAX_MS = 10_000;
 /** Cancelled run ids are remembered this long (they only matter while a redelivery could arrive). */
 const CANCELLED_MEMORY = 10_000;
-
-/** The start-up error for a registration the api refused (401 unknown token, 403 wrong role). */
-function tokenRefused(err: ApiRequestError, apiUrl: string): StartupError {
-  const why = err.detail ?? err.message;
-  return new StartupError(
-    'FLASHFARM_AGENT_TOKEN',
-    err.status === 401
-      ? `the api at ${apiUrl} refused this token (401: ${why}). Create an agent token for this farm (flashfarm token create --name NAME --role agent) and set FLASHFARM_AGENT_TOKEN to it.`
-      : `the api at ${apiUrl} accepted this token but not for an agent (403: ${why}). Set FLASHFARM_AGENT_TOKEN to a token with role agent (flashfarm token create --name NAME --role agent).`,
-  );
-}
 
 /** Everything the agent runs, started after Nest is up and stopped before Redis closes. */
 @Injectable()

@@ -101,7 +101,13 @@ export class RunReporter {
     this.lastProgressStage = p.stage;
     this.flushLogs();
     this.enqueue(() =>
-      this.publisher.publish({ type: 'run.progress', runId: this.runId, at: new Date().toISOString(), ...p }),
+      this.publisher.publish({
+        type: 'run.progress',
+        runId: this.runId,
+        agentId: this.agentId,
+        at: new Date().toISOString(),
+        ...p,
+      }),
     );
   }
 
@@ -112,6 +118,7 @@ export class RunReporter {
       this.publisher.publishFinished({
         type: 'run.finished',
         runId: this.runId,
+        agentId: this.agentId,
         at: new Date().toISOString(),
         result,
         ...(this.lastSeq === undefined ? {} : { lastSeq: this.lastSeq }),
@@ -147,6 +154,7 @@ export class RunReporter {
         await this.publisher.publish({
           type: 'run.log',
           runId: this.runId,
+          agentId: this.agentId,
           lines: batch.map((line, i) => ({ ...line, seq: first! + i })),
         });
       } catch (err) {

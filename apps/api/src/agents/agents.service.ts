@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  ApiErrorCode,
   canonicalMac,
   isUuid,
   type AgentDetailView,
@@ -14,14 +15,86 @@ import {
   type AgentView,
 } from '#contracts';
 import { findTarget } from '#esp';
+import type { AuthPrincipal } from '../auth/index.js';
 import { ApiError } from '../common/api-error.js';
+import { settleConflict, portLabel, type ConflictOutcome } from '../devices/device-conflicts.js';
+import { FarmEventsService } from '../events/farm-events.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import { AGENT_QUEUE_URL, API_CONFIG, PRISMA } from '../infra/tokens.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
 import { transitionDevice } from '../state/device-state.js';
 
 type Tx = Prisma.TransactionClient;
+
+/** A present board of a report, its MAC and chip in canonical form. */
+type CheckedPresent = ReportDevicesRequest['present'][number] & { mac: string; chip: string };
+
+/** A stay's key: one board on one port (of the reporting agent). */
+function stayKey(deviceId: string, portPath: string): string {
+  return `${deviceId}\n${portPath}`;
+}
+
+/** The report's boards with canonical MACs and chips; 400 naming each bad field. */
+function checkedReport(body: ReportDevicesRequest): CheckedPresent[] {
+  const problems: Array<{ field: string; message: string }> = [];
+  const present = body.present.map((p, i) => {
+    const mac = canonicalMac(p.identity.mac);
+    if (!mac)
+      problems.push({
+        field: `present[${i}].identity.mac`,
+        message: `"${p.identity.mac}" is not a MAC address`,
+      });
+    const chip = findTarget(p.identity.chip)?.name;
+    if (!chip)
+      problems.push({
+        field: `present[${i}].identity.chip`,
+        message: `"${p.identity.chip}" is not a known chip`,
+      });
+    return { ...p, mac: mac ?? '', chip: chip ?? p.identity.chip };
+  });
+  const ports = new Set<string>();
+  present.forEach((p, i) => {
+    if (ports.has(p.attachment.portPath))
+      problems.push({
+        field: `present[${i}].attachment.portPath`,
+        message: `${p.attachment.portPath} is listed twice`,
+      });
+    ports.add(p.attachment.portPath);
+  });
+  if (problems.length)
+    throw ApiError.validation(
+      `Invalid device report: ${problems[0].field} ${problems[0].message}.`,
+      problems,
+    );
+  return present;
+}
+
+/** The identity fields of a reported board, as stored on its device row. */
+function identityData(p: CheckedPresent, now: Date) {
+  const id = p.identity;
+  return {
+    chip: p.chip,
+    chipRevision: id.chipRevision ?? null,
+    chipDescription: id.chipDescription ?? null,
+    features: id.features ?? [],
+    crystalMhz: id.crystalMhz ?? null,
+    flashJedecId: id.flashJedecId ?? null,
+    flashSizeBytes: id.flashSizeBytes ?? null,
+    lastSeenAt: now,
+  };
+}
+
+/** The USB facts of a port, as stored on its attachment row. */
+function usbData(a: CheckedPresent['attachment']) {
+  return {
+    usbVid: a.usbVid ?? null,
+    usbPid: a.usbPid ?? null,
+    usbSerial: a.usbSerial ?? null,
+    location: a.location ?? null,
+    bridge: a.bridge ?? null,
+  };
+}
 
 /** The agent-facing api (libs/contracts agent-api.ts) and the people-facing agent views. */
 @Injectable()
@@ -29,17 +102,25 @@ export class AgentsService {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
+    @Inject(AGENT_QUEUE_URL) private readonly queueRedisUrl: string,
     private readonly runs: RunLifecycleService,
+    private readonly farmEvents: FarmEventsService,
   ) {}
 
-  /** Upserts the agent by name; a (re)started agent is online from now. */
-  async register(body: RegisterAgentRequest): Promise<RegisterAgentResponse> {
+  /**
+   * Upserts the agent by name; a (re)started agent is online from now. An agent token speaks for one
+   * agent: the one it was created for, else the first it registers (then it is bound to it). A token
+   * registering another agent's name, or a name another token speaks for, is refused (403 + an event).
+   */
+  async register(body: RegisterAgentRequest, principal: AuthPrincipal): Promise<RegisterAgentResponse> {
+    await this.bindToken(principal, body.name);
     const now = new Date();
     const data = {
       hostname: body.hostname,
       version: body.version,
       maxParallel: body.maxParallel,
       status: 'online' as const,
+      statusReason: null,
       lastHeartbeatAt: now,
       startedAt: now,
     };
@@ -56,15 +137,79 @@ export class AgentsService {
       if (!(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2002') throw error;
       agent = await this.prisma.agent.update({ where: { name: body.name }, data, select: { id: true } });
     }
-    return { agentId: agent.id, heartbeatMs: this.config.agents.heartbeatMs };
+    return {
+      agentId: agent.id,
+      heartbeatMs: this.config.agents.heartbeatMs,
+      queue: { redisUrl: this.queueRedisUrl },
+    };
+  }
+
+  /** Binds an unbound agent token to `name`, or refuses a token that speaks for another agent. */
+  private async bindToken(principal: AuthPrincipal, name: string): Promise<void> {
+    if (principal.role !== 'agent') return; // an admin may act for any agent
+    if (principal.agentName === name) return;
+    if (principal.agentName !== null)
+      return this.refuseIdentity(principal, name, `it speaks for agent "${principal.agentName}"`);
+    const other = await this.prisma.apiToken.findFirst({
+      where: { agentName: name, revokedAt: null, id: { not: principal.tokenId } },
+      select: { name: true },
+    });
+    if (other)
+      return this.refuseIdentity(principal, name, `agent "${name}" belongs to token "${other.name}"`);
+    // Conditional: of two registrations racing with one unbound token, one name wins.
+    const { count } = await this.prisma.apiToken.updateMany({
+      where: { id: principal.tokenId, agentName: null },
+      data: { agentName: name },
+    });
+    if (count === 1) return;
+    const bound = await this.prisma.apiToken.findUnique({
+      where: { id: principal.tokenId },
+      select: { agentName: true },
+    });
+    if (bound?.agentName !== name)
+      return this.refuseIdentity(principal, name, `it speaks for agent "${bound?.agentName ?? '?'}"`);
+  }
+
+  /** Refuses a token acting for an agent it does not speak for: a farm event, then 403 AGENT_IDENTITY_REFUSED. */
+  private async refuseIdentity(
+    principal: AuthPrincipal,
+    agentName: string,
+    why: string,
+    agentId?: string,
+  ): Promise<never> {
+    const message = `Token "${principal.name}" may not act as agent "${agentName}": ${why}.`;
+    await this.farmEvents.record({
+      type: 'agent.identity-refused',
+      severity: 'error',
+      message,
+      agentId: agentId ?? null,
+      details: {
+        token: principal.name,
+        tokenId: principal.tokenId,
+        agent: agentName,
+        boundTo: principal.agentName,
+      },
+    });
+    throw new ApiError(
+      ApiErrorCode.AGENT_IDENTITY_REFUSED,
+      `${message} Each agent needs its own token (flashfarm token create --name NAME --role agent --agent AGENT).`,
+    );
   }
 
   /** Records the heartbeat; answers the runs it holds that were cancelled or ended by the api meanwhile. */
-  async heartbeat(agentId: string, body: AgentHeartbeatRequest): Promise<AgentHeartbeatResponse> {
-    const agent = await this.findAgent(agentId);
+  async heartbeat(
+    agentId: string,
+    body: AgentHeartbeatRequest,
+    principal: AuthPrincipal,
+  ): Promise<AgentHeartbeatResponse> {
+    const agent = await this.findAgent(agentId, principal);
     await this.prisma.agent.update({
       where: { id: agent.id },
-      data: { lastHeartbeatAt: new Date(), status: body.status },
+      // queue_unreachable stays until the scheduler sees its worker on the farm's queue.
+      data: {
+        lastHeartbeatAt: new Date(),
+        status: agent.status === 'queue_unreachable' ? 'queue_unreachable' : body.status,
+      },
     });
     if (agent.status === 'offline')
       // Back from the dead (a network blip): its boards are still attached, so they are usable again.
@@ -88,8 +233,13 @@ export class AgentsService {
   }
 
   /** An agent claims a run before flashing it (see RunLifecycleService.claimRun); 409 RUN_NOT_CLAIMABLE when refused. */
-  async claimRun(agentId: string, runId: string, body: ClaimRunRequest): Promise<ClaimRunResponse> {
-    const agent = await this.findAgent(agentId);
+  async claimRun(
+    agentId: string,
+    runId: string,
+    body: ClaimRunRequest,
+    principal: AuthPrincipal,
+  ): Promise<ClaimRunResponse> {
+    const agent = await this.findAgent(agentId, principal);
     if (!isUuid(runId))
       throw ApiError.validation(`Invalid claim: run id "${runId}" is not a UUID`, [
         { field: 'runId', message: 'must be a UUID' },
@@ -97,46 +247,37 @@ export class AgentsService {
     return this.runs.claimRun({ runId, agentId: agent.id, attempt: body.attempt });
   }
 
-  /** Applies a device report: identities, attachments (moves, departures), states. */
-  async reportDevices(agentId: string, body: ReportDevicesRequest): Promise<ReportDevicesResponse> {
-    const agent = await this.findAgent(agentId);
-    const problems: Array<{ field: string; message: string }> = [];
-    const present = body.present.map((p, i) => {
-      const mac = canonicalMac(p.identity.mac);
-      if (!mac)
-        problems.push({
-          field: `present[${i}].identity.mac`,
-          message: `"${p.identity.mac}" is not a MAC address`,
-        });
-      const chip = findTarget(p.identity.chip)?.name;
-      if (!chip)
-        problems.push({
-          field: `present[${i}].identity.chip`,
-          message: `"${p.identity.chip}" is not a known chip`,
-        });
-      return { ...p, mac: mac ?? '', chip: chip ?? p.identity.chip };
-    });
-    const ports = new Set<string>();
-    present.forEach((p, i) => {
-      if (ports.has(p.attachment.portPath))
-        problems.push({
-          field: `present[${i}].attachment.portPath`,
-          message: `${p.attachment.portPath} is listed twice`,
-        });
-      ports.add(p.attachment.portPath);
-    });
-    if (problems.length)
-      throw ApiError.validation(
-        `Invalid device report: ${problems[0].field} ${problems[0].message}.`,
-        problems,
-      );
+  /**
+   * Applies a device report: identities, attachments (moves, departures), states. A MAC that answers on
+   * two live ports (two ports of this report, or a port of another live agent) holds its board in
+   * `conflict`: the whole report is applied, then 409 DEVICE_CONFLICT names each such MAC and its ports.
+   */
+  async reportDevices(
+    agentId: string,
+    body: ReportDevicesRequest,
+    principal: AuthPrincipal,
+  ): Promise<ReportDevicesResponse> {
+    const agent = await this.findAgent(agentId, principal);
+    const present = checkedReport(body);
+    // Every port each MAC of this report answers on: two of them is a conflict, not a move.
+    const reportedPorts = new Map<string, Set<string>>();
+    for (const p of present)
+      reportedPorts.set(p.mac, (reportedPorts.get(p.mac) ?? new Set()).add(p.attachment.portPath));
 
     const now = new Date();
     const devices: ReportDevicesResponse['devices'] = [];
-    for (const p of present)
-      devices.push(
-        await this.retrying(() => this.prisma.$transaction((tx) => this.applyPresent(tx, agent.id, p, now))),
+    const touched = new Set<string>();
+    const kept = new Set<string>();
+    for (const p of present) {
+      const applied = await this.retrying(() =>
+        this.prisma.$transaction((tx) => this.applyPresent(tx, agent.id, p, reportedPorts, now)),
       );
+      applied.touched.forEach((id) => touched.add(id));
+      if (!applied.device) continue; // refused by an operator: not this board
+      devices.push(applied.device);
+      kept.add(stayKey(applied.device.deviceId, p.attachment.portPath));
+    }
+    for (const id of await this.closeDeparted(agent.id, body, kept, now)) touched.add(id);
 
     // Fixture cycles whose unit never reached the bootloader: running station campaigns record them.
     if (body.cycleFailures?.length)
@@ -150,73 +291,126 @@ export class AgentsService {
         })),
       });
 
-    const keepOpen = new Set(devices.map((d) => d.deviceId));
-    const goneWhere: Prisma.AttachmentWhereInput[] = [];
-    if (body.gone.length) goneWhere.push({ portPath: { in: body.gone } });
-    if (body.complete) goneWhere.push({ deviceId: { notIn: [...keepOpen] } });
-    if (goneWhere.length)
-      await this.prisma.$transaction(async (tx) => {
-        const closing = await tx.attachment.findMany({
-          where: { agentId: agent.id, detachedAt: null, OR: goneWhere, deviceId: { notIn: [...keepOpen] } },
-          select: { id: true, deviceId: true },
-        });
-        if (closing.length === 0) return;
-        await tx.attachment.updateMany({
-          where: { id: { in: closing.map((c) => c.id) } },
-          data: { detachedAt: now },
-        });
-        // Busy boards stay busy (the scheduler ends their run); quarantined ones keep that mark.
-        await transitionDevice(tx, { id: { in: closing.map((c) => c.deviceId) } }, 'offline', {
-          from: ['idle'],
-        });
-      });
+    const conflicts: ConflictOutcome[] = [];
+    for (const deviceId of touched) {
+      const outcome = await this.prisma.$transaction((tx) => settleConflict(tx, deviceId, now));
+      if (outcome.conflict && outcome.ports.some((p) => p.agentId === agent.id)) conflicts.push(outcome);
+    }
+    const states = new Map(
+      (
+        await this.prisma.device.findMany({
+          where: { id: { in: devices.map((d) => d.deviceId) } },
+          select: { id: true, state: true },
+        })
+      ).map((d) => [d.id, d.state]),
+    );
+    for (const d of devices) d.state = states.get(d.deviceId) ?? d.state;
+    if (conflicts.length)
+      throw new ApiError(
+        ApiErrorCode.DEVICE_CONFLICT,
+        `${conflicts.length === 1 ? 'A MAC' : `${conflicts.length} MACs`} of this report answer on more than one live port; ` +
+          `${conflicts.map((c) => `${c.mac} on ${c.ports.map(portLabel).join(' and ')}`).join('; ')}. ` +
+          'The boards are held in state conflict (nothing is flashed or reset) until one port goes away or an operator picks one (POST /devices/{mac}/resolve-conflict). The rest of the report was applied.',
+        conflicts.map((c) => ({
+          field: `mac ${c.mac}`,
+          message: `answers on ${c.ports.map(portLabel).join(', ')}`,
+          code: 'DEVICE_CONFLICT',
+        })),
+      );
     return { devices };
+  }
+
+  /**
+   * Closes this agent's stays on ports reported gone (every stay not listed, with `complete`), lifts
+   * operator refusals on ports that are empty now, and takes boards left without a port offline.
+   * Returns the boards whose stays were closed.
+   */
+  private async closeDeparted(
+    agentId: string,
+    body: ReportDevicesRequest,
+    kept: Set<string>,
+    now: Date,
+  ): Promise<string[]> {
+    const gone = new Set(body.gone);
+    const listedPorts = body.present.map((p) => p.attachment.portPath);
+    if (gone.size === 0 && !body.complete) return [];
+    return this.prisma.$transaction(async (tx) => {
+      const open = await tx.attachment.findMany({
+        where: { agentId, detachedAt: null },
+        select: { id: true, deviceId: true, portPath: true },
+      });
+      const closing = open.filter(
+        (o) => !kept.has(stayKey(o.deviceId, o.portPath)) && (body.complete || gone.has(o.portPath)),
+      );
+      // A refused clone is forgotten once its port is empty: what shows up there next is judged afresh.
+      await tx.attachment.updateMany({
+        where: {
+          agentId,
+          refusedAt: { not: null },
+          OR: [
+            { portPath: { in: [...gone] } },
+            ...(body.complete ? [{ portPath: { notIn: listedPorts } }] : []),
+          ],
+        },
+        data: { refusedAt: null },
+      });
+      if (closing.length === 0) return [];
+      await tx.attachment.updateMany({
+        where: { id: { in: closing.map((c) => c.id) } },
+        data: { detachedAt: now },
+      });
+      // Busy boards stay busy (the scheduler ends their run); quarantined ones keep that mark; boards in
+      // conflict are settled by the caller (one port left: idle).
+      await transitionDevice(tx, { id: { in: closing.map((c) => c.deviceId) } }, 'offline', {
+        from: ['idle'],
+      });
+      return closing.map((c) => c.deviceId);
+    });
   }
 
   private async applyPresent(
     tx: Tx,
     agentId: string,
-    p: ReportDevicesRequest['present'][number] & { mac: string; chip: string },
+    p: CheckedPresent,
+    reportedPorts: Map<string, Set<string>>,
     now: Date,
-  ): Promise<ReportDevicesResponse['devices'][number]> {
-    const id = p.identity;
-    const identity = {
-      chip: p.chip,
-      chipRevision: id.chipRevision ?? null,
-      chipDescription: id.chipDescription ?? null,
-      features: id.features ?? [],
-      crystalMhz: id.crystalMhz ?? null,
-      flashJedecId: id.flashJedecId ?? null,
-      flashSizeBytes: id.flashSizeBytes ?? null,
-      lastSeenAt: now,
-    };
+  ): Promise<{ device?: ReportDevicesResponse['devices'][number]; touched: string[] }> {
+    const a = p.attachment;
+    const identity = identityData(p, now);
     const existing = await tx.device.findUnique({ where: { mac: p.mac }, select: { id: true } });
-    // A board seen again is usable again, unless it is flashing or was quarantined.
-    if (existing) await transitionDevice(tx, { id: existing.id }, 'idle', { from: ['offline'] });
+    if (existing) {
+      // An operator said the board on this port is not this device (a clone): ignored until the port is empty.
+      const refused = await tx.attachment.count({
+        where: { deviceId: existing.id, agentId, portPath: a.portPath, refusedAt: { not: null } },
+      });
+      if (refused) return { touched: [] };
+      // A board seen again is usable again, unless it is flashing, quarantined or in conflict.
+      await transitionDevice(tx, { id: existing.id }, 'idle', { from: ['offline'] });
+    }
     const device = existing
       ? await tx.device.update({ where: { id: existing.id }, data: identity })
       : await tx.device.create({ data: { mac: p.mac, ...identity } });
 
-    const a = p.attachment;
-    const usb = {
-      usbVid: a.usbVid ?? null,
-      usbPid: a.usbPid ?? null,
-      usbSerial: a.usbSerial ?? null,
-      location: a.location ?? null,
-      bridge: a.bridge ?? null,
-    };
-    const current = await tx.attachment.findFirst({
+    const usb = usbData(a);
+    const open = await tx.attachment.findMany({
       where: { deviceId: device.id, detachedAt: null },
-      orderBy: { firstSeenAt: 'desc' },
+      select: { id: true, agentId: true, portPath: true, agent: { select: { status: true } } },
     });
-    if (current && current.agentId === agentId && current.portPath === a.portPath) {
-      await tx.attachment.update({ where: { id: current.id }, data: { ...usb, lastSeenAt: now } });
+    const here = open.find((o) => o.agentId === agentId && o.portPath === a.portPath);
+    if (here) {
+      await tx.attachment.update({ where: { id: here.id }, data: { ...usb, lastSeenAt: now } });
     } else {
-      // The board moved (another port or another host): close every open stay and start a new one.
-      await tx.attachment.updateMany({
-        where: { deviceId: device.id, detachedAt: null },
-        data: { detachedAt: now },
-      });
+      // The board moved when its other stays are gone: another port of this agent not in this report, or
+      // an agent that is offline. A stay on a live agent, or on a port this report lists too, stays open
+      // (a conflict, settled by the caller): a board never silently moves away from a live port.
+      const moved = open.filter((o) =>
+        o.agentId === agentId ? !reportedPorts.get(p.mac)?.has(o.portPath) : o.agent.status === 'offline',
+      );
+      if (moved.length)
+        await tx.attachment.updateMany({
+          where: { id: { in: moved.map((o) => o.id) } },
+          data: { detachedAt: now },
+        });
       await tx.attachment.create({
         data: {
           deviceId: device.id,
@@ -243,11 +437,14 @@ export class AgentsService {
       });
     }
     return {
-      deviceId: device.id,
-      mac: device.mac,
-      state: device.state,
-      resetSequence: device.resetSequence,
-      bestBaud: device.bestBaud,
+      device: {
+        deviceId: device.id,
+        mac: device.mac,
+        state: device.state,
+        resetSequence: device.resetSequence,
+        bestBaud: device.bestBaud,
+      },
+      touched: [device.id, ...displaced.map((d) => d.deviceId)],
     };
   }
 
@@ -265,11 +462,27 @@ export class AgentsService {
     }
   }
 
-  private async findAgent(agentId: string): Promise<{ id: string; status: string }> {
+  /** The agent the path names, when the calling token speaks for it (else 403 AGENT_IDENTITY_REFUSED). */
+  private async findAgent(
+    agentId: string,
+    principal: AuthPrincipal,
+  ): Promise<{ id: string; name: string; status: string }> {
     const agent = isUuid(agentId)
-      ? await this.prisma.agent.findUnique({ where: { id: agentId }, select: { id: true, status: true } })
+      ? await this.prisma.agent.findUnique({
+          where: { id: agentId },
+          select: { id: true, name: true, status: true },
+        })
       : null;
     if (!agent) throw ApiError.notFound('Agent', agentId);
+    if (principal.role === 'agent' && principal.agentName !== agent.name)
+      await this.refuseIdentity(
+        principal,
+        agent.name,
+        principal.agentName === null
+          ? 'it has not registered any agent yet'
+          : `it speaks for agent "${principal.agentName}"`,
+        agent.id,
+      );
     return agent;
   }
 
@@ -331,6 +544,7 @@ export class AgentsService {
       hostname: a.hostname,
       version: a.version,
       status: a.status,
+      statusReason: a.statusReason,
       maxParallel: a.maxParallel,
       lastHeartbeatAt: a.lastHeartbeatAt.toISOString(),
       startedAt: a.startedAt.toISOString(),

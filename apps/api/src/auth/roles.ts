@@ -22,6 +22,8 @@ export interface AuthPrincipal {
   tokenId: string;
   name: string;
   role: Role;
+  /** Agent tokens: the agent (by name) the token speaks for, once bound; null before its first registration. */
+  agentName: string | null;
 }
 
 /** The request as the guard leaves it. */

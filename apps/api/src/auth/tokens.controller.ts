@@ -16,6 +16,7 @@ function tokenView(token: StoredToken): TokenView {
     name: token.name,
     role: token.role,
     prefix: token.prefix,
+    agentName: token.agentName,
     createdBy: token.createdBy,
     createdAt: token.createdAt.toISOString(),
     lastUsedAt: token.lastUsedAt?.toISOString() ?? null,
@@ -54,6 +55,7 @@ export class TokensController {
       role: body.role,
       createdBy: principal.name,
       expiresAt,
+      ...(body.agent === undefined ? {} : { agentName: body.agent }),
     });
     return { ...tokenView(created), secret: created.secret };
   }

@@ -18,6 +18,7 @@ export interface StoredToken {
   name: string;
   role: Role;
   prefix: string;
+  agentName: string | null;
   createdBy: string | null;
   createdAt: Date;
   lastUsedAt: Date | null;
@@ -36,6 +37,8 @@ export interface CreateTokenOptions {
   role: Role;
   createdBy?: string;
   expiresAt?: Date;
+  /** Role agent: the agent the token speaks for (else it is bound at its first registration). */
+  agentName?: string;
 }
 
 const VIEW_SELECT = {
@@ -43,6 +46,7 @@ const VIEW_SELECT = {
   name: true,
   role: true,
   prefix: true,
+  agentName: true,
   createdBy: true,
   createdAt: true,
   lastUsedAt: true,
@@ -64,6 +68,10 @@ export class TokenStore {
 
   /** Creates a token with a fresh random secret. */
   async create(options: CreateTokenOptions): Promise<CreatedToken> {
+    if (options.agentName !== undefined && options.role !== 'agent')
+      throw ApiError.validation(`Only agent tokens speak for an agent; this one has role ${options.role}.`, [
+        { field: 'agent', message: 'only with role agent' },
+      ]);
     const secret = generateTokenSecret();
     const row = await this.prisma.apiToken.create({
       data: {
@@ -73,6 +81,7 @@ export class TokenStore {
         prefix: displayPrefix(secret),
         createdBy: options.createdBy ?? null,
         expiresAt: options.expiresAt ?? null,
+        agentName: options.agentName ?? null,
       },
       select: VIEW_SELECT,
     });
@@ -126,13 +135,21 @@ export class TokenStore {
   async authenticate(secret: string, now = new Date()): Promise<AuthPrincipal | AuthFailure> {
     const row = await this.prisma.apiToken.findUnique({
       where: { tokenHash: hashTokenSecret(secret) },
-      select: { id: true, name: true, role: true, revokedAt: true, expiresAt: true, lastUsedAt: true },
+      select: {
+        id: true,
+        name: true,
+        role: true,
+        agentName: true,
+        revokedAt: true,
+        expiresAt: true,
+        lastUsedAt: true,
+      },
     });
     if (!row) return 'unknown';
     if (row.revokedAt) return 'revoked';
     if (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) return 'expired';
     this.touch(row.id, row.lastUsedAt, now);
-    return { tokenId: row.id, name: row.name, role: row.role };
+    return { tokenId: row.id, name: row.name, role: row.role, agentName: row.agentName };
   }
 
   /**

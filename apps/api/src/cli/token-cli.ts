@@ -21,12 +21,15 @@ export interface TokenCliOptions {
 }
 
 const USAGE = `Usage:
-  flashfarm token create --name <name> --role <${ALL_ROLES.join('|')}> [--expires-days N] [--json]
+  flashfarm token create --name <name> --role <${ALL_ROLES.join('|')}> [--agent AGENT] [--expires-days N] [--json]
   flashfarm token list [--all] [--json]
   flashfarm token revoke <id|prefix>
 
 The database is the api's: DATABASE_URL, or the embedded one in FLASHFARM_DATA_DIR
-(stop the api first when it uses the embedded database).`;
+(stop the api first when it uses the embedded database).
+
+An agent token speaks for one agent: --agent names it; without --agent the token is bound to the
+first agent it registers.`;
 
 const DAY_MS = 86_400_000;
 
@@ -79,11 +82,12 @@ export async function runTokenCli(argv: readonly string[], options: TokenCliOpti
           role: values.role as Role,
           createdBy: 'cli',
           expiresAt,
+          ...(values.agent === undefined ? {} : { agentName: values.agent }),
         });
         if (values.json) out(`${JSON.stringify(token)}\n`);
         else
           out(
-            `Created token ${token.id} "${token.name}" (role ${token.role}${expiresAt ? `, expires ${expiresAt.toISOString()}` : ''}).\n` +
+            `Created token ${token.id} "${token.name}" (role ${token.role}${token.agentName ? ` for agent "${token.agentName}"` : ''}${expiresAt ? `, expires ${expiresAt.toISOString()}` : ''}).\n` +
               `Secret (shown only now, store it safely):\n${token.secret}\n`,
           );
         return 0;
@@ -122,6 +126,10 @@ function createArguments(values: ReturnType<typeof parse>['values']): {
   if (!values.role) problems.push('--role is required');
   else if (!ALL_ROLES.includes(values.role as Role))
     problems.push(`--role must be one of: ${ALL_ROLES.join(', ')}`);
+  if (values.agent !== undefined && values.role !== 'agent')
+    problems.push('--agent goes with --role agent only');
+  if (values.agent !== undefined && !/^\S{1,200}$/.test(values.agent))
+    problems.push('--agent must be the agent name (1-200 characters, no spaces)');
   if (values['expires-days'] !== undefined) {
     const days = Number(values['expires-days']);
     if (!Number.isInteger(days) || days < 1) problems.push('--expires-days must be a whole number ≥ 1');
@@ -138,6 +146,7 @@ function parse(args: string[]) {
     options: {
       name: { type: 'string' },
       role: { type: 'string' },
+      agent: { type: 'string' },
       'expires-days': { type: 'string' },
       all: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },

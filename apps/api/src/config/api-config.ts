@@ -31,6 +31,14 @@ const schema = z.object({
   FLASHFARM_DATA_DIR: z.string().trim().min(1).default('.flashfarm'),
   DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), postgresUrl.optional()),
   REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().trim().optional()),
+  FLASHFARM_AGENT_REDIS_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .trim()
+      .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL agents can reach, with credentials')
+      .optional(),
+  ),
   FLASHFARM_FIRMWARE_DIR: z.string().trim().min(1).optional(),
   FLASHFARM_ADMIN_TOKEN: z
     .string()
@@ -52,6 +60,11 @@ const schema = z.object({
     .min(1, 'must be 1 or more')
     .default(RETRY_BUDGETS.api.quarantineAfterFailures),
   FLASHFARM_AGENT_DEAD_AFTER_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
+  FLASHFARM_DISPATCH_TAKE_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100, 'must be at least 100 ms')
+    .default(30_000),
   FLASHFARM_PINNED_REQUEUE_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
   FLASHFARM_CANCEL_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   FLASHFARM_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
@@ -80,7 +93,14 @@ export interface ApiConfig {
   logFormat: 'json' | 'pretty';
   migrateOnStart: boolean;
   /** Agents heartbeat this often; one missing 3 heartbeats in a row is marked offline. */
-  agents: { heartbeatMs: number };
+  agents: {
+    heartbeatMs: number;
+    /**
+     * The farm's Redis as agents reach it, handed to them at registration (FLASHFARM_AGENT_REDIS_URL);
+     * unset: the api's own Redis URL (right when agents resolve the same host name).
+     */
+    queueRedisUrl?: string;
+  };
   /** Serve /metrics without a token (for a Prometheus inside a trusted network). */
   metricsPublic: boolean;
   /** Binding runs to boards, recovery and retries. */
@@ -93,6 +113,11 @@ export interface ApiConfig {
     quarantineAfterFailures: number;
     /** An agent silent for this long is dead: its runs are failed and re-queued. */
     agentDeadAfterMs: number;
+    /**
+     * A run still waiting on a heartbeating agent's queue this long after dispatch, with no worker of
+     * that agent connected to the farm's Redis: the agent is queue_unreachable and the run is re-queued.
+     */
+    untakenAfterMs: number;
     /** How long a re-queued run of a pinned-device job waits for its absent board. */
     pinnedRequeueWaitMs: number;
     /** How long a cancelled in-flight run waits for the agent's confirmation. */
@@ -125,13 +150,14 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     maxUploadBytes: Math.round(e.FLASHFARM_MAX_UPLOAD_MB * 1024 * 1024),
     logFormat: e.FLASHFARM_LOG_FORMAT,
     migrateOnStart: e.FLASHFARM_MIGRATE_ON_START,
-    agents: { heartbeatMs: e.FLASHFARM_AGENT_HEARTBEAT_MS },
+    agents: { heartbeatMs: e.FLASHFARM_AGENT_HEARTBEAT_MS, queueRedisUrl: e.FLASHFARM_AGENT_REDIS_URL },
     metricsPublic: e.FLASHFARM_METRICS_PUBLIC,
     scheduler: {
       intervalMs: e.FLASHFARM_SCHEDULER_INTERVAL_MS,
       maxAttempts: e.FLASHFARM_RUN_MAX_ATTEMPTS,
       quarantineAfterFailures: e.FLASHFARM_QUARANTINE_AFTER_FAILURES,
       agentDeadAfterMs: e.FLASHFARM_AGENT_DEAD_AFTER_MS,
+      untakenAfterMs: e.FLASHFARM_DISPATCH_TAKE_TIMEOUT_MS,
       pinnedRequeueWaitMs: e.FLASHFARM_PINNED_REQUEUE_WAIT_MS,
       cancelGraceMs: e.FLASHFARM_CANCEL_GRACE_MS,
     },

@@ -10,12 +10,13 @@ import {
   DeviceRunPage,
   ListDevicesQuery,
   QuarantineRequest,
+  ResolveConflictRequest,
   type AttachmentView,
   type DeviceRunView,
   type DeviceView,
   type Page,
 } from '#contracts';
-import { READ_ROLES, Roles } from '../auth/index.js';
+import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
 import { Answers, Problems, ValidBody, ValidQuery } from '../common/http-contract.js';
 import { DevicesService } from './devices.service.js';
 
@@ -103,5 +104,23 @@ export class DevicesController {
   @Problems('NOT_FOUND')
   release(@Param('idOrMac') idOrMac: string): Promise<DeviceDetailView> {
     return this.devices.release(idOrMac);
+  }
+
+  @Post(':idOrMac/resolve-conflict')
+  @Roles('admin', 'operator')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'End a MAC conflict: name the port with the real board; the other ports are refused',
+    description:
+      'For a board in state conflict (its MAC answers on two live ports). The stays on the other ports are closed and refused: what answers there with this MAC is ignored until its agent reports the port empty. 409 CONFLICT when the board is not in conflict or the port is not one of its live ports.',
+  })
+  @Answers(DeviceDetailView)
+  @Problems('NOT_FOUND', 'CONFLICT')
+  resolveConflict(
+    @Param('idOrMac') idOrMac: string,
+    @ValidBody(ResolveConflictRequest, 'conflict resolution') body: ResolveConflictRequest,
+    @Principal() principal: AuthPrincipal,
+  ): Promise<DeviceDetailView> {
+    return this.devices.resolveConflict(idOrMac, body, principal.name);
   }
 }

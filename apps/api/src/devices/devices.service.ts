@@ -10,6 +10,7 @@ import {
   type DeviceView,
   type ListDevicesQuery,
   type Page,
+  type ResolveConflictRequest,
 } from '#contracts';
 import { EspError, findTarget, formatResetSequence, parseResetSequence } from '#esp';
 import { ApiError } from '../common/api-error.js';
@@ -19,6 +20,8 @@ import { page } from '../common/page.js';
 import { iso, runErrorCodeOf } from '../runs/run-snapshot.js';
 import { deviceSelectorWhere, deviceWhereUnique } from './device-lookup.js';
 import { transitionDevice } from '../state/device-state.js';
+import { recordFarmEvent } from '../events/farm-events.js';
+import { livePorts, portLabel } from './device-conflicts.js';
 
 const ATTACHMENT_INCLUDE = {
   where: { detachedAt: null },
@@ -132,6 +135,8 @@ export class DevicesService {
       consecutiveFailures: device.consecutiveFailures,
       quarantineReason: device.quarantineReason,
       quarantinedAt: iso(device.quarantinedAt),
+      conflictReason: device.conflictReason,
+      conflictSince: iso(device.conflictSince),
       currentRunId: device.currentRunId,
       createdAt: device.createdAt.toISOString(),
       counts: {
@@ -290,7 +295,7 @@ export class DevicesService {
     const device = await this.resolve(idOrMac);
     const now = new Date();
     const count = await transitionDevice(this.prisma, { id: device.id }, 'quarantined', {
-      from: ['idle', 'offline', 'quarantined'],
+      from: ['idle', 'offline', 'quarantined', 'conflict'],
       data: { quarantineReason: reason.trim(), quarantinedAt: now },
     });
     if (count === 0)
@@ -311,6 +316,63 @@ export class DevicesService {
     await transitionDevice(this.prisma, { id: device.id }, attached ? 'idle' : 'offline', {
       from: ['quarantined'],
       data: { quarantineReason: null, quarantinedAt: null, consecutiveFailures: 0 },
+    });
+    return this.get(device.id);
+  }
+
+  /**
+   * Ends a MAC conflict by naming the port with the real board: the other ports' stays are closed and
+   * refused (what answers there is ignored until its agent reports the port empty); the board is idle
+   * again on the port kept. 409 when the board is not in conflict or the port is not one of its live ports.
+   */
+  async resolveConflict(
+    idOrMac: string,
+    keep: ResolveConflictRequest,
+    by: string,
+  ): Promise<DeviceDetailView> {
+    const device = await this.resolve(idOrMac);
+    const now = new Date();
+    await this.prisma.$transaction(async (tx) => {
+      const ports = await livePorts(tx, device.id);
+      const current = await tx.device.findUniqueOrThrow({
+        where: { id: device.id },
+        select: { state: true },
+      });
+      if (current.state !== 'conflict')
+        throw new ApiError(
+          ApiErrorCode.CONFLICT,
+          `Device ${device.mac} is ${current.state}, not in conflict: there is nothing to resolve.`,
+        );
+      const kept = ports.find(
+        (p) => (p.agentId === keep.agent || p.agentName === keep.agent) && p.portPath === keep.portPath,
+      );
+      if (!kept)
+        throw new ApiError(
+          ApiErrorCode.CONFLICT,
+          `${keep.agent}:${keep.portPath} is not a live port of device ${device.mac}; its live ports are ${ports.map(portLabel).join(', ') || 'none'}.`,
+        );
+      const refused = ports.filter((p) => p !== kept);
+      await tx.attachment.updateMany({
+        where: {
+          deviceId: device.id,
+          detachedAt: null,
+          OR: refused.map((p) => ({ agentId: p.agentId, portPath: p.portPath })),
+        },
+        data: { detachedAt: now, refusedAt: now },
+      });
+      await transitionDevice(tx, { id: device.id }, 'idle', {
+        from: ['conflict'],
+        data: { conflictReason: null, conflictSince: null },
+      });
+      await recordFarmEvent(tx, {
+        type: 'device.conflict-resolved',
+        severity: 'info',
+        message: `${by} kept MAC ${device.mac} on ${portLabel(kept)}; refused ${refused.map(portLabel).join(', ')} until the port is empty`,
+        deviceId: device.id,
+        mac: device.mac,
+        agentId: kept.agentId,
+        details: { by, kept, refused },
+      });
     });
     return this.get(device.id);
   }

@@ -30,8 +30,9 @@ import {
   type AgentEvent,
 } from '#contracts';
 import type { ApiConfig } from '../config/api-config.js';
-import { Prisma } from '../db/generated/prisma/client.js';
-import { API_CONFIG, REDIS } from '../infra/tokens.js';
+import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
+import { recordFarmEvent } from '../events/farm-events.js';
+import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
 import { RunLifecycleService } from './run-lifecycle.service.js';
 
 /** Entries read per XREADGROUP call. */
@@ -93,10 +94,12 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
   trimmed = 0;
   /** Trim passes completed (flashfarm_agent_events_trim_passes_total): tests and operators see trimming turn. */
   trimPasses = 0;
+  private readonly rejected = new Set<string>();
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
     private readonly runs: RunLifecycleService,
   ) {}
 
@@ -372,6 +375,7 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
   }
 
   private async handle(event: AgentEvent): Promise<void> {
+    if (event.type !== 'console.data' && !(await this.fromItsAgent(event))) return;
     switch (event.type) {
       case 'run.started':
         return this.runs.markStarted(event);
@@ -385,6 +389,37 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
       case 'console.data':
         return; // console text is the dashboard's business (deviceConsoleStream), not the system of record
     }
+  }
+
+  /**
+   * True when a run event comes from the agent the run is dispatched to. Anything else (another agent's
+   * run, no agent named) is dropped: logged, and one agent.event-rejected farm event per run and sender.
+   */
+  private async fromItsAgent(event: Exclude<AgentEvent, { type: 'console.data' }>): Promise<boolean> {
+    const run = await this.prisma.run.findUnique({ where: { id: event.runId }, select: { agentId: true } });
+    if (!run) return true; // nothing to protect; the handlers ignore unknown runs
+    const sender = typeof event.agentId === 'string' ? event.agentId : undefined;
+    if (sender !== undefined && sender === run.agentId) return true;
+    const key = `${event.runId}/${sender ?? '-'}`;
+    if (!this.rejected.has(key)) {
+      this.rejected.add(key);
+      if (this.rejected.size > REJECTED_MEMORY) this.rejected.delete(this.rejected.values().next().value!);
+      const message = `dropped ${event.type} for run ${event.runId}: sent ${sender ? `by agent ${sender}` : 'without an agent id'}, but the run is ${run.agentId ? `agent ${run.agentId}'s` : 'not dispatched to any agent'}`;
+      this.logger.warn(message);
+      await recordFarmEvent(this.prisma, {
+        type: 'agent.event-rejected',
+        severity: 'error',
+        message,
+        agentId: sender && isUuid(sender) ? sender : null,
+        details: {
+          runId: event.runId,
+          eventType: event.type,
+          sender: sender ?? null,
+          runAgentId: run.agentId,
+        },
+      });
+    }
+    return false;
   }
 }
 
@@ -422,6 +457,8 @@ function streamEntryList(reply: unknown): StreamEntry[] {
   if (!Array.isArray(reply)) return [];
   return reply.filter((e): e is StreamEntry => Array.isArray(e) && Array.isArray(e[1]));
 }
+/** Run events whose sender was refused, remembered so a chatty impostor makes one farm event per run. */
+const REJECTED_MEMORY = 1_000;
 
 /**
  * The entries of our one stream in an XREADGROUP reply: RESP2 nests

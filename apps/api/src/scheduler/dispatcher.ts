@@ -40,6 +40,19 @@ export class Dispatcher implements OnApplicationShutdown {
     return (await this.queue(agentId).getJob(runId)) !== undefined;
   }
 
+  /** True when the run waits on the agent's queue: added, not taken by any worker yet. */
+  async isWaiting(agentId: string, runId: string): Promise<boolean> {
+    const job = await this.queue(agentId).getJob(runId);
+    if (!job) return false;
+    const state = await job.getState();
+    return state === 'waiting' || state === 'prioritized' || state === 'delayed';
+  }
+
+  /** True when a worker of the agent is connected to this Redis on its queue (BullMQ names worker connections). */
+  async hasWorker(agentId: string): Promise<boolean> {
+    return (await this.queue(agentId).getWorkersCount()) > 0;
+  }
+
   /** Takes a run off the agent's queue if no agent picked it up yet; true when removed. */
   async withdraw(agentId: string, runId: string): Promise<boolean> {
     const job = await this.queue(agentId).getJob(runId);

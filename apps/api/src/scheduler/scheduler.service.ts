@@ -27,6 +27,7 @@ import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
 import { API_CONFIG, PRISMA } from '../infra/tokens.js';
 import { AgentLivenessService } from '../agents/index.js';
+import { recordFarmEvent } from '../events/farm-events.js';
 import { LiveEvents } from '../events/live-events.js';
 import { RecoveryGate } from '../runs/recovery-gate.js';
 import { RunLifecycleService } from '../runs/run-lifecycle.service.js';
@@ -161,6 +162,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     await this.expirePinnedWaits(now);
     await this.endStrandedSlots(now);
     this.unbindable.endPass();
+    await this.recoverUntakenRuns(now);
+    await this.restoreReachableAgents(now);
     await this.recheckDispatched(now);
     await this.bindWaiting(now);
     this.passes++;
@@ -356,6 +359,81 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         });
         if (result.finished) this.logger.warn(`run ${run.id}: no board left for its slot; failed`);
       }
+    }
+  }
+
+  /**
+   * An agent that heartbeats but never takes its runs (its queue connection reaches another Redis than
+   * the farm's, or none): runs waiting on its queue past the bound, with no worker of it connected, are
+   * taken back and re-queued for other boards, and the agent is queue_unreachable (nothing is bound to
+   * its boards) with a farm event, until a worker of it shows up (restoreReachableAgents).
+   */
+  private async recoverUntakenRuns(now: Date): Promise<void> {
+    const boundMs = this.config.scheduler.untakenAfterMs;
+    const stale = await this.prisma.run.findMany({
+      where: {
+        status: 'dispatched',
+        dispatchedAt: { lt: new Date(now.getTime() - boundMs) },
+        agent: { status: 'online' },
+      },
+      select: { id: true, agentId: true, agent: { select: { name: true } } },
+      take: 100,
+    });
+    const byAgent = new Map<string, { name: string; runIds: string[] }>();
+    for (const run of stale) {
+      if (!run.agentId || !(await this.dispatcher.isWaiting(run.agentId, run.id))) continue;
+      const entry = byAgent.get(run.agentId) ?? { name: run.agent?.name ?? '?', runIds: [] };
+      entry.runIds.push(run.id);
+      byAgent.set(run.agentId, entry);
+    }
+    for (const [agentId, { name, runIds }] of byAgent) {
+      // A worker that is connected but busy takes its runs later: only a missing worker is unreachable.
+      if (await this.dispatcher.hasWorker(agentId)) continue;
+      const reason = `${runIds.length} run(s) waited on its queue for over ${Math.round(boundMs / 1000)} s and no worker of it is connected to the farm's Redis: it cannot reach the queue (its REDIS_URL, or the api's FLASHFARM_AGENT_REDIS_URL)`;
+      const { count } = await this.prisma.agent.updateMany({
+        where: { id: agentId, status: 'online' },
+        data: { status: 'queue_unreachable', statusReason: reason },
+      });
+      if (count)
+        await recordFarmEvent(this.prisma, {
+          type: 'agent.queue-unreachable',
+          severity: 'error',
+          message: `agent ${name}: ${reason}; its runs go to other boards`,
+          agentId,
+          details: { runIds },
+        });
+      for (const runId of runIds) {
+        await this.dispatcher.withdraw(agentId, runId);
+        const result = await this.runs.finishRun(runId, {
+          status: 'failed',
+          errorCode: 'INFRASTRUCTURE',
+          errorMessage: `agent ${name} never took the run from its queue (queue unreachable)`,
+          requeue: true,
+        });
+        if (result.finished) this.logger.warn(`run ${runId}: agent ${name} never took it; re-queued`);
+      }
+    }
+  }
+
+  /** A queue_unreachable agent whose worker is now connected to the farm's Redis is online again. */
+  private async restoreReachableAgents(now: Date): Promise<void> {
+    const agents = await this.prisma.agent.findMany({
+      where: { status: 'queue_unreachable', lastHeartbeatAt: { gt: this.agentCutoff(now) } },
+      select: { id: true, name: true },
+    });
+    for (const agent of agents) {
+      if (!(await this.dispatcher.hasWorker(agent.id))) continue;
+      const { count } = await this.prisma.agent.updateMany({
+        where: { id: agent.id, status: 'queue_unreachable' },
+        data: { status: 'online', statusReason: null },
+      });
+      if (count)
+        await recordFarmEvent(this.prisma, {
+          type: 'agent.queue-reachable',
+          severity: 'info',
+          message: `agent ${agent.name} takes runs from its queue again`,
+          agentId: agent.id,
+        });
     }
   }
 

@@ -24,14 +24,21 @@ describe('state tables, enumerated', () => {
       'idle → busy',
       'idle → offline',
       'idle → quarantined',
+      'idle → conflict',
       'busy → idle',
       'busy → offline',
       'busy → quarantined',
+      'busy → conflict',
       'offline → idle',
       'offline → quarantined',
+      'offline → conflict',
       'quarantined → idle',
       'quarantined → offline',
       'quarantined → quarantined',
+      'conflict → idle',
+      'conflict → offline',
+      'conflict → quarantined',
+      'conflict → conflict',
     ]);
   });
 
