@@ -223,7 +223,8 @@ describe('agent with simulated boards', () => {
       what: 'the refused run',
       timeoutMs: 20_000,
     });
-    expect(refused).toMatchObject({ status: 'failed', errorCode: 'DEVICE_GONE', requeue: true });
+    // The flasher reads the MAC on the port before writing: another board there is DEVICE_CHANGED.
+    expect(refused).toMatchObject({ status: 'failed', errorCode: 'DEVICE_CHANGED', requeue: true });
     expect(Buffer.from(b.board.flash.read(0, 0x20000)).equals(Buffer.from(before))).toBe(true);
   }, 40_000);
 
