@@ -16,7 +16,7 @@ import { loadAgentConfig } from '../apps/agent/src/config/agent-config.js';
 import { createAgentApp, createAgentLogger, type AgentApp } from '../apps/agent/src/agent.factory.js';
 import { FarmClient } from '../apps/cli/src/commands/client.js';
 import { firmwareForm } from '../apps/cli/src/commands/firmware-input.js';
-import type { DeviceView, FirmwareView, JobView, Page } from '#contracts';
+import type { DeviceView, FirmwareView, JobView, Page, TokenView } from '#contracts';
 import { buildFirmwareSet } from '#esp';
 import { freePort } from '#runtime';
 import {
@@ -168,15 +168,21 @@ export async function startDemoFarm(options: DemoFarmOptions = {}): Promise<Demo
 
     const emptyPorts: number[] = [];
     for (let i = 0; i < (options.emptyPorts ?? 0); i++) emptyPorts.push(await freePort());
+    const agentName = env.FLASHFARM_AGENT_NAME ?? 'demo-agent';
+    // An agent token speaks for one agent: a second run in the same data directory retires the
+    // token of the run before (still bound to this agent name) before making its own.
+    const tokens = await client.request<TokenView[]>('GET', '/tokens');
+    for (const old of tokens.filter((t) => t.agentName === agentName && !t.revokedAt))
+      await client.request('DELETE', `/tokens/${old.id}`);
     const agentToken = await client.request<{ secret: string }>('POST', '/tokens', {
-      body: { json: { name: 'demo-agent', role: 'agent' } },
+      body: { json: { name: agentName, role: 'agent', agent: agentName } },
     });
     const agentConfig = loadAgentConfig({
       ...env,
       FLASHFARM_URL: url,
       REDIS_URL: api.infra.redisEndpoint.url,
       FLASHFARM_AGENT_TOKEN: agentToken.secret,
-      FLASHFARM_AGENT_NAME: env.FLASHFARM_AGENT_NAME ?? 'demo-agent',
+      FLASHFARM_AGENT_NAME: agentName,
       FLASHFARM_AGENT_PORTS: [
         ...boards.map((b) => b.server.url),
         ...emptyPorts.map((p) => `rfc2217://127.0.0.1:${p}`),
