@@ -12,7 +12,7 @@
  */
 import type { JobView, RunLogView, RunView } from '#contracts';
 import type { FaultFarm, FlashCounters, StoredPart } from './farm.js';
-import { pause } from './processes.js';
+import { holdFor } from '../../support/stimulus.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 /** Job statuses after which nothing more happens to the job. */
@@ -67,7 +67,7 @@ export async function waitTerminal(farm: FaultFarm, jobIds: string[], deadline: 
     }
     const done = jobIds.every((id) => last.has(id) && TERMINAL.has(last.get(id)!.status));
     if (done || Date.now() > deadline) return jobIds.flatMap((id) => (last.has(id) ? [last.get(id)!] : []));
-    await pause(500);
+    await holdFor(500);
   }
 }
 

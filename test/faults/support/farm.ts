@@ -12,7 +12,8 @@ import pg from 'pg';
 import { buildFirmwareSet } from '#esp';
 import { freePort } from '#runtime';
 import type { DeviceView, JobView } from '#contracts';
-import { NodeProgram, pause, RedisServer } from './processes.js';
+import { holdFor } from '../../support/stimulus.js';
+import { NodeProgram, RedisServer } from './processes.js';
 
 /** An answer of the api or of the simulator's control endpoint. */
 export interface HttpAnswer<T = unknown> {
@@ -363,6 +364,6 @@ export async function waitFor<T>(
       throw new Error(
         `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last: ${last instanceof Error ? last.message : JSON.stringify(last)})` : ''}`,
       );
-    await pause(intervalMs);
+    await holdFor(intervalMs);
   }
 }

@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startRedis } from '../../support/services.js';
+import { holdFor } from '../../support/stimulus.js';
 
 /** The repository root (where bin/ is). */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -62,11 +63,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
     killEverything();
     process.exit(130);
   });
-
-/** Resolves after `ms`: the suite holds faults (outages, unplugged cables) for a set time. */
-export function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** A node program the suite can start, signal and start again with the same settings. */
 export class NodeProgram {
@@ -134,7 +130,7 @@ export class NodeProgram {
   async signal(signal: NodeJS.Signals, waitMs = 30_000): Promise<'exited' | 'killed'> {
     if (!this.running) return 'exited';
     this.child!.kill(signal);
-    const inTime = await Promise.race([this.exited.then(() => true), pause(waitMs).then(() => false)]);
+    const inTime = await Promise.race([this.exited.then(() => true), holdFor(waitMs).then(() => false)]);
     if (inTime) return 'exited';
     this.child!.kill('SIGKILL');
     await this.exited;

@@ -8,7 +8,7 @@
 import type { JobView } from '#contracts';
 import { bundleBomb } from './bomb.js';
 import type { FaultFarm } from './farm.js';
-import { pause } from './processes.js';
+import { holdFor } from '../../support/stimulus.js';
 
 /** Settings of a suite run that scenarios read. */
 export interface SuiteSettings {
@@ -65,7 +65,7 @@ async function restartApi(ctx: TryContext, signal: NodeJS.Signals, downMs = 0): 
   const { farm } = ctx;
   const how = await farm.api.signal(signal, 30_000);
   if (how === 'killed') ctx.note(`the api did not exit within 30 s of ${signal}; SIGKILLed`);
-  if (downMs > 0) await pause(downMs);
+  if (downMs > 0) await holdFor(downMs);
   farm.api.start();
   const started = Date.now();
   await farm.waitApiHealthy(ctx.settings.boundMs);
@@ -75,7 +75,7 @@ async function restartApi(ctx: TryContext, signal: NodeJS.Signals, downMs = 0): 
 async function unplugFor(ctx: TryContext, board: string, ms: number): Promise<void> {
   const out = await ctx.farm.simRequest('POST', `/boards/${board}/unplug`);
   if (out.status !== 200) throw new Error(`unplug ${board}: ${out.status}`);
-  await pause(ms);
+  await holdFor(ms);
   const back = await ctx.farm.simRequest('POST', `/boards/${board}/plug`);
   if (back.status !== 200) throw new Error(`plug ${board}: ${back.status}`);
 }
@@ -101,7 +101,7 @@ async function healthWhile<T>(
       const ms = performance.now() - started;
       slowestMs = Math.max(slowestMs, ms);
       if (ms > 2_000 || answer.status !== 200) slow++;
-      await pause(500);
+      await holdFor(500);
     }
   })();
   try {
