@@ -22,7 +22,7 @@ import { buildFirmwareSet } from '#esp';
 import { freePort } from '#runtime';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { pollUntil } from '../support/poll.js';
-import { REPO_ROOT, type SpawnedProcess } from '../support/processes.js';
+import { REPO_ROOT, type SpawnedProcess, watchProcess } from '../support/processes.js';
 import { createTestRedisUrl } from '../support/redis.js';
 import { scratchDir } from '../support/scratch.js';
 import { performDockerfile, type PerformedBuild } from './support/dockerfile-steps.js';
@@ -49,36 +49,7 @@ function start(argv: string[], env: Record<string, string>): SpawnedProcess {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...build.image.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let text = '';
-  child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const spawned: SpawnedProcess = {
-    child,
-    output: () => text,
-    waitForOutput: (pattern, timeoutMs = 30_000) =>
-      pollUntil(
-        () =>
-          text.match(pattern) ??
-          (child.exitCode !== null
-            ? Promise.reject(new Error(`exited ${child.exitCode}: ${text}`))
-            : undefined),
-        { timeoutMs, what: `output matching ${pattern}` },
-      ),
-    waitForExit: (timeoutMs = 30_000) =>
-      Promise.race([
-        exited,
-        new Promise<never>((_, reject) =>
-          setTimeout(
-            () => reject(new Error(`still running after ${timeoutMs} ms: ${text}`)),
-            timeoutMs,
-          ).unref(),
-        ),
-      ]),
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
-  };
+  const spawned = watchProcess(child);
   processes.push(spawned);
   return spawned;
 }

@@ -26,6 +26,14 @@ export function spawnTs(
     env: { ...process.env, NODE_OPTIONS: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return watchProcess(child);
+}
+
+/**
+ * Captures a started child's combined output and wraps it as a SpawnedProcess: for tests that start
+ * programs their own way (a compiled tree, an image's command) and wait on them like spawnTs's.
+ */
+export function watchProcess(child: ChildProcess): SpawnedProcess {
   let text = '';
   child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
