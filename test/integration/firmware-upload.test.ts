@@ -17,6 +17,7 @@ import { firmwarePartPath } from '#contracts';
 import { TokenStore } from '../../apps/api/src/auth/index.js';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import type { FirmwareDetailView, ProblemBody } from '#contracts';
+import { rawZip } from '../support/zip.js';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures');
 const fixture = (name: string) => new Uint8Array(fs.readFileSync(path.join(FIXTURES, name)));
@@ -94,47 +95,6 @@ function deflatedZeros(mib: number): { data: Buffer; crc: number } {
     data: Buffer.concat([...Array<Buffer>(mib).fill(block), zlib.deflateRawSync(Buffer.alloc(0))]),
     crc,
   };
-}
-
-/** A zip written field by field, so an entry can declare whatever size and CRC a test wants. */
-function zipOf(
-  entries: Array<{ name: string; data: Buffer; method: 0 | 8; size: number; crc: number }>,
-): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(e.method, 8);
-    local.writeUInt32LE(e.crc, 14);
-    local.writeUInt32LE(e.data.length, 18);
-    local.writeUInt32LE(e.size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(e.method, 10);
-    central.writeUInt32LE(e.crc, 16);
-    central.writeUInt32LE(e.data.length, 20);
-    central.writeUInt32LE(e.size, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, e.data);
-    centrals.push(central, name);
-    offset += 30 + name.length + e.data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
 }
 
 /** One run of `attempt` with the event loop's longest stall and the peak of ArrayBuffer memory. */
@@ -655,18 +615,18 @@ describe('refused uploads', () => {
     const args = Buffer.from(flasherArgs(set, 'esp32'));
     const stored = (name: string, data: Uint8Array) => ({
       name,
-      data: Buffer.from(data),
+      compressed: Buffer.from(data),
       method: 0 as const,
-      size: data.length,
+      declaredSize: data.length,
       crc: zlib.crc32(data),
     });
     // 512 MiB of zeros in about half a MiB, declaring 4 KiB: only counting what inflates catches it.
     const bomb = deflatedZeros(512);
-    const zip = zipOf([
+    const zip = rawZip([
       stored('flasher_args.json', args),
       stored('bootloader.bin', set[0].data),
       stored('partition-table.bin', set[1].data),
-      { name: 'bomb.bin', data: bomb.data, method: 8, size: 4096, crc: bomb.crc },
+      { name: 'bomb.bin', compressed: bomb.data, method: 8, declaredSize: 4096, crc: bomb.crc },
     ]);
     expect(zip.length).toBeLessThan(1024 * 1024);
     const { result, ms, maxStallMs, peakBufferBytes } = await measured(() =>
@@ -688,18 +648,18 @@ describe('refused uploads', () => {
     const set = buildFirmwareSet({ chip: 'esp32', projectName: 'big', version: '1', payloadBytes: 1024 });
     const stored = (name: string, data: Uint8Array) => ({
       name,
-      data: Buffer.from(data),
+      compressed: Buffer.from(data),
       method: 0 as const,
-      size: data.length,
+      declaredSize: data.length,
       crc: zlib.crc32(data),
     });
     // 4 MiB: within the bundle's total (8 × the upload limit), past the 1 MiB a single file may have.
     const big = deflatedZeros(4);
-    const zip = zipOf([
+    const zip = rawZip([
       stored('flasher_args.json', Buffer.from(flasherArgs(set, 'esp32'))),
       stored('bootloader.bin', set[0].data),
       stored('partition-table.bin', set[1].data),
-      { name: 'big.bin', data: big.data, method: 8, size: 4 * 1024 * 1024, crc: big.crc },
+      { name: 'big.bin', compressed: big.data, method: 8, declaredSize: 4 * 1024 * 1024, crc: big.crc },
     ]);
     const { result, ms, maxStallMs, peakBufferBytes } = await measured(() =>
       expectRefused(

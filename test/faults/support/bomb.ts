@@ -9,6 +9,7 @@
  */
 import zlib from 'node:zlib';
 import { buildFirmwareSet } from '#esp';
+import { rawZip } from '../../support/zip.js';
 
 /** Longest deflate match. */
 const MATCH_BYTES = 258;
@@ -78,53 +79,6 @@ function flushedDeflate(data: Uint8Array): Buffer {
   return zlib.deflateRawSync(data, { level: 9, finishFlush: zlib.constants.Z_FULL_FLUSH });
 }
 
-interface ZipEntry {
-  name: string;
-  method: 0 | 8;
-  crc: number;
-  compressed: Buffer;
-  declaredSize: number;
-}
-
-/** A plain zip (no data descriptors, no ZIP64) of the given entries. */
-function zip(entries: ZipEntry[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name, 'utf8');
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(e.method, 8);
-    local.writeUInt32LE(e.crc, 14);
-    local.writeUInt32LE(e.compressed.length, 18);
-    local.writeUInt32LE(e.declaredSize, 22);
-    local.writeUInt16LE(name.length, 26);
-    locals.push(local, name, e.compressed);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(e.method, 10);
-    central.writeUInt32LE(e.crc, 16);
-    central.writeUInt32LE(e.compressed.length, 20);
-    central.writeUInt32LE(e.declaredSize, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    centrals.push(central, name);
-    offset += 30 + name.length + e.compressed.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
-}
-
 /** The bomb: `inflatedGiB` GiB of zeros behind a real app that the zip says is the whole entry. */
 export function bundleBomb(inflatedGiB: number): { zip: Buffer; inflatedBytes: number } {
   const app = buildFirmwareSet({ chip: 'esp32', projectName: 'bomb', version: '1.0.0' }).find(
@@ -142,7 +96,7 @@ export function bundleBomb(inflatedGiB: number): { zip: Buffer; inflatedBytes: n
     }),
   );
   return {
-    zip: zip([
+    zip: rawZip([
       { name: 'flasher_args.json', method: 0, crc: crc32(args), compressed: args, declaredSize: args.length },
       {
         name: 'app.bin',
