@@ -44,6 +44,22 @@ async function takeOut(b: DemoBoard): Promise<void> {
   farm.boards.splice(farm.boards.indexOf(b), 1);
 }
 
+/** What a job went through (its view, its devices' states, its runs' logs): the message of a test that waited in vain. */
+async function jobStory(jobId: string): Promise<string> {
+  const job = await farm.client.request<JobView>('GET', `/jobs/${jobId}`);
+  const devices = (await farm.client.request<Page<DeviceView>>('GET', '/devices?limit=50')).items;
+  const logs = await Promise.all(
+    job.slots.flatMap((slot) =>
+      slot.latest ? [farm.client.request<string>('GET', `/runs/${slot.latest.id}/log`, { text: true })] : [],
+    ),
+  );
+  return [
+    `job: ${JSON.stringify(job)}`,
+    `devices: ${devices.map((d) => `${d.mac} ${d.state}`).join(', ')}`,
+    ...logs,
+  ].join('\n');
+}
+
 /** The regions of the campaign's firmware on a board match the firmware (read from the simulated flash). */
 function holdsFirmware(b: DemoBoard): boolean {
   return parts.every((p) => md5(b.board.flash.read(p.offset, p.size)) === p.md5);
@@ -204,7 +220,9 @@ describe('fixture cycles', () => {
         return j.status === 'failed' || j.status === 'succeeded' || j.status === 'cancelled' ? j : undefined;
       },
       { timeoutMs: 40_000, what: 'the pinned job to end' },
-    );
+    ).catch(async (err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${await jobStory(job.id)}`);
+    });
     expect(ended.status).toBe('failed');
     const runId = ended.slots[0].latest?.id;
     expect(runId).toBeDefined();
