@@ -20,6 +20,9 @@ const ENV = {
   FLASHFARM_SCHEDULER_INTERVAL_MS: '200',
   FLASHFARM_AGENT_HEARTBEAT_MS: '300',
   FLASHFARM_EVENTS_STALL_MS: '1000',
+  // Gone consumers are looked for every claimIdleMs / 2: at the 30 s default the take-over below could
+  // come 20 s after the other replica stops reading, later than the test waits.
+  FLASHFARM_EVENTS_CLAIM_IDLE_MS: '4000',
 };
 
 let database: TestDatabase;
