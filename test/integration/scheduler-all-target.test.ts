@@ -49,7 +49,17 @@ async function startAgent(
   script: FakeRunScript,
 ): Promise<FakeAgent> {
   const agent = await suite.startAgent({ name, boards, script });
-  await suite.sql(`UPDATE "Device" SET pool = $1 WHERE mac = ANY($2)`, [pool, boards.map((b) => b.mac)]);
+  const macs = boards.map((b) => b.mac);
+  await suite.sql(`UPDATE "Device" SET pool = $1 WHERE mac = ANY($2)`, [pool, macs]);
+  // A heartbeat late under load may have had the agent's boards offline for a moment: a job is
+  // refused while no board of its pool is usable, so wait until they all are.
+  await pollUntil(
+    async () =>
+      (await suite.sql(`SELECT state FROM "Device" WHERE mac = ANY($1)`, [macs])).rows.every(
+        (r) => r.state === 'idle',
+      ),
+    { what: `the boards of pool ${pool} to be idle` },
+  );
   return agent;
 }
 
