@@ -219,7 +219,10 @@ describe('live dashboard', () => {
     const stored = await apiCall<{ state: string; quarantineReason: string }>('GET', `/devices/${id}`);
     expect(stored).toMatchObject({ state: 'quarantined', quarantineReason: 'cracked USB connector' });
     await shot(page, '07-device-quarantined');
-    await page.click('#device-actions summary');
+    // The redraws that followed (the answer, then the board's live event) left the panel open.
+    expect(await page.locator('#device-actions').evaluate((el) => (el as HTMLDetailsElement).open)).toBe(
+      true,
+    );
     await page.click('#device-release');
     await page.waitForSelector('#device-state [data-status=idle]');
     expect((await apiCall<{ state: string }>('GET', `/devices/${id}`)).state).toBe('idle');

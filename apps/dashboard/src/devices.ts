@@ -201,12 +201,11 @@ export async function deviceView(ctx: ViewContext): Promise<void> {
     const device =
       d ?? (await api<DeviceDetailView>(`/devices/${encodeURIComponent(id)}`, { signal: ctx.signal }));
     document.getElementById('device-title')!.textContent = `Device ${device.label ?? device.mac}`;
-    mount(
-      identityBox,
-      h('h2', {}, 'Identity'),
-      identityFacts(device),
-      deviceActions(device, () => draw()),
-    );
+    // A redraw (the action's own answer, or a live event of this board) keeps the panel as the user left it.
+    const wasOpen = (document.getElementById('device-actions') as HTMLDetailsElement | null)?.open ?? false;
+    const actions = deviceActions(device, () => draw());
+    if (actions instanceof HTMLDetailsElement) actions.open = wasOpen;
+    mount(identityBox, h('h2', {}, 'Identity'), identityFacts(device), actions);
     mount(historyBox, ...(await histories(ctx, device.id)));
   };
   await draw(first);
