@@ -205,7 +205,9 @@ describe('fixture cycles', () => {
         (await farm.client.request<Page<DeviceView>>('GET', '/devices?limit=50')).items.some(
           (d) => d.mac === first.board.mac && d.state === 'idle',
         ),
-      { timeoutMs: 20_000, what: 'the first board to be identified' },
+      // The port has been empty since the farm started, so the agent probes it only every 30 s by now
+      // (its back-off for ports where nothing answers): the board may wait that long to be seen.
+      { timeoutMs: 50_000, what: 'the first board to be identified' },
     );
     await takeOut(first);
     const second = await farm.addBoard({ chip: 'esp32', name: 'pinned-second' }, plainPort);
@@ -231,7 +233,7 @@ describe('fixture cycles', () => {
     // The run is filed under the unit that was really there, and nothing reached it.
     expect(run.device?.mac).toBe(second.board.mac);
     expect(parts.map((p) => md5(second.board.flash.read(p.offset, p.size)))).toEqual(before);
-  }, 90_000);
+  }, 120_000);
 
   it('a manual slot starts a cycle on "next unit" only: a unit, the same unit again as a re-test, a unit out of download mode as a failure', async () => {
     const manualUrl = `rfc2217://127.0.0.1:${manualPort}`;
