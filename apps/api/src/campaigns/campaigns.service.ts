@@ -36,6 +36,7 @@ import { isTerminalJob } from '../runs/job-status.js';
 import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
 import { checkSerialRecipe, SerialAllocator } from './serial-allocator.js';
 import { buildUnitRecord } from './unit-record.js';
+import { WebhooksService } from '../webhooks/webhooks.service.js';
 
 /** What each control action asks of a campaign: its new status and the statuses it may come from. */
 const CONTROL: Record<
@@ -72,6 +73,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     private readonly jobs: JobsService,
     private readonly dispatcher: Dispatcher,
     private readonly serials: SerialAllocator,
+    private readonly webhooks: WebhooksService,
   ) {}
 
   /**
@@ -441,14 +443,25 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         skipDuplicates: true,
       });
       if (!created.count) continue; // another replica's pass took it
-      await transitionUnit(this.prisma, { campaignId: campaign.id, cycleKey }, 'failed', {
+      const moved = await transitionUnit(this.prisma, { campaignId: campaign.id, cycleKey }, 'failed', {
         from: ['pending'],
         data: { errorCode: f.code, errorMessage: f.message, finishedAt: f.at },
       });
+      if (moved) await this.announceFinished(campaign, cycleKey);
       this.logger.log(
         `campaign ${campaign.id}: a unit on ${f.portPath} did not reach the bootloader (${f.code})`,
       );
     }
+  }
+
+  /** Hands a unit closed without a job (a fixture cycle that failed) to the webhook, without waiting for it. */
+  private async announceFinished(campaign: Campaign, cycleKey: string): Promise<void> {
+    const unit = await this.prisma.campaignUnit.findUnique({
+      where: { campaignId_cycleKey: { campaignId: campaign.id, cycleKey } },
+    });
+    if (!unit) return;
+    const [record] = await this.records(campaign, [unit]);
+    void this.webhooks.unitFinished(record);
   }
 
   /** Starts a one-device job for each pending unit. */
@@ -532,7 +545,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
           if (record.result === 'succeeded') await this.serials.markUsed(unit.serial);
           else await this.serials.markVoid(unit.serial, `the unit failed: ${record.errorCode ?? 'unknown'}`);
         }
-        await transitionUnit(
+        const moved = await transitionUnit(
           this.prisma,
           { id: unit.id, jobId: job.id },
           record.result === 'succeeded' ? 'succeeded' : 'failed',
@@ -547,6 +560,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
             },
           },
         );
+        // Only the pass that closed the unit hands its record to the webhook, and does not wait for it.
+        if (moved) void this.webhooks.unitFinished(record);
       }
     }
     if (campaign.mode === 'pool' && campaign.status === 'running') {
