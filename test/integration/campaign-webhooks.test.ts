@@ -19,7 +19,8 @@ const SECRET = 'mes-shared-secret-0123456789';
 const TIMEOUT_MS = 3_000;
 const ATTEMPTS = 3;
 const BACKOFF_MS = 100;
-const BOARDS = [board('aa:00:00:00:00:01', '/dev/ttyUSB1'), board('aa:00:00:00:00:02', '/dev/ttyUSB2')];
+const FAILING = board('aa:00:00:00:00:02', '/dev/ttyUSB2');
+const BOARDS = [board('aa:00:00:00:00:01', '/dev/ttyUSB1'), FAILING];
 
 /** A request the receiver got, byte for byte. */
 interface Received {
@@ -173,6 +174,9 @@ beforeAll(async () => {
   suite = await startSchedulerSuite({
     env: {
       FLASHFARM_SCHEDULER_INTERVAL_MS: '100',
+      // A failed unit is final at once, and the failing board is never quarantined.
+      FLASHFARM_RUN_MAX_ATTEMPTS: '1',
+      FLASHFARM_QUARANTINE_AFTER_FAILURES: '1000',
       FLASHFARM_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
       FLASHFARM_WEBHOOK_ATTEMPTS: String(ATTEMPTS),
       FLASHFARM_WEBHOOK_BACKOFF_MS: String(BACKOFF_MS),
@@ -183,11 +187,18 @@ beforeAll(async () => {
   await suite.startAgent({
     name: 'line-1',
     boards: BOARDS,
+    // The second board always fails its verify, so every campaign has a PASS and a FAIL record.
     script: async (run) => {
       await run.started();
       await run.log('writing', 'info', 'write');
       await gate;
-      await run.finish();
+      if (run.payload.portPath === FAILING.portPath)
+        await run.finish({
+          status: 'failed',
+          errorCode: 'DIGEST_MISMATCH',
+          errorMessage: 'MD5 of region 0x10000 differs',
+        });
+      else await run.finish();
     },
   });
 }, 60_000);
@@ -206,6 +217,10 @@ describe('campaign webhooks', () => {
     expect(JSON.stringify(hook.body)).not.toContain(SECRET);
 
     const records = await allUnitsFinal(id, 'the signed campaign to finish its units');
+    expect(records.map((r) => [r.mac, r.result]).sort()).toEqual([
+      ['aa:00:00:00:00:01', 'succeeded'],
+      ['aa:00:00:00:00:02', 'failed'],
+    ]);
     const log = await deliveriesEnded(id, BOARDS.length, 'every record delivered');
     expect(log.map((d) => [d.status, d.attempts.length, d.attempts[0].httpStatus])).toEqual(
       BOARDS.map(() => ['delivered', 1, 204]),

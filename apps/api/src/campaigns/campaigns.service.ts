@@ -454,7 +454,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Hands a unit closed without a job (a fixture cycle that failed) to the webhook, without waiting for it. */
+  /** Hands a unit closed without a finished job (a failed fixture cycle, a refused start) to the webhook, without waiting for it. */
   private async announceFinished(campaign: Campaign, cycleKey: string): Promise<void> {
     const unit = await this.prisma.campaignUnit.findUnique({
       where: { campaignId_cycleKey: { campaignId: campaign.id, cycleKey } },
@@ -479,6 +479,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       );
       if (!parsed.ok) {
         await this.failUnit(
+          campaign,
           unit,
           'INVALID_ARGUMENT',
           parsed.problems.map((p) => `${p.field} ${p.message}`).join('; '),
@@ -501,17 +502,23 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       } catch (error) {
         if (serial && serial !== unit.serial) await this.serials.markVoid(serial, 'the unit did not start');
         if (error instanceof ApiError && error.status < 500)
-          await this.failUnit(unit, error.code, error.message);
+          await this.failUnit(campaign, unit, error.code, error.message);
         else throw error;
       }
     }
   }
 
-  private async failUnit(unit: CampaignUnit, code: string, message: string): Promise<void> {
-    await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
+  private async failUnit(
+    campaign: Campaign,
+    unit: CampaignUnit,
+    code: string,
+    message: string,
+  ): Promise<void> {
+    const moved = await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
       from: ['pending'],
       data: { errorCode: code, errorMessage: message, finishedAt: new Date() },
     });
+    if (moved) await this.announceFinished(campaign, unit.cycleKey);
   }
 
   /** Closes units whose job ended, with their record; completes a pool campaign with no unit left. */
