@@ -6,11 +6,13 @@
  * never holds the line; a delivery can be sent again; bad input and a viewer
  * are refused.
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CampaignView, Page, UnitRecord, WebhookDeliveryView } from '#contracts';
 import { verifyWebhook } from '../../apps/api/src/webhooks/signature.js';
+import { WebhooksService } from '../../apps/api/src/webhooks/webhooks.service.js';
 import { seedToken } from '../support/fake-agent.js';
 import { pollUntil } from '../support/poll.js';
 import { board, startSchedulerSuite, type SchedulerSuite } from '../support/scheduler-suite.js';
@@ -340,6 +342,28 @@ describe('campaign webhooks', () => {
     expect(noHook.body.message).toMatch(/PUT \/campaigns\/.+\/webhook/);
     expect((await call('GET', `/campaigns/${id}/webhook`)).status).toBe(404);
   }, 60_000);
+
+  it('sends a delivery whose job never reached the queue (Redis down when the unit finished)', async () => {
+    const id = await startCampaign('lost-job', `${receiver.base}/ok`);
+    const [record] = await allUnitsFinal(id, 'the lost-job campaign to finish its units');
+    await deliveriesEnded(id, BOARDS.length, 'the ordinary deliveries');
+    // A row as unitFinished writes it, whose queue.add never happened.
+    const lost = randomUUID();
+    await suite.sql(
+      `INSERT INTO "WebhookDelivery" (id, "campaignId", "unitId", event, body, "createdAt")
+       VALUES ($1, $2, $3, 'unit.finished', $4, now() - interval '1 hour')`,
+      [lost, id, record.unitId, JSON.stringify(record)],
+    );
+    const swept = await suite.api.api.app.get(WebhooksService).sweep();
+    expect(swept).toBe(1);
+    const delivered = await pollUntil(
+      async () => (await deliveries(id)).find((d) => d.id === lost && d.status === 'delivered'),
+      { what: 'the swept delivery to arrive' },
+    );
+    expect(delivered.attempts).toHaveLength(1);
+    const sent = receiver.received.find((r) => r.headers['x-flashfarm-delivery'] === lost);
+    expect(sent?.body).toBe(JSON.stringify(record));
+  }, 30_000);
 
   it('refuses a bad url or secret with 422 WEBHOOK_INVALID, and a viewer with 403', async () => {
     const id = await startCampaign('refusals');

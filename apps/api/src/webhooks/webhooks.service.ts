@@ -33,6 +33,9 @@ import { signWebhook } from './signature.js';
 /** The BullMQ queue of webhook deliveries (one job per delivery; BullMQ keeps the retries). */
 export const WEBHOOK_QUEUE = 'ff-webhooks';
 
+/** How often queued deliveries are handed to the queue again, and how old they must be by then. */
+const SWEEP_MS = 30_000;
+
 interface DeliveryJob {
   deliveryId: string;
 }
@@ -43,6 +46,7 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   private queue?: Queue<DeliveryJob>;
   private worker?: Worker<DeliveryJob>;
   private workerConnection?: Redis;
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -61,9 +65,33 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
       concurrency: this.config.webhooks.concurrency,
     });
     this.worker.on('error', (error) => this.logger.warn(`webhook worker: ${error.message}`));
+    this.sweeper = setInterval(() => void this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Hands queued deliveries older than the sweep period to the queue again: one whose job never
+   * reached Redis (Redis was down when the unit finished) is sent; for one whose job is waiting,
+   * retrying or running, adding the same job id is a no-op in BullMQ. Every replica may run it.
+   */
+  async sweep(olderThan = new Date(Date.now() - SWEEP_MS)): Promise<number> {
+    try {
+      const stale = await this.prisma.webhookDelivery.findMany({
+        where: { status: 'queued', createdAt: { lt: olderThan } },
+        select: { id: true },
+        orderBy: { createdAt: 'asc' },
+        take: 500,
+      });
+      for (const d of stale) await this.enqueue(d.id);
+      return stale.length;
+    } catch (error) {
+      this.logger.warn(`webhook sweep: ${error instanceof Error ? error.message : String(error)}`);
+      return 0;
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.worker?.close();
     await this.queue?.close();
     this.workerConnection?.disconnect();
