@@ -49,6 +49,8 @@ export const HTTP_ERRORS = {
   BOOT_CHECK_PATTERN_INVALID: { status: 422, meaning: 'the boot-check pattern is invalid or unsafe' },
   /** An "all" job whose selector matches no board online now. */
   NO_MATCHING_DEVICE: { status: 422, meaning: 'no board matches the selector' },
+  /** A campaign webhook's url or secret was refused (http/https only, secret length); the message says which. */
+  WEBHOOK_INVALID: { status: 422, meaning: 'the webhook url or secret is refused' },
   /** A dependency (database, Redis) does not answer. */
   SERVICE_UNAVAILABLE: { status: 503, meaning: 'a dependency is down' },
   /** A bug; the api log has the details. */

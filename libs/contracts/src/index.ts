@@ -13,3 +13,4 @@ export * from './pagination.js';
 export * from './states.js';
 export * from './farm-views.js';
 export * from './text.js';
+export * from './webhooks.js';

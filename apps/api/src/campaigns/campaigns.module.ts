@@ -6,13 +6,14 @@ import { CampaignsController } from './campaigns.controller.js';
 import { CampaignsService } from './campaigns.service.js';
 import { SerialAllocator } from './serial-allocator.js';
 import { StationsController } from './stations.controller.js';
+import { WebhooksModule } from '../webhooks/webhooks.module.js';
 
 /**
  * Production campaigns. Units become ordinary one-device jobs (JobsService is
  * stateless, so this module holds its own instance over the same modules).
  */
 @Module({
-  imports: [RunsModule, SchedulerModule],
+  imports: [RunsModule, SchedulerModule, WebhooksModule],
   controllers: [CampaignsController, StationsController],
   providers: [JobsService, CampaignsService, SerialAllocator],
   exports: [CampaignsService],

@@ -36,6 +36,7 @@ import { isTerminalJob } from '../runs/job-status.js';
 import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
 import { checkSerialRecipe, SerialAllocator } from './serial-allocator.js';
 import { buildUnitRecord } from './unit-record.js';
+import { WebhooksService } from '../webhooks/webhooks.service.js';
 
 /** What each control action asks of a campaign: its new status and the statuses it may come from. */
 const CONTROL: Record<
@@ -72,6 +73,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     private readonly jobs: JobsService,
     private readonly dispatcher: Dispatcher,
     private readonly serials: SerialAllocator,
+    private readonly webhooks: WebhooksService,
   ) {}
 
   /**
@@ -441,14 +443,25 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         skipDuplicates: true,
       });
       if (!created.count) continue; // another replica's pass took it
-      await transitionUnit(this.prisma, { campaignId: campaign.id, cycleKey }, 'failed', {
+      const moved = await transitionUnit(this.prisma, { campaignId: campaign.id, cycleKey }, 'failed', {
         from: ['pending'],
         data: { errorCode: f.code, errorMessage: f.message, finishedAt: f.at },
       });
+      if (moved) await this.announceFinished(campaign, cycleKey);
       this.logger.log(
         `campaign ${campaign.id}: a unit on ${f.portPath} did not reach the bootloader (${f.code})`,
       );
     }
+  }
+
+  /** Hands a unit closed without a finished job (a failed fixture cycle, a refused start) to the webhook, without waiting for it. */
+  private async announceFinished(campaign: Campaign, cycleKey: string): Promise<void> {
+    const unit = await this.prisma.campaignUnit.findUnique({
+      where: { campaignId_cycleKey: { campaignId: campaign.id, cycleKey } },
+    });
+    if (!unit) return;
+    const [record] = await this.records(campaign, [unit]);
+    void this.webhooks.unitFinished(record);
   }
 
   /** Starts a one-device job for each pending unit. */
@@ -466,6 +479,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       );
       if (!parsed.ok) {
         await this.failUnit(
+          campaign,
           unit,
           'INVALID_ARGUMENT',
           parsed.problems.map((p) => `${p.field} ${p.message}`).join('; '),
@@ -488,17 +502,23 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       } catch (error) {
         if (serial && serial !== unit.serial) await this.serials.markVoid(serial, 'the unit did not start');
         if (error instanceof ApiError && error.status < 500)
-          await this.failUnit(unit, error.code, error.message);
+          await this.failUnit(campaign, unit, error.code, error.message);
         else throw error;
       }
     }
   }
 
-  private async failUnit(unit: CampaignUnit, code: string, message: string): Promise<void> {
-    await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
+  private async failUnit(
+    campaign: Campaign,
+    unit: CampaignUnit,
+    code: string,
+    message: string,
+  ): Promise<void> {
+    const moved = await transitionUnit(this.prisma, { id: unit.id }, 'failed', {
       from: ['pending'],
       data: { errorCode: code, errorMessage: message, finishedAt: new Date() },
     });
+    if (moved) await this.announceFinished(campaign, unit.cycleKey);
   }
 
   /** Closes units whose job ended, with their record; completes a pool campaign with no unit left. */
@@ -532,7 +552,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
           if (record.result === 'succeeded') await this.serials.markUsed(unit.serial);
           else await this.serials.markVoid(unit.serial, `the unit failed: ${record.errorCode ?? 'unknown'}`);
         }
-        await transitionUnit(
+        const moved = await transitionUnit(
           this.prisma,
           { id: unit.id, jobId: job.id },
           record.result === 'succeeded' ? 'succeeded' : 'failed',
@@ -547,6 +567,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
             },
           },
         );
+        // Only the pass that closed the unit hands its record to the webhook, and does not wait for it.
+        if (moved) void this.webhooks.unitFinished(record);
       }
     }
     if (campaign.mode === 'pool' && campaign.status === 'running') {

@@ -71,15 +71,24 @@ function describeIssues(issues: z.core.$ZodIssue[], root: string): ProblemDetail
   });
 }
 
-/** Parses a request part with its schema; every problem at once, as 400 VALIDATION_FAILED with details. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+/**
+ * Parses a request part with its schema; every problem at once, as 400 VALIDATION_FAILED with details
+ * (or as `code`, for a route whose refusals have their own code, e.g. 422 WEBHOOK_INVALID).
+ */
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: string,
+  code?: ApiErrorCode,
+): z.output<S> {
   // Bodies and queries were checked before routing; a multipart form is parsed later, by its route.
   const unsafe = findUnsafeText(value, what.split(' ').pop() ?? 'body');
   if (unsafe) throw invalidText(unsafe);
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
   const details = describeIssues(parsed.error.issues, what.split(' ').pop() ?? 'body');
-  throw ApiError.validation(`Invalid ${what}: ${details.map((d) => d.message).join('; ')}`, details);
+  const message = `Invalid ${what}: ${details.map((d) => d.message).join('; ')}`;
+  throw code ? new ApiError(code, message, details) : ApiError.validation(message, details);
 }
 
 /** The 400 every validated route can answer. */
@@ -94,12 +103,21 @@ const onMethod =
     for (const decorator of decorators) decorator(target, key, descriptor);
   };
 
-/** The request body, validated with `schema` (400 with every problem) and documented with it. */
-export const ValidBody = <S extends z.ZodType>(schema: S, what = 'body') =>
+/**
+ * The request body, validated with `schema` (400 with every problem, or `code` when given: the
+ * body's refusals then answer with that code, documented too) and documented with it.
+ */
+export const ValidBody = <S extends z.ZodType>(schema: S, what = 'body', code?: ApiErrorCode) =>
   createParamDecorator(
     (_data: unknown, context: ExecutionContext) =>
-      parseInput(schema, context.switchToHttp().getRequest<Request>().body, what),
-    [onMethod(ApiBody({ schema: reference(schema, 'input') }), invalidRequest())],
+      parseInput(schema, context.switchToHttp().getRequest<Request>().body, what, code),
+    [
+      onMethod(
+        ApiBody({ schema: reference(schema, 'input') }),
+        invalidRequest(),
+        ...(code ? [problemResponses([code])] : []),
+      ),
+    ],
   )();
 
 /** The query string, validated with `schema` and documented parameter by parameter. */

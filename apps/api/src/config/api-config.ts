@@ -71,6 +71,25 @@ const schema = z.object({
   FLASHFARM_EVENTS_STALL_MS: z.coerce.number().int().min(1000, 'must be at least 1000 ms').default(15_000),
   FLASHFARM_SSE_HEARTBEAT_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(15_000),
   FLASHFARM_AGENT_HEARTBEAT_MS: z.coerce.number().int().min(50, 'must be at least 50 ms').default(5_000),
+  FLASHFARM_WEBHOOK_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100, 'must be at least 100 ms')
+    .max(120_000, 'must be at most 120000 ms')
+    .default(10_000),
+  FLASHFARM_WEBHOOK_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(1, 'must be 1 or more')
+    .max(20, 'must be at most 20')
+    .default(5),
+  FLASHFARM_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10, 'must be at least 10 ms').default(2_000),
+  FLASHFARM_WEBHOOK_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1, 'must be 1 or more')
+    .max(100, 'must be at most 100')
+    .default(4),
   FLASHFARM_METRICS_PUBLIC: z
     .enum(['true', 'false'], { message: 'must be "true" or "false"' })
     .default('false')
@@ -132,6 +151,17 @@ export interface ApiConfig {
     /** Comment lines on idle Server-Sent Event streams. */
     sseHeartbeatMs: number;
   };
+  /** Campaign webhook deliveries (apps/api/src/webhooks). */
+  webhooks: {
+    /** One attempt's bound: a receiver that has not answered by then is a failed attempt. */
+    timeoutMs: number;
+    /** Attempts per delivery, the first included. */
+    attempts: number;
+    /** Wait before the second attempt; doubled before each later one. */
+    backoffMs: number;
+    /** Deliveries in flight at once in this api process. */
+    concurrency: number;
+  };
 }
 
 /** Parses the environment; throws ConfigError naming each bad variable. */
@@ -165,6 +195,12 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       claimIdleMs: e.FLASHFARM_EVENTS_CLAIM_IDLE_MS,
       stallMs: e.FLASHFARM_EVENTS_STALL_MS,
       sseHeartbeatMs: e.FLASHFARM_SSE_HEARTBEAT_MS,
+    },
+    webhooks: {
+      timeoutMs: e.FLASHFARM_WEBHOOK_TIMEOUT_MS,
+      attempts: e.FLASHFARM_WEBHOOK_ATTEMPTS,
+      backoffMs: e.FLASHFARM_WEBHOOK_BACKOFF_MS,
+      concurrency: e.FLASHFARM_WEBHOOK_CONCURRENCY,
     },
   };
 }
