@@ -177,6 +177,16 @@ describe('live dashboard', () => {
       { timeout: 30_000 },
     );
     await shot(page, '04-job-erase');
+    // The working slot's log is shown inline, live: lines arrive while the board is still at work.
+    expect(await page.textContent('#slot-log-title')).toBe('Log of slot 0, attempt 1');
+    await page.waitForFunction(
+      () => (document.getElementById('slot-log')?.textContent ?? '').includes('[erase]'),
+      undefined,
+      {
+        timeout: 30_000,
+      },
+    );
+    expect(await page.getAttribute('#job-runs button.slot-log', 'aria-pressed')).toBe('true');
     await page.waitForFunction(
       () => document.querySelector('#job-status [data-status]')?.getAttribute('data-status') === 'succeeded',
       undefined,
@@ -186,6 +196,14 @@ describe('live dashboard', () => {
     expect(stages.indexOf('erase')).toBeLessThan(stages.lastIndexOf('write'));
     expect(await page.textContent('#job-firmware-name')).toBe(`${firmware.name} 2.0.0`);
     expect(await page.locator('#job-runs td.attempt').first().textContent()).toBe('#1');
+    await page.waitForFunction(
+      () =>
+        /\[result\] succeeded: \d+ bytes written/.test(
+          document.getElementById('slot-log')?.textContent ?? '',
+        ),
+      undefined,
+      { timeout: 30_000 },
+    );
     await shot(page, '05-job-done');
   }, 150_000);
 

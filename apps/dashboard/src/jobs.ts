@@ -2,6 +2,7 @@
 import { api, ApiRequestError, follow, withQuery } from './api.js';
 import { agoEl, badge, duration, errorBox, h, mount, pager, table } from './dom.js';
 import { childController, coalesce, onFarm } from './live.js';
+import { logPanel } from './log-panel.js';
 import type { ViewContext } from './main.js';
 import { can } from './session.js';
 import type { FarmJobEvent, FirmwareView, JobView, Page, RunSnapshot } from '#contracts';
@@ -106,6 +107,27 @@ function waitingText(run: RunSnapshot): string {
 }
 
 /** #/jobs/:id: one row per board with a live progress bar. */
+/** A slot's row actions: show its log under the table (a button, so the keyboard reaches it) and open its run. */
+function slotActions(run: RunSnapshot, selected: boolean, onSelect: () => void): HTMLElement {
+  return h(
+    'td',
+    { class: 'slot-actions' },
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'slot-log small',
+        'aria-pressed': String(selected),
+        'aria-controls': 'slot-log-card',
+        onclick: onSelect,
+      },
+      'show log',
+    ),
+    ' ',
+    h('a', { href: `#/runs/${run.id}`, class: 'run-link' }, 'run'),
+  );
+}
+
 // eslint-disable-next-line max-lines-per-function -- one page: its rows, live stream handlers and cancel button share the page's row map
 export async function jobView(ctx: ViewContext): Promise<void> {
   const id = ctx.params[0];
@@ -131,6 +153,26 @@ export async function jobView(ctx: ViewContext): Promise<void> {
   >();
   const devices = new Map<string, { mac?: string; chip?: string; label?: string | null }>();
   for (const s of job.slots) if (s.latest.device) devices.set(s.latest.device.id, s.latest.device);
+  // The slot whose log is shown under the table: the one asked for, else one at work, else one that
+  // failed (what QA opens a job for), else the first.
+  const panel = logPanel(ctx.signal);
+  const asked = Number(ctx.query.get('slot'));
+  const pick =
+    job.slots.find((s) => s.latest.slot === asked) ??
+    job.slots.find((s) => ['dispatched', 'running'].includes(s.latest.status)) ??
+    job.slots.find((s) => s.latest.status === 'failed') ??
+    job.slots[0];
+  let selectedSlot = pick?.latest.slot;
+  const latestRun = new Map<number, RunSnapshot>();
+  const select = (slot: number) => {
+    selectedSlot = slot;
+    for (const [key, r] of rows) {
+      r.row.classList.toggle('selected', key === `${slot}`);
+      r.row.querySelector('button.slot-log')?.setAttribute('aria-pressed', String(key === `${slot}`));
+    }
+    const run = latestRun.get(slot);
+    if (run) panel.show(run);
+  };
 
   const drawRun = (run: RunSnapshot) => {
     let row = rows.get(`${run.slot}`);
@@ -150,6 +192,9 @@ export async function jobView(ctx: ViewContext): Promise<void> {
     }
     const device = run.deviceId ? devices.get(run.deviceId) : undefined;
     slotOfRun.set(run.id, run.slot);
+    // A late event of an earlier attempt never replaces the slot's newer run.
+    const known = latestRun.get(run.slot);
+    if (!known || known.attempt <= run.attempt) latestRun.set(run.slot, run);
     const pct = run.status === 'succeeded' ? 100 : Math.max(0, Math.min(100, run.progress));
     row.bar.style.width = `${pct}%`;
     row.bar.className = `bar-fill bar-${run.status}`;
@@ -196,8 +241,10 @@ export async function jobView(ctx: ViewContext): Promise<void> {
       ),
       h('td', { class: 'attempt' }, `#${run.attempt}`),
       row.error,
-      h('td', {}, h('a', { href: `#/runs/${run.id}`, class: 'run-link' }, 'log')),
+      slotActions(run, run.slot === selectedSlot, () => select(run.slot)),
     );
+    row.row.classList.toggle('selected', run.slot === selectedSlot);
+    if (run.slot === selectedSlot && latestRun.get(run.slot) === run) panel.show(run);
   };
   for (const s of job.slots) drawRun(s.latest);
 
@@ -246,6 +293,7 @@ export async function jobView(ctx: ViewContext): Promise<void> {
       ),
       rowsBox,
     ),
+    panel.element,
   );
 
   const refresh = async () => {

@@ -1,6 +1,7 @@
 /** One run: its facts, stages and timings, per-region results, and the full log with a live tail while it runs. */
 import { api, follow } from './api.js';
 import { badge, bytes, duration, facts, h, hex, mount, table, when } from './dom.js';
+import { logLineText } from './log-panel.js';
 import type { ViewContext } from './main.js';
 import type { LogLineView, RunView } from '#contracts';
 
@@ -235,9 +236,7 @@ export async function runView(ctx: ViewContext): Promise<void> {
         // A resumed stream may repeat lines (never skip one): show each seq once.
         if (seen.has(l.seq)) return;
         seen.add(l.seq);
-        lines.push(
-          `${l.ts.slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.stage ? `[${l.stage}] ` : ''}${l.text}`,
-        );
+        lines.push(logLineText(l));
         if (!pending) {
           pending = true;
           requestAnimationFrame(flush);
