@@ -315,6 +315,83 @@ describe('live dashboard', () => {
     }
   }, 60_000);
 
+  it('keeps every text at a contrast of at least 4.5:1 on every page', async () => {
+    const deviceId = await deviceIdOf('live-esp32-1');
+    const jobs = await apiCall<{ items: JobView[] }>('GET', '/jobs?limit=1');
+    const job = await apiCall<JobView>('GET', `/jobs/${jobs.items[0].id}`);
+    const pages: Array<[string, string]> = [
+      ['#/devices', '#devices-table tbody tr'],
+      [`#/devices/${deviceId}`, '#device-state'],
+      ['#/jobs', '#jobs-table tbody tr'],
+      [`#/jobs/${job.id}`, '#slot-log-card'],
+      [`#/runs/${job.slots[0].latest.id}`, '#run-card'],
+      ['#/jobs/new', '#new-job-form'],
+      ['#/firmware', '#firmware-table'],
+      [`#/firmware/${firmware.id}`, '#firmware-parts'],
+      ['#/agents', '[data-agent]'],
+      ['#/campaigns', 'h1'],
+      ['#/trends', '#trend-duration'],
+    ];
+    const failures: string[] = [];
+    for (const [route, ready] of pages) {
+      await page.goto(`${farm.url}/${route}`);
+      await page.waitForSelector(ready);
+      // Every element with text of its own, its colour against the backgrounds it is drawn over.
+      const found = await page.evaluate(() => {
+        const parse = (css: string): number[] | undefined => {
+          const m = /^rgba?\(([\d.]+),? ([\d.]+),? ([\d.]+)(?:,? (?:\/ )?([\d.]+))?\)$/.exec(css);
+          return m
+            ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 1 : Number(m[4])]
+            : undefined;
+        };
+        const over = (top: number[], bottom: number[]) =>
+          [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat(1);
+        const luminance = (c: number[]) => {
+          const [r, g, b] = c.slice(0, 3).map((v) => {
+            const s = v / 255;
+            return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+          });
+          return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        };
+        const out: string[] = [];
+        for (const el of document.querySelectorAll<HTMLElement>('#app *, header *, nav *')) {
+          const own = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent!.trim());
+          if (!own || el.closest('svg') || !el.getClientRects().length) continue;
+          if ((el as HTMLButtonElement).disabled) continue; // inactive controls are exempt (WCAG 1.4.3)
+          const style = getComputedStyle(el);
+          if (style.visibility === 'hidden') continue;
+          const layers: number[][] = [];
+          let skip = false;
+          for (let at: Element | null = el; at; at = at.parentElement) {
+            const s = getComputedStyle(at);
+            if (s.backgroundImage !== 'none') skip = true;
+            const bg = parse(s.backgroundColor);
+            if (bg && bg[3] > 0) layers.push(bg);
+            if (bg && bg[3] === 1) break;
+          }
+          if (skip) continue;
+          const background = layers.reduceRight((acc, layer) => over(layer, acc), [255, 255, 255, 1]);
+          const fg = parse(style.color);
+          if (!fg) {
+            out.push(
+              `${el.tagName} "${el.textContent.trim().slice(0, 30)}": colour ${style.color} not understood`,
+            );
+            continue;
+          }
+          const [a, b] = [luminance(over(fg, background)), luminance(background)];
+          const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          if (ratio < 4.5)
+            out.push(
+              `${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}:1 (${style.color} on rgb(${background.slice(0, 3).map(Math.round).join(', ')}))`,
+            );
+        }
+        return out;
+      });
+      failures.push(...found.map((f) => `${route}: ${f}`));
+    }
+    expect(failures).toEqual([]);
+  }, 90_000);
+
   it('logged no console error on any page', () => {
     expect(consoleErrors).toEqual([]);
   });
