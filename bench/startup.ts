@@ -147,11 +147,14 @@ async function measure(
   }, 'api /health 200');
   const apiReadyMs = performance.now() - started;
   const apiReadyCpuMs = cpuMs(api.child.pid!);
+  // Each measurement is a new agent with its own token: an agent name belongs to the first token that
+  // registered it, and the api and database outlive one measurement.
+  const agentName = `bench-${mode}-${Date.now()}`;
   const { secret } = (await (
     await fetch(`${url}/tokens`, {
       method: 'POST',
       headers: { authorization: `Bearer ${env.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: `bench-${mode}-${Date.now()}`, role: 'agent' }),
+      body: JSON.stringify({ name: agentName, role: 'agent', agent: agentName }),
     })
   ).json()) as { secret: string };
 
@@ -160,7 +163,7 @@ async function measure(
     FLASHFARM_URL: url,
     FLASHFARM_AGENT_TOKEN: secret,
     REDIS_URL: env.redisUrl,
-    FLASHFARM_AGENT_NAME: `bench-${mode}`,
+    FLASHFARM_AGENT_NAME: agentName,
     FLASHFARM_AGENT_DISCOVERY: 'false',
     FLASHFARM_AGENT_PORTS: env.boardUrl,
     FLASHFARM_DATA_DIR: dataDir,
