@@ -64,7 +64,16 @@ describe('api on PostgreSQL and Redis', () => {
     await pollUntil(() => pingRedis(url, 200).then(() => true), { what: 'redis-server to start' });
     const api = await startTestApi({ redisUrl: url });
     try {
-      expect((await fetch(`${api.baseUrl}/health`)).status).toBe(200);
+      // Ready means 200 soon after start; on a loaded machine a first check may still miss its 2 s bound.
+      // A 503 is thrown, so a timeout names its body (which check failed).
+      await pollUntil(
+        async () => {
+          const r = await fetch(`${api.baseUrl}/health`);
+          if (r.status !== 200) throw new Error(`${r.status} ${await r.text()}`);
+          return true;
+        },
+        { what: '/health to answer 200 after start', timeoutMs: 20_000, intervalMs: 200 },
+      );
       redis.kill('SIGKILL');
       const degraded = await pollUntil(
         async () => {
@@ -136,17 +145,22 @@ describe('configuration errors', () => {
   });
 
   it('the api process exits fast when Redis cannot be reached, naming REDIS_URL', async () => {
+    // "Fast" is measured against the same program failing on its configuration, which does no I/O:
+    // what remains is loading the api, which takes anything from 2 to 20 s with the machine's load.
+    const exitTime = async (env: Record<string, string>) => {
+      const startedAt = Date.now();
+      const p = spawnTs('apps/api/src/main.ts', [], { FLASHFARM_DATA_DIR: tempDir(), ...env });
+      started.push(p);
+      expect(await p.waitForExit(60_000)).toBe(1);
+      return { ms: Date.now() - startedAt, output: p.output() };
+    };
+    const baseline = await exitTime({ DATABASE_URL: 'not a url' });
     const port = await freePort();
-    const startedAt = Date.now();
-    const p = spawnTs('apps/api/src/main.ts', [], {
-      REDIS_URL: `redis://127.0.0.1:${port}`,
-      FLASHFARM_DATA_DIR: tempDir(),
-    });
-    started.push(p);
-    expect(await p.waitForExit(20_000)).toBe(1);
-    expect(p.output()).toMatch(/Cannot reach Redis at REDIS_URL \(127\.0\.0\.1:\d+\): ECONNREFUSED/);
-    expect(Date.now() - startedAt).toBeLessThan(15_000);
-  });
+    const refused = await exitTime({ REDIS_URL: `redis://127.0.0.1:${port}` });
+    expect(refused.output).toMatch(/Cannot reach Redis at REDIS_URL \(127\.0\.0\.1:\d+\): ECONNREFUSED/);
+    // No retrying: a refused connection ends the start within a few seconds of loading the program.
+    expect(refused.ms - baseline.ms).toBeLessThan(5_000);
+  }, 150_000);
 
   it('the agent process refuses invalid configuration, naming the variables', async () => {
     const p = spawnTs('apps/agent/src/main.ts', [], {
