@@ -1,4 +1,5 @@
 /** Starts the real api (Nest, PostgreSQL, Redis) on a free port for a test suite. */
+import type { LoggerService } from '@nestjs/common';
 import { loadApiConfig, type ApiConfig } from '../../apps/api/src/config/api-config.js';
 import { createApiApp, type ApiApp } from '../../apps/api/src/app.factory.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -15,6 +16,8 @@ export interface TestApi {
   redisUrl: string;
   /** Answers that differed from the OpenAPI document so far (close() fails when there are any). */
   openApiViolations: string[];
+  /** What the api logged as errors so far (its log is otherwise off). */
+  errors: string[];
   close(): Promise<void>;
 }
 
@@ -38,7 +41,14 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     FLASHFARM_DATA_DIR: scratchDir('flashfarm-test-api'),
     ...options.env,
   });
-  const api = await createApiApp(config, { logger: false });
+  // Quiet, except that errors are kept: a 500 in a test is explained by what the api logged.
+  const errors: string[] = [];
+  const keep = (message: unknown, ...rest: unknown[]) =>
+    errors.push(
+      [message, ...rest].map((m) => (m instanceof Error ? (m.stack ?? m.message) : String(m))).join(' '),
+    );
+  const logger: LoggerService = { log: () => undefined, warn: () => undefined, error: keep, fatal: keep };
+  const api = await createApiApp(config, { logger });
   // Every answer of every suite is held to the OpenAPI document (support/openapi-check.ts).
   const openApiViolations: string[] = [];
   api.app.use(responseRecorder(openApiCheckFor(api.document), openApiViolations));
@@ -52,12 +62,14 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     database,
     redisUrl,
     openApiViolations,
+    errors,
     close: async () => {
       await api.close();
       if (!options.database) await database.drop();
       if (openApiViolations.length)
         throw new Error(
-          `The api answered differently from its OpenAPI document:\n${[...new Set(openApiViolations)].join('\n')}`,
+          `The api answered differently from its OpenAPI document:\n${[...new Set(openApiViolations)].join('\n')}` +
+            (errors.length ? `\nThe api logged these errors:\n${errors.slice(-10).join('\n')}` : ''),
         );
     },
   };

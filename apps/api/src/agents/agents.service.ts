@@ -27,6 +27,9 @@ import { transitionDevice } from '../state/device-state.js';
 
 type Tx = Prisma.TransactionClient;
 
+/** Tries of one transaction of a device report that keeps losing races before the report fails. */
+const REPORT_ATTEMPTS = 4;
+
 /** A present board of a report, its MAC and chip in canonical form. */
 type CheckedPresent = ReportDevicesRequest['present'][number] & { mac: string; chip: string };
 
@@ -277,7 +280,8 @@ export class AgentsService {
       devices.push(applied.device);
       kept.add(stayKey(applied.device.deviceId, p.attachment.portPath));
     }
-    for (const id of await this.closeDeparted(agent.id, body, kept, now)) touched.add(id);
+    for (const id of await this.retrying(() => this.closeDeparted(agent.id, body, kept, now)))
+      touched.add(id);
 
     // Fixture cycles whose unit never reached the bootloader: running station campaigns record them.
     if (body.cycleFailures?.length)
@@ -293,7 +297,9 @@ export class AgentsService {
 
     const conflicts: ConflictOutcome[] = [];
     for (const deviceId of touched) {
-      const outcome = await this.prisma.$transaction((tx) => settleConflict(tx, deviceId, now));
+      const outcome = await this.retrying(() =>
+        this.prisma.$transaction((tx) => settleConflict(tx, deviceId, now)),
+      );
       if (outcome.conflict && outcome.ports.some((p) => p.agentId === agent.id)) conflicts.push(outcome);
     }
     const states = new Map(
@@ -448,17 +454,24 @@ export class AgentsService {
     };
   }
 
-  /** Retries once on a unique-key race (two agents reporting a new board at once). */
+  /**
+   * Runs a report's transaction again when it lost a race: a unique-key race (two agents reporting a
+   * new board at once: P2002) or a deadlock or write conflict with another replica's scheduler or
+   * liveness sweep, which PostgreSQL resolves by aborting one side (P2034). The work is idempotent (it
+   * re-reads what it changes), so trying again is safe; a fourth loss in a row is an error.
+   */
   private async retrying<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      if (
-        error instanceof Prisma.PrismaClientKnownRequestError &&
-        (error.code === 'P2002' || error.code === 'P2034')
-      )
-        return work();
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        const raced =
+          error instanceof Prisma.PrismaClientKnownRequestError &&
+          (error.code === 'P2002' || error.code === 'P2034');
+        if (!raced || attempt >= REPORT_ATTEMPTS) throw error;
+        // A short random pause, so the two sides of a deadlock do not meet again at once.
+        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
+      }
     }
   }
 
