@@ -21,6 +21,7 @@ const PAIRS: Array<[string, Record<string, string>, readonly string[]]> = [
   ['CampaignMode', database.CampaignMode, contract.CAMPAIGN_MODES],
   ['CampaignStatus', database.CampaignStatus, contract.CAMPAIGN_STATUSES],
   ['CampaignUnitStatus', database.CampaignUnitStatus, contract.CAMPAIGN_UNIT_STATUSES],
+  ['WebhookDeliveryStatus', database.WebhookDeliveryStatus, contract.WEBHOOK_DELIVERY_STATUSES],
 ];
 
 describe('database enums', () => {
