@@ -35,6 +35,11 @@ export default {
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   rootDir: import.meta.dirname,
   testTimeout: 30_000,
+  // With two cores Jest runs the suites in band, one after another in its own process: a suite that fails
+  // half-way can leave a client reconnecting to the Redis the global teardown stopped, and Jest would
+  // then wait for it forever instead of reporting. It reports and exits; `npx jest
+  // --detectOpenHandles <suite>` finds such a leak.
+  forceExit: true,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     { ...base, displayName: 'protocol', testMatch: ['<rootDir>/test/protocol/**/*.test.ts'] },

@@ -5,7 +5,7 @@
  * stored run intervals). Then priority and FIFO order on one busy board.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startTestApi, type TestApi } from '../support/api-app.js';
+import { closeApis, startTestApi, type TestApi } from '../support/api-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestRedisUrl } from '../support/redis.js';
 import { pollUntil } from '../support/poll.js';
@@ -44,8 +44,8 @@ describe('two api replicas, 50 jobs, 10 boards', () => {
   });
 
   afterAll(async () => {
-    for (const agent of agents) await agent.close();
-    for (const api of apis) await api.close();
+    await Promise.allSettled(agents.map((agent) => agent.close()));
+    await closeApis(apis);
     await database?.drop();
   });
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { SerialAllocator } from '../../apps/api/src/campaigns/serial-allocator.js';
-import { startTestApi, type TestApi } from '../support/api-app.js';
+import { closeApis, startTestApi, type TestApi } from '../support/api-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestRedisUrl } from '../support/redis.js';
 
@@ -23,7 +23,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const api of apis) await api.close();
+  await closeApis(apis);
   await database?.drop();
 });
 

@@ -74,3 +74,14 @@ export async function startTestApi(options: StartTestApiOptions = {}): Promise<T
     },
   };
 }
+
+/**
+ * Closes every api, then fails with the first error: one replica's failed close (an undocumented
+ * answer, say) must not leave the others running — their Redis clients would keep the in-band Jest
+ * process alive after the run, reconnecting to a Redis the global teardown stopped.
+ */
+export async function closeApis(apis: TestApi[]): Promise<void> {
+  const results = await Promise.allSettled(apis.map((api) => api.close()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
