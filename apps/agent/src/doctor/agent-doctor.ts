@@ -241,7 +241,7 @@ async function checkSerialPorts(config: AgentConfig): Promise<DoctorCheck[]> {
       detail: `no USB serial port is visible${note}${
         staticAny || !config.ports.discovery
           ? ''
-          : ': plug a board in (in a container, pass /dev and /run/udev, see README "Containers"), or list ports in FLASHFARM_AGENT_PORTS'
+          : ': plug a board in (in a container, pass /dev and /run/udev, see README "Docker"), or list ports in FLASHFARM_AGENT_PORTS'
       }`,
     });
   else
