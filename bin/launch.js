@@ -13,6 +13,7 @@ const ENTRIES = {
   agent: 'apps/agent/src/main',
   cli: 'apps/cli/src/main',
   'token-cli': 'apps/api/src/cli/token-cli',
+  'agent-doctor': 'apps/agent/src/doctor/agent-doctor',
   demo: 'scripts/demo',
 };
 const SOURCE_ROOTS = ['apps', 'libs', 'scripts'];
@@ -61,7 +62,7 @@ let hooksRegistered = false;
 /** Imports a program's entry module (the api and the agent start on import; the CLI and the demo export theirs). */
 export async function launch(app) {
   if (!(app in ENTRIES))
-    throw new Error(`flashfarm: unknown program "${app}" (api, agent, cli, token-cli or demo)`);
+    throw new Error(`flashfarm: unknown program "${app}" (api, agent, cli, token-cli, agent-doctor or demo)`);
   const file = pick(app);
   if (file.endsWith('.ts') && !hooksRegistered) {
     const { register } = await import('node:module');

@@ -124,6 +124,7 @@ const PROGRAMS = {
   agent: 'apps/agent/src/main.js',
   cli: 'apps/cli/src/main.js',
   'token-cli': 'apps/api/src/cli/token-cli.js',
+  'agent-doctor': 'apps/agent/src/doctor/agent-doctor.js',
   demo: 'scripts/demo.js',
 };
 const EXTERNAL = [

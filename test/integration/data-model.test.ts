@@ -193,18 +193,28 @@ describe('data model on PostgreSQL', () => {
     await expect(duplicateLine.catch(uniqueViolation)).resolves.toBe('P2002');
   });
 
-  it('refuses a reused idempotency key and a second attempt row with the same number', async () => {
+  it('refuses a reused idempotency key in one scope (token) and a second attempt row with the same number', async () => {
     const { job, firmware } = await seedFarm('04');
-    await prisma.job.update({ where: { id: job.id }, data: { idempotencyKey: 'pipeline-77-step-3' } });
-    const again = prisma.job.create({
-      data: {
-        firmwareId: firmware.id,
-        targetKind: 'all',
-        requestedBy: 'ci',
-        idempotencyKey: 'pipeline-77-step-3',
-      },
+    const scope = 'token:0190a000-0000-7000-8000-000000000001';
+    await prisma.job.update({
+      where: { id: job.id },
+      data: { idempotencyKey: 'pipeline-77-step-3', idempotencyScope: scope },
     });
-    await expect(again.catch(uniqueViolation)).resolves.toBe('P2002');
+    const keyed = (idempotencyScope: string) =>
+      prisma.job.create({
+        data: {
+          firmwareId: firmware.id,
+          targetKind: 'all',
+          requestedBy: 'ci',
+          idempotencyKey: 'pipeline-77-step-3',
+          idempotencyScope,
+        },
+      });
+    await expect(keyed(scope).catch(uniqueViolation)).resolves.toBe('P2002');
+    // Another token's same key is another job.
+    await expect(keyed('token:0190a000-0000-7000-8000-000000000002')).resolves.toMatchObject({
+      idempotencyKey: 'pipeline-77-step-3',
+    });
     const sameAttempt = prisma.run.create({ data: { jobId: job.id, slot: 0, attempt: 1 } });
     await expect(sameAttempt.catch(uniqueViolation)).resolves.toBe('P2002');
     await expect(prisma.run.create({ data: { jobId: job.id, slot: 0, attempt: 2 } })).resolves.toMatchObject({

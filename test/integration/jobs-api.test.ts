@@ -315,6 +315,40 @@ describe('POST /jobs', () => {
     expect(rows[0]).toEqual({ n: 1 });
   });
 
+  it('scopes idempotency keys to the token: another token (even one of the same name) gets its own job', async () => {
+    const body = { firmwareId: esp32Firmware, target: { selector: { pool: 'line-2' }, count: 1 } };
+    const headers = { 'Idempotency-Key': 'shared-key-1' };
+    const mine = await call('POST', '/jobs', { token: ci, body, headers });
+    expect(mine.status).toBe(201);
+    const mineId = (await json<JobBody>(mine)).id;
+    // An operator sending the ci token's key used to be handed the ci token's job (200, same id).
+    const theirs = await call('POST', '/jobs', { token: operator, body, headers });
+    expect(theirs.status).toBe(201);
+    const theirsJob = await json<JobBody>(theirs);
+    expect(theirsJob.id).not.toBe(mineId);
+    expect(theirsJob.requestedBy).toBe('line-lead');
+    // Token names are not unique: a second token named like the first is still another token.
+    const twin = await seedToken(api.database.url, 'ci', 'pipeline-7');
+    const twinAnswer = await call('POST', '/jobs', { token: twin, body: { ...body, priority: 3 }, headers });
+    expect(twinAnswer.status).toBe(201);
+    // Each token still replays its own job, and another body with its key is still a conflict.
+    const replay = await call('POST', '/jobs', { token: operator, body, headers });
+    expect(replay.status).toBe(200);
+    expect((await json<JobBody>(replay)).id).toBe(theirsJob.id);
+    expect((await call('POST', '/jobs', { token: ci, body: { ...body, priority: 3 }, headers })).status).toBe(
+      409,
+    );
+    const { rows } = await sql(
+      api.database.url,
+      `SELECT count(*)::int AS n FROM "Job" WHERE "idempotencyKey" = 'shared-key-1'`,
+    );
+    expect(rows[0]).toEqual({ n: 3 });
+    // The listing test below counts only pipeline-7's queued jobs: the operator's leaves the queue.
+    expect((await call('POST', `/jobs/${theirsJob.id}/cancel`, { token: operator, body: {} })).status).toBe(
+      200,
+    );
+  });
+
   it('answers concurrent requests with one key with one job', async () => {
     const body = { firmwareId: esp32Firmware, target: { selector: {}, count: 2 }, idempotencyKey: 'race-1' };
     const answers = await Promise.all(

@@ -25,7 +25,7 @@ import { FirmwareCache } from '../../apps/agent/src/firmware/firmware-cache.js';
 import { PortRegistry } from '../../apps/agent/src/ports/port-registry.js';
 import type { TransportFactory } from '../../apps/agent/src/ports/transport-factory.js';
 import { FlashRunService } from '../../apps/agent/src/runs/flash-run.service.js';
-import { LearnedSettings } from '../../apps/agent/src/runs/learned-settings.js';
+import { BAUD_CLIMB_AFTER_CLEAN_RUNS, LearnedSettings } from '../../apps/agent/src/runs/learned-settings.js';
 import { RunReporter, type RunEventSink } from '../../apps/agent/src/runs/run-reporter.js';
 import { scratchDir } from '../support/scratch.js';
 
@@ -194,6 +194,34 @@ describe('the agent run service on simulated boards', () => {
     expect(result.baud).toBeLessThanOrEqual(460_800);
     expect(lines.some((l) => /falling back to/.test(l))).toBe(true);
     expect(sessions(lines)).toBe(1);
+    expect(holdsFirmware(farm.board)).toBe(true);
+  });
+
+  it('a burst of noise: the learned baud comes down, then climbs back after clean runs once the line is quiet', async () => {
+    const farm = await agentWithBoard({ name: 'rs-climb' });
+    farm.board.setFaults({ bitErrors: { aboveBaud: 460_800, bitErrorRate: 2e-4 } });
+    const noisy = await farm.run();
+    expect(noisy.result.status).toBe('succeeded');
+    const low = noisy.result.baud!;
+    expect(low).toBeLessThanOrEqual(460_800);
+    expect(farm.learned.bestBaud(farm.portPath)).toBe(low);
+    farm.board.setFaults({ bitErrors: undefined });
+    // Clean runs at the learned baud: each starts there, and none tries higher yet.
+    for (let i = 0; i < BAUD_CLIMB_AFTER_CLEAN_RUNS; i++) {
+      const { result, lines } = await farm.run();
+      expect(result).toMatchObject({ status: 'succeeded', baud: low });
+      expect(lines.some((l) => l.startsWith(`flashing at ${low} baud`))).toBe(true);
+    }
+    // The next run tries the next rung up (the job's default 921 600 at most), and it holds.
+    const climb = await farm.run();
+    expect(climb.result.status).toBe('succeeded');
+    expect(climb.result.baud).toBeGreaterThan(low);
+    expect(
+      climb.lines.some((l) =>
+        l.startsWith(`trying ${climb.result.baud} baud again after clean runs at ${low}`),
+      ),
+    ).toBe(true);
+    expect(farm.learned.bestBaud(farm.portPath)).toBe(climb.result.baud);
     expect(holdsFirmware(farm.board)).toBe(true);
   });
 

@@ -16,6 +16,13 @@ export const WhoamiView = z
     name: z.string(),
     role: z.enum(TOKEN_ROLES),
     expiresAt: Instant.nullable().describe('null when the token never expires'),
+    queue: z
+      .object({ redisUrl: z.string() })
+      .strict()
+      .optional()
+      .describe(
+        'Agent tokens only: the queue connection registration would hand out (so `flashfarm agent doctor` checks it without registering)',
+      ),
   })
   .strict();
 /** GET /whoami. */

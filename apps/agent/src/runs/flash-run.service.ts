@@ -194,7 +194,7 @@ export class FlashRunService {
 
   /**
    * The starting baud: the lowest of the job's, the device's best and what this port (or bridge type)
-   * learned, capped by the bridge. The reset strategy: the device's own sequence, else the learned,
+   * learned, capped by the bridge, or one rung higher after clean runs (LearnedSettings.startBaud). The reset strategy: the device's own sequence, else the learned,
    * probed or bridge one.
    */
   private chooseLink(run: RunContext, portPath: string): Link {
@@ -202,14 +202,16 @@ export class FlashRunService {
     const entry = this.deps.inventory.entry(portPath);
     const bridge = entry?.bridge;
     const learnedPort = this.deps.learned.port(portPath);
-    const baud = capBaud(
-      Math.min(
-        payload.options.baud ?? DEFAULT_FLASH_BAUD,
-        payload.device.bestBaud ?? Infinity,
-        this.deps.learned.bestBaud(portPath, bridge?.name) ?? Infinity,
-      ),
-      bridge,
-    );
+    const { baud, climbedFrom } = this.deps.learned.startBaud(portPath, bridge?.name, {
+      requested: capBaud(payload.options.baud ?? DEFAULT_FLASH_BAUD, bridge),
+      deviceBest: payload.device.bestBaud,
+    });
+    if (climbedFrom)
+      run.reporter.log(
+        'info',
+        'baud',
+        `trying ${baud} baud again after clean runs at ${climbedFrom} on ${portPath}`,
+      );
     const resetStrategy =
       payload.device.resetSequence ??
       entry?.device?.resetSequence ??
@@ -323,6 +325,7 @@ export class FlashRunService {
     this.deps.learned.recordSuccess(portPath, entry?.bridge?.name, {
       baud: done.baud,
       resetStrategy: done.resetStrategy,
+      fellBack: done.baudFallbacks.length > 0,
     });
     if (entry) entry.resetStrategy = done.resetStrategy;
     const identity = {

@@ -20,3 +20,4 @@ export {
   type StoredToken,
 } from './tokens.service.js';
 export { generateTokenSecret, hashTokenSecret } from './token-secret.js';
+export { tokenRevokedChannel } from './token-revocations.js';

@@ -3,8 +3,10 @@ import { ApiErrorCode, isUuid } from '#contracts';
 import { ApiError } from '../common/api-error.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { Prisma, type PrismaClient } from '../db/generated/prisma/client.js';
-import { API_CONFIG, PRISMA } from '../infra/tokens.js';
+import type { Redis } from 'ioredis';
+import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
 import type { AuthPrincipal, Role } from './roles.js';
+import { tokenRevokedChannel } from './token-revocations.js';
 import { displayPrefix, generateTokenSecret, hashTokenSecret } from './token-secret.js';
 
 /** Name of the admin token taken from FLASHFARM_ADMIN_TOKEN. */
@@ -201,8 +203,24 @@ export class TokensService extends TokenStore implements OnApplicationBootstrap 
   constructor(
     @Inject(PRISMA) prisma: PrismaClient,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {
     super(prisma);
+  }
+
+  /** Revokes a token and tells every replica, which ends the event streams it opened. */
+  override async revoke(idOrPrefix: string): Promise<StoredToken> {
+    const token = await super.revoke(idOrPrefix);
+    try {
+      // Also when it was revoked before: a replica that missed the first message ends its streams now.
+      await this.redis.publish(tokenRevokedChannel(this.redis), token.id);
+    } catch (error) {
+      // The revocation is stored; each replica's periodic check ends the streams within seconds.
+      this.logger.warn(
+        `could not announce the revocation of token ${token.id}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    return token;
   }
 
   async onApplicationBootstrap(): Promise<void> {

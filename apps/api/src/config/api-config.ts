@@ -70,6 +70,7 @@ const schema = z.object({
   FLASHFARM_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(30_000),
   FLASHFARM_EVENTS_STALL_MS: z.coerce.number().int().min(1000, 'must be at least 1000 ms').default(15_000),
   FLASHFARM_SSE_HEARTBEAT_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(15_000),
+  FLASHFARM_SSE_TOKEN_CHECK_MS: z.coerce.number().int().min(100, 'must be at least 100 ms').default(5_000),
   FLASHFARM_AGENT_HEARTBEAT_MS: z.coerce.number().int().min(50, 'must be at least 50 ms').default(5_000),
   FLASHFARM_WEBHOOK_TIMEOUT_MS: z.coerce
     .number()
@@ -150,6 +151,8 @@ export interface ApiConfig {
     stallMs: number;
     /** Comment lines on idle Server-Sent Event streams. */
     sseHeartbeatMs: number;
+    /** How often the tokens of open event streams are read again (ends streams of expired or revoked tokens). */
+    sseTokenCheckMs: number;
   };
   /** Campaign webhook deliveries (apps/api/src/webhooks). */
   webhooks: {
@@ -195,6 +198,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       claimIdleMs: e.FLASHFARM_EVENTS_CLAIM_IDLE_MS,
       stallMs: e.FLASHFARM_EVENTS_STALL_MS,
       sseHeartbeatMs: e.FLASHFARM_SSE_HEARTBEAT_MS,
+      sseTokenCheckMs: e.FLASHFARM_SSE_TOKEN_CHECK_MS,
     },
     webhooks: {
       timeoutMs: e.FLASHFARM_WEBHOOK_TIMEOUT_MS,

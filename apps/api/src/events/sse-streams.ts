@@ -7,6 +7,8 @@
  */
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { ApiErrorCode } from '#contracts';
+import type { AuthenticatedRequest } from '../auth/index.js';
 import type { ApiConfig } from '../config/api-config.js';
 import { API_CONFIG } from '../infra/tokens.js';
 import { SseStream } from './sse.js';
@@ -14,7 +16,8 @@ import { SseStream } from './sse.js';
 @Injectable()
 export class SseStreams implements BeforeApplicationShutdown {
   private readonly logger = new Logger('sse');
-  private readonly open = new Set<SseStream>();
+  /** Each open stream and the id of the token that opened it (none on a public stream). */
+  private readonly open = new Map<SseStream, string | undefined>();
   private closing = false;
 
   constructor(@Inject(API_CONFIG) private readonly config: ApiConfig) {}
@@ -27,9 +30,33 @@ export class SseStreams implements BeforeApplicationShutdown {
       stream.close();
       return stream;
     }
-    this.open.add(stream);
+    // The guard checked the token once, at the start; the token is kept so a later revocation or
+    // expiry can end the stream (StreamCredentials), which would otherwise flow on unchecked.
+    this.open.set(stream, (request as Request & AuthenticatedRequest).principal?.tokenId);
     stream.onClose(() => this.open.delete(stream));
     return stream;
+  }
+
+  /** The ids of the tokens that opened the streams open now. */
+  tokenIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const tokenId of this.open.values()) if (tokenId) ids.add(tokenId);
+    return ids;
+  }
+
+  /**
+   * Ends every stream opened with one of these tokens, after a last `unauthorized` event saying why
+   * (an EventSource reconnects on its own and then gets 401). Returns how many were ended.
+   */
+  closeForTokens(tokenIds: ReadonlySet<string>, reason: string): number {
+    let ended = 0;
+    for (const [stream, tokenId] of [...this.open]) {
+      if (!tokenId || !tokenIds.has(tokenId)) continue;
+      stream.send('unauthorized', { code: ApiErrorCode.UNAUTHORIZED, message: reason });
+      stream.close();
+      ended++;
+    }
+    return ended;
   }
 
   /** How many streams are open (the flashfarm_sse_streams_open metric). */
@@ -41,6 +68,6 @@ export class SseStreams implements BeforeApplicationShutdown {
   beforeApplicationShutdown(): void {
     this.closing = true;
     if (this.open.size) this.logger.log(`ending ${this.open.size} open event stream(s) for shutdown`);
-    for (const stream of [...this.open]) stream.close();
+    for (const stream of [...this.open.keys()]) stream.close();
   }
 }

@@ -26,7 +26,8 @@ export class JobsController {
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
-    description: 'Retrying with the same key and body returns the same job',
+    description:
+      'Retrying with the same key and body returns the same job. Keys are per token: another token sending the same key gets its own job.',
   })
   @Answers(JobView, { status: 201, description: 'The job, with its queued runs' })
   @Answers(JobView, { description: 'The job this idempotency key already created' })
@@ -50,7 +51,9 @@ export class JobsController {
         `Invalid job: ${job.problems.map((p) => `${p.field} ${p.message}`).join('; ')}`,
         job.problems,
       );
-    const result = await this.jobs.create(job.job, principal?.name ?? 'unknown');
+    const result = await this.jobs.create(job.job, principal?.name ?? 'unknown', {
+      tokenId: principal?.tokenId,
+    });
     response.status(result.created ? 201 : 200);
     return result.job;
   }

@@ -34,6 +34,21 @@ export interface CreateJobResult {
   job: JobView;
 }
 
+/** Who is creating a job, beyond the name stored as requestedBy. */
+export interface CreateJobOptions {
+  /** The API token behind POST /jobs: its idempotency keys are its own (token names need not be unique). */
+  tokenId?: string;
+}
+
+/**
+ * The scope an idempotency key is unique in: the token that sent it, so a key reused (or guessed) by
+ * another token makes that token a new job instead of handing it someone else's. Jobs the api makes
+ * itself (campaigns) have no token and are scoped by requester name under a prefix no token id can take.
+ */
+export function idempotencyScopeOf(requestedBy: string, options: CreateJobOptions): string {
+  return options.tokenId ? `token:${options.tokenId}` : `internal:${requestedBy}`;
+}
+
 @Injectable()
 export class JobsService {
   private readonly logger = new Logger('jobs');
@@ -47,7 +62,12 @@ export class JobsService {
 
   /** Validates the target against the database and creates the job with one queued run per slot. */
   // eslint-disable-next-line max-lines-per-function -- one intake in order (firmware, target, idempotency, the job and its runs in one transaction); splitting it would scatter that order
-  async create(request: NewJob, requestedBy: string): Promise<CreateJobResult> {
+  async create(
+    request: NewJob,
+    requestedBy: string,
+    options: CreateJobOptions = {},
+  ): Promise<CreateJobResult> {
+    const idempotencyScope = request.idempotencyKey ? idempotencyScopeOf(requestedBy, options) : null;
     const unsafePattern = bootPatternError(request.options);
     if (unsafePattern) throw unsafePattern;
     const firmware = await this.prisma.firmware.findUnique({
@@ -114,9 +134,11 @@ export class JobsService {
       priority: request.priority,
     };
 
-    if (request.idempotencyKey) {
+    if (request.idempotencyKey && idempotencyScope) {
       const existing = await this.prisma.job.findUnique({
-        where: { idempotencyKey: request.idempotencyKey },
+        where: {
+          idempotencyScope_idempotencyKey: { idempotencyScope, idempotencyKey: request.idempotencyKey },
+        },
       });
       if (existing) return { created: false, job: await this.replay(existing, data) };
     }
@@ -134,7 +156,7 @@ export class JobsService {
     try {
       job = await this.prisma.$transaction(async (tx) => {
         const created = await tx.job.create({
-          data: { ...data, requestedBy, idempotencyKey: request.idempotencyKey ?? null },
+          data: { ...data, requestedBy, idempotencyKey: request.idempotencyKey ?? null, idempotencyScope },
         });
         await tx.run.createMany({
           data: Array.from({ length: slots }, (_, slot) => ({ jobId: created.id, slot, attempt: 1 })),
@@ -145,11 +167,14 @@ export class JobsService {
       // Two requests with one key at once: the loser answers with the winner's job.
       if (
         request.idempotencyKey &&
+        idempotencyScope &&
         error instanceof Prisma.PrismaClientKnownRequestError &&
         error.code === 'P2002'
       ) {
         const existing = await this.prisma.job.findUnique({
-          where: { idempotencyKey: request.idempotencyKey },
+          where: {
+            idempotencyScope_idempotencyKey: { idempotencyScope, idempotencyKey: request.idempotencyKey },
+          },
         });
         if (existing) return { created: false, job: await this.replay(existing, data) };
       }

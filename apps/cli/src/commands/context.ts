@@ -17,7 +17,15 @@ export interface CommandIo {
    * api is available.
    */
   databaseTokenCli?: DatabaseTokenCli;
+  /** `flashfarm agent doctor`: the agent's code (its configuration parser), handed in like databaseTokenCli. */
+  agentDoctor?: AgentDoctor;
 }
+
+/** Runs `agent doctor …` with the agent's configuration; resolves to the exit code. */
+export type AgentDoctor = (
+  argv: readonly string[],
+  io: Pick<CommandIo, 'env' | 'stdout' | 'stderr'>,
+) => Promise<number>;
 
 /** Runs `token <subcommand> …` on the database; resolves to the exit code. */
 export type DatabaseTokenCli = (
@@ -28,6 +36,7 @@ export type DatabaseTokenCli = (
 /** What the command's entry point wires in (see CommandIo). */
 export interface CliHooks {
   databaseTokenCli?: DatabaseTokenCli;
+  agentDoctor?: AgentDoctor;
 }
 
 /** The default surroundings: the real process. */
@@ -38,6 +47,7 @@ export function processIo(signal?: AbortSignal, hooks: CliHooks = {}): CommandIo
     stderr: (t) => void process.stderr.write(t),
     signal,
     databaseTokenCli: hooks.databaseTokenCli,
+    agentDoctor: hooks.agentDoctor,
   };
 }
 

@@ -1,5 +1,6 @@
-/** The farm client commands (`submit`, `devices`, `jobs`, `logs`, `cancel`, `token`, `station`), routed by apps/cli/src/main.ts. */
+/** The farm client commands (`submit`, `devices`, `jobs`, `logs`, `cancel`, `token`, `station`, `agent`), routed by apps/cli/src/main.ts. */
 import { processIo, type CliHooks, type CommandIo } from './context.js';
+import { runAgent } from './agent.js';
 import { runCancel, runDevices, runJobs, runLogs, runStation, runToken } from './farm-commands.js';
 import { runSubmit } from './submit.js';
 import { FARM_COMMAND_SUMMARIES as S, type FarmCommandName } from './summaries.js';
@@ -8,7 +9,13 @@ export { FarmExitCode, FarmCliError } from './exit-codes.js';
 export { FarmClient, parseSse, type SseEvent } from './client.js';
 export { renderJunit, xmlEscape, type JunitCase, type JunitSuite } from './junit.js';
 export { ciIdempotencyKey, parseSelector, runSubmit } from './submit.js';
-export { processIo, type CliHooks, type CommandIo, type DatabaseTokenCli } from './context.js';
+export {
+  processIo,
+  type AgentDoctor,
+  type CliHooks,
+  type CommandIo,
+  type DatabaseTokenCli,
+} from './context.js';
 export { firmwareForm, resolveFirmwareInput, type FirmwareInput } from './firmware-input.js';
 
 type FarmCommand = (argv: string[], io: CommandIo) => Promise<number>;
@@ -22,6 +29,7 @@ export const FARM_COMMANDS: Record<FarmCommandName, { run: FarmCommand; summary:
   cancel: { run: runCancel, summary: S.cancel },
   token: { run: runToken, summary: S.token },
   station: { run: runStation, summary: S.station },
+  agent: { run: runAgent, summary: S.agent },
 };
 
 /** Runs a farm command with the real process's environment and output. */

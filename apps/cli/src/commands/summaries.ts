@@ -10,6 +10,7 @@ export const FARM_COMMAND_SUMMARIES = {
   cancel: 'cancel a job',
   token: 'create an api token (through the api, or on the database)',
   station: 'start the next fixture cycle of a station campaign (station next CAMPAIGN [--slot PORT])',
+  agent: 'check this host before starting an agent on it (agent doctor): api, token, queue, serial ports',
 } as const;
 
 /** The farm commands' names. */
