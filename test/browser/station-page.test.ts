@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
+import type { Server } from 'node:http';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { CampaignView, Page as ApiPage, UnitRecord } from '#contracts';
@@ -88,7 +89,7 @@ beforeAll(async () => {
   page = browser.pages()[0] ?? (await browser.newPage());
   page.on('pageerror', (error) => consoleErrors.push(`${page.url()}: ${error.message}`));
   page.on('console', (message) => {
-    // While the test holds the browser offline, chromium itself logs each refused request.
+    // While the test holds the stream off (the network blip), chromium itself logs each refused request.
     if (message.type() === 'error' && !message.text().includes('ERR_INTERNET_DISCONNECTED'))
       consoleErrors.push(`${page.url()}: ${message.text()}`);
   });
@@ -193,10 +194,12 @@ describe('operator station page', () => {
         await shot('04-after-reload');
       }
       if (i === BLIP_AFTER) {
-        await browser.setOffline(true);
+        // A network blip: the api's connections drop and, for a moment, the stream cannot come back.
+        await page.route('**/events', (route) => route.abort('internetdisconnected'));
+        (farm.api.app.getHttpServer() as Server).closeAllConnections();
         await page.waitForSelector('#station-live[data-state=reconnecting]', { timeout: 20_000 });
         await shot('05-reconnecting');
-        await browser.setOffline(false);
+        await page.unroute('**/events');
         await page.waitForSelector('#station-live[data-state=live]', { timeout: 20_000 });
       }
     }
