@@ -56,6 +56,37 @@ async function takeOut(b: DemoBoard): Promise<void> {
   farm.boards.splice(farm.boards.indexOf(b), 1);
 }
 
+/**
+ * Texts of the station page whose contrast with the background behind them is under 4.5:1 (WCAG AA),
+ * computed from the rendered colours (the nearest ancestor with an opaque background).
+ */
+function lowContrast(): Promise<string[]> {
+  return page.evaluate(() => {
+    const rgb = (c: string) => (c.match(/[\d.]+/g) ?? []).map(Number);
+    const lum = ([r, g, b]: number[]) => {
+      const f = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el: Element | null): number[] => {
+      for (; el; el = el.parentElement) {
+        const c = rgb(getComputedStyle(el).backgroundColor);
+        if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const low: string[] = [];
+    for (const el of document.querySelectorAll('.station *')) {
+      const own = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim());
+      if (!own || (el as HTMLElement).offsetParent === null) continue;
+      const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      if (ratio < 4.5)
+        low.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent}": ${ratio.toFixed(2)}`);
+    }
+    return low;
+  });
+}
+
 const text = async (selector: string): Promise<string> => ((await page.textContent(selector)) ?? '').trim();
 
 beforeAll(async () => {
@@ -184,6 +215,7 @@ describe('operator station page', () => {
         expect(unit.serial).toMatch(/^FF-\d{4}-\d{6}$/);
       }
       if (i === 0) await shot('02-first-pass');
+      if (i === 0 || failing) expect(await lowContrast()).toEqual([]);
       // The slot the unit was under shows its state and the unit.
       const tile = page.locator(`[data-slot="rfc2217://127.0.0.1:${slots[s]}"]`);
       expect(await tile.getAttribute('data-state')).toBe(failing ? 'fail' : 'pass');

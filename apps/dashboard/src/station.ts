@@ -268,6 +268,12 @@ export async function stationView(ctx: ViewContext): Promise<void> {
     const units = await newestUnits(id, c.counters.total, ctx.signal);
     draw(c, units);
   };
+  // Listening starts before the first read, so a unit that ends meanwhile is read again, not missed.
+  const redraw = coalesce(REFRESH_MS, ctx.signal, refresh);
+  onFarm('campaign', ctx.signal, (data) => {
+    if ((data as CampaignView).id === id) redraw();
+  });
+  onFarm('reload', ctx.signal, redraw);
   await refresh();
   if (campaign?.mode !== 'station') {
     mount(
@@ -325,10 +331,4 @@ export async function stationView(ctx: ViewContext): Promise<void> {
   };
   document.addEventListener('keydown', onKey);
   ctx.signal.addEventListener('abort', () => document.removeEventListener('keydown', onKey), { once: true });
-
-  const redraw = coalesce(REFRESH_MS, ctx.signal, refresh);
-  onFarm('campaign', ctx.signal, (data) => {
-    if ((data as CampaignView).id === id) redraw();
-  });
-  onFarm('reload', ctx.signal, redraw);
 }
