@@ -146,10 +146,13 @@ describe('operator station page', () => {
         },
       },
     });
-    await page.goto(`${farm.url}/#/stations/${campaign.id}`);
+    // The station screen is one click from the campaign's page.
+    await page.goto(`${farm.url}/#/campaigns/${campaign.id}`);
     await page.waitForSelector('#login-form');
     await page.fill('#token', farm.adminToken);
     await page.click('#login-form button[type=submit]');
+    await page.click('#station-link');
+    expect(page.url()).toContain(`#/stations/${campaign.id}`);
     await page.waitForSelector('#station-verdict[data-result=none]');
     await page.waitForSelector('#station-live[data-state=live]');
     expect(await text('#station-passed strong')).toBe('0');
