@@ -253,6 +253,15 @@ describe('operator station page', () => {
     expect(await text('#station-yield strong')).toBe('90%');
     expect(Number(await text('#station-rate strong'))).toBeGreaterThan(0);
     expect(await page.locator('[data-slot]').count()).toBe(slots.length);
+    // A unit taken out leaves its slot idle (the last unit's verdict stays on the big screen).
+    await takeOut(under[0]!);
+    under[0] = undefined;
+    await page.waitForSelector(`[data-slot="rfc2217://127.0.0.1:${slots[0]}"][data-state=idle]`, {
+      timeout: 20_000,
+    });
+    expect(await page.getAttribute(`[data-slot="rfc2217://127.0.0.1:${slots[1]}"]`, 'data-state')).toBe(
+      'pass',
+    );
     await shot('06-run-done');
 
     // Space (outside a field) is "Next unit": the station's slots are probed now.

@@ -9,7 +9,7 @@
  * After a reload it rebuilds itself from the api; after a drop the stream
  * reconnects and tells the page to read everything again.
  */
-import type { CampaignView, Page, StationNextView, UnitRecord } from '#contracts';
+import type { CampaignView, DeviceView, Page, StationNextView, UnitRecord } from '#contracts';
 import { api, ApiRequestError, withQuery } from './api.js';
 import { agoEl, errorBox, h, mount } from './dom.js';
 import { coalesce, onFarm } from './live.js';
@@ -57,14 +57,30 @@ export function failureReason(u: Pick<UnitRecord, 'errorCode' | 'errorMessage'>)
 /** What a fixture slot is doing, read from the newest unit under it. */
 type SlotState = 'idle' | 'flashing' | 'pass' | 'fail';
 
-function slotState(u: UnitRecord | undefined): SlotState {
+/**
+ * A slot is flashing while its newest unit is not done; once done it shows that unit's PASS / FAIL while
+ * the unit is still under it, and idle once the unit has been taken out (its board went offline or is on
+ * another port). A unit that never reached the loader has no board to follow: its FAIL stays until the next.
+ */
+function slotState(
+  u: UnitRecord | undefined,
+  present: (mac: string, slot: string) => boolean | undefined,
+): SlotState {
   if (!u) return 'idle';
   if (u.result === 'pending' || u.result === 'flashing') return 'flashing';
+  if (u.mac && u.slot && present(u.mac, u.slot) === false) return 'idle';
   return u.result === 'succeeded' ? 'pass' : 'fail';
 }
 
+/** The slot's newest unit of each slot, newest first. */
+function latestBySlot(units: UnitRecord[]): Map<string, UnitRecord> {
+  const latest = new Map<string, UnitRecord>();
+  for (const u of units) if (u.slot && !latest.has(u.slot)) latest.set(u.slot, u);
+  return latest;
+}
+
 const SLOT_WORDS: Record<SlotState, string> = {
-  idle: 'Idle',
+  idle: 'Idle: put a unit in',
   flashing: 'Flashing…',
   pass: 'Pass',
   fail: 'Fail',
@@ -164,9 +180,11 @@ function counters(c: CampaignView): HTMLElement {
   );
 }
 
-function slots(units: UnitRecord[]): HTMLElement {
-  const latest = new Map<string, UnitRecord>();
-  for (const u of units) if (u.slot && !latest.has(u.slot)) latest.set(u.slot, u);
+function slots(
+  units: UnitRecord[],
+  present: (mac: string, slot: string) => boolean | undefined,
+): HTMLElement {
+  const latest = latestBySlot(units);
   const names = [...latest.keys()].sort();
   return h(
     'section',
@@ -174,7 +192,7 @@ function slots(units: UnitRecord[]): HTMLElement {
     names.length
       ? names.map((slot) => {
           const u = latest.get(slot);
-          const state = slotState(u);
+          const state = slotState(u, present);
           return h(
             'div',
             { class: `slot slot-${state}`, 'data-slot': slot, 'data-state': state },
@@ -185,7 +203,15 @@ function slots(units: UnitRecord[]): HTMLElement {
               h('span', { 'aria-hidden': 'true' }, `${SLOT_SYMBOLS[state]} `),
               SLOT_WORDS[state],
             ),
-            h('div', { class: 'slot-unit mono' }, u ? (u.serial ?? u.mac ?? 'unit not identified') : ''),
+            h(
+              'div',
+              { class: 'slot-unit mono' },
+              !u
+                ? ''
+                : state === 'idle'
+                  ? `last: ${u.serial ?? u.mac ?? ''} ${u.result === 'succeeded' ? 'pass' : 'fail'}`
+                  : (u.serial ?? u.mac ?? 'unit not identified'),
+            ),
           );
         })
       : h('p', { class: 'muted' }, 'No fixture slot has had a unit yet.'),
@@ -260,14 +286,42 @@ export async function stationView(ctx: ViewContext): Promise<void> {
     );
     mount(verdict, verdictBox(units));
     mount(counterBox, counters(c));
-    mount(slotBox, slots(units));
+    mount(slotBox, slots(units, present));
     next.disabled = pressing || c.status !== 'running';
+  };
+  // Where each slot's newest unit is now (MAC → on its slot's port, online), from GET /devices/:mac
+  // once and then from the stream's device events.
+  const boards = new Map<string, { state: string; port: string | null }>();
+  const present = (mac: string, slot: string): boolean | undefined => {
+    const b = boards.get(mac);
+    return b && b.state !== 'offline' && (b.port === null || b.port === slot);
+  };
+  let shown: UnitRecord[] = [];
+  const follow = async (units: UnitRecord[]): Promise<void> => {
+    const unknown = [...latestBySlot(units).values()].flatMap((u) =>
+      u.mac && !boards.has(u.mac) ? [u.mac] : [],
+    );
+    await Promise.all(
+      unknown.map((mac) =>
+        api<DeviceView>(`/devices/${encodeURIComponent(mac)}`, { signal: ctx.signal })
+          .then((d) => boards.set(mac, { state: d.state, port: d.attachment?.portPath ?? null }))
+          .catch(() => undefined),
+      ),
+    );
   };
   const refresh = async (): Promise<void> => {
     const c = await api<CampaignView>(`/campaigns/${id}`, { signal: ctx.signal });
     const units = await newestUnits(id, c.counters.total, ctx.signal);
+    await follow(units);
+    shown = units;
     draw(c, units);
   };
+  onFarm('device', ctx.signal, (data) => {
+    const d = data as DeviceView;
+    if (!boards.has(d.mac)) return;
+    boards.set(d.mac, { state: d.state, port: d.attachment?.portPath ?? null });
+    if (campaign) mount(slotBox, slots(shown, present));
+  });
   // Listening starts before the first read, so a unit that ends meanwhile is read again, not missed.
   const redraw = coalesce(REFRESH_MS, ctx.signal, refresh);
   onFarm('campaign', ctx.signal, (data) => {
