@@ -80,7 +80,7 @@ function latestBySlot(units: UnitRecord[]): Map<string, UnitRecord> {
 }
 
 const SLOT_WORDS: Record<SlotState, string> = {
-  idle: 'Idle: put a unit in',
+  idle: 'Idle',
   flashing: 'Flashing…',
   pass: 'Pass',
   fail: 'Fail',
@@ -209,7 +209,7 @@ function slots(
               !u
                 ? ''
                 : state === 'idle'
-                  ? `last: ${u.serial ?? u.mac ?? ''} ${u.result === 'succeeded' ? 'pass' : 'fail'}`
+                  ? `empty · last ${u.serial ?? u.mac ?? ''} ${u.result === 'succeeded' ? 'pass' : 'fail'}`
                   : (u.serial ?? u.mac ?? 'unit not identified'),
             ),
           );
