@@ -147,6 +147,9 @@ async function campaignPage(ctx: ViewContext, id: string): Promise<void> {
         { class: 'page-head' },
         h('h1', {}, `Campaign ${c.name}`),
         badge(c.status),
+        c.mode === 'station'
+          ? h('a', { href: `#/stations/${c.id}`, id: 'station-link' }, 'Station screen →')
+          : null,
         h('a', { href: '#/campaigns' }, '← campaigns'),
       ),
       h(

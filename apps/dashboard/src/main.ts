@@ -11,6 +11,7 @@ import { deviceView, devicesView } from './devices.js';
 import { jobView, jobsView, newJobView } from './jobs.js';
 import { runView } from './run.js';
 import { campaignsView } from './campaigns.js';
+import { stationView } from './station.js';
 
 /** What a view gets: where to draw, the route's query, and a signal that aborts when the user navigates away. */
 export interface ViewContext {
@@ -33,6 +34,7 @@ const ROUTES: Array<{ pattern: RegExp; view: Screen; nav: string }> = [
   { pattern: /^jobs\/new$/, view: newJobView, nav: 'new-job' },
   { pattern: /^jobs\/([^/]+)$/, view: jobView, nav: 'jobs' },
   { pattern: /^campaigns(?:\/([^/]+))?$/, view: campaignsView, nav: 'campaigns' },
+  { pattern: /^stations\/([^/]+)$/, view: stationView, nav: 'campaigns' },
   { pattern: /^firmware$/, view: firmwareListView, nav: 'firmware' },
   { pattern: /^firmware\/([^/]+)$/, view: firmwareView, nav: 'firmware' },
   { pattern: /^agents$/, view: agentsView, nav: 'agents' },
