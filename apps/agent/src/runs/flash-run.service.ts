@@ -6,6 +6,7 @@
  * result. The transport comes from an injected factory, so the whole service
  * runs against simulated boards in tests.
  */
+import { createHash } from 'node:crypto';
 import { FlashErrorCode, type FlashRunPayload, type RegionResult, type RunResultPayload } from '#contracts';
 import { DEFAULT_FLASH_BAUD, flash, type FlasherEvent, type FlashResult, type Transport } from '#esp';
 import type { AgentConfig } from '../config/agent-config.js';
@@ -145,7 +146,7 @@ export class FlashRunService {
     reporter.log(
       'info',
       'run',
-      `run ${payload.runId} (attempt ${payload.attempt}) on ${portPath}: firmware ${payload.firmware.sha256.slice(0, 12)} for ${payload.firmware.chip}, ${payload.firmware.parts.length} part(s)`,
+      `run ${payload.runId} (attempt ${payload.attempt}) on ${portPath}: firmware ${payload.firmware.sha256.slice(0, 12)} for ${payload.firmware.chip}, ${payload.firmware.parts.length} part(s)${payload.unitRegions?.length ? ` + ${payload.unitRegions.length} per-unit region(s)` : ''}`,
     );
     return portPath;
   }
@@ -155,7 +156,7 @@ export class FlashRunService {
     const fetchStart = Date.now();
     const images: Image[] = [];
     try {
-      for (const part of sortedParts(run.payload)) {
+      for (const part of run.payload.firmware.parts) {
         const { data, cached } = await this.deps.cache.get(part, run.signal);
         images.push({ offset: part.offset, data, name: part.role });
         run.reporter.log(
@@ -173,8 +174,33 @@ export class FlashRunService {
         },
       );
     }
+    images.push(...this.unitImages(run));
+    images.sort((a, b) => a.offset - b.offset);
     run.timings.fetchMs = Date.now() - fetchStart;
     return images;
+  }
+
+  /**
+   * The regions made for this unit (its NVS partition) travel inline in the payload: their bytes are
+   * written only when their SHA-256 is the one the api computed, so a damaged payload writes nothing.
+   */
+  private unitImages(run: RunContext): Image[] {
+    return (run.payload.unitRegions ?? []).map((region) => {
+      const data = new Uint8Array(Buffer.from(region.dataBase64, 'base64'));
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      if (data.length !== region.size || sha256 !== region.sha256)
+        throw new RunFailure({
+          code: 'INFRASTRUCTURE',
+          message: `the per-unit ${region.role} region at 0x${region.offset.toString(16)} arrived damaged (${data.length} of ${region.size} bytes, SHA-256 ${sha256.slice(0, 12)} instead of ${region.sha256.slice(0, 12)}); nothing was written — handing the run back`,
+          requeue: true,
+        });
+      run.reporter.log(
+        'info',
+        'fetch',
+        `${region.role} (this unit's data) at 0x${region.offset.toString(16)} (${data.length} bytes), SHA-256 checked`,
+      );
+      return { offset: region.offset, data, name: region.role };
+    });
   }
 
   private async acquirePort(run: RunContext, portPath: string): Promise<PortLease> {
@@ -368,6 +394,7 @@ export class FlashRunService {
       `waiting up to ${bootCheck.timeoutMs} ms for /${bootCheck.pattern}/ at ${appBaud} baud`,
     );
     let check: BootCheckResult;
+    let matched: string | undefined;
     let matcher: BootPatternMatcher | undefined;
     try {
       matcher = await BootPatternMatcher.start(bootCheck.pattern);
@@ -378,6 +405,7 @@ export class FlashRunService {
         resetStrategy: done.resetStrategy,
         signal: run.signal,
       });
+      matched = matcher.lastMatch;
     } catch (err) {
       const failure = abortFailure(run.signal) ?? {
         code: errorCodeOf(err),
@@ -389,6 +417,11 @@ export class FlashRunService {
       await transport.close().catch(() => undefined);
     }
     run.timings.bootCheckMs = Date.now() - checkStart;
+    outcome.bootCheck = {
+      passed: check.matched,
+      elapsedMs: check.elapsedMs,
+      ...(check.matched && matched !== undefined ? { matched } : {}),
+    };
     if (!check.matched) {
       throw new RunFailure(
         {
@@ -433,8 +466,11 @@ export class FlashRunService {
   }
 }
 
-function sortedParts(payload: FlashRunPayload): FlashRunPayload['firmware']['parts'] {
-  return [...payload.firmware.parts].sort((a, b) => a.offset - b.offset);
+/** Every region of the run, firmware parts and per-unit regions, in flash order (the flasher's order). */
+function sortedParts(
+  payload: FlashRunPayload,
+): Array<{ offset: number; size: number; sha256: string; md5: string; role: string }> {
+  return [...payload.firmware.parts, ...(payload.unitRegions ?? [])].sort((a, b) => a.offset - b.offset);
 }
 
 /** The job's flash options as the flasher takes them. */
