@@ -149,6 +149,7 @@ export class CampaignsController {
   @Answers(CampaignCsvView, { status: 201 })
   @Problems('NOT_FOUND', 'CAMPAIGN_STATE', 'UNIT_DATA_INVALID', 'PAYLOAD_TOO_LARGE', 'CONFLICT')
   async uploadCsv(@Param('id') id: string, @Req() request: Request): Promise<CampaignCsvView> {
+    await this.campaigns.get(id); // an unknown campaign is a 404 whatever the body
     return this.campaigns.uploadCsv(id, await bodyText(request));
   }
 

@@ -118,10 +118,11 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   /** POST /campaigns/:id/csv */
   async uploadCsv(id: string, text: string): Promise<CampaignCsvView> {
     const campaign = await this.find(id);
-    if (campaign.status === 'stopped' || campaign.status === 'completed')
+    // A completed campaign takes rows too: its units that ran out of data are retried with retry-failed.
+    if (campaign.status === 'stopped')
       throw new ApiError(
         ApiErrorCode.CAMPAIGN_STATE,
-        `Campaign ${id} is ${campaign.status}; CSV rows are uploaded to a running or paused campaign.`,
+        `Campaign ${id} is stopped; CSV rows are uploaded to a running, paused or completed campaign.`,
       );
     const firmware = await this.prisma.firmware.findUnique({
       where: { id: campaign.firmwareId },

@@ -1,0 +1,167 @@
+/**
+ * Per-unit data on a running farm (api on PostgreSQL + Redis, agent, simulated
+ * boards over RFC 2217): a pool campaign with an NVS recipe and a CSV keyed by
+ * MAC flashes each board with the firmware and its own NVS partition in one
+ * session. The partition read back from each simulated board's flash decodes
+ * (libs/esp nvs reader) to that unit's serial, MAC and CSV values; the unit
+ * records carry the data's SHA-256, the CSV row and the boot check; and the
+ * secret CSV column appears in no answer or export.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { readNvsPartition, nvsRecipeOf } from '#esp';
+import type { CampaignView, UnitRecord } from '#contracts';
+import type { DemoFarm } from '../../scripts/demo.js';
+import { DEMO_BOOT_PATTERN } from '../../scripts/demo.js';
+import { UNIT_CSV_COLUMNS } from '../../apps/api/src/campaigns/unit-record.js';
+import { startTestDemoFarm, type TestDemoFarm } from '../support/demo-farm.js';
+import { pollUntil } from '../support/poll.js';
+
+let farm: DemoFarm;
+let testFarm: TestDemoFarm | undefined;
+
+const MACS = ['24:0a:c4:5e:00:01', '24:0a:c4:5e:00:02'];
+/** The secret of each board: long and unique, so finding it anywhere is not a coincidence. */
+const secretOf = (i: number) => `psk-${i}-Zq8vTt3LmW9xK2`;
+/** The demo firmware's nvs partition (libs/esp writer.ts buildFirmwareSet). */
+const NVS = { offset: 0x9000, size: 0x6000 };
+
+beforeAll(async () => {
+  testFarm = await startTestDemoFarm('unit-data-agent', {
+    boards: MACS.map((mac, i) => ({ chip: 'esp32' as const, name: `nvs-unit-${i}`, pool: 'nvs-line', mac })),
+    timeScale: 0.05,
+  });
+  farm = testFarm.farm;
+}, 60_000);
+
+afterAll(async () => {
+  await testFarm?.close();
+});
+
+describe('per-unit NVS data', () => {
+  it('writes each unit its own NVS partition with the firmware, verified, and keeps the CSV secret out of every answer', async () => {
+    const firmwareId = (await farm.uploadFirmware('esp32', '8.0.0')).id;
+    const created = await farm.client.request<CampaignView>('POST', '/campaigns', {
+      body: {
+        json: {
+          name: 'nvs-line',
+          firmwareId,
+          mode: 'pool',
+          selector: { pool: 'nvs-line' },
+          options: { bootCheck: { pattern: DEMO_BOOT_PATTERN, timeoutMs: 5000 } },
+          unitData: {
+            serialPattern: 'NV-{seq:05}',
+            nvs: {
+              namespaces: [
+                {
+                  name: 'factory',
+                  entries: [
+                    { key: 'serial', type: 'string', value: '{serial}' },
+                    { key: 'mac', type: 'string', value: '{mac}' },
+                    { key: 'cal', type: 'i16', value: '{csv:cal}' },
+                    { key: 'hw_rev', type: 'u8', value: 3 },
+                  ],
+                },
+                {
+                  name: 'wifi',
+                  entries: [
+                    { key: 'psk', type: 'string', value: '{csv:psk}' },
+                    { key: 'id', type: 'blob', value: '{mac_hex}', encoding: 'hex' },
+                  ],
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+    // The units may start before the CSV is there: they fail UNIT_DATA_EXHAUSTED and are retried below.
+    const csv = [
+      'mac,cal,psk:secret',
+      `${MACS[1]},-12,${secretOf(1)}`,
+      `${MACS[0]},250,${secretOf(0)}`,
+      `aa:bb:cc:00:00:09,7,${secretOf(9)}`,
+    ].join('\r\n');
+    const upload = await fetch(`${farm.url}/campaigns/${created.id}/csv`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${farm.adminToken}`, 'content-type': 'text/csv' },
+      body: csv,
+    });
+    const uploadText = await upload.text();
+    expect(upload.status).toBe(201);
+    expect(JSON.parse(uploadText)).toMatchObject({
+      rowsAdded: 3,
+      keyedByMac: true,
+      columns: ['mac', 'cal', 'psk'],
+      secretColumns: ['psk'],
+    });
+    expect(uploadText).not.toContain('Zq8vTt3LmW9xK2');
+    await farm.client.request('POST', `/campaigns/${created.id}/retry-failed`);
+
+    const done = await pollUntil(
+      async () => {
+        const c = await farm.client.request<CampaignView>('GET', `/campaigns/${created.id}`);
+        // A unit launched while the upload was under way ran out of data: it goes again.
+        if (c.counters.failed > 0) await farm.client.request('POST', `/campaigns/${created.id}/retry-failed`);
+        return c.status === 'completed' && c.counters.succeeded === 2 ? c : undefined;
+      },
+      { timeoutMs: 60_000, what: 'the NVS campaign to complete' },
+    );
+    expect(done.counters).toMatchObject({ total: 2, succeeded: 2, failed: 0 });
+
+    const unitsText = await (
+      await fetch(`${farm.url}/campaigns/${created.id}/units`, {
+        headers: { authorization: `Bearer ${farm.adminToken}` },
+      })
+    ).text();
+    const units = (JSON.parse(unitsText) as { items: UnitRecord[] }).items;
+    expect(units).toHaveLength(2);
+    for (const [i, mac] of MACS.entries()) {
+      const unit = units.find((u) => u.mac === mac)!;
+      const board = farm.boards.find((b) => b.board.mac === mac)!;
+      const bytes = board.board.flash.read(NVS.offset, NVS.size);
+      // What the board holds is what the record says was sent, and the agent verified it by MD5.
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(unit.dataSha256);
+      const nvsRegion = unit.regions.find((r) => r.offset === NVS.offset)!;
+      expect(nvsRegion.verifiedMd5).toBe(createHash('md5').update(bytes).digest('hex'));
+      const decoded = nvsRecipeOf(readNvsPartition(bytes).namespaces);
+      expect(decoded).toEqual({
+        factory: {
+          serial: { type: 'string', value: unit.serial },
+          mac: { type: 'string', value: mac },
+          cal: { type: 'i16', value: i === 0 ? 250 : -12 },
+          hw_rev: { type: 'u8', value: 3 },
+        },
+        wifi: {
+          psk: { type: 'string', value: secretOf(i) },
+          id: { type: 'blob', value: new Uint8Array(Buffer.from(mac.replace(/:/g, ''), 'hex')) },
+        },
+      });
+      expect(unit.serial).toMatch(/^NV-\d{5}$/);
+      expect(unit.csvRow).toBe(i === 0 ? 2 : 1);
+      expect(unit.bootCheck.result).toBe('passed');
+      expect(unit.bootCheck.matched).toBe('Calling app_main()');
+      expect(unit.timings?.flashMs).toBeGreaterThan(0);
+    }
+    expect(units[0].serial).not.toBe(units[1].serial);
+
+    const exportCsv = await farm.client.request<string>('GET', `/campaigns/${created.id}/export.csv`, {
+      text: true,
+    });
+    const header = exportCsv.split('\r\n')[0].split(',');
+    expect(header).toEqual([...UNIT_CSV_COLUMNS]);
+    expect(header.slice(-6)).toEqual([
+      'data_sha256',
+      'csv_row',
+      'operator_name',
+      'boot_check',
+      'boot_check_matched',
+      'timings',
+    ]);
+    const exportJson = await farm.client.request<string>('GET', `/campaigns/${created.id}/export.json`, {
+      text: true,
+    });
+    for (const text of [unitsText, exportCsv, exportJson])
+      for (const i of [0, 1, 9]) expect(text).not.toContain(secretOf(i));
+  }, 120_000);
+});
