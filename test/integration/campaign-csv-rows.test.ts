@@ -38,7 +38,7 @@ async function call(
   path: string,
   body?: unknown,
   type: string | undefined = 'application/json',
-): Promise<{ status: number; text: string; json: any }> {
+): Promise<{ status: number; text: string; json: Answer }> {
   const answer = await fetch(`${apis[0].baseUrl}${path}`, {
     method,
     headers: {
@@ -53,13 +53,23 @@ async function call(
           : JSON.stringify(body),
   });
   const text = await answer.text();
-  let json: any;
+  let json: Answer = {};
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text) as Answer;
   } catch {
-    json = undefined;
+    // not JSON: json stays empty
   }
   return { status: answer.status, text, json };
+}
+
+/** The fields of answers this suite reads (a problem body, a created record, a page). */
+interface Answer {
+  id?: string;
+  code?: string;
+  message?: string;
+  details?: Array<{ field: string }>;
+  total?: number;
+  [field: string]: unknown;
 }
 
 const RECIPE = {
@@ -105,20 +115,22 @@ beforeAll(async () => {
     },
     { name: 'csv-rows', version: '1.0.0', chip: 'esp32' },
   );
-  const uploaded = await call('POST', '/firmware', form, undefined);
+  const uploaded = await call('POST', '/firmware', form, '');
+
   expect(uploaded.status).toBe(201);
-  firmwareId = uploaded.json.id;
-  // One merged image from 0x0: it covers the nvs partition, so per-unit NVS data has no region of its own.
-  const end = Math.max(...parts.map((p) => p.offset + p.data.length));
-  const merged = new Uint8Array(end).fill(0xff);
-  for (const p of parts) merged.set(p.data, p.offset);
+  firmwareId = uploaded.json.id!;
+  // A build that ships an nvs image of its own at the nvs partition: per-unit NVS data would overlap it.
+  const withNvs = [...parts, { offset: 0x9000, name: 'nvs.bin', data: new Uint8Array(0x6000).fill(0xff) }];
   const mergedForm = firmwareForm(
-    { parts: [{ fileName: 'merged.bin', data: merged, offset: undefined }], describe: '' },
-    { name: 'csv-rows-merged', version: '1.0.0', chip: 'esp32' },
+    {
+      parts: withNvs.map((p) => ({ offset: p.offset, fileName: p.name ?? `p${p.offset}.bin`, data: p.data })),
+      describe: '',
+    },
+    { name: 'csv-rows-with-nvs', version: '1.0.0', chip: 'esp32' },
   );
-  const m = await call('POST', '/firmware', mergedForm, undefined);
+  const m = await call('POST', '/firmware', mergedForm, '');
   expect(m.status).toBe(201);
-  mergedFirmwareId = m.json.id;
+  mergedFirmwareId = m.json.id!;
 }, 90_000);
 
 afterAll(async () => {
@@ -133,7 +145,7 @@ describe('campaign CSV rows', () => {
     });
     expect(badTemplate.status).toBe(422);
     expect(badTemplate.json.code).toBe('UNIT_DATA_INVALID');
-    expect(badTemplate.json.details[0].field).toBe('unitData.nvs.namespaces[0].entries[0].value');
+    expect(badTemplate.json.details?.[0].field).toBe('unitData.nvs.namespaces[0].entries[0].value');
     expect(badTemplate.json.message).toMatch(/\{serial\}, \{mac\}/);
 
     const noSerial = await station({
