@@ -6,7 +6,6 @@
  * result. The transport comes from an injected factory, so the whole service
  * runs against simulated boards in tests.
  */
-import { createHash } from 'node:crypto';
 import { FlashErrorCode, type FlashRunPayload, type RegionResult, type RunResultPayload } from '#contracts';
 import { DEFAULT_FLASH_BAUD, flash, type FlasherEvent, type FlashResult, type Transport } from '#esp';
 import type { AgentConfig } from '../config/agent-config.js';
@@ -21,6 +20,7 @@ import { BootPatternMatcher } from './boot-pattern-matcher.js';
 import { decideAfterFailure, errorCodeOf } from './fault-policy.js';
 import type { LearnedSettings } from './learned-settings.js';
 import type { RunReporter } from './run-reporter.js';
+import { decodeUnitRegion } from './unit-regions.js';
 
 /** Why a run was aborted from outside. */
 export class RunAbort extends Error {
@@ -186,14 +186,14 @@ export class FlashRunService {
    */
   private unitImages(run: RunContext): Image[] {
     return (run.payload.unitRegions ?? []).map((region) => {
-      const data = new Uint8Array(Buffer.from(region.dataBase64, 'base64'));
-      const sha256 = createHash('sha256').update(data).digest('hex');
-      if (data.length !== region.size || sha256 !== region.sha256)
+      const decoded = decodeUnitRegion(region);
+      if ('problem' in decoded)
         throw new RunFailure({
           code: 'INFRASTRUCTURE',
-          message: `the per-unit ${region.role} region at 0x${region.offset.toString(16)} arrived damaged (${data.length} of ${region.size} bytes, SHA-256 ${sha256.slice(0, 12)} instead of ${region.sha256.slice(0, 12)}); nothing was written — handing the run back`,
+          message: `${decoded.problem}; nothing was written — handing the run back`,
           requeue: true,
         });
+      const { data } = decoded;
       run.reporter.log(
         'info',
         'fetch',
