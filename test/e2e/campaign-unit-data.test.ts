@@ -2,7 +2,8 @@
  * Per-unit data on a running farm (api on PostgreSQL + Redis, agent, simulated
  * boards over RFC 2217): a pool campaign with an NVS recipe and a CSV keyed by
  * MAC flashes each board with the firmware and its own NVS partition in one
- * session. The partition read back from each simulated board's flash decodes
+ * session, and a station takes rows in order, records its operator and fails
+ * the unit left without a row. The partition read back from each board's flash decodes
  * (libs/esp nvs reader) to that unit's serial, MAC and CSV values; the unit
  * records carry the data's SHA-256, the CSV row and the boot check; and the
  * secret CSV column appears in no answer or export.
@@ -163,5 +164,67 @@ describe('per-unit NVS data', () => {
     });
     for (const text of [unitsText, exportCsv, exportJson])
       for (const i of [0, 1, 9]) expect(text).not.toContain(secretOf(i));
+  }, 120_000);
+
+  it('a station takes CSV rows in order, records the operator, and fails the unit left without a row UNIT_DATA_EXHAUSTED', async () => {
+    const firmwareId = (await farm.uploadFirmware('esp32', '8.0.1')).id;
+    const created = await farm.client.request<CampaignView>('POST', '/campaigns', {
+      body: {
+        json: {
+          name: 'nvs-station',
+          firmwareId,
+          mode: 'station',
+          // No board is in this pool yet: the operator and the CSV are set before any unit comes.
+          selector: { pool: 'nvs-station' },
+          unitData: {
+            nvs: {
+              namespaces: [
+                { name: 'cloud', entries: [{ key: 'token', type: 'string', value: '{csv:token}' }] },
+              ],
+            },
+          },
+        },
+      },
+    });
+    await farm.client.request('POST', `/stations/${created.id}/operator`, {
+      body: { json: { operator: 'Ana Lima' } },
+    });
+    const upload = await fetch(`${farm.url}/campaigns/${created.id}/csv`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${farm.adminToken}`, 'content-type': 'text/csv' },
+      body: `token:secret\n${secretOf(42)}\n`,
+    });
+    expect(upload.status).toBe(201);
+    for (const mac of MACS)
+      await farm.client.request('PATCH', `/devices/${mac}`, { body: { json: { pool: 'nvs-station' } } });
+
+    const done = await pollUntil(
+      async () => {
+        const c = await farm.client.request<CampaignView>('GET', `/campaigns/${created.id}`);
+        return c.counters.succeeded + c.counters.failed === 2 && c.counters.inProgress === 0 ? c : undefined;
+      },
+      { timeoutMs: 60_000, what: 'both station units to end' },
+    );
+    expect(done.counters).toMatchObject({ succeeded: 1, failed: 1 });
+    const { items } = await farm.client.request<{ items: UnitRecord[] }>(
+      'GET',
+      `/campaigns/${created.id}/units`,
+    );
+    const passed = items.find((u) => u.result === 'succeeded')!;
+    const failed = items.find((u) => u.result === 'failed')!;
+    expect(passed.csvRow).toBe(1);
+    expect(passed.operatorName).toBe('Ana Lima');
+    expect(failed.operatorName).toBe('Ana Lima');
+    expect(failed.errorCode).toBe('UNIT_DATA_EXHAUSTED');
+    expect(failed.errorMessage).toMatch(/all 1 rows of the campaign's CSV are used; upload more rows/);
+    expect(failed.csvRow).toBeNull();
+    const board = farm.boards.find((b) => b.board.mac === passed.mac)!;
+    const decoded = nvsRecipeOf(readNvsPartition(board.board.flash.read(NVS.offset, NVS.size)).namespaces);
+    expect(decoded).toEqual({ cloud: { token: { type: 'string', value: secretOf(42) } } });
+    const exported = await farm.client.request<string>('GET', `/campaigns/${created.id}/export.csv`, {
+      text: true,
+    });
+    expect(exported).toContain('Ana Lima');
+    expect(exported).not.toContain(secretOf(42));
   }, 120_000);
 });
