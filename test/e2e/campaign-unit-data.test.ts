@@ -27,6 +27,14 @@ const secretOf = (i: number) => `psk-${i}-Zq8vTt3LmW9xK2`;
 /** The demo firmware's nvs partition (libs/esp writer.ts buildFirmwareSet). */
 const NVS = { offset: 0x9000, size: 0x6000 };
 
+/** Campaign passes the farm's api completed (flashfarm_campaign_passes_total). */
+async function campaignPasses(): Promise<number> {
+  const text = await farm.client.request<string>('GET', '/metrics', { text: true });
+  const m = /^flashfarm_campaign_passes_total (\d+)$/m.exec(text);
+  if (!m) throw new Error('/metrics has no flashfarm_campaign_passes_total');
+  return Number(m[1]);
+}
+
 beforeAll(async () => {
   testFarm = await startTestDemoFarm('unit-data-agent', {
     boards: MACS.map((mac, i) => ({ chip: 'esp32' as const, name: `nvs-unit-${i}`, pool: 'nvs-line', mac })),
@@ -76,7 +84,15 @@ describe('per-unit NVS data', () => {
         },
       },
     });
-    // The units may start before the CSV is there: they fail UNIT_DATA_EXHAUSTED and are retried below.
+    // The recipe needs CSV values: the units wait for the upload (they do not fail before it).
+    const before = await campaignPasses();
+    await pollUntil(async () => (await campaignPasses()) >= before + 3, { what: 'three campaign passes' });
+    expect(
+      (await farm.client.request<CampaignView>('GET', `/campaigns/${created.id}`)).counters,
+    ).toMatchObject({
+      pending: 2,
+      failed: 0,
+    });
     const csv = [
       'mac,cal,psk:secret',
       `${MACS[1]},-12,${secretOf(1)}`,
@@ -97,13 +113,10 @@ describe('per-unit NVS data', () => {
       secretColumns: ['psk'],
     });
     expect(uploadText).not.toContain('Zq8vTt3LmW9xK2');
-    await farm.client.request('POST', `/campaigns/${created.id}/retry-failed`);
 
     const done = await pollUntil(
       async () => {
         const c = await farm.client.request<CampaignView>('GET', `/campaigns/${created.id}`);
-        // A unit launched while the upload was under way ran out of data: it goes again.
-        if (c.counters.failed > 0) await farm.client.request('POST', `/campaigns/${created.id}/retry-failed`);
         return c.status === 'completed' && c.counters.succeeded === 2 ? c : undefined;
       },
       { timeoutMs: 60_000, what: 'the NVS campaign to complete' },

@@ -196,7 +196,11 @@ describe('campaign CSV rows', () => {
     expect(missing.json.message).toMatch(/"psk"/);
     const json = await call('POST', `/campaigns/${id}/csv`, { cal: 1 });
     expect(json.status).toBe(400);
-    expect(await apis[0].api.app.get(CsvRows).wanted(id, RECIPE as never)).toBe(true);
+    // Until a CSV is stored, units of a recipe that needs one wait for it rather than fail.
+    expect(await apis[0].api.app.get(CsvRows).wanted(id, RECIPE as never)).toBe('wait');
+    const next = await call('POST', `/stations/${id}/next`, { operator: 'Bo\u0000' });
+    expect(next.status).toBe(400);
+    expect((await call('POST', `/stations/${id}/next`, { operator: 'Bo Chen' })).status).toBe(202);
   });
 
   it('two replicas taking rows at once never hand one row to two units, and report running out', async () => {

@@ -531,6 +531,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       orderBy: { createdAt: 'asc' },
       take: LAUNCH_BATCH,
     });
+    const csv = pending.length ? await this.csvRows.wanted(campaign.id, unitDataOf(campaign.unitData)) : 'no';
     for (const unit of pending) {
       const attempt = unit.attempts + 1;
       const parsed = parseNewJob(
@@ -550,7 +551,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       let row =
         unit.csvRowId && unit.csvRow !== null ? { id: unit.csvRowId, rowNumber: unit.csvRow } : undefined;
       let rowTaken = false;
-      if (!row && (await this.csvRows.wanted(campaign.id, unitDataOf(campaign.unitData)))) {
+      // Before the first CSV upload, units whose recipe needs CSV values wait for it.
+      if (!row && csv === 'wait') continue;
+      if (!row && csv === 'yes') {
         row = await this.csvRows.take(campaign.id, unit);
         if (!row) {
           await this.failUnit(

@@ -119,10 +119,15 @@ export class CsvRows {
     };
   }
 
-  /** True when units of the campaign take a CSV row: the recipe refers to columns, or rows were uploaded. */
-  async wanted(campaignId: string, unitData: CampaignUnitData): Promise<boolean> {
-    if (csvColumnsOf(unitData).length) return true;
-    return (await this.prisma.campaignCsvRow.count({ where: { campaignId }, take: 1 })) > 0;
+  /**
+   * Whether units of the campaign take a CSV row: 'no' (the recipe refers to no column and no rows
+   * were uploaded), 'yes', or 'wait' (the recipe needs CSV values and no CSV was uploaded yet: its
+   * units stay pending until one is, instead of failing one after the other).
+   */
+  async wanted(campaignId: string, unitData: CampaignUnitData): Promise<'no' | 'yes' | 'wait'> {
+    const uploaded = (await this.prisma.campaignCsvRow.count({ where: { campaignId }, take: 1 })) > 0;
+    if (uploaded) return 'yes';
+    return csvColumnsOf(unitData).length ? 'wait' : 'no';
   }
 
   /**
