@@ -175,7 +175,20 @@ describe('per-unit NVS data', () => {
     const exportJson = await farm.client.request<string>('GET', `/campaigns/${created.id}/export.json`, {
       text: true,
     });
-    for (const text of [unitsText, exportCsv, exportJson])
+    // The runs' flash logs (as the agent reported them) name the region, never its contents.
+    const logs: string[] = [];
+    for (const unit of units) {
+      const log = await pollUntil(
+        async () => {
+          const text = await farm.client.request<string>('GET', `/runs/${unit.runId}/log`, { text: true });
+          return /succeeded: \d+ bytes written/.test(text) ? text : undefined;
+        },
+        { what: `the log of run ${unit.runId}` },
+      );
+      expect(log).toMatch(/nvs \(this unit's data\) at 0x9000 \(24576 bytes\), SHA-256 checked/);
+      logs.push(log);
+    }
+    for (const text of [unitsText, exportCsv, exportJson, ...logs])
       for (const i of [0, 1, 9]) expect(text).not.toContain(secretOf(i));
   }, 120_000);
 
