@@ -6,10 +6,11 @@
  * the unit left without a row. The partition read back from each board's flash decodes
  * (libs/esp nvs reader) to that unit's serial, MAC and CSV values; the unit
  * records carry the data's SHA-256, the CSV row and the boot check; and the
- * secret CSV column appears in no answer or export.
+ * secret CSV column appears in no answer, export, run log or webhook body.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 import { readNvsPartition, nvsRecipeOf } from '#esp';
 import type { CampaignView, UnitRecord } from '#contracts';
 import type { DemoFarm } from '../../scripts/demo.js';
@@ -92,6 +93,21 @@ describe('per-unit NVS data', () => {
     ).toMatchObject({
       pending: 2,
       failed: 0,
+    });
+    // A receiver for the campaign's webhook: every unit record it gets is kept to search for secrets.
+    const hookBodies: string[] = [];
+    const receiver = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (c: Buffer) => chunks.push(c));
+      request.on('end', () => {
+        hookBodies.push(Buffer.concat(chunks).toString('utf8'));
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+    await farm.client.request('PUT', `/campaigns/${created.id}/webhook`, {
+      body: { json: { url: hookUrl, secret: 'unit-data-hook-secret-0123456789' } },
     });
     const csv = [
       'mac,cal,psk:secret',
@@ -188,7 +204,18 @@ describe('per-unit NVS data', () => {
       expect(log).toMatch(/nvs \(this unit's data\) at 0x9000 \(24576 bytes\), SHA-256 checked/);
       logs.push(log);
     }
-    for (const text of [unitsText, exportCsv, exportJson, ...logs])
+    const hooked = await pollUntil(
+      () => Promise.resolve(hookBodies.length >= 2 ? [...hookBodies] : undefined),
+      {
+        what: 'both unit records at the webhook',
+      },
+    );
+    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    // The webhook gets which row each unit used, never the row's values.
+    const hookedRecords = hooked.map((b) => JSON.parse(b) as UnitRecord);
+    expect(hookedRecords.map((r) => r.csvRow).sort()).toEqual([1, 2]);
+    expect(hookedRecords.every((r) => /^[0-9a-f]{64}$/.test(r.dataSha256 ?? ''))).toBe(true);
+    for (const text of [unitsText, exportCsv, exportJson, ...logs, ...hooked])
       for (const i of [0, 1, 9]) expect(text).not.toContain(secretOf(i));
   }, 120_000);
 
