@@ -32,6 +32,7 @@ function refused(message: string, field = 'csv'): ApiError {
   return new ApiError(ApiErrorCode.UNIT_DATA_INVALID, message, [{ field, message }]);
 }
 
+/** Stores a campaign's CSV rows and hands them out to units, each row to one board only. */
 @Injectable()
 export class CsvRows {
   private readonly logger = new Logger('campaigns');
