@@ -157,7 +157,13 @@ describe('operator station page', () => {
     await page.waitForSelector('#station-live[data-state=live]');
     expect(await text('#station-passed strong')).toBe('0');
     expect(await text('#station-yield strong')).toBe('–');
+    // The name typed (Enter ends the field) is the station's operator from now on: the api has it.
+    const announced = page.waitForResponse(
+      (r) => r.url().endsWith(`/stations/${campaign.id}/operator`) && r.request().method() === 'POST',
+    );
     await page.fill('#station-operator', 'Dana');
+    await page.press('#station-operator', 'Enter');
+    expect((await announced).status()).toBe(200);
     await shot('01-waiting');
 
     const slots = farm.emptyPorts;
@@ -251,6 +257,8 @@ describe('operator station page', () => {
     expect(await text('#station-failed strong')).toBe('1');
     expect(await text('#station-retests strong')).toBe('0');
     expect(await text('#station-yield strong')).toBe('90%');
+    // Every unit, started by the fixture's probe rather than the button, names the operator at the page.
+    expect(new Set((await units(campaign.id)).map((u) => u.operatorName))).toEqual(new Set(['Dana']));
     expect(Number(await text('#station-rate strong'))).toBeGreaterThan(0);
     expect(await page.locator('[data-slot]').count()).toBe(slots.length);
     // A unit taken out leaves its slot idle (the last unit's verdict stays on the big screen).

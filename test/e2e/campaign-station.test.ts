@@ -17,6 +17,17 @@ let farm: DemoFarm;
 let testFarm: TestDemoFarm | undefined;
 let firmwareId: string;
 
+/** Columns that stay empty for a campaign without per-unit data, an operator name or a boot check. */
+const EMPTY_WITHOUT_UNIT_DATA = new Set<string>([
+  'error_code',
+  'error_message',
+  'serial',
+  'data_sha256',
+  'csv_row',
+  'operator_name',
+  'boot_check_matched',
+]);
+
 const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
 
 /** Splits one CSV line (RFC 4180 quoting). */
@@ -202,9 +213,13 @@ describe('production campaigns', () => {
     for (const row of rows) {
       expect(row).toHaveLength(UNIT_CSV_COLUMNS.length);
       for (const name of UNIT_CSV_COLUMNS)
-        if (name !== 'error_code' && name !== 'error_message' && name !== 'serial')
+        if (!EMPTY_WITHOUT_UNIT_DATA.has(name))
           expect({ name, value: row[col(name)] }).not.toEqual({ name, value: '' });
       expect(row[col('serial')]).toBe(''); // this campaign has no serial-number recipe
+      expect(row[col('data_sha256')]).toBe(''); // nor an NVS recipe or CSV
+      expect(row[col('csv_row')]).toBe('');
+      expect(row[col('boot_check')]).toBe('not_run');
+      expect(row[col('timings')]).toMatch(/(^|;)flashMs=\d+(;|$)/);
       expect(row[col('result')]).toBe('succeeded');
       expect(row[col('chip')]).toBe('esp32');
       expect(row[col('operator')]).toBe('bootstrap-admin');

@@ -98,13 +98,22 @@ function operatorName(): string {
 }
 
 /**
- * "Next unit": asks the station to start a fixture cycle now. The operator name typed on the page is
- * passed here so that one place sends it once POST /stations/:id/next accepts an `operator` field;
- * until then the request carries only what the api validates today (the name stays on the page).
+ * "Next unit": asks the station to start a fixture cycle now, naming the operator at the page (the api
+ * records the name on this and the following units of the station).
  */
 export function requestNextUnit(campaignId: string, operator: string): Promise<StationNextView> {
-  void operator;
-  return api<StationNextView>(`/stations/${campaignId}/next`, { method: 'POST', body: {} });
+  return api<StationNextView>(`/stations/${campaignId}/next`, {
+    method: 'POST',
+    body: operator ? { operator } : {},
+  });
+}
+
+/**
+ * Tells the station who is at it, so units a fixture starts by itself (hot-plug, probe, lid) carry the
+ * name too, not only those started with the button.
+ */
+function announceOperator(campaignId: string, operator: string): Promise<unknown> {
+  return api(`/stations/${campaignId}/operator`, { method: 'POST', body: { operator } });
 }
 
 /** The newest units of the campaign, newest first. */
@@ -236,7 +245,7 @@ export async function stationView(ctx: ViewContext): Promise<void> {
     type: 'text',
     id: 'station-operator',
     autocomplete: 'name',
-    maxlength: 100,
+    maxlength: 64,
     placeholder: 'your name',
     value: operatorName(),
   });
@@ -245,6 +254,15 @@ export async function stationView(ctx: ViewContext): Promise<void> {
     if (name) sessionStorage.setItem(OPERATOR_KEY, name);
     else sessionStorage.removeItem(OPERATOR_KEY);
   });
+  const sendOperator = (): void => {
+    const name = operator.value.trim();
+    if (!name || !can('runCampaign')) return;
+    announceOperator(id, name).catch((e: unknown) =>
+      mount(message, errorBox(e instanceof ApiRequestError ? `${e.code}: ${e.message}` : e)),
+    );
+  };
+  // Once typed (change fires on leaving the field or Enter), and again when the page opens with a name.
+  operator.addEventListener('change', sendOperator);
   const next = h(
     'button',
     { type: 'button', class: 'primary station-next', id: 'station-next' },
@@ -271,7 +289,13 @@ export async function stationView(ctx: ViewContext): Promise<void> {
   };
   next.addEventListener('click', press);
 
+  let announced = false;
   const draw = (c: CampaignView, units: UnitRecord[]): void => {
+    // A page opened (or reloaded) with a name kept for the tab tells a running station who is there.
+    if (!announced && c.status === 'running') {
+      announced = true;
+      sendOperator();
+    }
     campaign = c;
     mount(
       head,

@@ -25,6 +25,23 @@ export interface FlashRunPayload {
   options: FlashOptions;
   /** Device-level settings the flasher should honour. */
   device: { resetSequence?: string | null; bestBaud?: number | null };
+  /**
+   * Regions made for this unit alone (a campaign's NVS partition), written in the same session as the
+   * firmware's parts and verified by MD5 like them. The bytes travel inline; the agent refuses the run
+   * when their SHA-256 is not `sha256`.
+   */
+  unitRegions?: UnitRegionRef[];
+}
+
+/** A per-unit region of a run: bytes inline (base64), with their digests. */
+export interface UnitRegionRef {
+  offset: number;
+  size: number;
+  sha256: string;
+  md5: string;
+  /** What it is, for logs and records ("nvs"). */
+  role: string;
+  dataBase64: string;
 }
 
 /** A log line as the agent reports it. seq is per run and strictly increasing. */
@@ -75,6 +92,8 @@ export interface RunResultPayload {
   bytesSkipped: number;
   regions: RegionResult[];
   timings: Record<string, number>;
+  /** The post-flash boot check, when the job asked for one and it ran to an answer. */
+  bootCheck?: { passed: boolean; matched?: string; elapsedMs: number };
 }
 
 /** How far a run is, as the agent reports it and the api relays it to live listeners. */

@@ -411,6 +411,109 @@ export const ListTokensQuery = z.object({
 /** GET /tokens. */
 export type ListTokensQuery = z.output<typeof ListTokensQuery>;
 
+/** NVS value types a per-unit recipe may use (libs/esp nvs). */
+export const NVS_RECIPE_TYPES = [
+  'u8',
+  'i8',
+  'u16',
+  'i16',
+  'u32',
+  'i32',
+  'u64',
+  'i64',
+  'string',
+  'blob',
+] as const;
+
+/**
+ * One key of a per-unit NVS recipe. `value` is a literal or a template: `{serial}` (the unit's
+ * serial number), `{mac}` (aa:bb:cc:dd:ee:ff), `{mac_hex}` (aabbccddeeff) and `{csv:COLUMN}` (the
+ * unit's CSV row; COLUMN without its ":secret" suffix); `{{` and `}}` are literal braces. Integers
+ * take the filled-in text as decimal or 0x hex. A blob's text is decoded by `encoding`.
+ */
+export const NvsRecipeEntry = z
+  .object({
+    key: z.string().min(1).max(15).describe('NVS key (at most 15 bytes)'),
+    type: z.enum(NVS_RECIPE_TYPES, { message: `type must be one of: ${NVS_RECIPE_TYPES.join(', ')}` }),
+    value: z
+      .union([z.string().max(8192), z.number().int()])
+      .describe('A literal, or a template with {serial}, {mac}, {mac_hex}, {csv:COLUMN}'),
+    encoding: z
+      .enum(['text', 'hex', 'base64'])
+      .optional()
+      .describe('How a blob value is decoded (text: its UTF-8 bytes; default)'),
+  })
+  .strict();
+/** One key of a per-unit NVS recipe. */
+export type NvsRecipeEntry = z.infer<typeof NvsRecipeEntry>;
+
+/** The NVS part of a campaign's per-unit data: written at the firmware's nvs partition in the same flash session. */
+export const NvsUnitRecipe = z
+  .object({
+    partition: z
+      .string()
+      .min(1)
+      .max(16)
+      .optional()
+      .describe(
+        'Label of the data/nvs partition in the firmware\'s partition table (default: "nvs", else the only nvs one)',
+      ),
+    version: z
+      .union([z.literal(1), z.literal(2)])
+      .optional()
+      .describe('NVS format version (default 2)'),
+    namespaces: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).max(15),
+            entries: z.array(NvsRecipeEntry).min(1).max(500),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(254),
+  })
+  .strict();
+/** The NVS part of a campaign's per-unit data. */
+export type NvsUnitRecipe = z.infer<typeof NvsUnitRecipe>;
+
+/** A campaign's per-unit data recipe. */
+export const CampaignUnitData = z
+  .object({
+    serialPattern: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe('Serial number pattern with a counter, e.g. FF-{yyww}-{seq:06}; one serial per unit'),
+    timeZone: z.string().min(1).max(100).optional().describe('IANA time zone of the date fields (UTC)'),
+    nvs: NvsUnitRecipe.optional(),
+    csv: z
+      .object({
+        secretColumns: z
+          .array(z.string().min(1).max(64))
+          .max(64)
+          .optional()
+          .describe('CSV columns whose values are secrets (as well as those whose header ends in ":secret")'),
+      })
+      .strict()
+      .optional()
+      .describe('How the CSV uploaded with POST /campaigns/:id/csv is read'),
+  })
+  .strict();
+/** A campaign's per-unit data recipe. */
+export type CampaignUnitData = z.infer<typeof CampaignUnitData>;
+
+/** Operator names recorded on units: 1–64 characters, no control characters. */
+export const OperatorName = z
+  .string()
+  .trim()
+  .min(1, { message: 'operator must be 1 to 64 characters' })
+  .max(64, { message: 'operator must be 1 to 64 characters' })
+  // eslint-disable-next-line no-control-regex
+  .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, { message: 'operator must not contain control characters' });
+
 /** POST /campaigns. */
 export const CampaignRequest = z
   .object({
@@ -425,18 +528,9 @@ export const CampaignRequest = z
       .strict()
       .default({}),
     options: z.record(z.string(), z.unknown()).optional().describe('Flash options, as for POST /jobs'),
-    unitData: z
-      .object({
-        serialPattern: z
-          .string()
-          .min(1)
-          .max(200)
-          .describe('Serial number pattern with a counter, e.g. FF-{yyww}-{seq:06}; one serial per unit'),
-        timeZone: z.string().min(1).max(100).optional().describe('IANA time zone of the date fields (UTC)'),
-      })
-      .strict()
-      .optional()
-      .describe('Per-unit data: a serial number allocated to each unit, never reused'),
+    unitData: CampaignUnitData.optional().describe(
+      'Per-unit data: a serial number allocated to each unit (never reused), values from an uploaded CSV, and an NVS partition generated per unit',
+    ),
   })
   .strict();
 /** POST /campaigns. */
@@ -452,10 +546,18 @@ export const StationNextRequest = z
       .max(1024)
       .optional()
       .describe('One fixture slot (the port, as the agent names it); every slot when absent'),
+    operator: OperatorName.optional().describe(
+      'The operator at the station: recorded on this and the following units (as POST /stations/:id/operator)',
+    ),
   })
   .strict();
 /** POST /stations/:id/next. */
 export type StationNextRequest = z.input<typeof StationNextRequest>;
+
+/** POST /stations/:id/operator: the operator name recorded on the station's following units. */
+export const StationOperatorRequest = z.object({ operator: OperatorName }).strict();
+/** POST /stations/:id/operator. */
+export type StationOperatorRequest = z.input<typeof StationOperatorRequest>;
 
 /** GET /campaigns. */
 export const ListCampaignsQuery = pageQuery(MAX_PAGE_LIMIT.campaigns);

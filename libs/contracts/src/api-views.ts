@@ -562,6 +562,28 @@ export const StationNextView = z
 /** The answer to POST /stations/:id/next. */
 export type StationNextView = z.infer<typeof StationNextView>;
 
+/** The answer to POST /stations/:id/operator. */
+export const StationOperatorView = z.object({ campaignId: Id, operator: z.string() }).strict();
+/** The answer to POST /stations/:id/operator. */
+export type StationOperatorView = z.infer<typeof StationOperatorView>;
+
+/** The answer to POST /campaigns/:id/csv: what was stored (never a value). */
+export const CampaignCsvView = z
+  .object({
+    campaignId: Id,
+    rowsAdded: z.number().int(),
+    rowsTotal: z.number().int().describe('Data rows the campaign holds now'),
+    rowsFree: z.number().int().describe('Rows no board has taken yet'),
+    columns: z.array(z.string()).describe('Column names (without the ":secret" suffix)'),
+    secretColumns: z.array(z.string()),
+    keyedByMac: z
+      .boolean()
+      .describe('Rows belong to the board named in their mac column; else taken in order'),
+  })
+  .strict();
+/** The answer to POST /campaigns/:id/csv. */
+export type CampaignCsvView = z.infer<typeof CampaignCsvView>;
+
 /** One flash region as a unit record keeps it. */
 export const RegionRecord = z
   .object({
@@ -611,6 +633,24 @@ export const UnitRecord = z
     queuedAt: Instant,
     startedAt: nullable(Instant),
     finishedAt: nullable(Instant),
+    dataSha256: nullable(z.string()).describe(
+      "SHA-256 of the unit's per-unit data region (its NVS partition); null without an NVS recipe",
+    ),
+    csvRow: nullable(z.number().int()).describe(
+      'The 1-based number of the CSV data row the unit used (never its values)',
+    ),
+    operatorName: nullable(z.string()).describe(
+      'The operator at the station when the unit came (POST /stations/:id/operator or next)',
+    ),
+    bootCheck: z
+      .object({
+        result: z.enum(['passed', 'failed', 'not_run']),
+        matched: nullable(z.string()).describe('The console text the pattern matched'),
+      })
+      .strict(),
+    timings: nullable(z.record(z.string(), z.number())).describe(
+      "The last run's stage timings in ms (fetchMs, waitPortMs, flashMs, bootCheckMs, totalMs)",
+    ),
   })
   .strict();
 /** A campaign unit's traceability record. */

@@ -51,6 +51,8 @@ export const HTTP_ERRORS = {
   NO_MATCHING_DEVICE: { status: 422, meaning: 'no board matches the selector' },
   /** A campaign webhook's url or secret was refused (http/https only, secret length); the message says which. */
   WEBHOOK_INVALID: { status: 422, meaning: 'the webhook url or secret is refused' },
+  /** A campaign's per-unit data (NVS recipe, CSV) was refused: the message names the field or row and what to do. */
+  UNIT_DATA_INVALID: { status: 422, meaning: 'the per-unit data recipe or CSV is refused' },
   /** A dependency (database, Redis) does not answer. */
   SERVICE_UNAVAILABLE: { status: 503, meaning: 'a dependency is down' },
   /** A bug; the api log has the details. */

@@ -25,7 +25,9 @@ try {
   parentPort.postMessage({ error: String(error && error.message ? error.message : error) });
 }
 parentPort.on('message', ({ id, text }) => {
-  parentPort.postMessage({ id, matched: pattern.matcher(text).find() });
+  const m = pattern.matcher(text);
+  const matched = m.find();
+  parentPort.postMessage({ id, matched, text: matched ? String(m.group() ?? '').slice(0, 200) : undefined });
 });
 `;
 
@@ -35,12 +37,17 @@ export class BootPatternError extends Error {
   readonly code = 'BOOT_CHECK_FAILED';
 }
 
-type Reply = { ready: true } | { error: string } | { id: number; matched: boolean };
+type Reply = { ready: true } | { error: string } | { id: number; matched: boolean; text?: string };
+
+/** Longest matched text kept for the unit record. */
+export const MATCHED_TEXT_MAX_CHARS = 200;
 
 /** One compiled pattern in its own worker thread; close() it when the check is over. */
 export class BootPatternMatcher {
   private nextId = 0;
   private closed = false;
+  /** The text the pattern matched in the last test() that matched (at most MATCHED_TEXT_MAX_CHARS). */
+  lastMatch: string | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -67,7 +74,9 @@ export class BootPatternMatcher {
     const id = ++this.nextId;
     this.worker.postMessage({ id, text });
     const reply = await this.reply((r) => 'id' in r && r.id === id, this.budgetMs);
-    return 'matched' in reply && reply.matched;
+    const matched = 'matched' in reply && reply.matched;
+    if (matched) this.lastMatch = reply.text;
+    return matched;
   }
 
   /** Ends the worker. */

@@ -20,6 +20,7 @@ import { BootPatternMatcher } from './boot-pattern-matcher.js';
 import { decideAfterFailure, errorCodeOf } from './fault-policy.js';
 import type { LearnedSettings } from './learned-settings.js';
 import type { RunReporter } from './run-reporter.js';
+import { decodeUnitRegion } from './unit-regions.js';
 
 /** Why a run was aborted from outside. */
 export class RunAbort extends Error {
@@ -145,7 +146,7 @@ export class FlashRunService {
     reporter.log(
       'info',
       'run',
-      `run ${payload.runId} (attempt ${payload.attempt}) on ${portPath}: firmware ${payload.firmware.sha256.slice(0, 12)} for ${payload.firmware.chip}, ${payload.firmware.parts.length} part(s)`,
+      `run ${payload.runId} (attempt ${payload.attempt}) on ${portPath}: firmware ${payload.firmware.sha256.slice(0, 12)} for ${payload.firmware.chip}, ${payload.firmware.parts.length} part(s)${payload.unitRegions?.length ? ` + ${payload.unitRegions.length} per-unit region(s)` : ''}`,
     );
     return portPath;
   }
@@ -155,7 +156,7 @@ export class FlashRunService {
     const fetchStart = Date.now();
     const images: Image[] = [];
     try {
-      for (const part of sortedParts(run.payload)) {
+      for (const part of run.payload.firmware.parts) {
         const { data, cached } = await this.deps.cache.get(part, run.signal);
         images.push({ offset: part.offset, data, name: part.role });
         run.reporter.log(
@@ -173,8 +174,33 @@ export class FlashRunService {
         },
       );
     }
+    images.push(...this.unitImages(run));
+    images.sort((a, b) => a.offset - b.offset);
     run.timings.fetchMs = Date.now() - fetchStart;
     return images;
+  }
+
+  /**
+   * The regions made for this unit (its NVS partition) travel inline in the payload: their bytes are
+   * written only when their SHA-256 is the one the api computed, so a damaged payload writes nothing.
+   */
+  private unitImages(run: RunContext): Image[] {
+    return (run.payload.unitRegions ?? []).map((region) => {
+      const decoded = decodeUnitRegion(region);
+      if ('problem' in decoded)
+        throw new RunFailure({
+          code: 'INFRASTRUCTURE',
+          message: `${decoded.problem}; nothing was written — handing the run back`,
+          requeue: true,
+        });
+      const { data } = decoded;
+      run.reporter.log(
+        'info',
+        'fetch',
+        `${region.role} (this unit's data) at 0x${region.offset.toString(16)} (${data.length} bytes), SHA-256 checked`,
+      );
+      return { offset: region.offset, data, name: region.role };
+    });
   }
 
   private async acquirePort(run: RunContext, portPath: string): Promise<PortLease> {
@@ -371,6 +397,7 @@ export class FlashRunService {
       `waiting up to ${bootCheck.timeoutMs} ms for /${bootCheck.pattern}/ at ${appBaud} baud`,
     );
     let check: BootCheckResult;
+    let matched: string | undefined;
     let matcher: BootPatternMatcher | undefined;
     try {
       matcher = await BootPatternMatcher.start(bootCheck.pattern);
@@ -381,6 +408,7 @@ export class FlashRunService {
         resetStrategy: done.resetStrategy,
         signal: run.signal,
       });
+      matched = matcher.lastMatch;
     } catch (err) {
       const failure = abortFailure(run.signal) ?? {
         code: errorCodeOf(err),
@@ -392,6 +420,11 @@ export class FlashRunService {
       await transport.close().catch(() => undefined);
     }
     run.timings.bootCheckMs = Date.now() - checkStart;
+    outcome.bootCheck = {
+      passed: check.matched,
+      elapsedMs: check.elapsedMs,
+      ...(check.matched && matched !== undefined ? { matched } : {}),
+    };
     if (!check.matched) {
       throw new RunFailure(
         {
@@ -436,8 +469,11 @@ export class FlashRunService {
   }
 }
 
-function sortedParts(payload: FlashRunPayload): FlashRunPayload['firmware']['parts'] {
-  return [...payload.firmware.parts].sort((a, b) => a.offset - b.offset);
+/** Every region of the run, firmware parts and per-unit regions, in flash order (the flasher's order). */
+function sortedParts(
+  payload: FlashRunPayload,
+): Array<{ offset: number; size: number; sha256: string; md5: string; role: string }> {
+  return [...payload.firmware.parts, ...(payload.unitRegions ?? [])].sort((a, b) => a.offset - b.offset);
 }
 
 /** The job's flash options as the flasher takes them. */

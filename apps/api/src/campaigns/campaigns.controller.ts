@@ -1,8 +1,10 @@
-import { Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import { Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import {
+  ApiErrorCode,
+  CampaignCsvView,
   CampaignPage,
   CampaignRequest,
   CampaignUnitsQuery,
@@ -15,9 +17,42 @@ import {
   type Page,
 } from '#contracts';
 import { Principal, READ_ROLES, Roles, type AuthPrincipal } from '../auth/index.js';
+import { ApiError } from '../common/api-error.js';
 import { Answers, Problems, ValidBody, ValidQuery } from '../common/http-contract.js';
 import { CampaignsService } from './campaigns.service.js';
 import { unitCsvHeader, unitCsvRow } from './unit-record.js';
+
+/** Largest per-unit CSV accepted in one upload. */
+export const MAX_UNIT_CSV_BYTES = 16 * 1024 * 1024;
+
+/** The request body as UTF-8 text (the api parses only JSON bodies itself). */
+async function bodyText(request: Request): Promise<string> {
+  const type = request.headers['content-type'] ?? '';
+  if (!/^(text\/csv|text\/plain)\b/i.test(type))
+    throw ApiError.validation(
+      `The CSV goes in the request body with Content-Type text/csv (got ${type ? `"${type.slice(0, 100)}"` : 'none'}).`,
+      [{ field: 'content-type', message: 'use text/csv' }],
+    );
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_UNIT_CSV_BYTES)
+      throw new ApiError(
+        ApiErrorCode.PAYLOAD_TOO_LARGE,
+        `The CSV is larger than ${MAX_UNIT_CSV_BYTES / 1024 / 1024} MiB; split it into several uploads.`,
+      );
+    chunks.push(chunk);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new ApiError(
+      ApiErrorCode.INVALID_TEXT,
+      'The CSV is not UTF-8 text; save it as UTF-8 and upload it again.',
+    );
+  }
+}
 
 /** Production campaigns: flash a pool once, or every board plugged into a station; per-unit records. */
 @ApiTags('campaigns')
@@ -34,7 +69,7 @@ export class CampaignsController {
       'mode "pool": every matching board online now is flashed once. mode "station": every matching board attached while the campaign runs is flashed once, as soon as it appears. The firmware decides the chip.',
   })
   @Answers(CampaignView, { status: 201 })
-  @Problems('NOT_FOUND', 'BOOT_CHECK_PATTERN_INVALID')
+  @Problems('NOT_FOUND', 'BOOT_CHECK_PATTERN_INVALID', 'UNIT_DATA_INVALID')
   create(
     @ValidBody(CampaignRequest, 'campaign') body: z.output<typeof CampaignRequest>,
     @Principal() principal: AuthPrincipal | undefined,
@@ -99,6 +134,23 @@ export class CampaignsController {
   @Problems('NOT_FOUND', 'CAMPAIGN_STATE')
   retry(@Param('id') id: string): Promise<RetriedUnitsView> {
     return this.campaigns.retryFailed(id);
+  }
+
+  @Post(':id/csv')
+  @HttpCode(201)
+  @Roles('operator')
+  @ApiOperation({
+    summary: 'Upload per-unit CSV rows',
+    description:
+      'Body: a CSV (text/csv), first line the column names. With a `mac` column each row belongs to that board; without one, rows are taken in order, one per board, never twice. Columns whose name ends in ":secret" (or starts with "secret_", or listed in unitData.csv.secretColumns) are secrets: they reach only the unit\'s NVS data, never a log, an answer or an export. Every row is checked against the NVS recipe first; a refused upload stores nothing. A later upload adds rows.',
+  })
+  @ApiConsumes('text/csv')
+  @ApiBody({ schema: { type: 'string', description: 'The CSV text' } })
+  @Answers(CampaignCsvView, { status: 201 })
+  @Problems('NOT_FOUND', 'CAMPAIGN_STATE', 'UNIT_DATA_INVALID', 'PAYLOAD_TOO_LARGE', 'CONFLICT')
+  async uploadCsv(@Param('id') id: string, @Req() request: Request): Promise<CampaignCsvView> {
+    await this.campaigns.get(id); // an unknown campaign is a 404 whatever the body
+    return this.campaigns.uploadCsv(id, await bodyText(request));
   }
 
   @Get(':id/units')

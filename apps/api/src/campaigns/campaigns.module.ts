@@ -5,6 +5,7 @@ import { JobsService } from '../jobs/jobs.service.js';
 import { CampaignsController } from './campaigns.controller.js';
 import { CampaignsService } from './campaigns.service.js';
 import { SerialAllocator } from './serial-allocator.js';
+import { CsvRows } from './csv-rows.js';
 import { StationsController } from './stations.controller.js';
 import { WebhooksModule } from '../webhooks/webhooks.module.js';
 
@@ -15,7 +16,7 @@ import { WebhooksModule } from '../webhooks/webhooks.module.js';
 @Module({
   imports: [RunsModule, SchedulerModule, WebhooksModule],
   controllers: [CampaignsController, StationsController],
-  providers: [JobsService, CampaignsService, SerialAllocator],
+  providers: [JobsService, CampaignsService, SerialAllocator, CsvRows],
   exports: [CampaignsService],
 })
 export class CampaignsModule {}

@@ -20,6 +20,8 @@ import {
   type Page,
   type RetriedUnitsView,
   type StationNextView,
+  type StationOperatorView,
+  type CampaignCsvView,
   type UnitRecord,
 } from '#contracts';
 import { ApiError } from '../common/api-error.js';
@@ -34,8 +36,10 @@ import { Dispatcher } from '../scheduler/dispatcher.js';
 import { bootPatternError, normaliseSelector, parseNewJob } from '../jobs/job-request.js';
 import { isTerminalJob } from '../runs/job-status.js';
 import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
-import { checkSerialRecipe, SerialAllocator } from './serial-allocator.js';
-import { buildUnitRecord } from './unit-record.js';
+import { SerialAllocator } from './serial-allocator.js';
+import { CsvRows } from './csv-rows.js';
+import { checkUnitData, UNIT_DATA_EXHAUSTED, unitDataOf } from './unit-data.js';
+import { buildUnitRecord, emptyUnitDataFields } from './unit-record.js';
 import { WebhooksService } from '../webhooks/webhooks.service.js';
 
 /** What each control action asks of a campaign: its new status and the statuses it may come from. */
@@ -74,6 +78,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     private readonly dispatcher: Dispatcher,
     private readonly serials: SerialAllocator,
     private readonly webhooks: WebhooksService,
+    private readonly csvRows: CsvRows,
   ) {}
 
   /**
@@ -81,18 +86,53 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
    * where the fixture has no signal of its own). Every online agent is asked; an agent without that
    * slot ignores it, and the unit it finds (or the failure) arrives as any cycle does.
    */
-  async nextUnit(id: string, slot: string | undefined): Promise<StationNextView> {
+  async nextUnit(id: string, slot: string | undefined, operator?: string): Promise<StationNextView> {
     const campaign = await this.find(id);
     if (campaign.mode !== 'station' || campaign.status !== 'running')
       throw new ApiError(
         ApiErrorCode.CAMPAIGN_STATE,
         `Campaign ${id} is a ${campaign.status} ${campaign.mode} campaign; "next unit" needs a running station campaign.`,
       );
+    if (operator !== undefined && operator !== campaign.stationOperator)
+      await this.prisma.campaign.update({ where: { id: campaign.id }, data: { stationOperator: operator } });
     const agents = await this.prisma.agent.findMany({ where: { status: 'online' }, select: { id: true } });
     for (const agent of agents)
       await this.dispatcher.control(agent.id, { type: 'fixture-next', portPath: slot ?? null });
     this.logger.log(`campaign ${id}: next unit on ${slot ?? 'every slot'} (${agents.length} agent(s))`);
     return { campaignId: id, slot: slot ?? null, agents: agents.length };
+  }
+
+  /** POST /stations/:id/operator: the name recorded on the station's following units. */
+  async setOperator(id: string, operator: string): Promise<StationOperatorView> {
+    const campaign = await this.find(id);
+    if (campaign.mode !== 'station')
+      throw new ApiError(
+        ApiErrorCode.CAMPAIGN_STATE,
+        `Campaign ${id} is a ${campaign.mode} campaign; an operator name is set on a station-mode campaign.`,
+      );
+    await this.prisma.campaign.update({ where: { id: campaign.id }, data: { stationOperator: operator } });
+    this.logger.log(`campaign ${id}: operator at the station is now "${operator}"`);
+    return { campaignId: campaign.id, operator };
+  }
+
+  /** POST /campaigns/:id/csv */
+  async uploadCsv(id: string, text: string): Promise<CampaignCsvView> {
+    const campaign = await this.find(id);
+    // A completed campaign takes rows too: its units that ran out of data are retried with retry-failed.
+    if (campaign.status === 'stopped')
+      throw new ApiError(
+        ApiErrorCode.CAMPAIGN_STATE,
+        `Campaign ${id} is stopped; CSV rows are uploaded to a running, paused or completed campaign.`,
+      );
+    const firmware = await this.prisma.firmware.findUnique({
+      where: { id: campaign.firmwareId },
+      select: { metadata: true },
+    });
+    const metadata = (firmware?.metadata ?? {}) as { partitions?: unknown };
+    return this.csvRows.upload(
+      { id: campaign.id, unitData: unitDataOf(campaign.unitData), partitions: metadata.partitions },
+      text,
+    );
   }
 
   onModuleInit(): void {
@@ -126,8 +166,18 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       );
     const unsafePattern = bootPatternError(probe.job.options);
     if (unsafePattern) throw unsafePattern;
-    if (b.unitData) checkSerialRecipe(b.unitData.serialPattern, b.unitData.timeZone);
     const firmware = await this.firmwareFacts(b.firmwareId);
+    if (b.unitData) {
+      const parts = await this.prisma.firmwarePart.findMany({
+        where: { firmwareId: firmware.id },
+        select: { offset: true, size: true, fileName: true },
+      });
+      const { metadata } = await this.prisma.firmware.findUniqueOrThrow({
+        where: { id: firmware.id },
+        select: { metadata: true },
+      });
+      checkUnitData(b.unitData, { id: firmware.id, metadata, parts });
+    }
     const selector = normaliseSelector({ ...b.selector, chip: firmware.chip });
     const campaign = await this.prisma.campaign.create({
       data: {
@@ -348,7 +398,9 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     );
     return units.map((u) => {
       const stored: unknown = u.record;
-      if (isRecord(stored)) return { ...stored, result: u.status, attempts: u.attempts };
+      // Records stored before a field existed get its empty value.
+      if (isRecord(stored))
+        return { ...emptyUnitDataFields(), ...stored, result: u.status, attempts: u.attempts };
       return buildUnitRecord({
         campaign,
         unit: u,
@@ -408,6 +460,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
             retest: seen.has(a.device.id),
             portPath: a.portPath,
             agentId: a.agentId,
+            operatorName: campaign.stationOperator,
           })),
           skipDuplicates: true,
         });
@@ -438,7 +491,14 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       if (known.has(cycleKey)) continue;
       const created = await this.prisma.campaignUnit.createMany({
         data: [
-          { campaignId: campaign.id, cycleKey, portPath: f.portPath, agentId: f.agentId, startedAt: f.at },
+          {
+            campaignId: campaign.id,
+            cycleKey,
+            portPath: f.portPath,
+            agentId: f.agentId,
+            startedAt: f.at,
+            operatorName: campaign.stationOperator,
+          },
         ],
         skipDuplicates: true,
       });
@@ -471,6 +531,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       orderBy: { createdAt: 'asc' },
       take: LAUNCH_BATCH,
     });
+    const csv = pending.length ? await this.csvRows.wanted(campaign.id, unitDataOf(campaign.unitData)) : 'no';
     for (const unit of pending) {
       const attempt = unit.attempts + 1;
       const parsed = parseNewJob(
@@ -486,6 +547,25 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         );
         continue;
       }
+      // The unit's CSV row first: a unit the CSV has no row for fails before a serial is spent on it.
+      let row =
+        unit.csvRowId && unit.csvRow !== null ? { id: unit.csvRowId, rowNumber: unit.csvRow } : undefined;
+      let rowTaken = false;
+      // Before the first CSV upload, units whose recipe needs CSV values wait for it.
+      if (!row && csv === 'wait') continue;
+      if (!row && csv === 'yes') {
+        row = await this.csvRows.take(campaign.id, unit);
+        if (!row) {
+          await this.failUnit(
+            campaign,
+            unit,
+            UNIT_DATA_EXHAUSTED,
+            `no CSV row for this unit: ${await this.csvRows.exhaustedReason(campaign.id, unit.mac)}`,
+          );
+          continue;
+        }
+        rowTaken = true;
+      }
       // Each start gets the next serial (never one handed out before); a unit that already holds one keeps it.
       const recipe = serialRecipe(campaign);
       const serial =
@@ -494,18 +574,35 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
         const { job } = await this.jobs.create(parsed.job, campaign.createdBy);
         const moved = await transitionUnit(this.prisma, { id: unit.id, jobId: null }, 'flashing', {
           from: ['pending'],
-          data: { jobId: job.id, attempts: attempt, startedAt: new Date(), serial },
+          data: {
+            jobId: job.id,
+            attempts: attempt,
+            startedAt: new Date(),
+            serial,
+            ...(row ? { csvRowId: row.id, csvRow: row.rowNumber } : {}),
+          },
         });
         // Another replica's pass started this unit first: the serial taken here goes on no unit.
         if (!moved && serial && serial !== unit.serial)
           await this.serials.markVoid(serial, 'allocated by a pass that lost the race to start the unit');
+        if (!moved && row && rowTaken) await this.releaseRowIfUnused(unit.id, row.id);
       } catch (error) {
         if (serial && serial !== unit.serial) await this.serials.markVoid(serial, 'the unit did not start');
+        if (row && rowTaken) await this.releaseRowIfUnused(unit.id, row.id);
         if (error instanceof ApiError && error.status < 500)
           await this.failUnit(campaign, unit, error.code, error.message);
         else throw error;
       }
     }
+  }
+
+  /** A row this pass took for a unit another pass started with a row of its own goes back to the free rows. */
+  private async releaseRowIfUnused(unitId: string, rowId: string): Promise<void> {
+    const now = await this.prisma.campaignUnit.findUnique({
+      where: { id: unitId },
+      select: { csvRowId: true },
+    });
+    if (now?.csvRowId !== rowId) await this.csvRows.release(rowId, unitId);
   }
 
   private async failUnit(

@@ -1,7 +1,7 @@
 import { Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { z } from 'zod';
-import { StationNextRequest, StationNextView } from '#contracts';
+import { StationNextRequest, StationNextView, StationOperatorRequest, StationOperatorView } from '#contracts';
 import { Roles } from '../auth/index.js';
 import { Answers, Problems, ValidBody } from '../common/http-contract.js';
 import { CampaignsService } from './campaigns.service.js';
@@ -27,6 +27,23 @@ export class StationsController {
     @Param('id') id: string,
     @ValidBody(StationNextRequest, 'station next') body: z.output<typeof StationNextRequest>,
   ): Promise<StationNextView> {
-    return this.campaigns.nextUnit(id, body.slot);
+    return this.campaigns.nextUnit(id, body.slot, body.operator);
+  }
+
+  @Post(':id/operator')
+  @HttpCode(200)
+  @Roles('operator')
+  @ApiOperation({
+    summary: 'Set the operator at the station',
+    description:
+      'The name (1–64 characters, no control characters) is recorded as operatorName on the units the station takes from now on.',
+  })
+  @Answers(StationOperatorView)
+  @Problems('NOT_FOUND', 'CAMPAIGN_STATE')
+  operator(
+    @Param('id') id: string,
+    @ValidBody(StationOperatorRequest, 'station operator') body: z.output<typeof StationOperatorRequest>,
+  ): Promise<StationOperatorView> {
+    return this.campaigns.setOperator(id, body.operator);
   }
 }

@@ -45,6 +45,11 @@ const record: UnitRecord = {
   queuedAt: 't0',
   startedAt: 't1',
   finishedAt: 't2',
+  dataSha256: 'd5',
+  csvRow: 7,
+  operatorName: 'Ana',
+  bootCheck: { result: 'passed', matched: 'Calling app_main()' },
+  timings: { flashMs: 1200, totalMs: 1500 },
 };
 
 describe('unit CSV', () => {
@@ -54,6 +59,7 @@ describe('unit CSV', () => {
     expect(row).toContain('"batch, ""42"""');
     expect(row).toContain(",'=cmd(),");
     expect(row).toContain(',0x1000;0x10000,s1;s2,m1;m2,m1;m2,');
+    expect(row.endsWith(',d5,7,Ana,passed,Calling app_main(),flashMs=1200;totalMs=1500')).toBe(true);
     expect(csvCell(-5)).toBe('-5');
     expect(csvCell(null)).toBe('');
   });

@@ -41,6 +41,12 @@ export const UNIT_CSV_COLUMNS = [
   'retest',
   'slot',
   'serial',
+  'data_sha256',
+  'csv_row',
+  'operator_name',
+  'boot_check',
+  'boot_check_matched',
+  'timings',
 ] as const;
 
 /** Quotes a CSV cell when it needs it (RFC 4180), and defuses spreadsheet formulas. */
@@ -89,6 +95,16 @@ export function unitCsvRow(r: UnitRecord): string {
     r.retest ? 'true' : 'false',
     r.slot,
     r.serial,
+    r.dataSha256,
+    r.csvRow,
+    r.operatorName,
+    r.bootCheck.result,
+    r.bootCheck.matched,
+    r.timings
+      ? Object.entries(r.timings)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(';')
+      : null,
   ];
   return cells.map(csvCell).join(',');
 }
@@ -136,11 +152,54 @@ export interface FinalRun {
   errorMessage: string | null;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Stage timings in ms, as the agent reported them. */
+  timings?: unknown;
+  /** The boot check as the agent reported it ({ passed, matched?, elapsedMs }), null when none ran. */
+  bootCheck?: unknown;
+}
+
+/** The record fields of per-unit data and traceability, empty (records stored before they existed). */
+export function emptyUnitDataFields(): Pick<
+  UnitRecord,
+  'dataSha256' | 'csvRow' | 'operatorName' | 'bootCheck' | 'timings'
+> {
+  return {
+    dataSha256: null,
+    csvRow: null,
+    operatorName: null,
+    bootCheck: { result: 'not_run', matched: null },
+    timings: null,
+  };
+}
+
+/** The boot-check outcome of an ended unit: the agent's report, else what the run's end says. */
+export function bootCheckOf(
+  asked: boolean,
+  run: FinalRun | undefined,
+  succeeded: boolean,
+): UnitRecord['bootCheck'] {
+  const reported = run?.bootCheck as { passed?: unknown; matched?: unknown } | null | undefined;
+  if (reported && typeof reported.passed === 'boolean')
+    return {
+      result: reported.passed ? 'passed' : 'failed',
+      matched: typeof reported.matched === 'string' ? reported.matched : null,
+    };
+  if (!asked || !run) return { result: 'not_run', matched: null };
+  if (succeeded) return { result: 'passed', matched: null };
+  return { result: run.errorCode === 'BOOT_CHECK_FAILED' ? 'failed' : 'not_run', matched: null };
+}
+
+function timingsOf(raw: unknown): Record<string, number> | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const entries = Object.entries(raw as Record<string, unknown>).filter(
+    (e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1]),
+  );
+  return entries.length ? Object.fromEntries(entries) : null;
 }
 
 /** Everything a unit's record is made of. */
 export interface UnitRecordFacts {
-  campaign: { id: string; name: string; createdBy: string };
+  campaign: { id: string; name: string; createdBy: string; options?: unknown };
   unit: {
     id: string;
     mac: string | null;
@@ -156,6 +215,9 @@ export interface UnitRecordFacts {
     createdAt: Date;
     startedAt: Date | null;
     finishedAt: Date | null;
+    operatorName?: string | null;
+    csvRow?: number | null;
+    dataSha256?: string | null;
   };
   firmware: { id: string; name: string; version: string | null; sha256: string; chip: string };
   device:
@@ -213,5 +275,21 @@ export function buildUnitRecord(f: UnitRecordFacts): UnitRecord {
     finishedAt: ended
       ? (run?.finishedAt ?? ended.at).toISOString()
       : (unit.finishedAt?.toISOString() ?? null),
+    dataSha256: unit.dataSha256 ?? null,
+    csvRow: unit.csvRow ?? null,
+    operatorName: unit.operatorName ?? null,
+    bootCheck: ended
+      ? bootCheckOf(bootCheckAsked(campaign.options), run, succeeded)
+      : { result: 'not_run', matched: null },
+    timings: timingsOf(run?.timings),
   };
+}
+
+function bootCheckAsked(options: unknown): boolean {
+  return (
+    typeof options === 'object' &&
+    options !== null &&
+    'bootCheck' in options &&
+    Boolean((options as { bootCheck?: unknown }).bootCheck)
+  );
 }

@@ -326,6 +326,7 @@ export class RunLifecycleService {
                 bytesSkipped: result.bytesSkipped ?? 0,
                 regions: (result.regions ?? []) as unknown as Prisma.InputJsonValue,
                 timings: result.timings ?? {},
+                ...(result.bootCheck ? { bootCheck: result.bootCheck } : {}),
               }
             : {}),
         },

@@ -39,6 +39,7 @@ import { Dispatcher } from './dispatcher.js';
 import { unusablePinnedBoard } from './pinned-board.js';
 import { heldBoards, type SlotRun } from './slot-boards.js';
 import { UnbindableSince } from './unbindable-since.js';
+import { unitRegionsFor } from '../campaigns/unit-dispatch.js';
 
 /** Waiting runs considered per pass (highest priority, oldest first). */
 const WAITING_RUNS_PER_PASS = 500;
@@ -623,6 +624,22 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     });
     if (!run || !run.device || !run.portPath) return undefined;
     const firmware = run.job.firmware;
+    // A campaign unit's own data (its NVS partition), made now, for this board.
+    const unitData = await unitRegionsFor(this.prisma, {
+      jobId: run.jobId,
+      mac: run.device.mac,
+      firmwareMetadata: firmware.metadata,
+    });
+    if (unitData && 'problem' in unitData) {
+      await this.runs.finishRun(run.id, {
+        status: 'failed',
+        errorCode: 'BAD_IMAGE',
+        errorMessage: unitData.problem,
+        final: true,
+      });
+      this.logger.warn(`run ${run.id}: ${unitData.problem}; failed`);
+      return undefined;
+    }
     const parts: FirmwarePartRef[] = firmware.parts.map((p) => ({
       offset: p.offset,
       size: p.size,
@@ -642,6 +659,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       firmware: { id: firmware.id, sha256: firmware.sha256, chip: firmware.chip, parts },
       options: { ...DEFAULT_FLASH_OPTIONS, ...(run.job.options as Partial<FlashOptions>) },
       device: { resetSequence: run.device.resetSequence, bestBaud: run.device.bestBaud },
+      ...(unitData ? { unitRegions: unitData.regions } : {}),
     };
   }
 }

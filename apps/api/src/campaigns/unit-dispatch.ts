@@ -1,0 +1,54 @@
+/**
+ * The per-unit regions of a campaign unit's run, made when the run is dispatched: the unit's NVS
+ * partition from the campaign's recipe, its serial, its board's MAC and its CSV row. The same unit
+ * gets the same bytes again when a dispatch is repeated (same serial, same row). The scheduler calls
+ * this while building the run payload; it is a function over the database rather than a provider so
+ * the scheduler needs nothing of the campaigns module.
+ */
+import type { UnitRegionRef } from '#contracts';
+import type { PrismaClient } from '../db/generated/prisma/client.js';
+import { buildNvsImage, nvsPlacement, unitDataOf, unitRegion } from './unit-data.js';
+
+/** The unit's regions, nothing (not a campaign unit, or no NVS recipe), or why they cannot be made. */
+export type UnitRegionsOutcome = { regions: UnitRegionRef[] } | { problem: string } | undefined;
+
+/** Builds the per-unit regions of a run of a campaign unit's job. */
+export async function unitRegionsFor(
+  prisma: PrismaClient,
+  run: { jobId: string; mac: string; firmwareMetadata: unknown },
+): Promise<UnitRegionsOutcome> {
+  const unit = await prisma.campaignUnit.findFirst({
+    where: { jobId: run.jobId },
+    select: {
+      id: true,
+      serial: true,
+      csvRowId: true,
+      campaign: { select: { unitData: true } },
+    },
+  });
+  if (!unit) return undefined;
+  const unitData = unitDataOf(unit.campaign.unitData);
+  const recipe = unitData.nvs;
+  if (!recipe) return undefined;
+  const placement = nvsPlacement(
+    (run.firmwareMetadata as { partitions?: unknown } | null)?.partitions,
+    recipe.partition,
+  );
+  if ('problem' in placement) return { problem: placement.problem };
+  const row = unit.csvRowId
+    ? await prisma.campaignCsvRow.findUnique({ where: { id: unit.csvRowId }, select: { values: true } })
+    : null;
+  let image;
+  try {
+    image = buildNvsImage(recipe, placement, {
+      serial: unit.serial,
+      mac: run.mac.toLowerCase(),
+      csv: (row?.values ?? undefined) as Record<string, string> | undefined,
+    });
+  } catch (error) {
+    // NvsError and template messages name keys and namespaces, never values.
+    return { problem: `the unit's NVS data could not be made: ${(error as Error).message}` };
+  }
+  await prisma.campaignUnit.update({ where: { id: unit.id }, data: { dataSha256: image.sha256 } });
+  return { regions: [unitRegion(placement, image)] };
+}
