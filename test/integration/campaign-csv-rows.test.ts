@@ -7,11 +7,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import { buildFirmwareSet } from '#esp';
 import type { CampaignView } from '#contracts';
 import { firmwareForm } from '../../apps/cli/src/commands/firmware-input.js';
 import { CsvRows } from '../../apps/api/src/campaigns/csv-rows.js';
+import { FarmExitCode } from '../../apps/cli/src/commands/exit-codes.js';
+import { runCampaign, runStation } from '../../apps/cli/src/commands/farm-commands.js';
+import { scratchDir } from '../support/scratch.js';
 import { startTestApi, type TestApi } from '../support/api-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestRedisUrl } from '../support/redis.js';
@@ -273,6 +278,37 @@ describe('campaign CSV rows', () => {
     const set = await call('POST', `/stations/${id}/operator`, { operator: 'Ana Lima' });
     expect(set.status).toBe(200);
     expect(set.json).toEqual({ campaignId: id, operator: 'Ana Lima' });
+  });
+
+  it('the CLI uploads a CSV file and names the operator, and says what was wrong with a bad file', async () => {
+    const created = await station();
+    const id = (created.json as CampaignView).id;
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {
+      env: { FLASHFARM_URL: apis[1].baseUrl, FLASHFARM_TOKEN: ADMIN },
+      stdout: (t: string) => void out.push(t),
+      stderr: (t: string) => void err.push(t),
+    };
+    const file = path.join(scratchDir('campaign-csv-cli'), 'units.csv');
+    fs.writeFileSync(file, `cal,psk:secret\n7,${SECRET}\n8,${SECRET}\n`);
+    expect(await runCampaign(['csv', id, file], io)).toBe(FarmExitCode.OK);
+    expect(out.join('')).toMatch(
+      /2 row\(s\) added to campaign .*: 2 of 2 free, taken in order; columns cal, psk \(secret: psk\)/,
+    );
+    fs.writeFileSync(file, `cal,psk:secret\n900,${SECRET}\n`);
+    expect(await runCampaign(['csv', id, file], io)).not.toBe(FarmExitCode.OK);
+    expect(err.join('')).toMatch(/UNIT_DATA_INVALID.*CSV row 1 .*"cal"/);
+    expect(await runCampaign(['csv', id, path.join(file, 'missing.csv')], io)).toBe(FarmExitCode.USAGE);
+    expect(err.join('')).toMatch(/cannot read .*missing\.csv/);
+    expect([...out, ...err].join('')).not.toContain(SECRET);
+
+    out.length = 0;
+    expect(await runStation(['operator', id, 'Chen Wu'], io)).toBe(FarmExitCode.OK);
+    expect(out.join('')).toContain(`Operator of station ${id}: Chen Wu`);
+    expect(await runStation(['next', id, '--operator', 'Chen Wu', '--json'], io)).toBe(FarmExitCode.OK);
+    expect(JSON.parse(out.at(-1)!)).toMatchObject({ campaignId: id });
+    expect(await runStation(['operator', id], io)).toBe(FarmExitCode.USAGE);
   });
 
   it('no api log line holds a secret value', () => {

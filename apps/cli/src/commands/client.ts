@@ -23,8 +23,8 @@ export interface SseEvent {
   id?: string;
 }
 
-/** A request body: JSON or multipart form. */
-export type RequestPayload = { json: unknown } | { form: FormData };
+/** A request body: JSON, multipart form, or text of a given type (a CSV upload). */
+export type RequestPayload = { json: unknown } | { form: FormData } | { text: string; contentType: string };
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -116,6 +116,9 @@ export class FarmClient {
     if (options.body && 'json' in options.body) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body.json);
+    } else if (options.body && 'text' in options.body) {
+      headers['content-type'] = options.body.contentType;
+      body = options.body.text;
     } else if (options.body) body = options.body.form;
     const signals = [
       signal,

@@ -1,7 +1,16 @@
 /** `flashfarm devices | jobs | logs | cancel | token`: the farm seen from a terminal. */
 import { clientFrom, parseCommandArgs, runCommand, table, type CommandIo } from './context.js';
 import { FarmCliError, FarmExitCode } from './exit-codes.js';
-import type { DeviceView, JobView, Page, RunSnapshot, StationNextView } from '#contracts';
+import fs from 'node:fs';
+import type {
+  CampaignCsvView,
+  DeviceView,
+  JobView,
+  Page,
+  RunSnapshot,
+  StationNextView,
+  StationOperatorView,
+} from '#contracts';
 
 const CONNECTION_HELP = '  --url, --token   the farm (default FLASHFARM_URL, FLASHFARM_TOKEN)\n';
 
@@ -237,35 +246,100 @@ export function runToken(argv: string[], io: CommandIo): Promise<number> {
   });
 }
 
-const STATION_USAGE = `Usage: flashfarm station next CAMPAIGN [--slot PORT] [--json]
+const STATION_USAGE = `Usage: flashfarm station next CAMPAIGN [--slot PORT] [--operator NAME] [--json]
+       flashfarm station operator CAMPAIGN NAME [--json]
 
-Starts a new fixture cycle now on a running station campaign's slots (every slot, or the one
-named by its port): the unit there is identified and flashed, the same board again is a re-test,
-and a unit that does not reach the bootloader is recorded as failed with the reason.
+next      starts a new fixture cycle now on a running station campaign's slots (every slot, or the
+          one named by its port): the unit there is identified and flashed, the same board again
+          is a re-test, and a unit that does not reach the bootloader is recorded as failed with
+          the reason. --operator names who is at the station (as "operator" does).
+operator  names the operator recorded on the station's following units (1 to 64 characters).
 ${CONNECTION_HELP}`;
 
-/** `station next`: the line's "next unit" button from a terminal (or a jig's foot switch script). */
+/** `station next` / `station operator`: the line's "next unit" button and operator field from a terminal (or a jig's script). */
 export function runStation(argv: string[], io: CommandIo): Promise<number> {
   return runCommand(io, async () => {
     const { values, positionals } = parseCommandArgs(argv, {
       slot: { type: 'string' },
+      operator: { type: 'string' },
       json: { type: 'boolean' },
     });
     if (helpOr(values, io, STATION_USAGE)) return FarmExitCode.OK;
-    const [sub, campaignId] = positionals;
-    if (sub !== 'next' || !campaignId)
-      throw new FarmCliError(FarmExitCode.USAGE, `station needs "next" and a campaign id.\n${STATION_USAGE}`);
+    const [sub, campaignId, name] = positionals;
+    if ((sub !== 'next' && sub !== 'operator') || !campaignId)
+      throw new FarmCliError(
+        FarmExitCode.USAGE,
+        `station needs "next" or "operator" and a campaign id.\n${STATION_USAGE}`,
+      );
     const client = clientFrom(values, io);
-    const answer = await client.request<StationNextView>(
-      'POST',
-      `/stations/${encodeURIComponent(campaignId)}/next`,
-      { body: { json: values.slot ? { slot: values.slot } : {} } },
-    );
+    const station = `/stations/${encodeURIComponent(campaignId)}`;
+    if (sub === 'operator') {
+      if (!name?.trim())
+        throw new FarmCliError(FarmExitCode.USAGE, `station operator needs a name.\n${STATION_USAGE}`);
+      const set = await client.request<StationOperatorView>('POST', `${station}/operator`, {
+        body: { json: { operator: name.trim() } },
+      });
+      io.stdout(
+        values.json
+          ? `${JSON.stringify(set)}\n`
+          : `Operator of station ${set.campaignId}: ${set.operator} (recorded on its following units)\n`,
+      );
+      return FarmExitCode.OK;
+    }
+    const body: Record<string, string> = {};
+    if (values.slot) body.slot = values.slot;
+    if (values.operator?.trim()) body.operator = values.operator.trim();
+    const answer = await client.request<StationNextView>('POST', `${station}/next`, { body: { json: body } });
     if (values.json) io.stdout(`${JSON.stringify(answer)}\n`);
     else
       io.stdout(
         `Next unit on ${answer.slot ?? 'every slot'} of station ${answer.campaignId} (${answer.agents} agent(s) asked)\n`,
       );
+    return FarmExitCode.OK;
+  });
+}
+
+const CAMPAIGN_USAGE = `Usage: flashfarm campaign csv CAMPAIGN FILE [--json]
+
+Adds the rows of a CSV file (header line first) to a campaign's per-unit data: with a "mac" column
+each row belongs to that board, without one rows are taken in order, one per unit. Columns named
+"...:secret" or "secret_..." reach only the unit's NVS data, never a log or an export. Every row is
+checked against the campaign's recipe first; a refused file adds nothing. FILE "-" reads stdin.
+${CONNECTION_HELP}`;
+
+/** `campaign csv`: per-unit values for a campaign's NVS recipe, from a file a factory system exported. */
+export function runCampaign(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand(io, async () => {
+    const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean' } });
+    if (helpOr(values, io, CAMPAIGN_USAGE)) return FarmExitCode.OK;
+    const [sub, campaignId, file] = positionals;
+    if (sub !== 'csv' || !campaignId || !file)
+      throw new FarmCliError(
+        FarmExitCode.USAGE,
+        `campaign needs "csv", a campaign id and a file.\n${CAMPAIGN_USAGE}`,
+      );
+    let text: string;
+    try {
+      text = file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new FarmCliError(
+        FarmExitCode.USAGE,
+        `cannot read ${file === '-' ? 'standard input' : file}: ${(error as Error).message}`,
+      );
+    }
+    const client = clientFrom(values, io);
+    const answer = await client.request<CampaignCsvView>(
+      'POST',
+      `/campaigns/${encodeURIComponent(campaignId)}/csv`,
+      { body: { text, contentType: 'text/csv' } },
+    );
+    io.stdout(
+      values.json
+        ? `${JSON.stringify(answer)}\n`
+        : `${answer.rowsAdded} row(s) added to campaign ${answer.campaignId}: ${answer.rowsFree} of ${answer.rowsTotal} free, ` +
+            `${answer.keyedByMac ? 'keyed by MAC' : 'taken in order'}; columns ${answer.columns.join(', ')}` +
+            `${answer.secretColumns.length ? ` (secret: ${answer.secretColumns.join(', ')})` : ''}\n`,
+    );
     return FarmExitCode.OK;
   });
 }

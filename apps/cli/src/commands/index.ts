@@ -1,7 +1,15 @@
-/** The farm client commands (`submit`, `devices`, `jobs`, `logs`, `cancel`, `token`, `station`, `agent`), routed by apps/cli/src/main.ts. */
+/** The farm client commands (`submit`, `devices`, `jobs`, `logs`, `cancel`, `token`, `station`, `campaign`, `agent`), routed by apps/cli/src/main.ts. */
 import { processIo, type CliHooks, type CommandIo } from './context.js';
 import { runAgent } from './agent.js';
-import { runCancel, runDevices, runJobs, runLogs, runStation, runToken } from './farm-commands.js';
+import {
+  runCampaign,
+  runCancel,
+  runDevices,
+  runJobs,
+  runLogs,
+  runStation,
+  runToken,
+} from './farm-commands.js';
 import { runSubmit } from './submit.js';
 import { FARM_COMMAND_SUMMARIES as S, type FarmCommandName } from './summaries.js';
 
@@ -29,6 +37,7 @@ export const FARM_COMMANDS: Record<FarmCommandName, { run: FarmCommand; summary:
   cancel: { run: runCancel, summary: S.cancel },
   token: { run: runToken, summary: S.token },
   station: { run: runStation, summary: S.station },
+  campaign: { run: runCampaign, summary: S.campaign },
   agent: { run: runAgent, summary: S.agent },
 };
 

@@ -9,7 +9,9 @@ export const FARM_COMMAND_SUMMARIES = {
   logs: "print a run's log (--follow streams it live)",
   cancel: 'cancel a job',
   token: 'create an api token (through the api, or on the database)',
-  station: 'start the next fixture cycle of a station campaign (station next CAMPAIGN [--slot PORT])',
+  station:
+    'a station campaign: start the next fixture cycle (station next), name the operator (station operator)',
+  campaign: "add per-unit CSV rows to a campaign's data (campaign csv CAMPAIGN FILE)",
   agent: 'check this host before starting an agent on it (agent doctor): api, token, queue, serial ports',
 } as const;
 
