@@ -1,6 +1,6 @@
 /** One run: its facts, stages and timings, per-region results, and the full log with a live tail while it runs. */
 import { api, follow } from './api.js';
-import { badge, bytes, duration, facts, h, hex, mount, table, when } from './dom.js';
+import { badge, bytes, duration, errorBox, facts, h, hex, mount, table, when } from './dom.js';
 import { logLineText } from './log-panel.js';
 import type { ViewContext } from './main.js';
 import type { LogLineView, RunView } from '#contracts';
@@ -214,18 +214,21 @@ export async function runView(ctx: ViewContext): Promise<void> {
   // The raw link needs the token: fetch it instead of navigating.
   ctx.root.querySelector('#raw-log')?.addEventListener('click', (e) => {
     e.preventDefault();
-    void api<{ lines: LogLineView[] }>(`/runs/${run.id}/log?format=json`).then((body) => {
-      const blob = new Blob(
-        [
-          body.lines
-            .map((l) => `${l.ts} ${l.level.toUpperCase()} ${l.stage ? `[${l.stage}] ` : ''}${l.text}`)
-            .join('\n'),
-        ],
-        { type: 'text/plain' },
-      );
-      const a = h('a', { href: URL.createObjectURL(blob), download: `run-${run.id}.log` });
-      a.click();
-    });
+    void api<{ lines: LogLineView[] }>(`/runs/${run.id}/log?format=json`).then(
+      (body) => {
+        const blob = new Blob(
+          [
+            body.lines
+              .map((l) => `${l.ts} ${l.level.toUpperCase()} ${l.stage ? `[${l.stage}] ` : ''}${l.text}`)
+              .join('\n'),
+          ],
+          { type: 'text/plain' },
+        );
+        const a = h('a', { href: URL.createObjectURL(blob), download: `run-${run.id}.log` });
+        a.click();
+      },
+      (error: unknown) => ctx.root.prepend(errorBox(error)),
+    );
   });
   live.textContent = ['succeeded', 'failed', 'cancelled'].includes(run.status) ? '' : '● live';
   await follow(
@@ -251,14 +254,19 @@ export async function runView(ctx: ViewContext): Promise<void> {
       } else if (e.event === 'end') {
         live.textContent = '';
         // Final record: timings and regions are written when the run ends.
-        void api<RunView>(`/runs/${encodeURIComponent(id)}`, { signal: ctx.signal }).then((final) => {
-          run = final;
-          document.getElementById('run-card')?.setAttribute('class', `card outcome-${final.status}`);
-          mount(headBox, header(final));
-          mount(timingsBox, timingsTable(final.timings));
-          mount(regionsBox, regionsTable(final.regions));
-          progress.value = final.status === 'succeeded' ? 100 : progress.value;
-        });
+        void api<RunView>(`/runs/${encodeURIComponent(id)}`, { signal: ctx.signal })
+          .then((final) => {
+            run = final;
+            document.getElementById('run-card')?.setAttribute('class', `card outcome-${final.status}`);
+            mount(headBox, header(final));
+            mount(timingsBox, timingsTable(final.timings));
+            mount(regionsBox, regionsTable(final.regions));
+            progress.value = final.status === 'succeeded' ? 100 : progress.value;
+          })
+          // Leaving the page aborts the read: nothing to show then. Any other failure is shown.
+          .catch((error: unknown) => {
+            if (!ctx.signal.aborted) ctx.root.prepend(errorBox(error));
+          });
       }
     },
     ctx.signal,
