@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chipNames, type Rfc2217ResetMode } from '#sim';
-import { checkChip, checkWiring, parseFlashSize, SpecValueError } from './board-spec.js';
+import { checkChip, checkWiring, parseFlashSize, parseLid, SpecValueError } from './board-spec.js';
 import { type ControlServer, MIN_CONTROL_TOKEN_CHARS, startControlServer } from './control-server.js';
 import {
   describeFaults,
@@ -368,6 +368,7 @@ const BOARD_KEYS = new Set([
   'port',
   'faults',
   'plugged',
+  'lid',
 ]);
 
 function fleetBoards(file: Record<string, unknown>, path: string): SimBoardSpec[] {
@@ -411,6 +412,7 @@ function fleetBoards(file: Record<string, unknown>, path: string): SimBoardSpec[
       if (typeof item.plugged !== 'boolean') throw new UsageError(`${where}: plugged must be true or false`);
       spec.plugged = item.plugged;
     }
+    if (item.lid !== undefined) spec.lid = parseLid(item.lid, where);
     return spec;
   });
 }
