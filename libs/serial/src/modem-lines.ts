@@ -53,8 +53,10 @@ export interface ModemLineSource {
   readonly modemLines: ModemLines | undefined;
   /** Called with the inputs (and the raw NOTIFY-MODEMSTATE byte) each time the port reports them. */
   onModemLines(listener: (lines: ModemLines, raw: number) => void): () => void;
-  /** Asks the port for the inputs now; resolves with them, rejects on timeout or a closed port. */
+  /** Asks the port for the inputs now; resolves with the next report, rejects on timeout or a closed port. */
   requestModemLines(timeoutMs: number): Promise<ModemLines>;
+  /** Asks the port to report only these NOTIFY-MODEMSTATE bits (RFC 2217 SET-MODEMSTATE-MASK); resolves with the applied mask. */
+  setModemStateMask?(mask: number): Promise<number>;
 }
 
 /** True when the transport reports modem inputs. */

@@ -309,7 +309,8 @@ export class Rfc2217Transport implements Transport, ModemLineSource {
 
   /**
    * Asks the server for the modem inputs (a NOTIFY-MODEMSTATE from the client, as pyserial's
-   * poll_modem does) and resolves with the next report.
+   * poll_modem does) and resolves with the next report: a change notified just before the answer
+   * counts as that report, so a caller that needs the final state watches onModemLines instead.
    */
   requestModemLines(timeoutMs: number): Promise<ModemLines> {
     const socket = this.requireOpen();
