@@ -62,7 +62,10 @@ function agentSlot() {
 /** The firmware's regions on the unit now in the slot match the firmware (read back from the simulated flash). */
 async function holdsFirmware(): Promise<boolean> {
   for (const p of parts) {
-    const h = await sim<{ md5: string }>('GET', `/boards/lid-slot/flash-hash?offset=${p.offset}&length=${p.size}`);
+    const h = await sim<{ md5: string }>(
+      'GET',
+      `/boards/lid-slot/flash-hash?offset=${p.offset}&length=${p.size}`,
+    );
     if (h.md5 !== p.md5) return false;
   }
   return true;
@@ -90,11 +93,15 @@ beforeAll(async () => {
   fs.writeFileSync(
     fleet,
     JSON.stringify({
-      boards: [{ chip: 'esp32', name: 'lid-slot', port: farm.emptyPorts[0], lid: { line: 'cd', closed: false } }],
+      boards: [
+        { chip: 'esp32', name: 'lid-slot', port: farm.emptyPorts[0], lid: { line: 'cd', closed: false } },
+      ],
     }),
   );
   let ready: (value: { slots: RunningSimBoard[]; control: ControlServer | null }) => void = () => undefined;
-  const started = new Promise<{ slots: RunningSimBoard[]; control: ControlServer | null }>((r) => (ready = r));
+  const started = new Promise<{ slots: RunningSimBoard[]; control: ControlServer | null }>(
+    (r) => (ready = r),
+  );
   let errText = '';
   simExit = runSimCli(['--fleet', fleet, '--time-scale', '0.05'], {
     stdout: () => undefined,
@@ -147,14 +154,22 @@ describe('fixture lid trigger', () => {
         ),
       { timeoutMs: 60_000, what: 'the first unit to end after the lid closed' },
     );
-    expect(firstUnit).toMatchObject({ result: 'succeeded', slot: slotUrl, retest: false, errorMessage: null });
+    expect(firstUnit).toMatchObject({
+      result: 'succeeded',
+      slot: slotUrl,
+      retest: false,
+      errorMessage: null,
+    });
     expect(firstUnit.regions.map((r) => r.verifiedMd5)).toEqual(parts.map((p) => p.md5));
     expect(await holdsFirmware()).toBe(true);
 
     // Open the lid: the unit is being taken out. Its stay ends; the agent goes back to watching.
     await sim('POST', '/boards/lid-slot/lid', { closed: false });
     await pollUntil(
-      () => agentSlot().lid?.state === 'open' && agentSlot().lid?.watching === true && agentSlot().state !== 'present',
+      () =>
+        agentSlot().lid?.state === 'open' &&
+        agentSlot().lid?.watching === true &&
+        agentSlot().state !== 'present',
       { timeoutMs: 30_000, what: 'the agent to see the lid open and the unit gone' },
     );
 

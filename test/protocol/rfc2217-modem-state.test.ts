@@ -103,11 +103,14 @@ describe('RFC 2217 NOTIFY-MODEMSTATE from the simulator', () => {
     board.setModemInputs({ cd: false });
     board.setModemInputs({ cd: true });
     board.setModemInputs({ cts: true });
-    await pollUntil(() => notified.at(-1) === (ModemStateBit.CTS | ModemStateBit.CD | ModemStateBit.DELTA_CTS), {
-      what: 'the blip and the CTS change to arrive',
-    });
-    // Longer than the debounce: a change that was going to fire would have by now.
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await pollUntil(
+      () => notified.at(-1) === (ModemStateBit.CTS | ModemStateBit.CD | ModemStateBit.DELTA_CTS),
+      {
+        what: 'the blip and the CTS change to arrive',
+      },
+    );
+    // The blip cancelled its own settling: nothing is waiting to fire, and nothing fired.
+    expect(watch.settling).toBe(false);
     expect(levels).toEqual([true]);
     // The inverted wiring (a normally-closed contact) reads the same line the other way round.
     const inverted = new ModemWatch(client, { line: 'cd', inverted: true, debounceMs: 50 });

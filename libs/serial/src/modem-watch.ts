@@ -40,6 +40,11 @@ export class ModemWatch {
     return this.stable;
   }
 
+  /** True while a new level waits out the debounce (it fires unless the line goes back first). */
+  get settling(): boolean {
+    return this.pending !== undefined;
+  }
+
   /** Called with each debounced change of level (and with the first level, when it arrives later). */
   onChange(listener: (active: boolean) => void): () => void {
     this.listeners.add(listener);

@@ -341,9 +341,9 @@ export class Rfc2217Transport implements Transport, ModemLineSource {
       this.send(
         socket,
         subnegotiationBytes(TelnetOption.COM_PORT, Uint8Array.of(ComPortCommand.NOTIFY_MODEMSTATE)),
-      ).catch((err: unknown) => {
+      ).catch((err: Error) => {
         off();
-        reject(err as Error);
+        reject(err);
       });
     });
   }

@@ -51,12 +51,16 @@ export function checkLidLine(value: unknown, where: string): FixtureLid['line'] 
 export function parseLid(value: unknown, where: string): FixtureLid {
   if (typeof value === 'string') return { line: checkLidLine(value, `${where} lid`), closed: false };
   if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new SpecValueError(`${where}: lid must be a line name (${LID_LINES.join(', ')}) or { line, closed }`);
+    throw new SpecValueError(
+      `${where}: lid must be a line name (${LID_LINES.join(', ')}) or { line, closed }`,
+    );
   const item = value as Record<string, unknown>;
   const unknown = Object.keys(item).filter((key) => key !== 'line' && key !== 'closed');
   if (unknown.length > 0)
     throw new SpecValueError(`${where}: unknown lid key(s) ${unknown.join(', ')}; known: line, closed`);
   if (item.closed !== undefined && typeof item.closed !== 'boolean')
-    throw new SpecValueError(`${where}: lid.closed must be true or false (got ${JSON.stringify(item.closed)})`);
+    throw new SpecValueError(
+      `${where}: lid.closed must be true or false (got ${JSON.stringify(item.closed)})`,
+    );
   return { line: checkLidLine(item.line, `${where} lid`), closed: item.closed === true };
 }

@@ -244,7 +244,11 @@ function parseLidChange(body: unknown): { closed: boolean; line?: FixtureLid['li
   const item = body as Record<string, unknown>;
   const unknown = Object.keys(item).filter((key) => key !== 'closed' && key !== 'line');
   if (unknown.length > 0)
-    throw new HttpError(400, 'INVALID_LID', `unknown lid field(s) ${unknown.join(', ')}; known: closed, line`);
+    throw new HttpError(
+      400,
+      'INVALID_LID',
+      `unknown lid field(s) ${unknown.join(', ')}; known: closed, line`,
+    );
   if (typeof item.closed !== 'boolean')
     throw new HttpError(
       400,

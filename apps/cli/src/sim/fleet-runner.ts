@@ -68,12 +68,7 @@ export interface UnitSpec {
 export class SlotError extends Error {
   constructor(
     readonly code:
-      | 'UNKNOWN_BOARD'
-      | 'BOARD_UNPLUGGED'
-      | 'PORT_IN_USE'
-      | 'INVALID_UNIT'
-      | 'INVALID_RANGE'
-      | 'NO_LID',
+      'UNKNOWN_BOARD' | 'BOARD_UNPLUGGED' | 'PORT_IN_USE' | 'INVALID_UNIT' | 'INVALID_RANGE' | 'NO_LID',
     message: string,
     readonly status: number,
   ) {
