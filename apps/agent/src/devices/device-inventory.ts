@@ -237,11 +237,12 @@ export class DeviceInventory {
     const e = this.ports.get(path);
     if (!e) return 'unknown-port';
     // A lid slot's port is held by its lid watch between cycles, preemptibly: take it from the watch.
+    // A closed lid says a unit is there, so its cycle waits for a port a run still holds instead of
+    // being dropped as busy.
     const lease =
-      this.registry.tryAcquire(path, 'fixture-next') ??
-      (e.fixture === 'lid' && this.registry.holder(path) === LID_WATCH_OWNER
+      e.fixture === 'lid'
         ? await this.registry.acquire(path, 'fixture-next')
-        : undefined);
+        : this.registry.tryAcquire(path, 'fixture-next');
     if (!lease) return 'busy';
     this.probing.add(path);
     try {
