@@ -411,6 +411,9 @@ describe('flashfarm sim control endpoint', () => {
       const run = start(['--fleet', file, '--base-port', '0', '--time-scale', '0']);
       const { boards, control } = await run.ready;
       if (!control) throw new Error('no control endpoint');
+      // The listing shows each fixture's lid and how it is at start.
+      expect(run.stdout()).toMatch(/jig-1 .*lid=dsr:closed/);
+      expect(run.stdout()).toMatch(/jig-2 .*lid=cd:open/);
       const views = (await ok<{ boards: BoardView[] }>(control, 'GET', '/boards')).boards;
       expect(views.map((b) => b.lid)).toEqual([
         { line: 'dsr', closed: true },

@@ -142,6 +142,7 @@ export async function runSimCli(argv: string[], io: SimCliIo = {}): Promise<numb
       flashSizeBytes: slot.board.info.flashSizeBytes,
       plugged: slot.plugged,
       faults: slot.faults,
+      ...(slot.lid ? { lid: { ...slot.lid } } : {}),
     }));
     out(`${JSON.stringify({ boards, control: control && { url: control.url, token: control.token } })}\n`);
   } else {
@@ -425,7 +426,13 @@ function formatTable(slots: readonly SimSlot[]): string {
     slot.board.info.chipDisplayName,
     slot.board.mac,
     `${slot.board.info.flashSizeBytes / (1024 * 1024)} MB`,
-    [slot.plugged ? '' : 'unplugged', describeFaults(slot.faults)].filter(Boolean).join(' '),
+    [
+      slot.plugged ? '' : 'unplugged',
+      slot.lid ? `lid=${slot.lid.line}:${slot.lid.closed ? 'closed' : 'open'}` : '',
+      describeFaults(slot.faults),
+    ]
+      .filter(Boolean)
+      .join(' '),
   ]);
   const widths = header.map((title, column) =>
     Math.max(title.length, ...body.map((cells) => cells[column].length)),
