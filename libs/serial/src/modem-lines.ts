@@ -51,7 +51,7 @@ export function decodeModemState(value: number): ModemLines {
 export interface ModemLineSource {
   /** The inputs as last reported; undefined until the port said. */
   readonly modemLines: ModemLines | undefined;
-  /** Called with the inputs (and the raw NOTIFY-MODEMSTATE byte) each time the port reports them. */
+  /** Called with the inputs each time the port reports them (and the NOTIFY-MODEMSTATE byte over RFC 2217, else 0). */
   onModemLines(listener: (lines: ModemLines, raw: number) => void): () => void;
   /** Asks the port for the inputs now; resolves with the next report, rejects on timeout or a closed port. */
   requestModemLines(timeoutMs: number): Promise<ModemLines>;
