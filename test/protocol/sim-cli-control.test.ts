@@ -7,9 +7,11 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildFirmwareSet, EspError, flash, type FlasherEvent, type FlashRegion, type Transport } from '#esp';
-import { openTransport } from '#serial';
+import { openTransport, Rfc2217Transport } from '#serial';
 import type { ControlServer } from '../../apps/cli/src/sim/index.js';
 import { pollUntil } from '../support/poll.js';
 import { freePort, simCliRuns } from './support/sim-cli.js';
@@ -33,6 +35,7 @@ interface BoardView {
   mode: string;
   faults: Record<string, unknown>;
   flashCounters: { writeSessions: number; verifiedBoots: number };
+  lid: { line: string; closed: boolean } | null;
 }
 
 /** One HTTP call to the control endpoint; returns status and parsed JSON. */
@@ -390,6 +393,100 @@ describe('flashfarm sim control endpoint', () => {
     });
     expect((await ok(control, 'GET', '/boards/esp32-1')).unit).toBe(3);
   }, 60_000);
+
+  it("opens and closes a fixture lid: the client hears it on the lid's line, and the lid stays with the port across a swap", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flashfarm-fleet-lid-'));
+    try {
+      const file = join(dir, 'fleet.json');
+      await writeFile(
+        file,
+        JSON.stringify({
+          boards: [
+            { chip: 'esp32', name: 'jig-1', lid: { line: 'dsr', closed: true } },
+            { chip: 'esp32', name: 'jig-2', lid: 'cd' },
+            { chip: 'esp32', name: 'bench' },
+          ],
+        }),
+      );
+      const run = start(['--fleet', file, '--base-port', '0', '--time-scale', '0']);
+      const { boards, control } = await run.ready;
+      if (!control) throw new Error('no control endpoint');
+      // The listing shows each fixture's lid and how it is at start.
+      expect(run.stdout()).toMatch(/jig-1 .*lid=dsr:closed/);
+      expect(run.stdout()).toMatch(/jig-2 .*lid=cd:open/);
+      const views = (await ok<{ boards: BoardView[] }>(control, 'GET', '/boards')).boards;
+      expect(views.map((b) => b.lid)).toEqual([
+        { line: 'dsr', closed: true },
+        { line: 'cd', closed: false },
+        null,
+      ]);
+
+      const jig = boards[1];
+      const client = new Rfc2217Transport({ host: '127.0.0.1', port: jig.port });
+      transports.push(client);
+      const cd: boolean[] = [];
+      client.onModemLines((lines) => cd.push(lines.cd));
+      await client.open(115_200);
+      expect(client.modemLines).toEqual({ cts: false, dsr: false, ri: false, cd: false });
+
+      const closed = await ok(control, 'POST', '/boards/jig-2/lid', { closed: true });
+      expect(closed.lid).toEqual({ line: 'cd', closed: true });
+      await pollUntil(() => cd.at(-1) === true, { what: 'CD to rise when the lid closed' });
+      expect(await ok<{ lid: unknown }>(control, 'GET', '/boards/jig-2/lid')).toEqual({
+        lid: { line: 'cd', closed: true },
+      });
+      await ok(control, 'POST', '/boards/jig-2/lid', { closed: false });
+      await pollUntil(() => cd.at(-1) === false, { what: 'CD to fall when the lid opened' });
+
+      // The lid belongs to the fixture: a swapped unit sits under it as the last one left it.
+      await ok(control, 'POST', '/boards/jig-2/lid', { closed: true });
+      const swapped = await ok(control, 'POST', '/boards/jig-2/swap');
+      expect(swapped).toMatchObject({ unit: 2, lid: { line: 'cd', closed: true } });
+      const next = new Rfc2217Transport({ host: '127.0.0.1', port: jig.port });
+      transports.push(next);
+      await next.open(115_200);
+      expect(next.modemLines).toMatchObject({ cd: true });
+
+      // A lid can be wired at run time with "line"; without one a slot has none to move.
+      const none = await call(control, 'POST', '/boards/bench/lid', { closed: true });
+      expect(none).toMatchObject({
+        status: 409,
+        json: { code: 'NO_LID', message: expect.stringMatching(/lid: cd/) },
+      });
+      const wired = await ok(control, 'POST', '/boards/bench/lid', { closed: true, line: 'cts' });
+      expect(wired.lid).toEqual({ line: 'cts', closed: true });
+      expect(boards[2].board.modemInputs).toMatchObject({ cts: true, cd: false });
+
+      const bad: Array<[unknown, RegExp]> = [
+        [undefined, /JSON object: \{"closed": true\}/],
+        [{ closed: 'yes' }, /closed must be true or false \(got "yes"\)/],
+        [{}, /closed must be true or false \(got nothing\)/],
+        [{ closed: true, line: 'ri' }, /line must be one of cd, cts, dsr/],
+        [{ closed: true, open: false }, /unknown lid field\(s\) open; known: closed, line/],
+      ];
+      for (const [body, message] of bad) {
+        const res = await call(control, 'POST', '/boards/jig-2/lid', body);
+        expect({ status: res.status, code: res.json.code }).toEqual({ status: 400, code: 'INVALID_LID' });
+        expect(res.json.message).toMatch(message);
+      }
+      // A refused change changes nothing.
+      expect((await ok(control, 'GET', '/boards/jig-2')).lid).toEqual({ line: 'cd', closed: true });
+
+      // Fleet files are checked before anything starts.
+      for (const [lid, message] of [
+        ['ri', /boards\[0\] lid: line must be one of cd, cts, dsr/],
+        [{ line: 'cd', closed: 'yes' }, /lid\.closed must be true or false/],
+        [{ line: 'cd', shut: true }, /unknown lid key\(s\) shut; known: line, closed/],
+      ] as Array<[unknown, RegExp]>) {
+        await writeFile(file, JSON.stringify({ boards: [{ chip: 'esp32', lid }] }));
+        const refused = start(['--fleet', file, '--no-control']);
+        await expect(refused.exit).resolves.toBe(2);
+        expect(refused.stderr()).toMatch(message);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it('says clearly what is wrong with a request', async () => {
     const { control } = await simWithControl();

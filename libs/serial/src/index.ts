@@ -38,3 +38,13 @@ export {
   type OpenTransportOptions,
   type TransportKind,
 } from './open-transport.js';
+export {
+  decodeModemState,
+  hasModemLines,
+  ModemStateBit,
+  MODEM_INPUT_MASK,
+  type ModemInput,
+  type ModemLines,
+  type ModemLineSource,
+} from './modem-lines.js';
+export { ModemWatch, type ModemWatchOptions } from './modem-watch.js';

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { FlashErrorCode } from '#contracts';
 import type { LineSignals, Transport } from '#esp';
 import { DisconnectListeners } from './disconnect-listeners.js';
+import { decodeModemState, type ModemLines, type ModemLineSource } from './modem-lines.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import {
   escapeIac,
@@ -133,7 +134,7 @@ const WANTED_REMOTE = new Set<number>([
 ]);
 
 /** A Transport to a serial port shared over TCP by an RFC 2217 (Telnet COM-PORT-OPTION) server. */
-export class Rfc2217Transport implements Transport {
+export class Rfc2217Transport implements Transport, ModemLineSource {
   readonly name: string;
   /** SET-CONTROL changes one line per request. */
   readonly atomicSignals = false;
@@ -163,6 +164,7 @@ export class Rfc2217Transport implements Transport {
   private generation = 0;
   /** The socket of an open() still connecting. */
   private connecting: Socket | undefined;
+  private readonly modemListeners = new Set<(lines: ModemLines, raw: number) => void>();
 
   constructor(options: Rfc2217TransportOptions) {
     this.options = {
@@ -211,6 +213,8 @@ export class Rfc2217Transport implements Transport {
     this.optionStates.clear();
     this.preamble = [];
     this.purgesInFlight = 0;
+    // The lines are the new connection's: the server reports them when COM-PORT is agreed.
+    this.modemState = undefined;
     this.smoothedRttMs = undefined;
     const socket = await this.connectSocket();
     if (generation !== this.generation) {
@@ -291,6 +295,72 @@ export class Rfc2217Transport implements Transport {
       changes.push(this.setControl(signals.rts ? ComPortControl.RTS_ON : ComPortControl.RTS_OFF, 'RTS'));
     }
     await Promise.all(changes);
+  }
+
+  /** The modem inputs from the server's last NOTIFY-MODEMSTATE (servers send one when COM-PORT is agreed). */
+  get modemLines(): ModemLines | undefined {
+    return this.modemState === undefined ? undefined : decodeModemState(this.modemState);
+  }
+
+  onModemLines(listener: (lines: ModemLines, raw: number) => void): () => void {
+    this.modemListeners.add(listener);
+    return () => this.modemListeners.delete(listener);
+  }
+
+  /**
+   * Asks the server for the modem inputs (a NOTIFY-MODEMSTATE from the client, as pyserial's
+   * poll_modem does) and resolves with the next report: a change notified just before the answer
+   * counts as that report, so a caller that needs the final state watches onModemLines instead.
+   */
+  requestModemLines(timeoutMs: number): Promise<ModemLines> {
+    const socket = this.requireOpen();
+    return new Promise<ModemLines>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(
+          new TransportError(
+            FlashErrorCode.TIMEOUT,
+            `${this.name}: the server did not report its modem lines within ${timeoutMs} ms`,
+            { port: this.name },
+          ),
+        );
+      }, timeoutMs);
+      const offLines = this.onModemLines((lines) => {
+        off();
+        resolve(lines);
+      });
+      const offGone = this.disconnects.add((reason) => {
+        off();
+        reject(reason);
+      });
+      const off = (): void => {
+        clearTimeout(timer);
+        offLines();
+        offGone();
+      };
+      this.send(
+        socket,
+        subnegotiationBytes(TelnetOption.COM_PORT, Uint8Array.of(ComPortCommand.NOTIFY_MODEMSTATE)),
+      ).catch((err: Error) => {
+        off();
+        reject(err);
+      });
+    });
+  }
+
+  /**
+   * SET-MODEMSTATE-MASK: the server notifies a modem change as (state | deltas) AND this mask, and
+   * not at all when that is zero. Resolves with the mask the server applied.
+   */
+  async setModemStateMask(mask: number): Promise<number> {
+    this.requireOpen();
+    const applied = await this.request(
+      ComPortCommand.SET_MODEMSTATE_MASK,
+      Uint8Array.of(mask & 0xff),
+      'modem-state mask',
+      true,
+    );
+    return applied[0];
   }
 
   async setBaudRate(baudRate: number): Promise<void> {
@@ -511,7 +581,10 @@ export class Rfc2217Transport implements Transport {
       return;
     }
     if (code === ComPortCommand.NOTIFY_MODEMSTATE + SERVER_REPLY_OFFSET) {
+      if (value.length === 0) return;
       this.modemState = value[0];
+      const lines = decodeModemState(value[0]);
+      for (const listener of [...this.modemListeners]) listener(lines, value[0]);
       return;
     }
     const pending = this.pendingAcks.get(code)?.shift();

@@ -2,6 +2,7 @@ import { FlashErrorCode } from '#contracts';
 import type { LineSignals, Transport } from '#esp';
 import type { SimPortHandle } from '#sim';
 import { DisconnectListeners } from './disconnect-listeners.js';
+import type { ModemLines, ModemLineSource } from './modem-lines.js';
 import { ReceiveBuffer } from './receive-buffer.js';
 import { deviceGone, portClosed, TransportError } from './transport-error.js';
 
@@ -17,7 +18,7 @@ export function simPortName(boardName: string): string {
 }
 
 /** A Transport over a simulated board's in-process port (no OS, no network). */
-export class SimTransport implements Transport {
+export class SimTransport implements Transport, ModemLineSource {
   readonly name: string;
   readonly latencyMs = 0;
   /** SimPortHandle.setSignals applies both lines in one update. */
@@ -28,6 +29,7 @@ export class SimTransport implements Transport {
   private readonly disconnects = new DisconnectListeners();
   private unsubscribe: Array<() => void> = [];
   private baud = 115_200;
+  private readonly modemListeners = new Set<(lines: ModemLines, raw: number) => void>();
 
   constructor(private readonly source: SimPortSource) {
     this.name = simPortName(source.name);
@@ -69,6 +71,10 @@ export class SimTransport implements Transport {
         this.buffer.fail(err);
         this.disconnects.fire(err);
       }),
+      // A fixture's lid (or anything else on CTS/DSR/RI/CD): passed on as the RFC 2217 client does.
+      handle.onModemInputs?.((inputs) => {
+        for (const listener of [...this.modemListeners]) listener({ ...inputs }, 0);
+      }) ?? (() => undefined),
     ];
     return Promise.resolve();
   }
@@ -113,6 +119,27 @@ export class SimTransport implements Transport {
 
   onDisconnect(listener: (reason: Error) => void): () => void {
     return this.disconnects.add(listener);
+  }
+
+  /** The board's modem inputs while the port is open (undefined for a handle that carries none). */
+  get modemLines(): ModemLines | undefined {
+    const inputs = this.handle?.isOpen ? this.handle.modemInputs : undefined;
+    return inputs ? { ...inputs } : undefined;
+  }
+
+  onModemLines(listener: (lines: ModemLines, raw: number) => void): () => void {
+    this.modemListeners.add(listener);
+    return () => this.modemListeners.delete(listener);
+  }
+
+  requestModemLines(): Promise<ModemLines> {
+    return settle(() => {
+      this.requireOpen();
+    }).then(() => {
+      const lines = this.modemLines;
+      if (!lines) throw deviceGone(this.name, 'this simulated port carries no modem inputs');
+      return lines;
+    });
   }
 
   private requireOpen(): SimPortHandle {

@@ -47,4 +47,38 @@ describe('agent configuration', () => {
       'FLASHFARM_AGENT_SHUTDOWN_GRACE_MS',
     ]);
   });
+
+  it('reads lid fixture slots (line, inversion) and refuses lids it cannot read', () => {
+    const c = loadAgentConfig({
+      FLASHFARM_AGENT_FIXTURES:
+        'rfc2217://10.0.0.5:4000=lid:cd,rfc2217://10.0.0.5:4001/=lid:DSR:inv,rfc2217://10.0.0.5:4002=manual',
+    });
+    expect(c.fixtures).toEqual(
+      new Map([
+        ['rfc2217://10.0.0.5:4000', 'lid'],
+        ['rfc2217://10.0.0.5:4001', 'lid'],
+        ['rfc2217://10.0.0.5:4002', 'manual'],
+      ]),
+    );
+    expect(c.fixtureLids).toEqual(
+      new Map([
+        ['rfc2217://10.0.0.5:4000', { line: 'cd', inverted: false }],
+        ['rfc2217://10.0.0.5:4001', { line: 'dsr', inverted: true }],
+      ]),
+    );
+    const refused = (value: string): string => {
+      try {
+        loadAgentConfig({ FLASHFARM_AGENT_FIXTURES: value });
+      } catch (e) {
+        return (e as ConfigError).message;
+      }
+      throw new Error(`${value} was accepted`);
+    };
+    expect(refused('rfc2217://h:1=lid')).toMatch(/lid:cd\|lid:cts\|lid:dsr\[:inv\]/);
+    expect(refused('rfc2217://h:1=lid:ri')).toMatch(/"rfc2217:\/\/h:1=lid:ri"/);
+    expect(refused('rfc2217://h:1=lid:cd:inverted')).toMatch(/each entry must be/);
+    expect(refused('/dev/ttyUSB0=lid:cts')).toMatch(
+      /\/dev\/ttyUSB0: a lid trigger needs an rfc2217:\/\/ port/,
+    );
+  });
 });

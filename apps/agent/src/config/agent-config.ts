@@ -93,7 +93,17 @@ const schema = z.object({
     if (bad.length > 0)
       ctx.addIssue({
         code: 'custom',
-        message: `${bad.map((x) => `"${x}"`).join(', ')}: each entry must be <port>[=probe|appear|manual], the port as in FLASHFARM_AGENT_PORTS or a discovered device path`,
+        message: `${bad.map((x) => `"${x}"`).join(', ')}: each entry must be <port>[=probe|appear|manual|lid:cd|lid:cts|lid:dsr[:inv]], the port as in FLASHFARM_AGENT_PORTS or a discovered device path`,
+      });
+    // Only the RFC 2217 client reports modem lines so far: a lid on a local port would never trigger.
+    const localLids = entries.flatMap((x) => {
+      const f = parseFixture(x);
+      return f?.lid && !/^rfc2217:\/\//i.test(f.port) ? [f.port] : [];
+    });
+    if (localLids.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${localLids.join(', ')}: a lid trigger needs an rfc2217:// port (a ser2net or esp_rfc2217_server port in front of the bridge); local serial ports have no lid trigger yet`,
       });
   }),
   FLASHFARM_AGENT_FIXTURE_POLL_MS: wholeNumber(200, 60_000, 'milliseconds', 1_000),
@@ -102,14 +112,32 @@ const schema = z.object({
 /** How a fixture slot notices a new unit. */
 export type FixtureTrigger = (typeof FIXTURE_TRIGGERS)[number];
 /** The cycle triggers a fixture slot can use. */
-export const FIXTURE_TRIGGERS = ['probe', 'appear', 'manual'] as const;
+export const FIXTURE_TRIGGERS = ['probe', 'appear', 'manual', 'lid'] as const;
 
-/** "port=trigger" (trigger defaults to probe), or undefined when malformed. */
-function parseFixture(entry: string): { port: string; trigger: FixtureTrigger } | undefined {
+/** The modem inputs a lid switch can be wired to. */
+export const LID_LINES = ['cd', 'cts', 'dsr'] as const;
+
+/** How a fixture's "lid closed" switch reaches the agent: a modem input of the port's bridge. */
+export interface LidWiring {
+  line: (typeof LID_LINES)[number];
+  /** The line is asserted while the lid is open (a normally-closed contact). */
+  inverted: boolean;
+}
+
+/** "port=trigger" (trigger defaults to probe; "lid:<line>[:inv]" for a lid), or undefined when malformed. */
+function parseFixture(entry: string): { port: string; trigger: FixtureTrigger; lid?: LidWiring } | undefined {
   const at = entry.lastIndexOf('=');
   const port = (at < 0 ? entry : entry.slice(0, at)).trim().replace(/\/$/, '');
   const trigger = at < 0 ? 'probe' : entry.slice(at + 1).trim();
-  if (!port || !(FIXTURE_TRIGGERS as readonly string[]).includes(trigger)) return undefined;
+  if (!port) return undefined;
+  const lid = /^lid:(cd|cts|dsr)(:inv)?$/i.exec(trigger);
+  if (lid)
+    return {
+      port,
+      trigger: 'lid',
+      lid: { line: lid[1].toLowerCase() as LidWiring['line'], inverted: lid[2] !== undefined },
+    };
+  if (trigger === 'lid' || !(FIXTURE_TRIGGERS as readonly string[]).includes(trigger)) return undefined;
   return { port, trigger: trigger as FixtureTrigger };
 }
 
@@ -151,6 +179,8 @@ export interface AgentConfig {
    * it does not), by port path, with the trigger that starts a cycle.
    */
   fixtures: Map<string, FixtureTrigger>;
+  /** The lid wiring of each `lid` fixture slot, by port path. */
+  fixtureLids: Map<string, LidWiring>;
   /** How often an idle probe-triggered fixture slot is probed for a new unit. */
   fixturePollMs: number;
 }
@@ -185,6 +215,9 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     reopenWaitMs: e.FLASHFARM_AGENT_REOPEN_WAIT_MS,
     fixtures: new Map(
       e.FLASHFARM_AGENT_FIXTURES.map(parseFixture).flatMap((f) => (f ? [[f.port, f.trigger] as const] : [])),
+    ),
+    fixtureLids: new Map(
+      e.FLASHFARM_AGENT_FIXTURES.map(parseFixture).flatMap((f) => (f?.lid ? [[f.port, f.lid] as const] : [])),
     ),
     fixturePollMs: e.FLASHFARM_AGENT_FIXTURE_POLL_MS,
   };

@@ -21,6 +21,9 @@ import { findBridge, type UsbBridge } from '../discovery/usb-bridges.js';
 import type { PortRegistry } from '../ports/port-registry.js';
 import { probeBoard, type ProbeResult } from './board-prober.js';
 
+/** The registry owner name of a lid slot's watch (it holds the port preemptibly between cycles). */
+export const LID_WATCH_OWNER = 'lid-watch';
+
 /** After a failed probe, wait this long before the next one, doubling up to the maximum. */
 const PROBE_BACKOFF_MIN_MS = 1_000;
 const PROBE_BACKOFF_MAX_MS = 30_000;
@@ -62,6 +65,11 @@ export interface PortEntry {
   fixture?: FixtureTrigger;
   /** The unit now on this fixture slot was already recorded as failed (not again until it leaves). */
   unitFailed?: boolean;
+  /**
+   * A lid slot's lid as the agent last saw it (debounced), and whether its line is watched now
+   * (false while a probe or a run holds the port, or while the port cannot be reached).
+   */
+  lid?: { state: 'unknown' | 'open' | 'closed'; watching: boolean };
 }
 
 /** What an explicit "next unit" trigger found on a slot. */
@@ -207,6 +215,9 @@ export class DeviceInventory {
    * on `next()`.
    */
   private probeDue(e: PortEntry, now: number): boolean {
+    // A lid slot is probed when its lid closes (FixtureLidWatch), never on its own: with the lid
+    // open the unit is being taken out or put in, and a probe would reset it under the operator's hand.
+    if (e.fixture === 'lid') return false;
     if (e.fixture === 'manual') return e.state === 'unknown';
     if (e.fixture === 'probe') return e.nextProbeAt <= now;
     return e.state !== 'present' && e.nextProbeAt <= now;
@@ -225,7 +236,13 @@ export class DeviceInventory {
   async next(path: string): Promise<NextUnitOutcome> {
     const e = this.ports.get(path);
     if (!e) return 'unknown-port';
-    const lease = this.registry.tryAcquire(path, 'fixture-next');
+    // A lid slot's port is held by its lid watch between cycles, preemptibly: take it from the watch.
+    // A closed lid says a unit is there, so its cycle waits for a port a run still holds instead of
+    // being dropped as busy.
+    const lease =
+      e.fixture === 'lid'
+        ? await this.registry.acquire(path, 'fixture-next')
+        : this.registry.tryAcquire(path, 'fixture-next');
     if (!lease) return 'busy';
     this.probing.add(path);
     try {
@@ -249,6 +266,55 @@ export class DeviceInventory {
       this.probing.delete(path);
       lease.release();
     }
+  }
+
+  /**
+   * The lid of a lid slot opened: the unit under it is being taken out. It is gone now (its stay
+   * ends), and nothing probes or flashes the slot until the lid closes again.
+   */
+  async lidOpened(path: string): Promise<void> {
+    const e = this.ports.get(path);
+    if (!e) return;
+    e.lid = { state: 'open', watching: e.lid?.watching ?? false };
+    if (e.state === 'present') {
+      this.log('info', `${path}: lid opened, unit ${e.identity?.mac ?? ''} removed`);
+      this.setAbsent(e);
+    } else if (e.state === 'unknown') {
+      e.state = 'absent';
+      this.dirty = true;
+    }
+    e.unitFailed = false;
+    this.log('info', `${path}: lid open, waiting for it to close before taking a unit`);
+    await this.report();
+  }
+
+  /**
+   * The lid of a lid slot closed: a unit is in the fixture, and a new cycle starts as on "next unit"
+   * (identified and recorded, or a failed cycle when it does not reach the bootloader).
+   */
+  async lidClosed(path: string): Promise<NextUnitOutcome> {
+    const e = this.ports.get(path);
+    if (!e) return 'unknown-port';
+    e.lid = { state: 'closed', watching: e.lid?.watching ?? false };
+    this.log('info', `${path}: lid closed, identifying the unit`);
+    return this.next(path);
+  }
+
+  /** Records whether a lid slot's line is being watched (for the slot's state and its log). */
+  lidWatching(path: string, watching: boolean): void {
+    const e = this.ports.get(path);
+    if (e) e.lid = { state: e.lid?.state ?? 'unknown', watching };
+  }
+
+  /**
+   * A lid slot's port cannot be reached: an empty slot so far (reports can be complete), while a
+   * unit already there stays until a run or the lid says otherwise (a network blip is not a swap).
+   */
+  lidUnreachable(path: string, why: string): void {
+    const e = this.ports.get(path);
+    if (!e) return;
+    e.lid = { state: e.lid?.state ?? 'unknown', watching: false };
+    if (e.state !== 'present') this.noteProbeFailure(e, why);
   }
 
   private async discover(): Promise<void> {
@@ -296,6 +362,7 @@ export class DeviceInventory {
       probeFailures: 0,
       nextProbeAt: 0,
       fixture: this.config.fixtures.get(path),
+      ...(this.config.fixtureLids.has(path) ? { lid: { state: 'unknown' as const, watching: false } } : {}),
     });
   }
 

@@ -15,7 +15,7 @@ function unit(mac: string): ProbeResult {
 }
 
 /** An inventory whose one fixture slot answers the given probes in turn; each tick probes once. */
-async function slotWith(trigger: 'probe' | 'manual', steps: Step[]) {
+async function slotWith(trigger: 'probe' | 'manual' | 'lid:cd', steps: Step[]) {
   const config = loadAgentConfig({
     FLASHFARM_DATA_DIR: '/tmp/ff-fixture',
     FLASHFARM_AGENT_PORTS: SLOT,
@@ -83,5 +83,33 @@ describe('fixture slots', () => {
     expect(await s.inventory.next(SLOT)).toBe('failed');
     expect(s.reports.flatMap((r) => r.cycleFailures ?? []).map((f) => f.code)).toEqual(['NO_SYNC']);
     expect(await s.inventory.next('rfc2217://127.0.0.1:2')).toBe('unknown-port');
+  });
+
+  it("a lid slot is never probed on its own; a closing lid starts a cycle, an opening one ends the unit's stay", async () => {
+    const s = await slotWith('lid:cd', ['aa:00:00:00:00:04', 'aa:00:00:00:00:05']);
+    await s.tick();
+    await s.tick();
+    expect(s.probes()).toBe(0);
+    await s.inventory.lidOpened(SLOT);
+    expect(s.inventory.entry(SLOT)).toMatchObject({ state: 'absent', lid: { state: 'open' } });
+    expect(s.probes()).toBe(0);
+    expect(await s.inventory.lidClosed(SLOT)).toBe('identified');
+    expect(s.inventory.entry(SLOT)).toMatchObject({
+      state: 'present',
+      identity: { mac: 'aa:00:00:00:00:04' },
+      lid: { state: 'closed' },
+    });
+    // Opening the lid takes the unit out: its stay ends, and the slot is not probed meanwhile.
+    await s.inventory.lidOpened(SLOT);
+    expect(s.inventory.entry(SLOT)?.state).toBe('absent');
+    expect(s.reports.at(-1)?.gone).toEqual([SLOT]);
+    await s.tick();
+    expect(s.probes()).toBe(1);
+    expect(await s.inventory.lidClosed(SLOT)).toBe('identified');
+    expect(s.inventory.entry(SLOT)?.identity?.mac).toBe('aa:00:00:00:00:05');
+    // A lid closed on a unit that does not answer is a failed cycle (the lid says a unit is there).
+    await s.inventory.lidOpened(SLOT);
+    expect(await s.inventory.lidClosed(SLOT)).toBe('failed');
+    expect(s.reports.flatMap((r) => r.cycleFailures ?? []).map((f) => f.code)).toEqual(['NO_SYNC']);
   });
 });

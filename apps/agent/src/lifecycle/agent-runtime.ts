@@ -20,6 +20,7 @@ import { AgentApiClient, ApiRequestError } from '../api/agent-api.client.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { ConsoleService } from '../console/console.service.js';
 import { DeviceInventory } from '../devices/device-inventory.js';
+import { FixtureLidWatch } from '../devices/fixture-lid-watch.js';
 import { AgentEventsPublisher } from '../events/agent-events.publisher.js';
 import { FirmwareCache } from '../firmware/firmware-cache.js';
 import { PortRegistry } from '../ports/port-registry.js';
@@ -46,6 +47,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
   readonly learned: LearnedSettings;
   readonly publisher: AgentEventsPublisher;
   readonly console: ConsoleService;
+  readonly lids: FixtureLidWatch;
   private readonly api: AgentApiClient;
   private readonly service: FlashRunService;
   private readonly running = new Map<string, RunningRun>();
@@ -80,6 +82,17 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     this.console = new ConsoleService(this.inventory, this.registry, this.publisher, (t) =>
       this.logger.warn(t),
     );
+    this.lids = new FixtureLidWatch(
+      config.fixtureLids,
+      this.inventory,
+      this.registry,
+      hostTransports,
+      (level, text) => {
+        if (level === 'debug') this.logger.debug(text);
+        else if (level === 'warn') this.logger.warn(text);
+        else this.logger.log(text);
+      },
+    );
     const cache = new FirmwareCache(config.cacheDir, (p, signal) => this.api.download(p, signal));
     this.service = new FlashRunService({
       config,
@@ -109,6 +122,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
         .catch((err: unknown) => this.logger.warn(`discovery: ${(err as Error).message}`));
     };
     discover();
+    this.lids.start();
     // Fixture slots polled for a new unit need ticks at least at their poll rate.
     const polling = [...this.config.fixtures.values()].includes('probe');
     this.discoveryTimer = setInterval(
@@ -275,6 +289,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     if (this.discoveryTimer) clearInterval(this.discoveryTimer);
     await this.startup;
     this.console.stopAll();
+    await this.lids.close();
     const worker = this.worker;
     if (worker) {
       // Stop taking runs; those in flight get the grace period, then are aborted and handed back.

@@ -8,9 +8,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkChip, checkWiring, parseFlashSize, SpecValueError } from './board-spec.js';
+import { checkChip, checkLidLine, checkWiring, parseFlashSize, SpecValueError } from './board-spec.js';
 import { FaultSpecError, parseFaultPatch } from './faults.js';
-import { type SimFleetRunner, SlotError, slotView, type UnitSpec } from './fleet-runner.js';
+import { type FixtureLid, type SimFleetRunner, SlotError, slotView, type UnitSpec } from './fleet-runner.js';
 
 /** The interface the endpoint listens on: never reachable from another machine. */
 export const CONTROL_HOST = '127.0.0.1';
@@ -70,6 +70,10 @@ const BOARD_ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   plug: { POST: async (runner, name) => slotView(await runner.plug(name)) },
   'power-cycle': { POST: async (runner, name) => slotView(await runner.powerCycle(name)) },
   swap: { POST: async (runner, name, req) => slotView(await runner.swap(name, parseUnit(req.body))) },
+  lid: {
+    GET: (runner, name) => ({ lid: runner.get(name).lid }),
+    POST: async (runner, name, req) => slotView(await runner.setLid(name, parseLidChange(req.body))),
+  },
   'flash-hash': {
     GET: (runner, name, req) => {
       const size = runner.get(name).board.info.flashSizeBytes;
@@ -227,6 +231,36 @@ function parseUnit(body: unknown): UnitSpec {
   if (item.wiring !== undefined) unit.wiring = checkWiring(item.wiring, 'swap');
   if (item.faults !== undefined) unit.faults = parseFaultPatch(item.faults, 'faults');
   return unit;
+}
+
+/** The body of POST /boards/:name/lid: `{ closed: boolean, line?: "cd" | "cts" | "dsr" }`. */
+function parseLidChange(body: unknown): { closed: boolean; line?: FixtureLid['line'] } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new HttpError(
+      400,
+      'INVALID_LID',
+      'send the lid as a JSON object: {"closed": true} to close it, {"closed": false} to open it',
+    );
+  const item = body as Record<string, unknown>;
+  const unknown = Object.keys(item).filter((key) => key !== 'closed' && key !== 'line');
+  if (unknown.length > 0)
+    throw new HttpError(
+      400,
+      'INVALID_LID',
+      `unknown lid field(s) ${unknown.join(', ')}; known: closed, line`,
+    );
+  if (typeof item.closed !== 'boolean')
+    throw new HttpError(
+      400,
+      'INVALID_LID',
+      `closed must be true or false (got ${JSON.stringify(item.closed) ?? 'nothing'})`,
+    );
+  if (item.line === undefined) return { closed: item.closed };
+  try {
+    return { closed: item.closed, line: checkLidLine(item.line, 'lid') };
+  } catch (error) {
+    throw new HttpError(400, 'INVALID_LID', (error as Error).message);
+  }
 }
 
 function toHttpError(error: unknown): HttpError {

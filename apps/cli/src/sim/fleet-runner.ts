@@ -37,6 +37,21 @@ export interface SimBoardSpec {
   faults?: FaultPatch;
   /** False: starts unplugged (no power, port not listening) until plugged through the control endpoint. */
   plugged?: boolean;
+  /** A fixture lid switch wired to a modem input of the slot's bridge. */
+  lid?: FixtureLid;
+}
+
+/** The modem inputs a fixture's lid switch can be wired to. */
+export const LID_LINES = ['cd', 'cts', 'dsr'] as const;
+
+/**
+ * A fixture's "lid closed" switch: wired to one modem input of the port's bridge (asserted while the
+ * lid is closed). It belongs to the slot (the fixture), not to the unit under it: a swapped unit
+ * finds the lid as the last one left it.
+ */
+export interface FixtureLid {
+  line: (typeof LID_LINES)[number];
+  closed: boolean;
 }
 
 /** A unit put into a slot by swap(); everything defaults to the slot's previous unit, with a new MAC. */
@@ -52,7 +67,8 @@ export interface UnitSpec {
 /** Why an operation on a slot cannot be done; `status` is the HTTP status the control endpoint answers with. */
 export class SlotError extends Error {
   constructor(
-    readonly code: 'UNKNOWN_BOARD' | 'BOARD_UNPLUGGED' | 'PORT_IN_USE' | 'INVALID_UNIT' | 'INVALID_RANGE',
+    readonly code:
+      'UNKNOWN_BOARD' | 'BOARD_UNPLUGGED' | 'PORT_IN_USE' | 'INVALID_UNIT' | 'INVALID_RANGE' | 'NO_LID',
     message: string,
     readonly status: number,
   ) {
@@ -67,6 +83,8 @@ export class SimSlot {
   unit = 1;
   server: Rfc2217Server | null = null;
   faults: FaultSettings;
+  /** The fixture's lid, when the slot has one; it survives unit swaps. */
+  lid: FixtureLid | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -89,6 +107,11 @@ export class SimSlot {
   /** True while the unit has power and the port listens. */
   get plugged(): boolean {
     return this.server !== null;
+  }
+
+  /** Drives the lid's line on the unit now in the slot (a closed lid asserts it). */
+  applyLid(): void {
+    if (this.lid) this.board.setModemInputs({ [this.lid.line]: this.lid.closed });
   }
 
   /** Runs operations on this slot one after the other, never two at once. */
@@ -154,6 +177,10 @@ export class SimFleetRunner {
     }
     board.setFaults(toSimFaults(faults));
     const slot = new SimSlot(spec.name, board, this.host, port, faults);
+    if (spec.lid) {
+      slot.lid = { ...spec.lid };
+      slot.applyLid();
+    }
     try {
       if (spec.plugged === false) {
         board.unplug();
@@ -264,6 +291,8 @@ export class SimFleetRunner {
       slot.board = board;
       slot.faults = faults;
       slot.unit++;
+      // The fixture stays: the new unit sits under the lid as it is now.
+      slot.applyLid();
       await this.listen(slot);
       return slot;
     });
@@ -277,6 +306,29 @@ export class SimFleetRunner {
       checkFaultsForBoard(faults, slot.board.info.flashSizeBytes, `board "${name}"`);
       slot.faults = faults;
       slot.board.setFaults(toSimFaults(faults));
+      return slot;
+    });
+  }
+
+  /**
+   * Opens or closes the fixture's lid: its modem line changes and a connected RFC 2217 client gets
+   * NOTIFY-MODEMSTATE. `line` wires the lid first (a slot without a lid needs one). SlotError NO_LID
+   * (409) for a slot without a lid and no line given.
+   */
+  setLid(name: string, change: { closed: boolean; line?: FixtureLid['line'] }): Promise<SimSlot> {
+    const slot = this.get(name);
+    return slot.exclusive(() => {
+      const line = change.line ?? slot.lid?.line;
+      if (!line)
+        throw new SlotError(
+          'NO_LID',
+          `board "${name}" has no lid; give its fleet entry "lid: cd" (or cts, dsr), or send "line" with the request`,
+          409,
+        );
+      // Rewired to another line: the old one is released.
+      if (slot.lid && slot.lid.line !== line) slot.board.setModemInputs({ [slot.lid.line]: false });
+      slot.lid = { line, closed: change.closed };
+      slot.applyLid();
       return slot;
     });
   }
@@ -367,5 +419,6 @@ export function slotView(slot: SimSlot): Record<string, unknown> {
     mode: board.mode,
     faults: slot.faults,
     flashCounters: board.flashCounters,
+    lid: slot.lid ? { ...slot.lid } : null,
   };
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chipNames, type Rfc2217ResetMode } from '#sim';
-import { checkChip, checkWiring, parseFlashSize, SpecValueError } from './board-spec.js';
+import { checkChip, checkWiring, parseFlashSize, parseLid, SpecValueError } from './board-spec.js';
 import { type ControlServer, MIN_CONTROL_TOKEN_CHARS, startControlServer } from './control-server.js';
 import {
   describeFaults,
@@ -142,6 +142,7 @@ export async function runSimCli(argv: string[], io: SimCliIo = {}): Promise<numb
       flashSizeBytes: slot.board.info.flashSizeBytes,
       plugged: slot.plugged,
       faults: slot.faults,
+      ...(slot.lid ? { lid: { ...slot.lid } } : {}),
     }));
     out(`${JSON.stringify({ boards, control: control && { url: control.url, token: control.token } })}\n`);
   } else {
@@ -368,6 +369,7 @@ const BOARD_KEYS = new Set([
   'port',
   'faults',
   'plugged',
+  'lid',
 ]);
 
 function fleetBoards(file: Record<string, unknown>, path: string): SimBoardSpec[] {
@@ -411,6 +413,7 @@ function fleetBoards(file: Record<string, unknown>, path: string): SimBoardSpec[
       if (typeof item.plugged !== 'boolean') throw new UsageError(`${where}: plugged must be true or false`);
       spec.plugged = item.plugged;
     }
+    if (item.lid !== undefined) spec.lid = parseLid(item.lid, where);
     return spec;
   });
 }
@@ -423,7 +426,13 @@ function formatTable(slots: readonly SimSlot[]): string {
     slot.board.info.chipDisplayName,
     slot.board.mac,
     `${slot.board.info.flashSizeBytes / (1024 * 1024)} MB`,
-    [slot.plugged ? '' : 'unplugged', describeFaults(slot.faults)].filter(Boolean).join(' '),
+    [
+      slot.plugged ? '' : 'unplugged',
+      slot.lid ? `lid=${slot.lid.line}:${slot.lid.closed ? 'closed' : 'open'}` : '',
+      describeFaults(slot.faults),
+    ]
+      .filter(Boolean)
+      .join(' '),
   ]);
   const widths = header.map((title, column) =>
     Math.max(title.length, ...body.map((cells) => cells[column].length)),

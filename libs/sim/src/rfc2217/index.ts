@@ -3,6 +3,8 @@ export {
   LOCAL_DOWNLOAD_RESET,
   LOCAL_HARD_RESET,
   ComPortCode,
+  ModemStateBit,
+  modemStateByte,
   SERVER_CODE_OFFSET,
   type Rfc2217Board,
   type Rfc2217Server,

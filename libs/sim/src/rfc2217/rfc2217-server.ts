@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { SimPortHandle } from '../port.js';
+import type { ModemInputs, SimPortHandle } from '../port.js';
 import {
   DO,
   DONT,
@@ -58,8 +58,44 @@ const Control = {
 const DATA_BITS = 8;
 const PARITY_NONE = 1;
 const STOP_BITS_ONE = 1;
-/** CTS/DSR/RI/CD are not wired on the boards we simulate (DevKit-style USB bridges): all inactive. */
-const MODEM_STATE_IDLE = 0x00;
+/**
+ * NOTIFY-MODEMSTATE bits (RFC 2217, "NOTIFY-MODEMSTATE"): the line states in the high nibble, what
+ * changed since the last notification in the low one (RI's is its trailing edge, on → off).
+ */
+export const ModemStateBit = {
+  DELTA_CTS: 0x01,
+  DELTA_DSR: 0x02,
+  RI_TRAILING_EDGE: 0x04,
+  DELTA_CD: 0x08,
+  CTS: 0x10,
+  DSR: 0x20,
+  RI: 0x40,
+  CD: 0x80,
+} as const;
+
+/** The mask a session starts with: every bit notified (RFC 2217's default, as pyserial's PortManager). */
+const DEFAULT_MODEMSTATE_MASK = 0xff;
+
+/** The high nibble of NOTIFY-MODEMSTATE for a set of inputs (no delta bits). */
+export function modemStateByte(inputs: ModemInputs): number {
+  return (
+    (inputs.cts ? ModemStateBit.CTS : 0) |
+    (inputs.dsr ? ModemStateBit.DSR : 0) |
+    (inputs.ri ? ModemStateBit.RI : 0) |
+    (inputs.cd ? ModemStateBit.CD : 0)
+  );
+}
+
+/** The state byte with the delta bits for what changed since `before` (null: nothing notified yet, as all off). */
+function withDeltas(state: number, before: number | null): number {
+  const changed = state ^ (before ?? 0);
+  let out = state;
+  if (changed & ModemStateBit.CTS) out |= ModemStateBit.DELTA_CTS;
+  if (changed & ModemStateBit.DSR) out |= ModemStateBit.DELTA_DSR;
+  if (changed & ModemStateBit.RI && !(state & ModemStateBit.RI)) out |= ModemStateBit.RI_TRAILING_EDGE;
+  if (changed & ModemStateBit.CD) out |= ModemStateBit.DELTA_CD;
+  return out;
+}
 
 /** A board the server can put on the network (SimBoard fits). */
 export interface Rfc2217Board {
@@ -248,6 +284,10 @@ class Session {
   private suspended = false;
   private held: Uint8Array[] = [];
   private released = false;
+  /** SET-MODEMSTATE-MASK from the client: a change is notified as (state | deltas) & mask, when not zero. */
+  private modemMask = DEFAULT_MODEMSTATE_MASK;
+  /** The line states (high nibble) of the last notification, null before the first. */
+  private lastModemState: number | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -278,6 +318,8 @@ class Session {
       handle.onData((bytes) => this.toClient(bytes)),
       // An unplugged board is a cut cable: the client sees the connection drop.
       handle.onDisconnect(() => this.drop('board unplugged')),
+      // A fixture's lid switch (or anything else on CTS/DSR/RI/CD) changed: tell the client.
+      handle.onModemInputs?.((inputs) => this.notifyModemState(inputs, false)) ?? (() => undefined),
     ];
     socket.on('data', (chunk: Buffer) => {
       // The answers to every request in one chunk (the four settings at open, DTR and RTS together)
@@ -358,8 +400,9 @@ class Session {
       table.set(option, 'on');
       if (state === 'off') this.socket.write(encodeNegotiation(yes, option));
       if (aboutUs && option === OPT_COM_PORT && state !== 'on') {
-        // The client agreed to COM-PORT: tell it the modem lines, as PortManager does.
-        this.sendComPort(ComPortCode.NOTIFY_MODEMSTATE, Uint8Array.of(MODEM_STATE_IDLE));
+        // The client agreed to COM-PORT: tell it the modem lines, as PortManager does (forced, so a
+        // client learns the state even when every line is off).
+        this.notifyModemState(this.currentInputs(), true);
       }
       return;
     }
@@ -402,8 +445,11 @@ class Session {
         this.suspended = false;
         for (const bytes of this.held.splice(0)) this.socket.write(doubleIac(bytes));
         return;
-      case ComPortCode.SET_LINESTATE_MASK:
       case ComPortCode.SET_MODEMSTATE_MASK:
+        this.modemMask = value[0] ?? DEFAULT_MODEMSTATE_MASK;
+        this.sendComPort(code, Uint8Array.of(this.modemMask));
+        return;
+      case ComPortCode.SET_LINESTATE_MASK:
       case ComPortCode.PURGE_DATA:
         // Bytes are forwarded as soon as they exist, so there is no server-side buffer to purge.
         this.sendComPort(code, value.subarray(0, 1));
@@ -412,7 +458,8 @@ class Session {
         this.sendComPort(code, Uint8Array.of(0));
         return;
       case ComPortCode.NOTIFY_MODEMSTATE:
-        this.sendComPort(code, Uint8Array.of(MODEM_STATE_IDLE));
+        // A client polling the lines (pyserial's poll_modem): the current states, no deltas.
+        this.sendComPort(code, Uint8Array.of(modemStateByte(this.currentInputs()) & this.modemMask));
         return;
       default:
         return;
@@ -525,6 +572,25 @@ class Session {
   private cancelLocalReset(): void {
     for (const timer of this.localTimers) clearTimeout(timer);
     this.localTimers.clear();
+  }
+
+  /** The board's modem inputs; a handle without any has every line off (a DevKit's bridge wires none). */
+  private currentInputs(): ModemInputs {
+    return this.handle.modemInputs ?? { cts: false, dsr: false, ri: false, cd: false };
+  }
+
+  /**
+   * Sends NOTIFY-MODEMSTATE for a change, as RFC 2217 says: the new state with its delta bits, ANDed
+   * with the client's mask; nothing when the result is zero (unless forced, at option agreement).
+   */
+  private notifyModemState(inputs: ModemInputs, force: boolean): void {
+    // Before the client agreed to COM-PORT it cannot read a notification; the agreement sends the state.
+    if (this.released || this.local.get(OPT_COM_PORT) !== 'on') return;
+    const state = modemStateByte(inputs);
+    if (!force && state === this.lastModemState) return;
+    const value = withDeltas(state, this.lastModemState) & this.modemMask;
+    this.lastModemState = state;
+    if (value !== 0 || force) this.sendComPort(ComPortCode.NOTIFY_MODEMSTATE, Uint8Array.of(value));
   }
 
   private sendComPort(code: number, value: Uint8Array): void {
