@@ -26,7 +26,7 @@ let simExit: Promise<number> | undefined;
 let control: ControlServer;
 let slots: RunningSimBoard[];
 
-interface SlotView {
+interface SimSlotListing {
   mac: string;
   unit: number;
   clientConnected: boolean;
@@ -35,7 +35,7 @@ interface SlotView {
 }
 
 /** One call to the sim's control endpoint. */
-async function sim<T = SlotView>(method: string, route: string, body?: unknown): Promise<T> {
+async function sim<T = SimSlotListing>(method: string, route: string, body?: unknown): Promise<T> {
   const res = await fetch(`${control.url}${route}`, {
     method,
     headers: {

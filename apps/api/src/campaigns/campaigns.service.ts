@@ -33,12 +33,14 @@ import type { Campaign, CampaignUnit } from '../db/generated/prisma/client.js';
 import { PRISMA } from '../infra/tokens.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
+import { UnitRegionsSource } from '../scheduler/unit-regions-source.js';
 import { bootPatternError, normaliseSelector, parseNewJob } from '../jobs/job-request.js';
 import { isTerminalJob } from '../runs/job-status.js';
 import { transitionCampaign, transitionUnit } from '../state/campaign-state.js';
-import { SerialAllocator } from './serial-allocator.js';
+import { checkSerialRecipe, SerialAllocator } from './serial-allocator.js';
 import { CsvRows } from './csv-rows.js';
 import { checkUnitData, UNIT_DATA_EXHAUSTED, unitDataOf } from './unit-data.js';
+import { unitRegionsFor } from './unit-dispatch.js';
 import { buildUnitRecord, emptyUnitDataFields } from './unit-record.js';
 import { WebhooksService } from '../webhooks/webhooks.service.js';
 
@@ -79,6 +81,7 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
     private readonly serials: SerialAllocator,
     private readonly webhooks: WebhooksService,
     private readonly csvRows: CsvRows,
+    private readonly unitRegions: UnitRegionsSource,
   ) {}
 
   /**
@@ -136,6 +139,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
+    // Run payloads built by the scheduler carry each unit's own NVS data.
+    this.unitRegions.use((run) => unitRegionsFor(this.prisma, run));
     this.timer = setInterval(() => {
       if (this.passing) return;
       this.passing = this.pass()
@@ -166,6 +171,8 @@ export class CampaignsService implements OnModuleInit, OnApplicationShutdown {
       );
     const unsafePattern = bootPatternError(probe.job.options);
     if (unsafePattern) throw unsafePattern;
+    // The request's own mistakes first (400), before what depends on stored firmware (404, 422).
+    if (b.unitData?.serialPattern) checkSerialRecipe(b.unitData.serialPattern, b.unitData.timeZone);
     const firmware = await this.firmwareFacts(b.firmwareId);
     if (b.unitData) {
       const parts = await this.prisma.firmwarePart.findMany({

@@ -2,21 +2,15 @@
  * The per-unit regions of a campaign unit's run, made when the run is dispatched: the unit's NVS
  * partition from the campaign's recipe, its serial, its board's MAC and its CSV row. The same unit
  * gets the same bytes again when a dispatch is repeated (same serial, same row). The scheduler calls
- * this while building the run payload; it is a function over the database rather than a provider so
- * the scheduler needs nothing of the campaigns module.
+ * it through UnitRegionsSource while building the run payload (CampaignsService registers it), since
+ * the scheduler comes before campaigns in the run pipeline and may not import them.
  */
-import type { UnitRegionRef } from '#contracts';
 import type { PrismaClient } from '../db/generated/prisma/client.js';
+import type { UnitRegionsOutcome, UnitRunFacts } from '../scheduler/unit-regions-source.js';
 import { buildNvsImage, nvsPlacement, unitDataOf, unitRegion } from './unit-data.js';
 
-/** The unit's regions, nothing (not a campaign unit, or no NVS recipe), or why they cannot be made. */
-export type UnitRegionsOutcome = { regions: UnitRegionRef[] } | { problem: string } | undefined;
-
 /** Builds the per-unit regions of a run of a campaign unit's job. */
-export async function unitRegionsFor(
-  prisma: PrismaClient,
-  run: { jobId: string; mac: string; firmwareMetadata: unknown },
-): Promise<UnitRegionsOutcome> {
+export async function unitRegionsFor(prisma: PrismaClient, run: UnitRunFacts): Promise<UnitRegionsOutcome> {
   const unit = await prisma.campaignUnit.findFirst({
     where: { jobId: run.jobId },
     select: {

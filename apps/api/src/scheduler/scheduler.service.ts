@@ -36,10 +36,10 @@ import { deviceSelectorWhere } from '../devices/device-lookup.js';
 import { transitionDevice } from '../state/device-state.js';
 import { transitionRun } from '../state/run-state.js';
 import { Dispatcher } from './dispatcher.js';
+import { UnitRegionsSource } from './unit-regions-source.js';
 import { unusablePinnedBoard } from './pinned-board.js';
 import { heldBoards, type SlotRun } from './slot-boards.js';
 import { UnbindableSince } from './unbindable-since.js';
-import { unitRegionsFor } from '../campaigns/unit-dispatch.js';
 
 /** Waiting runs considered per pass (highest priority, oldest first). */
 const WAITING_RUNS_PER_PASS = 500;
@@ -90,6 +90,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     private readonly live: LiveEvents,
     private readonly liveness: AgentLivenessService,
     private readonly gate: RecoveryGate,
+    private readonly unitRegions: UnitRegionsSource,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -625,7 +626,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     if (!run || !run.device || !run.portPath) return undefined;
     const firmware = run.job.firmware;
     // A campaign unit's own data (its NVS partition), made now, for this board.
-    const unitData = await unitRegionsFor(this.prisma, {
+    const unitData = await this.unitRegions.regionsFor({
       jobId: run.jobId,
       mac: run.device.mac,
       firmwareMetadata: firmware.metadata,
