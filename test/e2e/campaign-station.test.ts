@@ -74,6 +74,8 @@ beforeAll(async () => {
     ],
     emptyPorts: 3,
     timeScale: 0.05,
+    // Boards are put on ports empty since the start: seen within 3 s, not after the default 30 s pause.
+    agentEnv: () => ({ FLASHFARM_AGENT_PROBE_BACKOFF_MAX_MS: '3000' }),
   });
   farm = testFarm.farm;
   firmwareId = (await farm.uploadFirmware('esp32', '7.0.0')).id;

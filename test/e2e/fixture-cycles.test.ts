@@ -73,6 +73,8 @@ beforeAll(async () => {
     agentEnv: (urls) => ({
       FLASHFARM_AGENT_FIXTURES: `${urls[0]}=probe,${urls[2]}=manual`,
       FLASHFARM_AGENT_FIXTURE_POLL_MS: '300',
+      // The plain port stays empty from the start: its probe pause stops growing at 3 s (default 30 s).
+      FLASHFARM_AGENT_PROBE_BACKOFF_MAX_MS: '3000',
     }),
   });
   farm = testFarm.farm;
@@ -205,9 +207,9 @@ describe('fixture cycles', () => {
         (await farm.client.request<Page<DeviceView>>('GET', '/devices?limit=50')).items.some(
           (d) => d.mac === first.board.mac && d.state === 'idle',
         ),
-      // The port has been empty since the farm started, so the agent probes it only every 30 s by now
-      // (its back-off for ports where nothing answers): the board may wait that long to be seen.
-      { timeoutMs: 50_000, what: 'the first board to be identified' },
+      // The port has been empty since the farm started, so the agent probes it only every 3 s by now
+      // (FLASHFARM_AGENT_PROBE_BACKOFF_MAX_MS above): the board may wait that long to be seen.
+      { timeoutMs: 40_000, what: 'the first board to be identified' },
     );
     await takeOut(first);
     const second = await farm.addBoard({ chip: 'esp32', name: 'pinned-second' }, plainPort);

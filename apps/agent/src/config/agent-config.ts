@@ -107,6 +107,7 @@ const schema = z.object({
       });
   }),
   FLASHFARM_AGENT_FIXTURE_POLL_MS: wholeNumber(200, 60_000, 'milliseconds', 1_000),
+  FLASHFARM_AGENT_PROBE_BACKOFF_MAX_MS: wholeNumber(1_000, 300_000, 'milliseconds', 30_000),
 });
 
 /** How a fixture slot notices a new unit. */
@@ -183,6 +184,12 @@ export interface AgentConfig {
   fixtureLids: Map<string, LidWiring>;
   /** How often an idle probe-triggered fixture slot is probed for a new unit. */
   fixturePollMs: number;
+  /**
+   * The longest pause between probes of an empty port that is not a fixture slot (the pause doubles
+   * from 1 s after each probe that finds nothing): how late a board plugged into a long-empty
+   * rfc2217 port can be noticed, against how often an empty port is opened and reset.
+   */
+  probeBackoffMaxMs: number;
 }
 
 /** Parses the environment; throws ConfigError naming each bad variable. */
@@ -220,5 +227,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
       e.FLASHFARM_AGENT_FIXTURES.map(parseFixture).flatMap((f) => (f?.lid ? [[f.port, f.lid] as const] : [])),
     ),
     fixturePollMs: e.FLASHFARM_AGENT_FIXTURE_POLL_MS,
+    probeBackoffMaxMs: e.FLASHFARM_AGENT_PROBE_BACKOFF_MAX_MS,
   };
 }

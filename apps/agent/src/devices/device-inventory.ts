@@ -24,9 +24,8 @@ import { probeBoard, type ProbeResult } from './board-prober.js';
 /** The registry owner name of a lid slot's watch (it holds the port preemptibly between cycles). */
 export const LID_WATCH_OWNER = 'lid-watch';
 
-/** After a failed probe, wait this long before the next one, doubling up to the maximum. */
+/** After a failed probe, wait this long before the next one, doubling up to FLASHFARM_AGENT_PROBE_BACKOFF_MAX_MS. */
 const PROBE_BACKOFF_MIN_MS = 1_000;
-const PROBE_BACKOFF_MAX_MS = 30_000;
 
 /**
  * Probe failures that mean a unit is there but did not reach the bootloader (it printed a boot
@@ -484,7 +483,7 @@ export class DeviceInventory {
       Date.now() +
       (e.fixture === 'probe'
         ? this.config.fixturePollMs
-        : Math.min(PROBE_BACKOFF_MAX_MS, PROBE_BACKOFF_MIN_MS * 2 ** (e.probeFailures - 1)));
+        : Math.min(this.config.probeBackoffMaxMs, PROBE_BACKOFF_MIN_MS * 2 ** (e.probeFailures - 1)));
     if (e.lastProbeError !== why)
       this.log(e.probeFailures === 1 ? 'info' : 'debug', `${e.path}: no board (${why})`);
     e.lastProbeError = why;
