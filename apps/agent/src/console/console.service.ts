@@ -8,6 +8,7 @@ import type { AgentEventsPublisher } from '../events/agent-events.publisher.js';
 import type { DeviceInventory } from '../devices/device-inventory.js';
 import type { PortRegistry } from '../ports/port-registry.js';
 import { defaultConsoleBaud } from '../runs/boot-check.js';
+import { pause } from '../lifecycle/pause.js';
 
 /** Console text is sent at most this often per board. */
 const CONSOLE_FLUSH_MS = 100;
@@ -55,7 +56,7 @@ export class ConsoleService {
     while (!stop.aborted) {
       const entry = this.inventory.findDevice({ deviceId });
       if (!entry) {
-        await sleep(CONSOLE_RETRY_MS, stop);
+        await pause(CONSOLE_RETRY_MS, stop);
         continue;
       }
       let lease;
@@ -77,7 +78,7 @@ export class ConsoleService {
       } catch (err) {
         if (!stop.aborted && !lease.preempted.aborted) {
           this.log(`console of ${deviceId} on ${entry.path}: ${(err as Error).message}`);
-          await sleep(CONSOLE_RETRY_MS, stop);
+          await pause(CONSOLE_RETRY_MS, stop);
         }
       } finally {
         lease.release();
@@ -113,16 +114,4 @@ export class ConsoleService {
       await transport.close().catch(() => undefined);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -9,6 +9,7 @@ import { hasModemLines, MODEM_INPUT_MASK, type ModemLineSource, ModemWatch } fro
 import type { LidWiring } from '../config/agent-config.js';
 import type { PortLease, PortRegistry } from '../ports/port-registry.js';
 import { type DeviceInventory, LID_WATCH_OWNER } from './device-inventory.js';
+import { pause } from '../lifecycle/pause.js';
 
 /**
  * A level must hold this long to count. A lid's micro-switch bounces for a few milliseconds when it
@@ -107,7 +108,7 @@ export class FixtureLidWatch {
         // The port is free again: the cycle probes it (and a run flashes it) while the watch waits.
         const outcome = await this.inventory.lidClosed(path);
         this.log('info', `${path}: lid closed: ${outcome}`);
-      } else if (!signal.aborted && !lease.preempted.aborted) await sleep(LID_RETRY_MS, signal);
+      } else if (!signal.aborted && !lease.preempted.aborted) await pause(LID_RETRY_MS, signal);
     }
   }
 
@@ -161,17 +162,4 @@ export class FixtureLidWatch {
       if (watch.active !== undefined) onLevel(watch.active);
     });
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

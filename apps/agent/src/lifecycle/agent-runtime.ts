@@ -31,6 +31,7 @@ import { LearnedSettings } from '../runs/learned-settings.js';
 import { claimRun } from '../runs/run-claim.js';
 import { tokenRefused } from './queue-connection.js';
 import { AGENT_CONFIG, AGENT_REDIS } from '../tokens.js';
+import { pause as waitFor } from './pause.js';
 
 /** First pause between registration attempts while the api is unreachable; doubles up to the maximum. */
 const REGISTER_RETRY_MIN_MS = 500;
@@ -165,7 +166,7 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
           );
           warned = true;
         }
-        await sleep(pause, this.stopped.signal);
+        await waitFor(pause, this.stopped.signal);
         pause = Math.min(REGISTER_RETRY_MAX_MS, pause * 2);
       }
     }
@@ -320,17 +321,4 @@ export class AgentRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     if (this.workerConnection)
       await this.workerConnection.quit().catch(() => this.workerConnection?.disconnect());
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
