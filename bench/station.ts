@@ -1,8 +1,9 @@
 /**
  * Station benchmark: a production line's fixture slots cycling units in real
- * time (timeScale 1). One station-mode campaign (1 MiB app, a serial number per
- * unit from a pattern) on a farm of the api (PostgreSQL, Redis), one agent and
- * simulated ESP32 units behind RFC 2217 ports declared as probe-triggered
+ * time (timeScale 1). One station-mode campaign (1 MiB app; per unit a serial
+ * number from a pattern and an NVS partition written in the same flash session)
+ * on a farm of the api (PostgreSQL, Redis), one agent and simulated ESP32 units
+ * behind RFC 2217 ports declared as probe-triggered
  * fixture slots. Each slot gets a unit; every time a unit ends, it is taken
  * out and a new unit (another MAC) is put in on the same port, as an operator
  * swaps modules under a pogo-pin bed. For N slots (1, 4, 16) it prints:
@@ -107,7 +108,23 @@ async function round(farm: DemoFarm, firmwareId: string, ports: number[]): Promi
         name: `bench-station-${ports.length}`,
         firmwareId,
         mode: 'station',
-        unitData: { serialPattern: `B${ports.length}-{seq:06}` },
+        // Per unit: a serial number and an NVS partition (serial, MAC, a calibration constant) made at
+        // dispatch and written in the same flash session, as a factory's provisioning data would be.
+        unitData: {
+          serialPattern: `B${ports.length}-{seq:06}`,
+          nvs: {
+            namespaces: [
+              {
+                name: 'factory',
+                entries: [
+                  { key: 'serial', type: 'string', value: '{serial}' },
+                  { key: 'mac', type: 'blob', value: '{mac_hex}', encoding: 'hex' },
+                  { key: 'cal', type: 'i16', value: '-42' },
+                ],
+              },
+            ],
+          },
+        },
       },
     },
   });
