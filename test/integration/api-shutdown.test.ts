@@ -1,10 +1,14 @@
 /**
  * Graceful shutdown with clients attached: open event streams (a dashboard
- * watching a job) are counted in /metrics and must not hold the api's shutdown.
+ * watching a job) are counted in /metrics and must not hold the api's shutdown;
+ * nor may a Redis that is gone, or came back empty, when the api is told to stop.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestApi, type TestApi } from '../support/api-app.js';
-import { within } from '../support/poll.js';
+import { spawn } from 'node:child_process';
+import { freePort, pingRedis } from '#runtime';
+import { pollUntil, within } from '../support/poll.js';
+import { scratchDir } from '../support/scratch.js';
 import { seedFirmware, seedToken, sql } from '../support/fake-agent.js';
 
 describe('api shutdown', () => {
@@ -48,4 +52,39 @@ describe('api shutdown', () => {
     let done = false;
     while (!done) done = (await within(reader.read(), 5_000, 'the end of the event stream')).done;
   });
+
+  it('stops while Redis is unreachable, and after Redis came back empty', async () => {
+    // An orchestrator sends SIGTERM during a Redis outage: BullMQ's closes and the event intake wait for
+    // their connection, and the api must stop anyway (each waits a bounded time, then is cut off).
+    for (const comeBack of [false, true]) {
+      const port = await freePort();
+      const dir = scratchDir('api-shutdown-redis');
+      const startRedis = () =>
+        spawn(
+          'redis-server',
+          ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+          { stdio: 'ignore' },
+        );
+      let redis = startRedis();
+      const url = `redis://127.0.0.1:${port}`;
+      await pollUntil(() => pingRedis(url, 200).then(() => true), { what: 'redis-server to start' });
+      const outage = await startTestApi({ redisUrl: url });
+      try {
+        redis.kill('SIGKILL');
+        await pollUntil(async () => (await fetch(`${outage.baseUrl}/health`)).status === 503, {
+          what: '/health to notice Redis gone',
+        });
+        if (comeBack) {
+          redis = startRedis();
+          await pollUntil(async () => (await fetch(`${outage.baseUrl}/health`)).status === 200, {
+            what: '/health to see Redis back',
+            timeoutMs: 40_000,
+          });
+        }
+        await within(outage.close(), 20_000, `the api shutdown with Redis ${comeBack ? 'back' : 'down'}`);
+      } finally {
+        redis.kill('SIGKILL');
+      }
+    }
+  }, 150_000);
 });

@@ -44,6 +44,10 @@ describe('agent events while the api restarts', () => {
     let sentBatches = 0;
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => (release = resolve));
+    // Half the batches go out before the api stops, the rest only once it has stopped: the restart
+    // lands mid-stream however long the shutdown takes.
+    let resume: () => void = () => {};
+    const halfway = new Promise<void>((resolve) => (resume = resolve));
     agent = await new FakeAgent({
       baseUrl: first.baseUrl,
       token: agentToken,
@@ -53,6 +57,7 @@ describe('agent events while the api restarts', () => {
       script: async (run) => {
         await run.started();
         for (let b = 0; b < BATCHES; b++) {
+          if (b === Math.floor(BATCHES / 2)) await halfway;
           const seqs = Array.from({ length: PER_BATCH }, (_, i) => b * PER_BATCH + i + 1);
           await run.logBatch(seqs);
           // Every seventh batch is sent twice, as a redelivery after a lost acknowledgement would be.
@@ -78,8 +83,9 @@ describe('agent events while the api restarts', () => {
     };
     await pollUntil(async () => (await lastSeq()) >= 40, { what: 'the first lines to be stored' });
 
-    await within(first.close(), 20_000, 'the first api shutdown'); // the agent keeps streaming into Redis
+    await within(first.close(), 20_000, 'the first api shutdown');
     const storedWhileUp = await lastSeq();
+    resume(); // the agent streams the second half into Redis while no api runs
     await pollUntil(() => sentBatches === BATCHES, {
       timeoutMs: 20_000,
       what: 'the agent to send every batch',

@@ -35,6 +35,10 @@ import { recordFarmEvent } from '../events/farm-events.js';
 import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
 import { RunLifecycleService } from './run-lifecycle.service.js';
 
+/** How long shutdown waits for an intake loop that stores nothing (it may be waiting on an unreachable Redis). */
+const SHUTDOWN_WAIT_MS = 5_000;
+/** How long shutdown waits for a batch being stored to be finished. */
+const SHUTDOWN_STORE_MAX_MS = 30_000;
 /** Entries read per XREADGROUP call. */
 const READ_BATCH = 200;
 /** How long one XREADGROUP call blocks waiting for entries. */
@@ -95,6 +99,8 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
   /** Trim passes completed (flashfarm_agent_events_trim_passes_total): tests and operators see trimming turn. */
   trimPasses = 0;
   private readonly rejected = new Set<string>();
+  /** Batches being stored now (shutdown lets them finish). */
+  private storing = 0;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -121,7 +127,23 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
     // still finished.
     this.abortRead?.(new Error('shutting down'));
     this.reader?.disconnect();
-    await this.loop;
+    // A batch being stored is finished. But with Redis unreachable a housekeeping command on the shared
+    // connection waits for it forever: a loop that stores nothing gets SHUTDOWN_WAIT_MS, then the
+    // shutdown goes on without it.
+    const loop = this.loop?.then(() => true) ?? Promise.resolve(true);
+    const started = Date.now();
+    for (;;) {
+      const finished = await Promise.race([
+        loop,
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 100).unref()),
+      ]);
+      if (finished) return;
+      if (this.storing > 0 && Date.now() - started < SHUTDOWN_STORE_MAX_MS) continue;
+      if (Date.now() - started >= SHUTDOWN_WAIT_MS) break;
+    }
+    this.logger.warn(
+      `event intake still waiting on Redis after ${Date.now() - started} ms; stopping without it (unacknowledged events are read again)`,
+    );
   }
 
   /**
@@ -356,6 +378,15 @@ export class AgentEventsConsumer implements OnApplicationBootstrap, OnApplicatio
   }
 
   private async handleAll(entries: StreamEntry[]): Promise<void> {
+    this.storing++;
+    try {
+      await this.storeAll(entries);
+    } finally {
+      this.storing--;
+    }
+  }
+
+  private async storeAll(entries: StreamEntry[]): Promise<void> {
     for (const [id, fields] of entries) {
       const event = decode(fields);
       if (!event) this.logger.warn(`dropping malformed agent event ${id}`);

@@ -14,6 +14,7 @@ import {
   type FlashRunPayload,
 } from '#contracts';
 import { REDIS } from '../infra/tokens.js';
+import { closeWithin } from '../infra/bounded-close.js';
 
 /** Finished queue entries are kept this long so a re-add of the same run id stays a no-op. */
 const KEEP_FINISHED_S = 24 * 3600;
@@ -75,7 +76,8 @@ export class Dispatcher implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     const queues = [...this.queues.values()];
     this.queues.clear();
-    await Promise.all(queues.map((q) => q.close()));
+    // Bounded: with Redis unreachable a queue's close waits for its connection forever.
+    await Promise.all(queues.map((q) => closeWithin(q)));
   }
 
   private queue(agentId: string): Queue {

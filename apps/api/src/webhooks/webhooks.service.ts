@@ -29,6 +29,7 @@ import type { PrismaClient } from '../db/generated/prisma/client.js';
 import type { CampaignWebhook, WebhookAttempt, WebhookDelivery } from '../db/generated/prisma/client.js';
 import { API_CONFIG, PRISMA, REDIS } from '../infra/tokens.js';
 import { signWebhook } from './signature.js';
+import { closeWithin } from '../infra/bounded-close.js';
 
 /** The BullMQ queue of webhook deliveries (one job per delivery; BullMQ keeps the retries). */
 export const WEBHOOK_QUEUE = 'ff-webhooks';
@@ -92,8 +93,9 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.sweeper);
-    await this.worker?.close();
-    await this.queue?.close();
+    // Bounded: with Redis unreachable, BullMQ's close waits for its connection forever.
+    if (this.worker) await closeWithin(this.worker);
+    if (this.queue) await closeWithin(this.queue);
     this.workerConnection?.disconnect();
   }
 
