@@ -258,7 +258,7 @@ async function main(): Promise<void> {
     const firmware = await farm.client.request<FirmwareView>('POST', '/firmware', { body: { form } });
     const bytes = parts.reduce((n, p) => n + p.data.length, 0);
     console.log(
-      `firmware: ${parts.length} parts, ${bytes} B (1 MiB app); per-unit data: serial number pattern (no NVS recipe yet)`,
+      `firmware: ${parts.length} parts, ${bytes} B (1 MiB app); per-unit data: a serial number and an NVS partition (serial, MAC, calibration) per unit`,
     );
     console.log(
       `${UNITS_PER_SLOT} units per slot, swap ${SWAP_MS} ms, fixture probe every ${FIXTURE_POLL_MS} ms\n`,
