@@ -5,10 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestApi, type TestApi } from '../support/api-app.js';
-import { spawn } from 'node:child_process';
-import { freePort, pingRedis } from '#runtime';
 import { pollUntil, within } from '../support/poll.js';
-import { scratchDir } from '../support/scratch.js';
+import { startKillableRedis } from '../support/killable-redis.js';
 import { seedFirmware, seedToken, sql } from '../support/fake-agent.js';
 
 describe('api shutdown', () => {
@@ -57,25 +55,15 @@ describe('api shutdown', () => {
     // An orchestrator sends SIGTERM during a Redis outage: BullMQ's closes and the event intake wait for
     // their connection, and the api must stop anyway (each waits a bounded time, then is cut off).
     for (const comeBack of [false, true]) {
-      const port = await freePort();
-      const dir = scratchDir('api-shutdown-redis');
-      const startRedis = () =>
-        spawn(
-          'redis-server',
-          ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-          { stdio: 'ignore' },
-        );
-      let redis = startRedis();
-      const url = `redis://127.0.0.1:${port}`;
-      await pollUntil(() => pingRedis(url, 200).then(() => true), { what: 'redis-server to start' });
-      const outage = await startTestApi({ redisUrl: url });
+      const redis = await startKillableRedis();
+      const outage = await startTestApi({ redisUrl: redis.url });
       try {
-        redis.kill('SIGKILL');
+        await redis.kill();
         await pollUntil(async () => (await fetch(`${outage.baseUrl}/health`)).status === 503, {
           what: '/health to notice Redis gone',
         });
         if (comeBack) {
-          redis = startRedis();
+          await redis.startEmpty();
           await pollUntil(async () => (await fetch(`${outage.baseUrl}/health`)).status === 200, {
             what: '/health to see Redis back',
             timeoutMs: 40_000,
@@ -83,7 +71,7 @@ describe('api shutdown', () => {
         }
         await within(outage.close(), 20_000, `the api shutdown with Redis ${comeBack ? 'back' : 'down'}`);
       } finally {
-        redis.kill('SIGKILL');
+        await redis.stop();
       }
     }
   }, 150_000);
